@@ -1,0 +1,61 @@
+"""API plumbing shared by every app: the one error shape, and token exchange."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from portal import services
+from portal.errors import ServiceError
+
+
+def _message_for(data) -> str:
+    if isinstance(data, dict) and "detail" in data:
+        return str(data["detail"])
+    return "The request has invalid fields; see `fields`."
+
+
+def exception_handler(exc, context):
+    """Every API error answers {"error": {"code", "message", "fields"}}."""
+    if isinstance(exc, ServiceError):
+        body = {"error": {"code": exc.code, "message": exc.message, "fields": exc.fields}}
+        return Response(body, status=exc.status)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    code = getattr(exc, "default_code", "error")
+    if isinstance(exc, serializers.ValidationError):
+        code = "validation_error"
+        fields = data if isinstance(data, dict) else {"non_field_errors": data}
+    else:
+        fields = {}
+    response.data = {"error": {"code": code, "message": _message_for(data), "fields": fields}}
+    return response
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+
+class TokenView(APIView):
+    """Exchange a username and password for an API token (`Authorization: Token <token>`)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
+        auth=[],
+    )
+    def post(self, request):
+        body = TokenRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        token = services.api_token_exchange(request=request._request, **body.validated_data)
+        return Response({"token": token}, status=status.HTTP_200_OK)

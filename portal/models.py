@@ -1,0 +1,104 @@
+"""Accounts and roles, API tokens, and the pharmacy with its licences."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+
+from portal.states import USState
+
+
+class Role(models.TextChoices):
+    PRESCRIBER = "prescriber", "Prescriber"
+    PHARMACIST = "pharmacist", "Pharmacist"
+    TECHNICIAN = "technician", "Pharmacy technician"
+    PHARMACY_ADMIN = "pharmacy_admin", "Pharmacy admin"
+    PLATFORM = "platform", "Telehealth platform (API only)"
+
+
+PHARMACY_ROLES = frozenset({Role.PHARMACIST, Role.TECHNICIAN, Role.PHARMACY_ADMIN})
+
+
+class User(AbstractUser):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    role = models.CharField(max_length=20, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="user_role_valid"),
+        ]
+
+    @property
+    def is_pharmacy_staff(self) -> bool:
+        return self.role in PHARMACY_ROLES
+
+    @property
+    def is_prescriber(self) -> bool:
+        return self.role == Role.PRESCRIBER
+
+
+class ApiToken(models.Model):
+    """A bearer token for the API. Only its SHA-256 is stored; the token is shown once."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, default="API token")
+    prefix = models.CharField(max_length=8, help_text="First characters, to tell tokens apart.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user.username})"
+
+
+class LicenceQuerySet(models.QuerySet):
+    def active_on(self, day: dt.date):
+        """Licences in force on `day`: an expired licence is inactive from the day after expiry."""
+        return self.filter(expires_on__gte=day)
+
+
+class StateLicence(models.Model):
+    state = models.CharField(max_length=2, choices=USState.choices)
+    number = models.CharField(max_length=40)
+    expires_on = models.DateField()
+
+    objects = LicenceQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def is_active_on(self, day: dt.date) -> bool:
+        return self.expires_on >= day
+
+
+class Pharmacy(models.Model):
+    """The dispensing pharmacy. One row today; a second site would be a second row."""
+
+    name = models.CharField(max_length=200)
+    resident_state = models.CharField(max_length=2, choices=USState.choices)
+    address = models.TextField(blank=True)
+    phone = models.CharField(max_length=30, blank=True)
+    ncpdp_id = models.CharField(max_length=7, blank=True)
+
+    class Meta:
+        verbose_name_plural = "pharmacies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PharmacyLicence(StateLicence):
+    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.CASCADE, related_name="licences")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pharmacy", "state"], name="pharmacy_licence_one_per_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pharmacy} {self.state} {self.number}"

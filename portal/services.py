@@ -1,0 +1,36 @@
+"""Account services: issuing and revoking API tokens."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import authenticate
+from django.utils import timezone
+
+from portal.authentication import hash_token
+from portal.errors import ServiceError
+from portal.models import ApiToken, User
+
+
+class InvalidCredentials(ServiceError):
+    status = 400
+    code = "invalid_credentials"
+
+
+def api_token_issue(*, user: User, name: str = "API token") -> str:
+    """Create a token for `user` and return it. Only its hash is kept: it cannot be shown again."""
+    raw = secrets.token_urlsafe(32)
+    ApiToken.objects.create(user=user, name=name, prefix=raw[:8], key_hash=hash_token(raw))
+    return raw
+
+
+def api_token_exchange(*, request, username: str, password: str) -> str:
+    """Exchange a username and password for a new token. One generic message for any failure."""
+    user = authenticate(request, username=username, password=password)
+    if user is None or not user.is_active:
+        raise InvalidCredentials("Unable to sign in with those credentials.")
+    return api_token_issue(user=user, name="Token exchange")
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())

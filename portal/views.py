@@ -1,0 +1,52 @@
+"""The site shell: the landing redirect and each role's home page."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from portal.access import role_required
+from portal.models import Role
+from portal import selectors
+
+ROLE_HOME = {
+    Role.PRESCRIBER: "prescriber-home",
+    Role.PHARMACIST: "pharmacist-home",
+    Role.TECHNICIAN: "technician-home",
+    Role.PHARMACY_ADMIN: "pharmacy-admin-home",
+}
+
+
+@login_required
+def home(request):
+    target = ROLE_HOME.get(request.user.role)
+    if target is None:  # API-only accounts have no pages
+        return render(request, "portal/no_pages.html", status=403)
+    return redirect(target)
+
+
+@role_required(Role.PRESCRIBER)
+def prescriber_home(request):
+    prescriber = selectors.prescriber_for_user(user=request.user)
+    today = timezone.localdate()
+    return render(
+        request,
+        "portal/home_prescriber.html",
+        {"prescriber": prescriber, "licences": selectors.licences_with_status(prescriber.licences.all(), today)},
+    )
+
+
+@role_required(Role.PHARMACIST)
+def pharmacist_home(request):
+    return render(request, "portal/home_pharmacist.html", selectors.pharmacy_overview())
+
+
+@role_required(Role.TECHNICIAN)
+def technician_home(request):
+    return render(request, "portal/home_technician.html", selectors.pharmacy_overview())
+
+
+@role_required(Role.PHARMACY_ADMIN)
+def pharmacy_admin_home(request):
+    return render(request, "portal/home_admin.html", selectors.pharmacy_overview())

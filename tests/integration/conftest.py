@@ -1,0 +1,68 @@
+"""A real Celery worker process on the real Redis, working on the suite's PostgreSQL test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url(settings_dict) -> str:
+    host = settings_dict["HOST"] or "127.0.0.1"
+    port = settings_dict["PORT"] or "5432"
+    user = settings_dict["USER"] or "postgres"
+    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """Start `celery worker` as its own process; yield it; stop it warmly (then hard) afterwards."""
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    env = {
+        **os.environ,
+        "PORTAL_ENV": "test",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "PORTAL_VAR_DIR": str(tmp_path),
+    }
+    log = open(tmp_path / "worker.log", "w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "prefork", "--concurrency", "1",
+         "--queues", "default,pdf,notify", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+         "--hostname", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        log.seek(0)
+        if " ready." in log.read():
+            break
+        if process.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"the worker exited early:\n{log.read()[-3000:]}")
+        time.sleep(0.2)
+    else:
+        pytest.fail("the worker did not become ready within 60 s")
+    process.log_path = tmp_path / "worker.log"
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+    connection.close()  # the worker's connections are gone; let the flush at teardown start clean
