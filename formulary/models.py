@@ -211,6 +211,10 @@ class Material(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def vehicles_display(self) -> str:
+        return ", ".join(v.replace("_", " ") for v in self.vehicles)
+
 
 class MaterialComponent(models.Model):
     material = models.ForeignKey(Material, on_delete=models.CASCADE, related_name="components")
@@ -271,6 +275,10 @@ class Base(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def vehicle_display(self) -> str:
+        return self.vehicle.replace("_", " ").capitalize()
 
 
 class BaseComponent(models.Model):

@@ -7,6 +7,7 @@ from portal import api, health, views
 
 api_v1 = [
     path("auth/token/", api.TokenView.as_view(), name="api-token"),
+    path("formulary/", include("formulary.urls_api")),
 ]
 
 urlpatterns = [
@@ -26,6 +27,7 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("formulary/", include("formulary.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

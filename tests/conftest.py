@@ -87,3 +87,38 @@ def api_as(api_client):
         return client
 
     return make
+
+
+SEED = None
+
+
+def seed_formulary() -> dict:
+    import json
+
+    from portal.demo import SEED_FORMULARY
+
+    global SEED
+    if SEED is None:
+        with open(SEED_FORMULARY, encoding="utf-8") as handle:
+            SEED = json.load(handle)
+    return SEED
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Load the starter formulary once into the test database; tests roll back on top of it."""
+    from formulary.interchange import formulary_import
+
+    with django_db_blocker.unblock():
+        formulary_import(data=seed_formulary())
+
+
+@pytest.fixture
+def formulary(db):
+    """The starter formulary, loaded (again, after a transactional test flushed it)."""
+    from formulary.interchange import formulary_import
+    from formulary.models import FormularyState
+
+    if not FormularyState.objects.exists():
+        formulary_import(data=seed_formulary())
+    return seed_formulary()
