@@ -6,13 +6,14 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from formulary import selectors, services
 from formulary.models import AllergenGroup, Base, Category, LotStatus, Material, StockLot
 from portal.access import IsPharmacyStaff
+from portal.parsers import LimitedJSONParser
 
 
 class ComponentSerializer(serializers.Serializer):
@@ -182,7 +183,7 @@ class StockLotList(generics.ListCreateAPIView):
 
     permission_classes = [IsPharmacyStaff]
     serializer_class = StockLotSerializer
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [LimitedJSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self):
         params = self.request.query_params
@@ -218,22 +219,22 @@ class StockLotList(generics.ListCreateAPIView):
 
 class _LotAction(APIView):
     permission_classes = [IsPharmacyStaff]
-    action = None
+    service = None
 
     @extend_schema(request=None, responses={200: StockLotSerializer})
     def post(self, request, lot_id):
         lot = services.stock_lot_get(public_id=lot_id)
-        lot = type(self).action(by=request.user, lot=lot)
+        lot = type(self).service(by=request.user, lot=lot)
         return Response(StockLotSerializer(lot).data)
 
 
 class StockLotRelease(_LotAction):
     """Release a quarantined lot for use (pharmacist or pharmacy admin)."""
 
-    action = staticmethod(services.stock_lot_release)
+    service = staticmethod(services.stock_lot_release)
 
 
 class StockLotQuarantine(_LotAction):
     """Put a released lot back into quarantine."""
 
-    action = staticmethod(services.stock_lot_quarantine)
+    service = staticmethod(services.stock_lot_quarantine)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -21,6 +23,9 @@ def _message_for(data) -> str:
 
 def exception_handler(exc, context):
     """Every API error answers {"error": {"code", "message", "fields"}}."""
+    if isinstance(exc, RequestDataTooBig):
+        message = f"The request body is larger than {settings.API_MAX_BODY_BYTES // 1024} KB."
+        return Response({"error": {"code": "parse_error", "message": message, "fields": {}}}, status=400)
     if isinstance(exc, ServiceError):
         body = {"error": {"code": exc.code, "message": exc.message, "fields": exc.fields}}
         return Response(body, status=exc.status)

@@ -8,6 +8,7 @@ from portal import api, health, views
 api_v1 = [
     path("auth/token/", api.TokenView.as_view(), name="api-token"),
     path("formulary/", include("formulary.urls_api")),
+    path("orders/", include("orders.urls_api")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,160 @@
+"""Order API. The body's shape is checked here (400 with field errors); what it means is checked by
+the rules engine (findings)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from formulary.models import AllergenGroup
+from orders.rules_facts import formulary_facts
+from orders.validation import order_validate, result_as_json
+from portal.states import USState
+
+MAX_PREPARATIONS = 20
+MAX_INGREDIENTS = 50
+
+
+class IngredientLineSerializer(serializers.Serializer):
+    ingredient = serializers.CharField(max_length=60)
+    percent = serializers.DecimalField(max_digits=9, decimal_places=4, min_value=Decimal("0.0001"), max_value=Decimal(100))
+
+
+class ExclusionsSerializer(serializers.Serializer):
+    allergen_groups = serializers.ListField(child=serializers.CharField(max_length=40), max_length=30, required=False, default=list)
+    preservative_free = serializers.BooleanField(required=False, default=False)
+
+    def validate_allergen_groups(self, codes):
+        known = set(AllergenGroup.objects.filter(code__in=codes).values_list("code", flat=True))
+        unknown = sorted(set(codes) - known)
+        if unknown:
+            raise serializers.ValidationError(f"Unknown allergen group(s): {', '.join(unknown)}.")
+        return list(dict.fromkeys(codes))
+
+
+class PreparationSerializer(serializers.Serializer):
+    base = serializers.CharField(max_length=60)
+    quantity = serializers.DecimalField(max_digits=10, decimal_places=3, min_value=Decimal("0.001"))
+    unit = serializers.ChoiceField(choices=["g", "mL"])
+    route = serializers.CharField(max_length=40, required=False, default="topical")
+    target_ph = serializers.DecimalField(max_digits=4, decimal_places=2, min_value=0, max_value=14, required=False, allow_null=True)
+    water_activity = serializers.DecimalField(max_digits=4, decimal_places=3, min_value=0, max_value=1, required=False, allow_null=True)
+    compounding_date = serializers.DateField(required=False, allow_null=True)
+    directions = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    refills = serializers.IntegerField(min_value=0, max_value=11, required=False, default=0)
+    ingredients = serializers.ListField(child=IngredientLineSerializer(), max_length=MAX_INGREDIENTS, required=False, default=list)
+    exclusions = ExclusionsSerializer(required=False)
+
+    def validate_route(self, route):
+        facts = self.root.context.get("facts") or formulary_facts()
+        if route not in facts.sterile_routes | facts.non_sterile_routes:
+            known = ", ".join(sorted(facts.non_sterile_routes | facts.sterile_routes))
+            raise serializers.ValidationError(f"Unknown route {route!r}; use one of {known}.")
+        return route
+
+    def validate_compounding_date(self, value):
+        from django.utils import timezone
+
+        if value is not None and value < timezone.localdate():
+            raise serializers.ValidationError("The compounding date cannot be in the past.")
+        return value
+
+
+class PatientInlineSerializer(serializers.Serializer):
+    first_name = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
+    last_name = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
+    date_of_birth = serializers.DateField(required=False)
+    allergies = serializers.ListField(child=serializers.CharField(max_length=40), max_length=30, required=False, default=list)
+
+    def validate_allergies(self, codes):
+        return ExclusionsSerializer().validate_allergen_groups(codes)
+
+
+class AddressSerializer(serializers.Serializer):
+    line1 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    state = serializers.ChoiceField(choices=USState.values)
+    postal_code = serializers.CharField(max_length=10, required=False, allow_blank=True)
+
+
+class OrderBodySerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    prescriber_npi = serializers.CharField(max_length=10, required=False, allow_blank=True)
+    patient_id = serializers.UUIDField(required=False, allow_null=True)
+    patient = PatientInlineSerializer(required=False, allow_null=True)
+    ship_to = AddressSerializer(required=False, allow_null=True)
+    encounter_state = serializers.ChoiceField(choices=USState.values, required=False, allow_null=True)
+    clinical_difference_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    preparations = serializers.ListField(child=PreparationSerializer(), min_length=1, max_length=MAX_PREPARATIONS)
+
+    def validate(self, data):
+        if data.get("patient_id") and data.get("patient"):
+            raise serializers.ValidationError({"patient": ["Send either patient or patient_id, not both."]})
+        return data
+
+
+class FindingSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["error", "warning"])
+    ingredient = serializers.CharField(allow_null=True)
+    substance = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class SubstanceShareSerializer(serializers.Serializer):
+    substance = serializers.CharField()
+    inci = serializers.CharField()
+    percent = serializers.FloatField()
+
+
+class PreparationCheckSerializer(serializers.Serializer):
+    """Documents the answer for one preparation (built by orders.validation.result_as_json)."""
+
+    ok = serializers.BooleanField()
+    findings = FindingSerializer(many=True)
+    aqueous = serializers.BooleanField()
+    preserved = serializers.BooleanField()
+    compounding_date = serializers.DateField()
+    beyond_use_days = serializers.IntegerField()
+    beyond_use_date = serializers.DateField()
+    storage = serializers.ChoiceField(choices=["refrigerate", "room_or_refrigerate"])
+    storage_text = serializers.CharField()
+    target_ph = serializers.FloatField(allow_null=True)
+    base_percent = serializers.FloatField()
+    ingredients = serializers.ListField(child=serializers.DictField())
+    substances = SubstanceShareSerializer(many=True)
+    batch = serializers.DictField()
+
+
+class OrderValidationSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    rules_version = serializers.CharField()
+    external_id = serializers.CharField(allow_null=True)
+    preparations = PreparationCheckSerializer(many=True)
+
+
+class OrderValidateView(APIView):
+    """Check an order body against the rules. Nothing is saved."""
+
+    @extend_schema(request=OrderBodySerializer, responses={200: OrderValidationSerializer})
+    def post(self, request):
+        facts = formulary_facts()  # read once per request, shared by the body checks and the engine
+        body = OrderBodySerializer(data=request.data, context={"facts": facts})
+        body.is_valid(raise_exception=True)
+        outcome = order_validate(user=request.user, body=body.validated_data, facts=facts)
+        return Response(
+            {
+                "ok": outcome.ok,
+                "rules_version": outcome.rules_version,
+                "external_id": body.validated_data.get("external_id") or None,
+                "preparations": [
+                    result_as_json(result, outcome.facts, prep["unit"])
+                    for result, prep in zip(outcome.results, body.validated_data["preparations"])
+                ],
+            }
+        )

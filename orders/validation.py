@@ -1,0 +1,170 @@
+"""Checking an order body against the rules, nothing saved: the API's validate endpoint, the order
+page while the prescriber types, and (later) submission all go through `order_validate`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils import timezone
+
+from orders.models import Patient, Prescriber
+from orders.rules import STORAGE_TEXT, evaluate
+from orders.rules.facts import FormularyFacts, IngredientLine, OrderContext, PreparationInput, PreparationResult
+from orders.rules_facts import formulary_facts, licences_of, lots_for, rules_version
+from portal.errors import Forbidden, NotFound, ServiceError
+from portal.models import PHARMACY_ROLES, Pharmacy, PharmacyLicence, Role
+
+
+@dataclass
+class ValidationOutcome:
+    rules_version: str
+    prescriber: Prescriber
+    patient: Patient | None
+    ship_to_state: str
+    encounter_state: str
+    results: list[PreparationResult]
+    facts: FormularyFacts
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.results)
+
+
+def prescriber_for_caller(*, user, prescriber_npi: str | None) -> Prescriber:
+    """A prescriber acts for themself; pharmacy staff name the prescriber by NPI."""
+    if user.role == Role.PRESCRIBER:
+        prescriber = Prescriber.objects.select_related("clinic").filter(user=user).first()
+        if prescriber is None:
+            raise Forbidden("This account has no prescriber profile.")
+        if prescriber_npi and prescriber_npi != prescriber.npi:
+            raise ServiceError("A prescriber can only order under their own NPI.", fields={"prescriber_npi": ["Not your NPI."]})
+        return prescriber
+    if user.role in PHARMACY_ROLES:
+        if not prescriber_npi:
+            raise ServiceError("Pharmacy staff must name the prescriber.", fields={"prescriber_npi": ["Name the prescriber's NPI."]})
+        prescriber = Prescriber.objects.select_related("clinic").filter(npi=prescriber_npi).first()
+        if prescriber is None:
+            raise ServiceError(f"No prescriber with NPI {prescriber_npi}.", fields={"prescriber_npi": ["No prescriber with this NPI."]})
+        return prescriber
+    raise Forbidden("This account cannot order; platform accounts act for a prescriber of a linked clinic.")
+
+
+def patient_for_prescriber(*, prescriber: Prescriber, public_id) -> Patient:
+    """Only the prescriber's own clinic's patients; anything else is not found."""
+    patient = Patient.objects.prefetch_related("allergies").filter(public_id=public_id, clinic_id=prescriber.clinic_id).first()
+    if patient is None:
+        raise NotFound("No such patient.")
+    return patient
+
+
+def order_validate(*, user, body: dict, today: dt.date | None = None, facts: FormularyFacts | None = None) -> ValidationOutcome:
+    """`body` is the cleaned order body (see orders.api.OrderBodySerializer)."""
+    today = today or timezone.localdate()
+    facts = facts or formulary_facts()
+    prescriber = prescriber_for_caller(user=user, prescriber_npi=body.get("prescriber_npi"))
+
+    patient = None
+    allergies: frozenset[str] = frozenset()
+    named = False
+    if body.get("patient_id"):
+        patient = patient_for_prescriber(prescriber=prescriber, public_id=body["patient_id"])
+        allergies = frozenset(group.code for group in patient.allergies.all())
+        named = True
+    elif body.get("patient"):
+        inline = body["patient"]
+        allergies = frozenset(inline.get("allergies", []))
+        named = bool(inline.get("first_name", "").strip() and inline.get("last_name", "").strip())
+
+    ship_to = (body.get("ship_to") or {}).get("state") or (patient.state if patient else None)
+    if not ship_to:
+        raise ServiceError("Say where the order ships to.", fields={"ship_to": ["ship_to.state is required."]})
+    encounter = body.get("encounter_state") or ship_to
+
+    pharmacy = Pharmacy.objects.order_by("pk").first()
+    pharmacy_licences = licences_of(PharmacyLicence.objects.filter(pharmacy=pharmacy)) if pharmacy else ()
+    prescriber_licences = licences_of(prescriber.licences.all())
+
+    preparations = body["preparations"]
+    dates = [prep.get("compounding_date") or today for prep in preparations]
+    material_codes = {line["ingredient"] for prep in preparations for line in prep.get("ingredients", [])}
+    base_codes = {prep["base"] for prep in preparations}
+    lots = lots_for(material_codes=material_codes, base_codes=base_codes, on=min(dates))
+    context = OrderContext(
+        ship_to_state=ship_to,
+        encounter_state=encounter,
+        prescriber_licences=prescriber_licences,
+        pharmacy_licences=pharmacy_licences,
+        patient_named=named,
+        patient_allergies=allergies,
+        clinical_difference_note=body.get("clinical_difference_note", "") or "",
+        lots=lots,
+    )
+    results = [evaluate(_preparation_input(prep), facts, context, today=today) for prep in preparations]
+    return ValidationOutcome(
+        rules_version=rules_version(facts), prescriber=prescriber, patient=patient, ship_to_state=ship_to,
+        encounter_state=encounter, results=results, facts=facts,
+    )
+
+
+def _preparation_input(prep: dict) -> PreparationInput:
+    exclusions = prep.get("exclusions") or {}
+    return PreparationInput(
+        base=prep["base"],
+        quantity=prep["quantity"],
+        unit=prep["unit"],
+        route=prep.get("route") or "topical",
+        target_ph=prep.get("target_ph"),
+        water_activity=prep.get("water_activity"),
+        compounding_date=prep.get("compounding_date"),
+        ingredients=tuple(IngredientLine(code=line["ingredient"], percent=line["percent"]) for line in prep.get("ingredients", [])),
+        excluded_allergen_groups=frozenset(exclusions.get("allergen_groups", [])),
+        preservative_free=bool(exclusions.get("preservative_free", False)),
+    )
+
+
+def _num(value: Decimal | None, places: int = 4):
+    return None if value is None else float(round(value, places))
+
+
+def result_as_json(result: PreparationResult, facts: FormularyFacts, unit: str) -> dict:
+    """One preparation's answer, in the API's shape (also rendered by the order page)."""
+    names = {code: m.name for code, m in facts.materials.items()} | {code: b.name for code, b in facts.bases.items()}
+    return {
+        "ok": result.ok,
+        "findings": [
+            {"code": f.code, "severity": f.severity, "ingredient": f.ingredient, "substance": f.substance, "message": f.message}
+            for f in result.findings
+        ],
+        "aqueous": result.aqueous,
+        "preserved": result.preserved,
+        "compounding_date": result.compounding_date.isoformat(),
+        "beyond_use_days": result.beyond_use_days,
+        "beyond_use_date": result.beyond_use_date.isoformat(),
+        "storage": result.storage,
+        "storage_text": STORAGE_TEXT[result.storage],
+        "target_ph": _num(result.target_ph, 2),
+        "base_percent": _num(result.base_percent),
+        "ingredients": [{"ingredient": code, "share_percent": _num(share)} for code, share in result.shares.items()],
+        "substances": [
+            {"substance": code, "inci": facts.substances[code].inci, "percent": _num(pct)} for code, pct in result.substances
+        ],
+        "batch": {
+            "quantity": _num(result.batch_quantity, 3),
+            "unit": unit,
+            "minimum_weighable_g": _num(result.minimum_weighable_g, 3),
+            "lines": [
+                {
+                    "item": line.item_code,
+                    "name": names.get(line.item_code, line.item_code),
+                    "kind": line.kind,
+                    "share_percent": _num(line.share_percent),
+                    "quantity": _num(line.quantity, 3),
+                    "below_minimum_weighable": line.below_mwq,
+                    "lots": [{"lot_number": lot.lot_number, "expires_on": lot.expires_on.isoformat()} for lot in line.lots],
+                }
+                for line in result.weighings
+            ],
+        },
+    }
