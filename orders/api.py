@@ -78,7 +78,7 @@ class AddressSerializer(serializers.Serializer):
     line1 = serializers.CharField(max_length=200, required=False, allow_blank=True)
     line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    state = serializers.ChoiceField(choices=USState.values)
+    state = serializers.ChoiceField(choices=USState.choices)
     postal_code = serializers.CharField(max_length=10, required=False, allow_blank=True)
 
 
@@ -88,7 +88,7 @@ class OrderBodySerializer(serializers.Serializer):
     patient_id = serializers.UUIDField(required=False, allow_null=True)
     patient = PatientInlineSerializer(required=False, allow_null=True)
     ship_to = AddressSerializer(required=False, allow_null=True)
-    encounter_state = serializers.ChoiceField(choices=USState.values, required=False, allow_null=True)
+    encounter_state = serializers.ChoiceField(choices=USState.choices, required=False, allow_null=True)
     clinical_difference_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     preparations = serializers.ListField(child=PreparationSerializer(), min_length=1, max_length=MAX_PREPARATIONS)
 
