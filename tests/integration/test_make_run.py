@@ -1,0 +1,78 @@
+"""`make run`'s launcher on the embedded default: SQLite, no broker, background work still done."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_launcher_serves_and_works_in_the_background_then_stops(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "PORTAL_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env.update(PORT=str(port), PORTAL_VAR_DIR=str(tmp_path), DEMO_PASSWORD="launcher-test-pw-1")
+    log = open(tmp_path / "run.log", "w+")
+    process = subprocess.Popen([sys.executable, "-m", "portal.launcher"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            log.seek(0)
+            if "portal: serving" in log.read():
+                break
+            assert process.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            time.sleep(0.5)
+        else:
+            pytest.fail("the launcher did not serve within 180 s")
+        log.seek(0)
+        printed = log.read()
+        assert "dr.rivera" in printed and "from $DEMO_PASSWORD" in printed
+        status, page = get(f"{base}/accounts/login/")
+        assert status == 200 and "Sign in" in page
+        # the worker started by the launcher checks in through the embedded (filesystem) broker
+        worker = {}
+        while time.monotonic() < deadline:
+            status, body = get(f"{base}/healthz")
+            worker = json.loads(body)["worker"]
+            if worker["status"] == "ok":
+                break
+            time.sleep(1)
+        assert status == 200 and worker["status"] == "ok", worker
+        assert json.loads(body)["broker"]["status"] == "not configured"
+        assert (tmp_path / "portal.sqlite3").exists()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail("Ctrl-C did not stop the launcher within 30 s")
+    log.seek(0)
+    assert "portal: stopped." in log.read()
+    for pattern in (f"127.0.0.1:{port}", str(tmp_path)):  # gunicorn's bind, the worker's beat schedule
+        leftovers = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.strip()
+        assert leftovers == "", f"a process matching {pattern} kept running after Ctrl-C"
