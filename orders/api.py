@@ -65,9 +65,22 @@ class PreparationSerializer(serializers.Serializer):
 
 
 class PatientInlineSerializer(serializers.Serializer):
+    """A patient sent with the order: found by external_id in the clinic, or created when it is submitted."""
+
+    external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
     first_name = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
     last_name = serializers.CharField(max_length=100, allow_blank=True, required=False, default="")
     date_of_birth = serializers.DateField(required=False)
+    sex = serializers.ChoiceField(choices=["female", "male", "other", "unknown"], required=False)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
+
+    def validate_date_of_birth(self, value):
+        from django.utils import timezone
+
+        if value > timezone.localdate():
+            raise serializers.ValidationError("The date of birth cannot be in the future.")
+        return value
     allergies = serializers.ListField(child=serializers.CharField(max_length=40), max_length=30, required=False, default=list)
 
     def validate_allergies(self, codes):

@@ -7,7 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from portal.models import StateLicence
 from portal.states import USState
@@ -97,3 +97,193 @@ class Patient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+
+class OrderStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    IN_VERIFICATION = "in_verification", "In verification"
+    CLARIFICATION_REQUESTED = "clarification_requested", "Clarification requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Source(models.TextChoices):
+    WEB = "web", "Portal"
+    API = "api", "API"
+
+
+class Order(models.Model):
+    """One patient's order of one or more preparations. Only orders.transitions changes `status`."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    number = models.CharField(max_length=20, unique=True, help_text="RX-YYMM- and six random digits: reveals no count.")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="orders")
+    prescriber = models.ForeignKey(Prescriber, on_delete=models.PROTECT, related_name="orders")
+    patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    status = models.CharField(max_length=30, choices=OrderStatus.choices, default=OrderStatus.DRAFT)
+    version = models.PositiveIntegerField(default=1, help_text="Bumped by every change; the API's ETag.")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.WEB)
+    external_id = models.CharField(max_length=100, blank=True)
+    ship_to_line1 = models.CharField(max_length=200, blank=True)
+    ship_to_line2 = models.CharField(max_length=200, blank=True)
+    ship_to_city = models.CharField(max_length=100, blank=True)
+    ship_to_state = models.CharField(max_length=2, choices=USState.choices, blank=True)
+    ship_to_postal_code = models.CharField(max_length=10, blank=True)
+    encounter_state = models.CharField(max_length=2, choices=USState.choices, blank=True)
+    clinical_difference_note = models.TextField(blank=True)
+    draft = models.JSONField(default=dict, blank=True, help_text="While a draft: the order body as the API takes it.")
+    rules_version = models.CharField(max_length=80, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    attestation = models.TextField(blank=True)
+    event_sequence = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_valid"),
+            models.CheckConstraint(condition=Q(source__in=Source.values), name="order_source_valid"),
+            models.CheckConstraint(
+                condition=Q(status=OrderStatus.DRAFT) | (Q(patient__isnull=False) & Q(signed_at__isnull=False)),
+                name="order_signed_unless_draft",
+            ),
+        ]
+        indexes = [
+            # Serves the clinic's order list, newest first, optionally by status.
+            models.Index(fields=["clinic", "status", "-created_at"], name="order_clinic_status_created"),
+            models.Index(fields=["clinic", "-created_at"], name="order_clinic_created"),
+            # Serves the API's external_id filter.
+            models.Index(fields=["clinic", "external_id"], name="order_clinic_external_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == OrderStatus.DRAFT
+
+
+class PreparationStatus(models.TextChoices):
+    PENDING = "pending", "Awaiting verification"
+    QUEUED = "queued", "Queued"
+    COMPOUNDING = "compounding", "Compounding"
+    QC = "qc", "Quality check"
+    READY = "ready", "Ready"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+    ON_HOLD = "on_hold", "On hold"
+    REWORK = "rework", "Rework"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Preparation(models.Model):
+    """One preparation of a signed order, with a snapshot of everything it was checked against."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="preparations")
+    position = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=20, choices=PreparationStatus.choices, default=PreparationStatus.PENDING)
+    base_code = models.CharField(max_length=60)
+    base_name = models.CharField(max_length=200)
+    quantity = models.DecimalField(max_digits=10, decimal_places=3)
+    unit = models.CharField(max_length=4)
+    route = models.CharField(max_length=40, default="topical")
+    target_ph = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    water_activity = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
+    directions = models.TextField(blank=True)
+    refills = models.PositiveSmallIntegerField(default=0)
+    refills_remaining = models.PositiveSmallIntegerField(default=0)
+    exclusions = models.JSONField(default=dict)
+    ingredients = models.JSONField(default=list, help_text="Snapshot: [{ingredient, name, percent, share_percent}].")
+    checked = models.JSONField(default=dict, help_text="Snapshot of the engine's answer when signed.")
+    beyond_use_days = models.PositiveIntegerField()
+    storage = models.CharField(max_length=30)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "position"], name="preparation_position_unique"),
+            models.CheckConstraint(condition=Q(status__in=PreparationStatus.values), name="preparation_status_valid"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="preparation_quantity_positive"),
+            models.CheckConstraint(condition=Q(refills__lte=11) & Q(refills_remaining__lte=F("refills")), name="preparation_refills_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order.number}/{self.position}"
+
+    @property
+    def label(self) -> str:
+        actives = ", ".join(f"{line['name']} {line['percent']} %" for line in self.ingredients)
+        return f"{self.base_name}" + (f" with {actives}" if actives else "")
+
+
+class OrderEvent(models.Model):
+    """The order's history: every status change, question and answer, with who and when."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    preparation = models.ForeignKey(Preparation, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    sequence = models.PositiveIntegerField()
+    kind = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=30, blank=True)
+    to_status = models.CharField(max_length=30, blank=True)
+    message = models.TextField(blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sequence"]
+        constraints = [models.UniqueConstraint(fields=["order", "sequence"], name="order_event_sequence_unique")]
+
+
+class IdempotencyKey(models.Model):
+    """One API POST per (caller, key): the first answer is kept and replayed for retries."""
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user"),
+            models.CheckConstraint(condition=Q(state__in=["in_progress", "done"]), name="idempotency_state_valid"),
+        ]
+
+
+class Visibility(models.TextChoices):
+    MINE = "mine", "Only me"
+    CLINIC = "clinic", "My clinic"
+
+
+class Favourite(models.Model):
+    """A preparation saved under a name, for its prescriber or for the whole clinic."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="favourites")
+    owner = models.ForeignKey(Prescriber, on_delete=models.CASCADE, related_name="favourites")
+    name = models.CharField(max_length=120)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.MINE)
+    preparation = models.JSONField(help_text="A preparation as the order body takes it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(visibility__in=Visibility.values), name="favourite_visibility_valid"),
+            models.UniqueConstraint(fields=["owner", "name"], name="favourite_name_unique_per_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

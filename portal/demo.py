@@ -43,11 +43,11 @@ PRESCRIBERS = {
 }
 
 PATIENTS = [
-    # clinic, external id, first, last, dob, sex, state, city, allergies
-    ("Northstar Telederm", "NS-1001", "Maya", "Lopez", dt.date(1991, 4, 12), "female", "CA", "Oakland", ["TREE_NUTS"]),
-    ("Northstar Telederm", "NS-1002", "James", "Okoro", dt.date(1984, 9, 3), "male", "NY", "Brooklyn", []),
-    ("Northstar Telederm", "NS-1003", "Lena", "Fischer", dt.date(1978, 1, 27), "female", "TX", "Austin", ["FRAGRANCE", "PARABENS"]),
-    ("Harbor Skin Telehealth", "HS-2001", "Owen", "Park", dt.date(1999, 11, 8), "male", "CA", "San Diego", ["DAIRY"]),
+    # clinic, external id, first, last, dob, sex, state, city, ZIP, allergies
+    ("Northstar Telederm", "NS-1001", "Maya", "Lopez", dt.date(1991, 4, 12), "female", "CA", "Oakland", "94607", ["TREE_NUTS"]),
+    ("Northstar Telederm", "NS-1002", "James", "Okoro", dt.date(1984, 9, 3), "male", "NY", "Brooklyn", "11201", []),
+    ("Northstar Telederm", "NS-1003", "Lena", "Fischer", dt.date(1978, 1, 27), "female", "TX", "Austin", "78701", ["FRAGRANCE", "PARABENS"]),
+    ("Harbor Skin Telehealth", "HS-2001", "Owen", "Park", dt.date(1999, 11, 8), "male", "CA", "San Diego", "92101", ["DAIRY"]),
 ]
 
 
@@ -106,7 +106,7 @@ def _demo_clinics(users: dict[str, User]) -> dict[str, Clinic]:
 
 def _demo_patients(clinics: dict[str, Clinic]) -> None:
     groups = {g.code: g for g in AllergenGroup.objects.all()}
-    for clinic_name, external_id, first, last, dob, sex, state, city, allergies in PATIENTS:
+    for clinic_name, external_id, first, last, dob, sex, state, city, postal_code, allergies in PATIENTS:
         patient, created = Patient.objects.get_or_create(
             clinic=clinics[clinic_name],
             external_id=external_id,
@@ -120,7 +120,7 @@ def _demo_patients(clinics: dict[str, Clinic]) -> None:
                 "address_line1": "12 Demo Street",
                 "city": city,
                 "state": state,
-                "postal_code": "90001",
+                "postal_code": postal_code,
             },
         )
         if created:

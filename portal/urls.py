@@ -8,7 +8,7 @@ from portal import api, health, views
 api_v1 = [
     path("auth/token/", api.TokenView.as_view(), name="api-token"),
     path("formulary/", include("formulary.urls_api")),
-    path("orders/", include("orders.urls_api")),
+    path("", include("orders.urls_api")),
 ]
 
 urlpatterns = [
@@ -29,6 +29,7 @@ urlpatterns = [
     ),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("formulary/", include("formulary.urls")),
+    path("", include("orders.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -1,0 +1,228 @@
+"""Orders and patients over the API, scoped to the caller's clinic (anything else is 404)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from orders import selectors, services
+from orders.api import OrderBodySerializer
+from orders.idempotency import body_hash, idempotent, record_done
+from orders.models import Order, OrderStatus, Patient, Sex, Source
+from orders.rules_facts import formulary_facts
+from portal.errors import ServiceError
+from portal.states import USState
+
+
+class AllergyCodesField(serializers.ListField):
+    """Allergen group codes in, the patient's groups' codes out."""
+
+    child = serializers.CharField(max_length=40)
+
+    def to_representation(self, groups):
+        return [group.code for group in groups.all()]
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    allergies = AllergyCodesField(max_length=30, required=False)
+    sex = serializers.ChoiceField(choices=Sex.choices, required=False)
+    state = serializers.ChoiceField(choices=USState.choices)
+
+    class Meta:
+        model = Patient
+        fields = ["id", "external_id", "first_name", "last_name", "date_of_birth", "sex", "email", "phone", "address_line1",
+                  "address_line2", "city", "state", "postal_code", "allergies", "notes", "created_at"]
+        read_only_fields = ["created_at"]
+        extra_kwargs = {"notes": {"max_length": 2000}}
+
+
+
+
+class OrderPatientSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    external_id = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    date_of_birth = serializers.DateField()
+
+
+class PreparationOutSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    position = serializers.IntegerField()
+    status = serializers.CharField()
+    base = serializers.CharField(source="base_code")
+    base_name = serializers.CharField()
+    quantity = serializers.FloatField()
+    unit = serializers.CharField()
+    route = serializers.CharField()
+    target_ph = serializers.FloatField(allow_null=True)
+    directions = serializers.CharField()
+    refills = serializers.IntegerField()
+    refills_remaining = serializers.IntegerField()
+    exclusions = serializers.DictField()
+    ingredients = serializers.ListField(child=serializers.DictField())
+    beyond_use_days = serializers.IntegerField()
+    storage = serializers.CharField()
+    findings = serializers.SerializerMethodField()
+    aqueous = serializers.SerializerMethodField()
+    preserved = serializers.SerializerMethodField()
+    substances = serializers.SerializerMethodField()
+
+    def get_findings(self, p) -> list[dict]:
+        return p.checked.get("findings", [])
+
+    def get_aqueous(self, p) -> bool:
+        return p.checked.get("aqueous")
+
+    def get_preserved(self, p) -> bool:
+        return p.checked.get("preserved")
+
+    def get_substances(self, p) -> list[dict]:
+        return p.checked.get("substances", [])
+
+
+class OrderSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    number = serializers.CharField()
+    status = serializers.CharField()
+    version = serializers.IntegerField()
+    external_id = serializers.CharField()
+    source = serializers.CharField()
+    patient = OrderPatientSerializer(allow_null=True)
+    prescriber_npi = serializers.CharField(source="prescriber.npi")
+    ship_to = serializers.SerializerMethodField()
+    encounter_state = serializers.CharField()
+    clinical_difference_note = serializers.CharField()
+    rules_version = serializers.CharField()
+    signed_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    preparations = PreparationOutSerializer(many=True)
+
+    def get_ship_to(self, order) -> dict:
+        return {"line1": order.ship_to_line1, "line2": order.ship_to_line2, "city": order.ship_to_city,
+                "state": order.ship_to_state, "postal_code": order.ship_to_postal_code}
+
+
+def _order_json(order: Order) -> dict:
+    order = Order.objects.select_related("patient", "prescriber").prefetch_related("preparations").get(pk=order.pk)
+    return OrderSerializer(order).data
+
+
+@extend_schema(parameters=[
+    OpenApiParameter("status", OpenApiTypes.STR, enum=OrderStatus.values),
+    OpenApiParameter("patient", OpenApiTypes.UUID),
+    OpenApiParameter("external_id", OpenApiTypes.STR),
+])
+class OrderListCreate(generics.ListAPIView):
+    """The clinic's orders, newest first. POST signs and submits an order (Idempotency-Key required)."""
+
+    serializer_class = OrderSerializer
+
+    def get_queryset(self):
+        params = self.request.query_params
+        status_filter = params.get("status", "")
+        if status_filter and status_filter not in OrderStatus.values:
+            raise serializers.ValidationError({"status": [f"Unknown status {status_filter!r}."]})
+        patient = selectors.patient_get(user=self.request.user, public_id=params["patient"]) if params.get("patient") else None
+        return selectors.order_list(user=self.request.user, status=status_filter, patient=patient,
+                                    external_id=params.get("external_id", ""), include_drafts=False)
+
+    @extend_schema(
+        request=OrderBodySerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
+        responses={201: OrderSerializer},
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key or len(key) > 255:
+            raise ServiceError("Send an Idempotency-Key header (up to 255 characters) with every new order.",
+                               code="idempotency_key_required", fields={"Idempotency-Key": ["This header is required."]})
+        facts = formulary_facts()
+        body = OrderBodySerializer(data=request.data, context={"facts": facts})
+        body.is_valid(raise_exception=True)
+
+        def work(record):
+            with transaction.atomic():
+                order = services.order_submit(user=request.user, body=body.validated_data, source=Source.API)
+                answer = _order_json(order)
+                record_done(record, status=201, body=answer, order=order)
+            return 201, answer
+
+        code, answer, replayed = idempotent(user=request.user, key=key, request_hash=body_hash(request.data), work=work)
+        response = Response(answer, status=code)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class OrderDetail(APIView):
+    @extend_schema(responses={200: OrderSerializer})
+    def get(self, request, order_id):
+        return Response(OrderSerializer(selectors.order_get(user=request.user, public_id=order_id)).data)
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class OrderCancel(APIView):
+    @extend_schema(request=CancelSerializer, responses={200: OrderSerializer})
+    def post(self, request, order_id):
+        order = selectors.order_get(user=request.user, public_id=order_id)
+        body = CancelSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.order_cancel(order=order, by=request.user, reason=body.validated_data["reason"])
+        return Response(_order_json(order))
+
+
+class EventSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    kind = serializers.CharField()
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    message = serializers.CharField()
+    preparation = serializers.UUIDField(source="preparation.public_id", allow_null=True, default=None)
+    actor = serializers.SerializerMethodField()
+    at = serializers.DateTimeField(source="created_at")
+
+    def get_actor(self, event) -> str | None:
+        return (event.actor.get_full_name() or event.actor.username) if event.actor else None
+
+
+class OrderEvents(generics.ListAPIView):
+    serializer_class = EventSerializer
+
+    def get_queryset(self):
+        order = selectors.order_get(user=self.request.user, public_id=self.kwargs["order_id"])
+        return selectors.order_events(order=order)
+
+
+class PatientListCreate(generics.ListAPIView):
+    """The clinic's patients. `search` matches names or a date of birth (YYYY-MM-DD)."""
+
+    serializer_class = PatientSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("search", OpenApiTypes.STR)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return selectors.patient_list(user=self.request.user, search=self.request.query_params.get("search", "")[:100])
+
+    @extend_schema(request=PatientSerializer, responses={201: PatientSerializer})
+    def post(self, request):
+        body = PatientSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        patient = services.patient_create(prescriber=services.prescriber_of(request.user), data=body.validated_data)
+        return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+
+class PatientDetail(APIView):
+    @extend_schema(responses={200: PatientSerializer})
+    def get(self, request, patient_id):
+        return Response(PatientSerializer(selectors.patient_get(user=request.user, public_id=patient_id)).data)

@@ -1,0 +1,92 @@
+"""Order and patient reads, scoped to what the caller may see. Anything else is not found."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from orders.models import Favourite, Order, OrderEvent, OrderStatus, Patient, Preparation, Visibility
+from orders.validation import prescriber_for_caller
+from portal.errors import NotFound
+from portal.models import PHARMACY_ROLES
+
+
+def _clinic_scope(user) -> Q:
+    """Pharmacy staff see every clinic's orders; a prescriber only their own clinic's."""
+    if user.role in PHARMACY_ROLES:
+        return Q()
+    prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
+    return Q(clinic_id=prescriber.clinic_id)
+
+
+def patient_list(*, user, search: str = "") -> QuerySet:
+    prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
+    qs = Patient.objects.filter(clinic_id=prescriber.clinic_id).prefetch_related("allergies").order_by("last_name", "first_name", "pk")
+    search = search.strip()
+    if search:
+        try:
+            day = dt.date.fromisoformat(search)
+        except ValueError:
+            for word in search.split()[:4]:
+                qs = qs.filter(Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(external_id__iexact=word))
+        else:
+            qs = qs.filter(date_of_birth=day)
+    return qs
+
+
+def patient_get(*, user, public_id) -> Patient:
+    try:
+        return patient_list(user=user).get(public_id=public_id)
+    except (Patient.DoesNotExist, ValueError):
+        raise NotFound("No such patient.") from None
+
+
+def order_list(*, user, status: str = "", patient=None, external_id: str = "", date_from=None, date_to=None,
+               include_drafts: bool = True) -> QuerySet:
+    qs = (
+        Order.objects.filter(_clinic_scope(user))
+        .select_related("patient", "prescriber__user", "clinic")
+        .prefetch_related(Prefetch("preparations", queryset=Preparation.objects.order_by("position")))
+        .order_by("-created_at", "-pk")
+    )
+    if user.role in PHARMACY_ROLES:
+        qs = qs.exclude(status=OrderStatus.DRAFT)  # a draft is the prescriber's own until signed
+    elif not include_drafts:
+        qs = qs.exclude(status=OrderStatus.DRAFT)
+    if status:
+        qs = qs.filter(status=status)
+    if patient is not None:
+        qs = qs.filter(patient=patient)
+    if external_id:
+        qs = qs.filter(external_id=external_id)
+    if date_from:
+        qs = qs.filter(created_at__date__gte=date_from)
+    if date_to:
+        qs = qs.filter(created_at__date__lte=date_to)
+    return qs
+
+
+def order_get(*, user, public_id) -> Order:
+    try:
+        return order_list(user=user).get(public_id=public_id)
+    except (Order.DoesNotExist, ValueError):
+        raise NotFound("No such order.") from None
+
+
+def order_events(*, order: Order) -> QuerySet:
+    return OrderEvent.objects.filter(order=order).select_related("actor", "preparation").order_by("sequence")
+
+
+def favourite_list(*, user) -> QuerySet:
+    prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
+    return Favourite.objects.filter(
+        Q(owner=prescriber) | Q(clinic_id=prescriber.clinic_id, visibility=Visibility.CLINIC)
+    ).select_related("owner__user")
+
+
+def favourite_get(*, user, public_id) -> Favourite:
+    try:
+        return favourite_list(user=user).get(public_id=public_id)
+    except (Favourite.DoesNotExist, ValueError):
+        raise NotFound("No such favourite.") from None

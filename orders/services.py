@@ -1,0 +1,296 @@
+"""Order writes: patients, drafts, signing and submitting, cancelling, clarifications, favourites.
+
+Every status change goes through orders.transitions; every submission through order_validate
+(the same rules as the page and the validate endpoint)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from formulary.models import AllergenGroup
+from orders.models import Favourite, Order, OrderStatus, Patient, Preparation, Prescriber, Source, Visibility
+from orders.transitions import event_record, order_transition
+from orders.validation import ValidationOutcome, order_validate, prescriber_for_caller, result_as_json
+from portal.errors import ServiceError
+
+ATTESTATION = (
+    "I attest that I examined this patient (in person or by telehealth), that this compounded preparation is "
+    "medically necessary for them, and that I am licensed in the state where they were at the encounter."
+)
+
+
+class OrderNotAcceptable(ServiceError):
+    """The rules found errors: 422 with every preparation's findings. Nothing was saved."""
+
+    status = 422
+    code = "order_not_acceptable"
+
+    def __init__(self, outcome: ValidationOutcome, preparations: list[dict]):
+        self.outcome = outcome
+        self.preparations = preparations
+        count = sum(1 for r in outcome.results for f in r.findings if f.severity == "error")
+        super().__init__(f"The order has {count} problem(s) to fix before it can be submitted; see `preparations`.",
+                         fields={"preparations": preparations})
+
+
+def _new_number() -> str:
+    """RX-YYMM-NNNNNN with random digits, so numbers reveal nothing about volume."""
+    return f"RX-{timezone.localdate():%y%m}-{secrets.randbelow(10**6):06d}"
+
+
+def _with_unique_number(make):
+    for _ in range(8):
+        try:
+            with transaction.atomic():
+                return make(_new_number())
+        except IntegrityError as exc:
+            if "number" not in str(exc):
+                raise
+    raise ServiceError("Could not allocate an order number; try again.", code="number_exhausted")
+
+
+# --- Patients ----------------------------------------------------------------------------
+
+PATIENT_FIELDS = ("first_name", "last_name", "date_of_birth", "sex", "email", "phone", "address_line1", "address_line2", "city",
+                  "state", "postal_code", "notes", "external_id")
+
+
+def _check_patient(data: dict, *, clinic, instance: Patient | None = None) -> dict:
+    errors: dict[str, list[str]] = {}
+    for field in ("first_name", "last_name", "address_line1", "city", "state", "postal_code"):
+        if not str(data.get(field) or "").strip():
+            errors[field] = ["This field is required."]
+    dob = data.get("date_of_birth")
+    if not dob:
+        errors["date_of_birth"] = ["This field is required."]
+    elif dob > timezone.localdate():
+        errors["date_of_birth"] = ["The date of birth cannot be in the future."]
+    elif dob < dt.date(1900, 1, 1):
+        errors["date_of_birth"] = ["Check the year of birth."]
+    external_id = (data.get("external_id") or "").strip()
+    if external_id:
+        taken = Patient.objects.filter(clinic=clinic, external_id=external_id)
+        if instance is not None:
+            taken = taken.exclude(pk=instance.pk)
+        if taken.exists():
+            errors["external_id"] = [f"Another patient of this clinic has the id {external_id}."]
+    if errors:
+        raise ServiceError("The patient cannot be saved: see fields.", fields=errors)
+    return {field: data[field] for field in PATIENT_FIELDS if field in data}
+
+
+def _allergy_groups(codes) -> list[AllergenGroup]:
+    groups = list(AllergenGroup.objects.filter(code__in=codes))
+    unknown = sorted(set(codes) - {g.code for g in groups})
+    if unknown:
+        raise ServiceError("Unknown allergen group.", fields={"allergies": [f"Unknown allergen group(s): {', '.join(unknown)}."]})
+    return groups
+
+
+@transaction.atomic
+def patient_create(*, prescriber: Prescriber, data: dict) -> Patient:
+    fields = _check_patient(data, clinic=prescriber.clinic)
+    groups = _allergy_groups(data.get("allergies", []))
+    try:
+        with transaction.atomic():
+            patient = Patient.objects.create(clinic=prescriber.clinic, **fields)
+    except IntegrityError:
+        raise ServiceError("Another patient of this clinic has that id.", fields={"external_id": ["Already used."]}) from None
+    patient.allergies.set(groups)
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, data: dict) -> Patient:
+    merged = {field: getattr(patient, field) for field in PATIENT_FIELDS} | {k: v for k, v in data.items() if k in PATIENT_FIELDS}
+    fields = _check_patient(merged, clinic=patient.clinic, instance=patient)
+    for field, value in fields.items():
+        setattr(patient, field, value)
+    patient.save()
+    if "allergies" in data:
+        patient.allergies.set(_allergy_groups(data["allergies"]))
+    return patient
+
+
+# --- Drafts --------------------------------------------------------------------------------
+
+def order_draft_create(*, prescriber: Prescriber, by, body: dict | None = None, patient: Patient | None = None) -> Order:
+    body = dict(body or {})
+    if patient is not None:
+        body["patient_id"] = str(patient.public_id)
+    body.setdefault("preparations", [{"base": "", "quantity": "", "unit": "g", "ingredients": []}])
+
+    def make(number):
+        order = Order.objects.create(number=number, clinic=prescriber.clinic, prescriber=prescriber, patient=patient,
+                                     status=OrderStatus.DRAFT, draft=body, source=Source.WEB)
+        event_record(order=order, kind="draft_created", actor=by, to_status=OrderStatus.DRAFT)
+        return order
+
+    return _with_unique_number(make)
+
+
+def order_draft_save(*, order: Order, body: dict, patient: Patient | None) -> Order:
+    """Keep what the prescriber typed, valid or not, so the draft can be resumed."""
+    updated = Order.objects.filter(pk=order.pk, status=OrderStatus.DRAFT).update(
+        draft=body, patient=patient, updated_at=timezone.now()
+    )
+    if updated != 1:
+        raise ServiceError(f"Order {order.number} is no longer a draft.", code="not_a_draft")
+    order.draft, order.patient = body, patient
+    return order
+
+
+# --- Submission -------------------------------------------------------------------------
+
+def _ship_to(body: dict, patient: Patient | None) -> dict:
+    given = body.get("ship_to") or {}
+    if given.get("state"):
+        address = {k: given.get(k, "") or "" for k in ("line1", "line2", "city", "state", "postal_code")}
+    elif patient is not None:
+        address = {"line1": patient.address_line1, "line2": patient.address_line2, "city": patient.city, "state": patient.state,
+                   "postal_code": patient.postal_code}
+    else:
+        address = {}
+    missing = [k for k in ("line1", "city", "state", "postal_code") if not address.get(k)]
+    if missing:
+        raise ServiceError("The shipping address is incomplete.", fields={"ship_to": [f"Missing: {', '.join(missing)}."]})
+    return address
+
+
+def _inline_patient(*, prescriber: Prescriber, data: dict, ship_to: dict) -> Patient:
+    """A patient sent inline with an order: the clinic's patient with that external_id, or a new one."""
+    external_id = (data.get("external_id") or "").strip()
+    if external_id:
+        existing = Patient.objects.filter(clinic=prescriber.clinic, external_id=external_id).first()
+        if existing is not None:
+            return existing
+    fields = {k: v for k, v in data.items() if k in PATIENT_FIELDS}
+    fields.setdefault("address_line1", ship_to["line1"])
+    fields.setdefault("address_line2", ship_to.get("line2", ""))
+    fields.setdefault("city", ship_to["city"])
+    fields.setdefault("state", ship_to["state"])
+    fields.setdefault("postal_code", ship_to["postal_code"])
+    return patient_create(prescriber=prescriber, data={**fields, "allergies": data.get("allergies", [])})
+
+
+def order_submit(*, user, body: dict, source: str, draft: Order | None = None, today: dt.date | None = None) -> Order:
+    """Check the body with the rules; if no error, sign and submit it in one transaction.
+
+    `body` is the cleaned order body. Raises OrderNotAcceptable (422, nothing saved) on errors."""
+    outcome = order_validate(user=user, body=body, today=today)
+    answers = [result_as_json(r, outcome.facts, p["unit"]) for r, p in zip(outcome.results, body["preparations"])]
+    if not outcome.ok:
+        raise OrderNotAcceptable(outcome, answers)
+    prescriber = outcome.prescriber
+    if body.get("patient") is not None:
+        inline = body["patient"]
+        missing = {f: ["This field is required."] for f in ("first_name", "last_name", "date_of_birth") if not inline.get(f)}
+        if missing:
+            raise ServiceError("The patient needs a name and a date of birth.", fields={"patient": missing})
+    now = timezone.now()
+    with transaction.atomic():
+        ship_to = _ship_to(body, outcome.patient)
+        patient = outcome.patient or _inline_patient(prescriber=prescriber, data=body["patient"], ship_to=ship_to)
+        fields = dict(
+            patient=patient,
+            external_id=body.get("external_id") or "",
+            ship_to_line1=ship_to["line1"], ship_to_line2=ship_to.get("line2", ""), ship_to_city=ship_to["city"],
+            ship_to_state=ship_to["state"], ship_to_postal_code=ship_to["postal_code"],
+            encounter_state=outcome.encounter_state,
+            clinical_difference_note=body.get("clinical_difference_note") or "",
+            rules_version=outcome.rules_version,
+            signed_at=now, signed_by=user, attestation=ATTESTATION, draft={},
+        )
+        if draft is not None:
+            order = order_transition(order=draft, to=OrderStatus.SUBMITTED, by=user, kind="signed", **fields)
+        else:
+            def make(number):
+                created = Order.objects.create(number=number, clinic=prescriber.clinic, prescriber=prescriber,
+                                               status=OrderStatus.SUBMITTED, source=source, **fields)
+                event_record(order=created, kind="signed", actor=user, to_status=OrderStatus.SUBMITTED)
+                return created
+
+            order = _with_unique_number(make)
+        names = {code: m.name for code, m in outcome.facts.materials.items()}
+        Preparation.objects.bulk_create(
+            Preparation(
+                order=order, position=index + 1,
+                base_code=prep["base"], base_name=outcome.facts.bases[prep["base"]].name,
+                quantity=prep["quantity"], unit=prep["unit"], route=prep.get("route") or "topical",
+                target_ph=result.target_ph, water_activity=prep.get("water_activity"),
+                directions=prep.get("directions", ""), refills=prep.get("refills", 0), refills_remaining=prep.get("refills", 0),
+                exclusions={"allergen_groups": list((prep.get("exclusions") or {}).get("allergen_groups", [])),
+                            "preservative_free": bool((prep.get("exclusions") or {}).get("preservative_free", False))},
+                ingredients=[
+                    {"ingredient": line["ingredient"], "name": names[line["ingredient"]], "percent": float(line["percent"]),
+                     "share_percent": float(round(result.shares[line["ingredient"]], 4))}
+                    for line in prep.get("ingredients", [])
+                ],
+                checked=answer, beyond_use_days=result.beyond_use_days, storage=result.storage,
+            )
+            for index, (prep, result, answer) in enumerate(zip(body["preparations"], outcome.results, answers))
+        )
+    return order
+
+
+def order_cancel(*, order: Order, by, reason: str = "") -> Order:
+    return order_transition(order=order, to=OrderStatus.CANCELLED, by=by, message=reason.strip(), kind="cancelled")
+
+
+def order_request_clarification(*, order: Order, by, question: str) -> Order:
+    question = (question or "").strip()
+    if not question:
+        raise ServiceError("Write the question for the prescriber.", fields={"question": ["This field is required."]})
+    return order_transition(order=order, to=OrderStatus.CLARIFICATION_REQUESTED, by=by, message=question, kind="clarification_requested")
+
+
+def order_answer_clarification(*, order: Order, by, answer: str) -> Order:
+    answer = (answer or "").strip()
+    if not answer:
+        raise ServiceError("Write your answer for the pharmacist.", fields={"answer": ["This field is required."]})
+    return order_transition(order=order, to=OrderStatus.SUBMITTED, by=by, message=answer, kind="clarification_answered")
+
+
+# --- Favourites and reorders ---------------------------------------------------------------
+
+def favourite_save(*, prescriber: Prescriber, name: str, preparation: dict, visibility: str = Visibility.MINE) -> Favourite:
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("Name the favourite.", fields={"name": ["This field is required."]})
+    if visibility not in Visibility.values:
+        raise ServiceError("Choose who sees the favourite.", fields={"visibility": ["Only me, or my clinic."]})
+    if not preparation.get("base"):
+        raise ServiceError("Choose a base before saving a favourite.", fields={"base": ["This field is required."]})
+    kept = {k: preparation[k] for k in ("base", "quantity", "unit", "route", "target_ph", "directions", "refills", "ingredients",
+                                        "exclusions") if k in preparation}
+    favourite, _ = Favourite.objects.update_or_create(
+        owner=prescriber, name=name[:120], defaults={"clinic": prescriber.clinic, "visibility": visibility, "preparation": kept}
+    )
+    return favourite
+
+
+def order_start_from_favourite(*, prescriber: Prescriber, by, favourite: Favourite, patient: Patient | None = None) -> Order:
+    return order_draft_create(prescriber=prescriber, by=by, body={"preparations": [dict(favourite.preparation)]}, patient=patient)
+
+
+def order_reorder(*, prescriber: Prescriber, by, order: Order) -> Order:
+    """A new draft with the same patient and preparations as a past order (re-checked when signed)."""
+    preparations = [
+        {
+            "base": p.base_code, "quantity": str(p.quantity.normalize()), "unit": p.unit, "route": p.route,
+            "target_ph": str(p.target_ph) if p.target_ph is not None else "", "directions": p.directions, "refills": p.refills,
+            "ingredients": [{"ingredient": line["ingredient"], "percent": str(line["percent"])} for line in p.ingredients],
+            "exclusions": p.exclusions,
+        }
+        for p in order.preparations.all()
+    ]
+    body = {"clinical_difference_note": order.clinical_difference_note, "encounter_state": order.encounter_state, "preparations": preparations}
+    return order_draft_create(prescriber=prescriber, by=by, body=body, patient=order.patient)
+
+
+def prescriber_of(user) -> Prescriber:
+    return prescriber_for_caller(user=user, prescriber_npi=None)

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from orders import views
+
+urlpatterns = [
+    path("orders/", views.order_list_page, name="orders"),
+    path("orders/new/", views.order_new, name="order-new"),
+    path("orders/<uuid:order_id>/", views.order_detail, name="order-detail"),
+    path("orders/<uuid:order_id>/edit/", views.order_edit, name="order-edit"),
+    path("orders/<uuid:order_id>/review/", views.order_review, name="order-review"),
+    path("orders/<uuid:order_id>/cancel/", views.order_cancel, name="order-cancel"),
+    path("orders/<uuid:order_id>/answer/", views.order_answer, name="order-answer"),
+    path("orders/<uuid:order_id>/reorder/", views.order_reorder, name="order-reorder"),
+    path("patients/", views.patient_list_page, name="patients"),
+    path("patients/new/", views.patient_form_page, name="patient-new"),
+    path("patients/<uuid:patient_id>/", views.patient_form_page, name="patient-edit"),
+    path("favourites/", views.favourites_page, name="favourites"),
+]

@@ -1,0 +1,356 @@
+"""Prescriber pages: patients, the order page with live checks, review and sign, orders, favourites."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from formulary.models import AllergenGroup
+from orders import selectors, services
+from orders.api import OrderBodySerializer
+from orders.models import OrderStatus, Sex, Visibility
+from orders.order_form import apply_action, body_for_check, body_from_post, field_errors_by_preparation
+from orders.rules_facts import formulary_facts
+from orders.validation import order_validate, result_as_json
+from portal.access import prescriber_required
+from portal.errors import NotFound, ServiceError
+from portal.states import USState
+
+COMMON_DIRECTIONS = [
+    "Apply a thin layer to the affected area twice daily.",
+    "Apply a thin layer to the affected area once daily at bedtime.",
+    "Apply to clean, dry skin every morning and evening.",
+    "Massage into the scalp, leave for 5 minutes, then rinse. Use 2–3 times a week.",
+    "Apply to the scalp once daily; do not rinse.",
+    "Use as a cleanser once daily; rinse well.",
+]
+
+
+def _facts_context() -> dict:
+    facts = formulary_facts()
+    return {
+        "bases": sorted(facts.bases.values(), key=lambda b: b.name),
+        "materials": sorted(facts.materials.values(), key=lambda m: m.name),
+        "non_sterile_routes": sorted(facts.non_sterile_routes),
+        "sterile_routes": sorted(facts.sterile_routes),
+        "groups": list(AllergenGroup.objects.all()),
+        "states": USState.choices,
+        "common_directions": COMMON_DIRECTIONS,
+        "units": {code: b.unit for code, b in facts.bases.items()},
+    }
+
+
+def _patient_or_none(user, raw):
+    if not raw:
+        return None
+    try:
+        return selectors.patient_get(user=user, public_id=raw)
+    except NotFound:
+        return None
+
+
+def run_checks(*, user, body: dict) -> dict:
+    """The engine's answer for the page: exactly what POST /api/v1/orders/validate/ would say."""
+    facts = formulary_facts()
+    serializer = OrderBodySerializer(data=body_for_check(body), context={"facts": facts})
+    if not serializer.is_valid():
+        general, per_prep = field_errors_by_preparation(serializer.errors)
+        return {"ok": False, "general": general, "preps": [{"index": i, "field_errors": per_prep.get(i, []), "result": None}
+                                                             for i in range(len(body.get("preparations", [])))]}
+    try:
+        outcome = order_validate(user=user, body=serializer.validated_data, facts=facts)
+    except ServiceError as exc:
+        general = [exc.message]
+        if "ship_to" in exc.fields:
+            general = ["Choose the patient: the order ships to their address."]
+        return {"ok": False, "general": general, "preps": []}
+    preps = []
+    for index, (result, prep) in enumerate(zip(outcome.results, serializer.validated_data["preparations"])):
+        answer = result_as_json(result, facts, prep["unit"])
+        answer["errors"] = [f for f in answer["findings"] if f["severity"] == "error"]
+        answer["warnings"] = [f for f in answer["findings"] if f["severity"] == "warning"]
+        preps.append({"index": index, "field_errors": [], "result": answer})
+    return {"ok": outcome.ok, "general": [], "preps": preps, "rules_version": outcome.rules_version, "validated": serializer.validated_data}
+
+
+def _rows(body: dict) -> list[dict]:
+    preps = body.get("preparations") or [{}]
+    rows = []
+    for index, prep in enumerate(preps):
+        ingredients = prep.get("ingredients") or []
+        rows.append({"index": index, **prep, "ingredients": ingredients, "exclusions": prep.get("exclusions") or {}})
+    return rows
+
+
+def _edit_context(request, order, body, checks=None, notice="") -> dict:
+    patient = _patient_or_none(request.user, body.get("patient_id"))
+    return {
+        **_facts_context(),
+        "order": order,
+        "body": body,
+        "rows": _rows(body),
+        "patient": patient,
+        "patients": selectors.patient_list(user=request.user)[:500],
+        "checks": checks if checks is not None else run_checks(user=request.user, body=body),
+        "notice": notice,
+        "favourites": selectors.favourite_list(user=request.user),
+        "visibilities": Visibility.choices,
+    }
+
+
+def _draft(request, order_id):
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    return order
+
+
+@prescriber_required
+def order_list_page(request):
+    params = request.GET
+    patient = _patient_or_none(request.user, params.get("patient"))
+    status = params.get("status", "") if params.get("status", "") in OrderStatus.values else ""
+
+    def day(raw):
+        try:
+            return dt.date.fromisoformat(raw)
+        except (TypeError, ValueError):
+            return None
+
+    orders = selectors.order_list(user=request.user, status=status, patient=patient, date_from=day(params.get("from")),
+                                  date_to=day(params.get("to")))[:200]
+    return render(request, "orders/list.html", {
+        "orders": orders, "statuses": OrderStatus.choices, "status": status, "patient": patient,
+        "patients": selectors.patient_list(user=request.user)[:500], "from": params.get("from", ""), "to": params.get("to", ""),
+    })
+
+
+@prescriber_required
+@require_POST
+def order_new(request):
+    prescriber = services.prescriber_of(request.user)
+    patient = _patient_or_none(request.user, request.POST.get("patient"))
+    if request.POST.get("favourite"):
+        favourite = selectors.favourite_get(user=request.user, public_id=request.POST["favourite"])
+        order = services.order_start_from_favourite(prescriber=prescriber, by=request.user, favourite=favourite, patient=patient)
+    else:
+        body = {}
+        if patient is not None:
+            exclusions = [g.code for g in patient.allergies.all()]
+            body = {"preparations": [{"base": "", "quantity": "", "unit": "g", "route": "topical",
+                                      "ingredients": [{"ingredient": "", "percent": ""}],
+                                      "exclusions": {"allergen_groups": exclusions, "preservative_free": False}}]}
+        order = services.order_draft_create(prescriber=prescriber, by=request.user, body=body, patient=patient)
+    return redirect("order-edit", order_id=order.public_id)
+
+
+@prescriber_required
+def order_edit(request, order_id):
+    order = _draft(request, order_id)
+    if order.status != OrderStatus.DRAFT:
+        return redirect("order-detail", order_id=order.public_id)
+    if request.method != "POST":
+        return render(request, "orders/edit.html", _edit_context(request, order, order.draft))
+
+    units = _facts_context()["units"]
+    body = body_from_post(request.POST, units=units)
+    patient = _patient_or_none(request.user, body.get("patient_id"))
+    if body.get("patient_id") and patient is None:
+        body["patient_id"] = None
+    action = request.POST.get("action", "check")
+    notice = ""
+    allergies = [g.code for g in patient.allergies.all()] if patient else []
+    if action == "patient" and patient is not None:
+        for prep in body["preparations"]:
+            excl = prep["exclusions"]["allergen_groups"]
+            prep["exclusions"]["allergen_groups"] = list(dict.fromkeys([*excl, *allergies]))
+        if not body.get("encounter_state"):
+            body["encounter_state"] = patient.state
+    elif action.startswith(("add_", "remove_")):
+        body = apply_action(body, action, prefill_exclusions=allergies)
+    elif action.startswith("save_favourite:"):
+        index = int(action.split(":")[1]) if action.split(":")[1].isdigit() else -1
+        if 0 <= index < len(body["preparations"]):
+            try:
+                favourite = services.favourite_save(
+                    prescriber=services.prescriber_of(request.user),
+                    name=request.POST.get(f"prep-{index}-fav_name", ""),
+                    visibility=request.POST.get(f"prep-{index}-fav_visibility", Visibility.MINE),
+                    preparation=body["preparations"][index],
+                )
+                notice = f"Saved “{favourite.name}” to your favourites."
+            except ServiceError as exc:
+                notice = exc.message
+    services.order_draft_save(order=order, body=body, patient=patient)
+
+    if action == "review":
+        url = reverse("order-review", kwargs={"order_id": order.public_id})
+        if request.headers.get("HX-Request"):
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = url
+            return response
+        return redirect(url)
+    context = _edit_context(request, order, body, notice=notice)
+    if not request.headers.get("HX-Request"):
+        return render(request, "orders/edit.html", context)
+    if action == "check":
+        return render(request, "orders/_checks.html", context)
+    return render(request, "orders/_form.html", context)
+
+
+@prescriber_required
+def order_review(request, order_id):
+    order = _draft(request, order_id)
+    if order.status != OrderStatus.DRAFT:
+        return redirect("order-detail", order_id=order.public_id)
+    checks = run_checks(user=request.user, body=order.draft)
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("attest") != "on":
+            error = "Tick the attestation to sign."
+        elif checks["ok"]:
+            try:
+                services.order_submit(user=request.user, body=checks["validated"], source="web", draft=order)
+            except services.OrderNotAcceptable:
+                checks = run_checks(user=request.user, body=order.draft)
+            except ServiceError as exc:
+                error = exc.message
+            else:
+                messages.success(request, f"Order {order.number} is signed and on its way to the pharmacy.")
+                return redirect("order-detail", order_id=order.public_id)
+    patient = _patient_or_none(request.user, order.draft.get("patient_id"))
+    names = {code: m.name for code, m in formulary_facts().materials.items()}
+    rows = _rows(order.draft)
+    for row in rows:
+        row["ingredients"] = [{**line, "name": names.get(line.get("ingredient"), "")} for line in row["ingredients"]]
+    return render(request, "orders/review.html", {
+        "order": order, "checks": checks, "patient": patient, "rows": rows, "error": error, "attestation": services.ATTESTATION,
+    })
+
+
+@prescriber_required
+def order_detail(request, order_id):
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    events = list(selectors.order_events(order=order))
+    return render(request, "orders/detail.html", {
+        "order": order, "events": events, "preparations": order.preparations.all(),
+        "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
+        "can_cancel": order.status in (OrderStatus.DRAFT, OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION,
+                                       OrderStatus.CLARIFICATION_REQUESTED, OrderStatus.APPROVED),
+    })
+
+
+@prescriber_required
+@require_POST
+def order_cancel(request, order_id):
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    try:
+        services.order_cancel(order=order, by=request.user, reason=request.POST.get("reason", "")[:1000])
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Order {order.number} is cancelled.")
+    return redirect("order-detail", order_id=order.public_id)
+
+
+@prescriber_required
+@require_POST
+def order_answer(request, order_id):
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    try:
+        services.order_answer_clarification(order=order, by=request.user, answer=request.POST.get("answer", "")[:2000])
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Your answer is with the pharmacist; the order is back in their queue.")
+    return redirect("order-detail", order_id=order.public_id)
+
+
+@prescriber_required
+@require_POST
+def order_reorder(request, order_id):
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    draft = services.order_reorder(prescriber=services.prescriber_of(request.user), by=request.user, order=order)
+    messages.success(request, f"A new draft from {order.number}: check it and sign.")
+    return redirect("order-edit", order_id=draft.public_id)
+
+
+# --- Patients -------------------------------------------------------------------------------
+
+PATIENT_FORM_FIELDS = ("first_name", "last_name", "date_of_birth", "sex", "email", "phone", "address_line1", "address_line2",
+                       "city", "state", "postal_code", "notes", "external_id")
+
+
+def _patient_data(post) -> tuple[dict, dict]:
+    data = {field: post.get(field, "").strip() for field in PATIENT_FORM_FIELDS}
+    errors = {}
+    if data["date_of_birth"]:
+        try:
+            data["date_of_birth"] = dt.date.fromisoformat(data["date_of_birth"])
+        except ValueError:
+            errors["date_of_birth"] = ["Enter the date of birth as a date."]
+    else:
+        data["date_of_birth"] = None
+    if data["sex"] not in Sex.values:
+        data["sex"] = Sex.UNKNOWN
+    if data["state"] not in USState.values:
+        errors["state"] = ["Choose a state."]
+    for field, limit in (("first_name", 100), ("last_name", 100), ("email", 254), ("phone", 30), ("address_line1", 200),
+                         ("address_line2", 200), ("city", 100), ("postal_code", 10), ("notes", 2000), ("external_id", 100)):
+        if len(data[field]) > limit:
+            errors[field] = [f"At most {limit} characters."]
+    data["allergies"] = post.getlist("allergies")
+    return data, errors
+
+
+@prescriber_required
+def patient_list_page(request):
+    search = request.GET.get("q", "")[:100]
+    patients = selectors.patient_list(user=request.user, search=search)[:200]
+    template = "orders/_patient_rows.html" if request.headers.get("HX-Request") else "orders/patients.html"
+    return render(request, template, {"patients": patients, "q": search})
+
+
+@prescriber_required
+def patient_form_page(request, patient_id=None):
+    patient = selectors.patient_get(user=request.user, public_id=patient_id) if patient_id else None
+    errors, data = {}, {}
+    if request.method == "POST":
+        data, errors = _patient_data(request.POST)
+        if not errors:
+            try:
+                if patient is None:
+                    patient = services.patient_create(prescriber=services.prescriber_of(request.user), data=data)
+                else:
+                    services.patient_update(patient=patient, data=data)
+            except ServiceError as exc:
+                errors = exc.fields or {"__all__": [exc.message]}
+            else:
+                messages.success(request, f"Saved {patient.first_name} {patient.last_name}.")
+                if request.POST.get("then") == "order":
+                    draft = services.order_draft_create(
+                        prescriber=services.prescriber_of(request.user), by=request.user, patient=patient,
+                        body={"preparations": [{"base": "", "quantity": "", "unit": "g", "route": "topical",
+                                                "ingredients": [{"ingredient": "", "percent": ""}],
+                                                "exclusions": {"allergen_groups": [g.code for g in patient.allergies.all()],
+                                                               "preservative_free": False}}],
+                              "encounter_state": patient.state},
+                    )
+                    return redirect("order-edit", order_id=draft.public_id)
+                return redirect("patients")
+    elif patient is not None:
+        data = {field: getattr(patient, field) for field in PATIENT_FORM_FIELDS}
+        data["allergies"] = [g.code for g in patient.allergies.all()]
+    return render(request, "orders/patient_form.html", {
+        "patient": patient, "data": data, "errors": errors, "groups": AllergenGroup.objects.all(), "states": USState.choices,
+        "sexes": Sex.choices, "today": dt.date.today().isoformat(),
+    })
+
+
+@prescriber_required
+def favourites_page(request):
+    return render(request, "orders/favourites.html", {"favourites": selectors.favourite_list(user=request.user),
+                                                      "patients": selectors.patient_list(user=request.user)[:500]})
