@@ -55,6 +55,10 @@ def _with_unique_number(make):
 
 # --- Patients ----------------------------------------------------------------------------
 
+
+class PatientIdTaken(ServiceError):
+    code = "patient_external_id_taken"
+
 PATIENT_FIELDS = ("first_name", "last_name", "date_of_birth", "sex", "email", "phone", "address_line1", "address_line2", "city",
                   "state", "postal_code", "notes", "external_id")
 
@@ -77,7 +81,8 @@ def _check_patient(data: dict, *, clinic, instance: Patient | None = None) -> di
         if instance is not None:
             taken = taken.exclude(pk=instance.pk)
         if taken.exists():
-            errors["external_id"] = [f"Another patient of this clinic has the id {external_id}."]
+            raise PatientIdTaken("The patient cannot be saved: see fields.",
+                                 fields={"external_id": [f"Another patient of this clinic has the id {external_id}."], **errors})
     if errors:
         raise ServiceError("The patient cannot be saved: see fields.", fields=errors)
     return {field: data[field] for field in PATIENT_FIELDS if field in data}
@@ -98,8 +103,8 @@ def patient_create(*, prescriber: Prescriber, data: dict) -> Patient:
     try:
         with transaction.atomic():
             patient = Patient.objects.create(clinic=prescriber.clinic, **fields)
-    except IntegrityError:
-        raise ServiceError("Another patient of this clinic has that id.", fields={"external_id": ["Already used."]}) from None
+    except IntegrityError:  # the same id created concurrently
+        raise PatientIdTaken("Another patient of this clinic has that id.", fields={"external_id": ["Already used."]}) from None
     patient.allergies.set(groups)
     return patient
 
@@ -174,7 +179,11 @@ def _inline_patient(*, prescriber: Prescriber, data: dict, ship_to: dict) -> Pat
     fields.setdefault("city", ship_to["city"])
     fields.setdefault("state", ship_to["state"])
     fields.setdefault("postal_code", ship_to["postal_code"])
-    return patient_create(prescriber=prescriber, data={**fields, "allergies": data.get("allergies", [])})
+    try:
+        return patient_create(prescriber=prescriber, data={**fields, "allergies": data.get("allergies", [])})
+    except PatientIdTaken:
+        # Another order for the same new patient got there first: use the patient it created.
+        return Patient.objects.get(clinic=prescriber.clinic, external_id=external_id)
 
 
 def order_submit(*, user, body: dict, source: str, draft: Order | None = None, today: dt.date | None = None) -> Order:

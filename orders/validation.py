@@ -76,6 +76,13 @@ def order_validate(*, user, body: dict, today: dt.date | None = None, facts: For
         inline = body["patient"]
         allergies = frozenset(inline.get("allergies", []))
         named = bool(inline.get("first_name", "").strip() and inline.get("last_name", "").strip())
+        known = (inline.get("external_id") or "").strip()
+        if known:
+            # The clinic's record of this patient counts too: an allergy on file is never forgotten.
+            existing = Patient.objects.prefetch_related("allergies").filter(clinic_id=prescriber.clinic_id, external_id=known).first()
+            if existing is not None:
+                allergies |= {group.code for group in existing.allergies.all()}
+                named = True
 
     ship_to = (body.get("ship_to") or {}).get("state") or (patient.state if patient else None)
     if not ship_to:
