@@ -1,0 +1,235 @@
+"""The prescriber's pages: patients, the order page's live checks, review and sign, orders, favourites."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from orders import services
+from orders.models import Favourite, Order, Patient
+from portal.demo import _demo_pharmacy, _demo_stock
+
+pytestmark = pytest.mark.django_db
+EVIL = '<img src=x onerror=alert(1)>'
+
+
+@pytest.fixture
+def ready(formulary, technician):
+    _demo_pharmacy()
+    _demo_stock(technician)
+
+
+@pytest.fixture
+def as_rivera(client, rivera, password):
+    client.login(username=rivera.user.username, password=password)
+    return client
+
+
+@pytest.fixture
+def lena(rivera, formulary):
+    from formulary.models import AllergenGroup
+
+    patient = Patient.objects.create(clinic=rivera.clinic, first_name="Lena", last_name="Fischer", date_of_birth=dt.date(1978, 1, 27),
+                                     address_line1="5 Oak", city="Austin", state="TX", postal_code="78701")
+    patient.allergies.set([AllergenGroup.objects.get(code="FRAGRANCE")])
+    return patient
+
+
+def new_draft(client, patient=None):
+    response = client.post("/orders/new/", {"patient": str(patient.public_id)} if patient else {})
+    assert response.status_code == 302
+    return Order.objects.get(public_id=response["Location"].split("/")[2])
+
+
+def form(patient, base="cream-base-pf", quantity="50", lines=(("lavender-oil", "0.5"),), exclude=(), **extra):
+    data = {"patient": str(patient.public_id) if patient else "", "prep_count": "1", "prep-0-base": base, "prep-0-quantity": quantity,
+            "prep-0-route": "topical", "prep-0-ing_count": str(len(lines)), "prep-0-refills": "1", "prep-0-directions": "Apply nightly.",
+            "prep-0-exclude": list(exclude)}
+    for i, (code, pct) in enumerate(lines):
+        data[f"prep-0-ing-{i}-code"] = code
+        data[f"prep-0-ing-{i}-percent"] = pct
+    data.update(extra)
+    return data
+
+
+def codes_in(html: str) -> set[str]:
+    return set(re.findall(r'data-code="([A-Z_]+)"', html))
+
+
+def test_new_order_from_a_patient_prefills_exclusions(as_rivera, lena, ready):
+    order = new_draft(as_rivera, lena)
+    assert order.status == "draft" and order.patient == lena
+    page = as_rivera.get(f"/orders/{order.public_id}/edit/").content.decode()
+    assert re.search(r'name="prep-0-exclude" value="FRAGRANCE" checked', page)
+
+
+def test_live_check_shows_what_the_api_would(as_rivera, api_as, rivera, lena, ready):
+    order = new_draft(as_rivera, lena)
+    partial = as_rivera.post(f"/orders/{order.public_id}/edit/", form(lena), HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in partial
+    assert {"PATIENT_ALLERGY", "AW_NOT_MEASURED"} <= codes_in(partial)
+    api = api_as(rivera.user).post("/api/v1/orders/validate/", {
+        "patient_id": str(lena.public_id),
+        "preparations": [{"base": "cream-base-pf", "quantity": "50", "unit": "g", "refills": 1, "directions": "Apply nightly.",
+                          "ingredients": [{"ingredient": "lavender-oil", "percent": "0.5"}]}]}, format="json").json()
+    assert codes_in(partial) == {f["code"] for f in api["preparations"][0]["findings"]}
+    order.refresh_from_db()
+    assert order.draft["preparations"][0]["ingredients"] == [{"ingredient": "lavender-oil", "percent": "0.5"}]  # autosaved
+
+
+def test_bud_goes_from_14_to_35_days_with_a_preservative(as_rivera, lena, ready):
+    order = new_draft(as_rivera, lena)
+    before = as_rivera.post(f"/orders/{order.public_id}/edit/", form(lena, lines=[("niacinamide", "4")], **{"prep-0-target_ph": "5.5"}),
+                            HTTP_HX_REQUEST="true").content.decode()
+    assert re.search(r'data-testid="bud-0"><strong>14 days', before)
+    after = as_rivera.post(f"/orders/{order.public_id}/edit/", form(lena, lines=[("niacinamide", "4"), ("pe9010", "1")],
+                                                                    **{"prep-0-target_ph": "5.5"}), HTTP_HX_REQUEST="true").content.decode()
+    assert re.search(r'data-testid="bud-0"><strong>35 days', after)
+
+
+def test_field_errors_while_typing(as_rivera, lena, ready):
+    order = new_draft(as_rivera, lena)
+    partial = as_rivera.post(f"/orders/{order.public_id}/edit/", form(lena, quantity="lots"), HTTP_HX_REQUEST="true").content.decode()
+    assert "Quantity: A valid number is required." in partial
+
+
+def test_add_and_remove_rows(as_rivera, lena, ready):
+    order = new_draft(as_rivera, lena)
+    page = as_rivera.post(f"/orders/{order.public_id}/edit/", {**form(lena), "action": "add_ing:0"}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="prep-0-ing-1-code"' in page and 'id="order-form"' in page
+    page = as_rivera.post(f"/orders/{order.public_id}/edit/", {**form(lena), "action": "add_prep"}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="prep-1-base"' in page
+    order.refresh_from_db()
+    assert len(order.draft["preparations"]) == 2
+    assert order.draft["preparations"][1]["exclusions"]["allergen_groups"] == ["FRAGRANCE"]
+    page = as_rivera.post(f"/orders/{order.public_id}/edit/", {**form(lena), "action": "remove_ing:0:0"}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="prep-0-ing-0-code"' not in page
+
+
+def test_review_refuses_errors_and_signing_needs_the_attestation(as_rivera, lena, ready):
+    order = new_draft(as_rivera, lena)
+    as_rivera.post(f"/orders/{order.public_id}/edit/", {**form(lena), "action": "review"})
+    review = as_rivera.get(f"/orders/{order.public_id}/review/").content.decode()
+    assert "Fix the errors above before signing." in review and "Sign and submit" not in review
+    as_rivera.post(f"/orders/{order.public_id}/edit/", form(lena, lines=[("niacinamide", "4"), ("pe9010", "1")], **{"prep-0-target_ph": "5.5"}))
+    review = as_rivera.get(f"/orders/{order.public_id}/review/").content.decode()
+    assert "Sign and submit" in review and "Niacinamide 4 %" in review
+    unsigned = as_rivera.post(f"/orders/{order.public_id}/review/", {}).content.decode()
+    assert "Tick the attestation to sign." in unsigned
+    order.refresh_from_db()
+    assert order.status == "draft"
+    signed = as_rivera.post(f"/orders/{order.public_id}/review/", {"attest": "on"}, follow=True)
+    order.refresh_from_db()
+    assert order.status == "submitted" and order.signed_at and order.preparations.count() == 1
+    assert "is signed and on its way" in signed.content.decode()
+    assert order.preparations.get().checked["beyond_use_days"] == 35
+
+
+def test_other_clinic_cannot_open_pages(client, chen, password, rivera, lena, ready):
+    order = services.order_draft_create(prescriber=rivera, by=rivera.user, patient=lena)
+    client.login(username=chen.user.username, password=password)
+    for url in (f"/orders/{order.public_id}/", f"/orders/{order.public_id}/edit/", f"/orders/{order.public_id}/review/",
+                f"/patients/{lena.public_id}/"):
+        assert client.get(url).status_code == 404, url
+    assert client.post(f"/orders/{order.public_id}/cancel/").status_code == 404
+    assert "Fischer" not in client.get("/patients/").content.decode()
+    assert order.number not in client.get("/orders/").content.decode()
+
+
+def test_patient_form_refuses_a_future_birth_date_and_escapes_markup(as_rivera, ready):
+    data = {"first_name": EVIL, "last_name": "<script>alert(1)</script>", "date_of_birth": "2999-01-01", "address_line1": "1 A",
+            "city": "LA", "state": "CA", "postal_code": "90001"}
+    page = as_rivera.post("/patients/new/", data).content.decode()
+    assert "cannot be in the future" in page and Patient.objects.count() == 0
+    data["date_of_birth"] = "1990-01-01"
+    as_rivera.post("/patients/new/", data)
+    listing = as_rivera.get("/patients/").content.decode()
+    assert EVIL not in listing and "&lt;img src=x onerror=alert(1)&gt;" in listing
+    assert "<script>alert(1)</script>" not in listing
+
+
+def test_patient_search_as_you_type(as_rivera, lena, ready):
+    rows = as_rivera.get("/patients/?q=fisch", HTTP_HX_REQUEST="true").content.decode()
+    assert "Fischer" in rows and "<html" not in rows
+    assert "Fischer" in as_rivera.get("/patients/?q=1978-01-27", HTTP_HX_REQUEST="true").content.decode()
+    assert "Fischer" not in as_rivera.get("/patients/?q=nobody", HTTP_HX_REQUEST="true").content.decode()
+
+
+def signed_order(rivera, lena):
+    draft = services.order_draft_create(prescriber=rivera, by=rivera.user, patient=lena)
+    body = {"patient_id": lena.public_id, "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "route": "topical",
+                                                            "refills": 1, "directions": "", "ingredients": [], "exclusions": {}}]}
+    from decimal import Decimal
+
+    body["preparations"][0]["quantity"] = Decimal(50)
+    return services.order_submit(user=rivera.user, body=body, source="web", draft=draft)
+
+
+def test_list_detail_cancel_and_reorder(as_rivera, rivera, lena, ready):
+    order = signed_order(rivera, lena)
+    assert order.number in as_rivera.get("/orders/").content.decode()
+    assert order.number in as_rivera.get(f"/orders/?patient={lena.public_id}&status=submitted").content.decode()
+    assert order.number not in as_rivera.get("/orders/?status=approved").content.decode()
+    detail = as_rivera.get(f"/orders/{order.public_id}/").content.decode()
+    assert "Oil-in-water cream base" in detail and "signed" in detail
+    response = as_rivera.post(f"/orders/{order.public_id}/reorder/")
+    draft = Order.objects.get(public_id=response["Location"].split("/")[2])
+    assert draft.status == "draft" and draft.patient == lena and draft.draft["preparations"][0]["base"] == "cream-base-pf"
+    as_rivera.post(f"/orders/{order.public_id}/cancel/", {"reason": "Duplicate"})
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+
+
+def test_answering_a_clarification_returns_the_order_to_submitted(as_rivera, rivera, lena, pharmacist, ready):
+    order = signed_order(rivera, lena)
+    services.order_request_clarification(order=order, by=pharmacist, question=f"Is 50 g enough? {EVIL}")
+    detail = as_rivera.get(f"/orders/{order.public_id}/").content.decode()
+    assert "The pharmacist asks" in detail and "Is 50 g enough?" in detail and EVIL not in detail
+    as_rivera.post(f"/orders/{order.public_id}/answer/", {"answer": "Yes, for 4 weeks."})
+    order.refresh_from_db()
+    assert order.status == "submitted"
+    assert list(order.events.values_list("kind", flat=True)) == ["draft_created", "signed", "clarification_requested", "clarification_answered"]
+
+
+def test_favourites_save_and_start(as_rivera, rivera, chen, lena, ready):
+    order = new_draft(as_rivera, lena)
+    as_rivera.post(f"/orders/{order.public_id}/edit/", {**form(lena, lines=[("niacinamide", "4")]), "action": "save_favourite:0",
+                                                        "prep-0-fav_name": "Barrier cream", "prep-0-fav_visibility": "clinic"},
+                   HTTP_HX_REQUEST="true")
+    favourite = Favourite.objects.get(name="Barrier cream")
+    assert favourite.visibility == "clinic" and favourite.preparation["ingredients"] == [{"ingredient": "niacinamide", "percent": "4"}]
+    assert "Barrier cream" in as_rivera.get("/favourites/").content.decode()
+    response = as_rivera.post("/orders/new/", {"favourite": str(favourite.public_id), "patient": str(lena.public_id)})
+    started = Order.objects.get(public_id=response["Location"].split("/")[2])
+    assert started.draft["preparations"][0]["ingredients"][0]["ingredient"] == "niacinamide" and started.patient == lena
+
+
+def test_order_list_page_uses_constant_queries(as_rivera, rivera, lena, ready):
+    signed_order(rivera, lena)
+    as_rivera.get("/orders/")
+    counts = []
+    for target in (1, 50):
+        while Order.objects.filter(clinic=rivera.clinic).count() < target:
+            signed_order(rivera, lena)
+        with CaptureQueriesContext(connection) as ctx:
+            assert as_rivera.get("/orders/").status_code == 200
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1]
+
+
+def test_patient_list_page_uses_constant_queries(as_rivera, rivera, lena, ready):
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            as_rivera.get("/patients/")
+        return len(ctx.captured_queries)
+
+    as_rivera.get("/patients/")
+    one = count()
+    for i in range(49):
+        Patient.objects.create(clinic=rivera.clinic, first_name=f"P{i}", last_name="Many", date_of_birth=dt.date(1990, 1, 1),
+                               address_line1="1", city="X", state="CA", postal_code="90001")
+    assert one == count()
