@@ -47,7 +47,7 @@ class CompositionFormSet(BaseInlineFormSet):
         if not seen:
             raise ValidationError("A composition needs at least one substance.")
         if abs(total - 100) > interchange.SUM_TOLERANCE:
-            raise ValidationError(f"The composition sums to {total.normalize()} %, not 100 %.")
+            raise ValidationError(f"The composition sums to {total.normalize():f} %, not 100 %.")
 
 
 class FormularyEditAdmin(admin.ModelAdmin):
