@@ -1,12 +1,298 @@
-"""Fulfilment services: every write of the fulfilment app goes through here."""
+"""Fulfilment writes: verification, jobs and claims, compounding records, QC, final verification, shipping."""
 
 from __future__ import annotations
 
-from django.db import transaction
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from fulfillment.models import WorkerHeartbeat
+from formulary.models import LotStatus, StockLot
+from fulfillment import documents
+from fulfillment.models import CompoundingRecord, Job, JobStatus, QCResult, RecordLine, Shipment, WorkerHeartbeat, Worksheet
+from fulfillment.transitions import job_transition
+from orders.models import Order, OrderStatus, PreparationStatus
+from orders.transitions import event_record, order_transition
+from portal.errors import NotFound, ServiceError
+
+CLAIM_MINUTES = 60
+WEIGHING_TOLERANCE = Decimal("0.05")  # ±5 % per weighing (WM-05)
+YIELD_RANGE = (Decimal(95), Decimal(105))  # WM-08
+TRACKING_NUMBER = re.compile(r"^[A-Za-z0-9-]{6,40}$")
+
+
+def _dec(raw, field: str, *, low=None, high=None) -> Decimal:
+    try:
+        value = Decimal(str(raw))
+    except (InvalidOperation, ValueError, TypeError):
+        raise ServiceError(f"{field} must be a number.", fields={field: [f"{raw!r} is not a number."]}) from None
+    if not value.is_finite() or (low is not None and value < low) or (high is not None and value > high):
+        raise ServiceError(f"{field} is out of range.", fields={field: [f"{raw} is outside {low}–{high}."]})
+    return value
+
+
+# --- Verification ----------------------------------------------------------------------
+
+def order_approve(*, order: Order, by, acknowledged_warnings: list[str]) -> Order:
+    """Approve after acknowledging every warning by its code; each preparation becomes a job."""
+    warnings = sorted({f["code"] for p in order.preparations.all() for f in p.checked.get("findings", []) if f["severity"] == "warning"})
+    missing = [code for code in warnings if code not in set(acknowledged_warnings or [])]
+    if missing:
+        raise ServiceError(f"Acknowledge every warning before approving: {', '.join(missing)}.", code="warnings_not_acknowledged",
+                           fields={"acknowledged_warnings": [f"Not acknowledged: {', '.join(missing)}."]})
+    with transaction.atomic():
+        order = order_transition(order=order, to=OrderStatus.APPROVED, by=by, kind="approved",
+                                 message=f"Warnings acknowledged: {', '.join(warnings)}" if warnings else "")
+        for prep in order.preparations.all():
+            Job.objects.create(number=f"{order.number}-{prep.position}", preparation=prep, fill=0)
+            prep.status = PreparationStatus.QUEUED
+            prep.save(update_fields=["status"])
+            event_record(order=order, preparation=prep, kind="job_status", actor=by, from_status=PreparationStatus.PENDING,
+                         to_status=JobStatus.QUEUED, message=f"{order.number}-{prep.position} queued")
+    return order
+
+
+def order_reject(*, order: Order, by, reason: str) -> Order:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("Give the prescriber a reason.", fields={"reason": ["This field is required."]})
+    return order_transition(order=order, to=OrderStatus.REJECTED, by=by, message=reason[:2000], kind="rejected")
+
+
+# --- Claims and worksheets -------------------------------------------------------------------
+
+def _claim_fields(by) -> dict:
+    now = timezone.now()
+    return {"claimed_by": by, "claimed_at": now, "claim_expires_at": now + dt.timedelta(minutes=CLAIM_MINUTES)}
+
+
+def worksheet_request(*, job: Job, by=None) -> Worksheet:
+    """A new worksheet version, rendered by the worker after commit (the sweep re-sends a lost one)."""
+    from fulfillment.tasks import render_worksheet
+
+    with transaction.atomic():
+        last = Worksheet.objects.filter(job=job).order_by("-version").values_list("version", flat=True).first() or 0
+        worksheet = Worksheet.objects.create(job=job, version=last + 1, requested_by=by)
+        transaction.on_commit(lambda: render_worksheet.delay(worksheet.pk), robust=True)
+    return worksheet
+
+
+def job_claim_next(*, by) -> Job:
+    """The highest-priority, oldest waiting job that nobody else is taking right now."""
+    with transaction.atomic():
+        job = (Job.objects.select_for_update(skip_locked=True, of=("self",))
+               .filter(status__in=[JobStatus.QUEUED, JobStatus.REWORK]).order_by("-priority", "created_at").first())
+        if job is None:
+            raise NotFound("The queue is empty.", code="queue_empty")
+        job = job_transition(job=job, to=JobStatus.COMPOUNDING, by=by, **_claim_fields(by))
+        worksheet_request(job=job, by=by)
+    return job
+
+
+def job_claim(*, job: Job, by) -> Job:
+    with transaction.atomic():
+        job = job_transition(job=job, to=JobStatus.COMPOUNDING, by=by, **_claim_fields(by))
+        worksheet_request(job=job, by=by)
+    return job
+
+
+def job_release(*, job: Job, by) -> Job:
+    if job.claimed_by_id != by.id and by.role == "technician":
+        raise ServiceError("Only the person who claimed the job, or a pharmacist, can release it.", code="not_your_claim", status=403)
+    return job_transition(job=job, to=JobStatus.QUEUED, by=by, claimed_by=None, claimed_at=None, claim_expires_at=None,
+                          message=f"{job.number} released")
+
+
+def claims_expire(*, now=None) -> int:
+    """Return jobs whose claim lapsed with no record entered to the queue (a beat task)."""
+    now = now or timezone.now()
+    count = 0
+    for job in Job.objects.filter(status=JobStatus.COMPOUNDING, claim_expires_at__lt=now, record__isnull=True).select_related("preparation__order"):
+        try:
+            job_transition(job=job, to=JobStatus.QUEUED, by=None, claimed_by=None, claimed_at=None, claim_expires_at=None,
+                           message=f"{job.number}: claim expired")
+            count += 1
+        except ServiceError:
+            continue
+    return count
+
+
+# --- The compounding record ---------------------------------------------------------------
+
+class ExpiredComponent(ServiceError):
+    code = "EXPIRED_COMPONENT"
+
+
+def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> CompoundingRecord:
+    """Lots used and actual weights for every material and the base; stock deducted by lot, in one transaction."""
+    if job.status != JobStatus.COMPOUNDING:
+        raise ServiceError(f"Job {job.number} is {job.get_status_display().lower()}: record it while compounding.", code="illegal_transition",
+                           status=409)
+    batch = documents.batch_lines(job)
+    planned = {line["item"]: line for line in batch["lines"]}
+    yield_grams = _dec(actual_yield_grams, "actual_yield_grams", low=Decimal("0.001"), high=Decimal(100000))
+    if not isinstance(lots, list) or not lots:
+        raise ServiceError("Record the lot and weight of every material and the base.", fields={"lots": ["This field is required."]})
+    today = timezone.localdate()
+    errors: dict[str, list[str]] = {}
+    chosen = []
+    seen = set()
+    for index, row in enumerate(lots):
+        where = f"lots[{index}]"
+        if not isinstance(row, dict):
+            errors[where] = ["Each line is {item, lot_number, actual_grams}."]
+            continue
+        item, lot_number = str(row.get("item", "")).strip(), str(row.get("lot_number", "")).strip()
+        if item not in planned:
+            errors[f"{where}.item"] = [f"{item or '(blank)'} is not part of this preparation."]
+            continue
+        if item in seen:
+            errors[f"{where}.item"] = [f"{item} is recorded twice."]
+            continue
+        seen.add(item)
+        try:
+            grams = _dec(row.get("actual_grams"), f"{where}.actual_grams", low=Decimal("0.001"), high=Decimal(100000))
+        except ServiceError as exc:
+            errors.update(exc.fields)
+            continue
+        lot = StockLot.objects.select_related("material", "base").filter(lot_number=lot_number).filter(
+            **({"material__code": item} if planned[item]["kind"] == "material" else {"base__code": item})).first()
+        if lot is None:
+            other = StockLot.objects.filter(lot_number=lot_number).select_related("material", "base").first()
+            errors[f"{where}.lot_number"] = [f"Lot {lot_number} is of {other.item_code}, not {item}." if other
+                                             else f"No lot {lot_number} of {item}."]
+            continue
+        if lot.expires_on < today or lot.status == LotStatus.EXPIRED:
+            raise ExpiredComponent(f"Lot {lot_number} of {item} expired on {lot.expires_on}; it cannot be used.",
+                                   fields={f"{where}.lot_number": ["EXPIRED_COMPONENT"]})
+        if lot.status != LotStatus.RELEASED:
+            errors[f"{where}.lot_number"] = [f"Lot {lot_number} is {lot.get_status_display().lower()}; use a released lot."]
+            continue
+        want = Decimal(str(planned[item]["quantity"]))
+        if not planned[item]["below_minimum_weighable"] and abs(grams - want) > want * WEIGHING_TOLERANCE:
+            errors[f"{where}.actual_grams"] = [f"{grams} g is more than 5 % from the {want} g on the worksheet; re-weigh."]
+            continue
+        chosen.append((item, lot, grams, want))
+    missing = [item for item in planned if item not in seen]
+    if missing:
+        errors["lots"] = [f"Missing: {', '.join(missing)}."]
+    if errors:
+        raise ServiceError("The compounding record is incomplete or wrong: see fields.", fields=errors)
+
+    theoretical = Decimal(str(batch["quantity"]))
+    yield_percent = (yield_grams / theoretical * 100).quantize(Decimal("0.01"))
+    with transaction.atomic():
+        record = CompoundingRecord.objects.create(
+            job=job, recorded_by=by, theoretical_grams=theoretical, actual_yield_grams=yield_grams, yield_percent=yield_percent,
+            yield_flagged=not (YIELD_RANGE[0] <= yield_percent <= YIELD_RANGE[1]),
+        )
+        for item, lot, grams, want in chosen:
+            taken = StockLot.objects.filter(pk=lot.pk, quantity_on_hand__gte=grams).update(quantity_on_hand=F("quantity_on_hand") - grams)
+            if taken != 1:
+                raise ServiceError(f"Lot {lot.lot_number} of {item} has less than {grams} on hand.",
+                                   fields={"lots": [f"Not enough left in lot {lot.lot_number}."]})
+            StockLot.objects.filter(pk=lot.pk, quantity_on_hand=0).update(status=LotStatus.EXHAUSTED)
+            RecordLine.objects.create(record=record, item_code=item, lot=lot, lot_number=lot.lot_number, lot_expires_on=lot.expires_on,
+                                      planned_grams=want, actual_grams=grams)
+        job_transition(job=job, to=JobStatus.QC, by=by, message=f"{job.number}: record entered, yield {yield_percent} %")
+    return record
+
+
+# --- QC and the pharmacist's final verification ---------------------------------------------
+
+def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight) -> QCResult:
+    if job.status != JobStatus.QC:
+        raise ServiceError(f"Job {job.number} is {job.get_status_display().lower()}; QC comes after the record.", code="illegal_transition",
+                           status=409)
+    spec = documents.qc_spec(job)
+    fill = _dec(fill_weight, "fill_weight", low=Decimal("0.001"), high=Decimal(100000))
+    measured = None if ph in (None, "") else _dec(ph, "ph", low=Decimal(0), high=Decimal(14))
+    if not isinstance(appearance_ok, bool):
+        raise ServiceError("Say whether the appearance is right.", fields={"appearance_ok": ["true or false."]})
+    problems = []
+    if spec["ph_min"] is not None:
+        if measured is None:
+            raise ServiceError("Measure the pH of an aqueous preparation.", fields={"ph": ["This field is required."]})
+        if not (Decimal(str(spec["ph_min"])) <= measured <= Decimal(str(spec["ph_max"]))):
+            problems.append(f"pH {measured} is outside {spec['ph_min']}–{spec['ph_max']}.")
+    if not appearance_ok:
+        problems.append(f"Appearance is not as specified: {spec['appearance']}.")
+    if not (Decimal(str(spec["fill_min"])) <= fill <= Decimal(str(spec["fill_max"]))):
+        problems.append(f"Fill weight {fill} {spec['unit']} is outside {spec['fill_min']}–{spec['fill_max']} {spec['unit']}.")
+    flags = []
+    if job.record.yield_flagged:
+        flags.append(f"Yield {job.record.yield_percent} % is outside 95–105 %.")
+    with transaction.atomic():
+        result = QCResult.objects.create(job=job, measured_ph=measured, appearance_ok=appearance_ok, fill_weight=fill,
+                                         passed=not problems, problems=problems + flags, recorded_by=by)
+        if problems:
+            job_transition(job=job, to=JobStatus.REWORK, by=by, message=f"{job.number}: QC failed: {' '.join(problems)}")
+    return result
+
+
+def job_verify(*, job: Job, by) -> Job:
+    """The pharmacist's final check: record complete, QC passed, label complete. Then ready to ship."""
+    problems = []
+    record = getattr(job, "record", None)
+    if record is None:
+        problems.append("There is no compounding record.")
+    latest = job.qc_results.order_by("-recorded_at", "-pk").first()
+    if latest is None or not latest.passed:
+        problems.append("QC has not passed.")
+    label = documents.label_context(job) if record is not None else {}
+    missing = documents.label_missing(label) if record is not None else ["the label"]
+    if missing:
+        problems.append(f"The label lacks {', '.join(missing)}.")
+    if problems:
+        raise ServiceError("Cannot release: " + " ".join(problems), code="release_refused", status=409)
+    return job_transition(job=job, to=JobStatus.READY, by=by, verified_by=by, verified_at=timezone.now(),
+                          message=f"{job.number}: verified and released by the pharmacist")
+
+
+# --- Shipping ------------------------------------------------------------------------------
+
+def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking_number: str, cold_pack: bool) -> Shipment:
+    from fulfillment.tracking import carrier_for
+
+    carrier_for(carrier)  # an unknown carrier is refused here
+    tracking_number = str(tracking_number or "")
+    if not TRACKING_NUMBER.match(tracking_number):
+        raise ServiceError("A tracking number is 6–40 letters, digits or dashes, without spaces.",
+                           fields={"tracking_number": ["6–40 letters, digits or dashes."]})
+    if not (service or "").strip() or len(service) > 60:
+        raise ServiceError("Name the carrier's service.", fields={"service": ["1–60 characters."]})
+    if not jobs:
+        raise ServiceError("Choose the jobs in this package.", fields={"jobs": ["This field is required."]})
+    if len({job.preparation.order_id for job in jobs}) != 1:
+        raise ServiceError("A shipment holds jobs of one order.", fields={"jobs": ["Jobs of different orders."]})
+    not_ready = [job.number for job in jobs if job.status != JobStatus.READY]
+    if not_ready:
+        raise ServiceError(f"Not ready to ship: {', '.join(not_ready)} (QC and the pharmacist's release come first).",
+                           code="illegal_transition", status=409)
+    if any(job.preparation.storage == "refrigerate" for job in jobs) and not cold_pack:
+        raise ServiceError("A preparation to be refrigerated ships with a cold pack.", fields={"cold_pack": ["Required for this package."]})
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                shipment = Shipment.objects.create(order_id=jobs[0].preparation.order_id, carrier=carrier, service=service.strip(),
+                                                   tracking_number=tracking_number, cold_pack=bool(cold_pack), shipped_by=by,
+                                                   shipped_at=timezone.now())
+        except IntegrityError:
+            raise ServiceError("That tracking number is already on another shipment.", fields={"tracking_number": ["Already used."]}) from None
+        for job in jobs:
+            job_transition(job=job, to=JobStatus.SHIPPED, by=by, shipment=shipment, message=f"{job.number}: shipped {carrier} {tracking_number}")
+    return shipment
+
+
+def job_get(*, public_id) -> Job:
+    job = Job.objects.select_related("preparation__order__patient", "preparation__order__prescriber__user", "claimed_by",
+                                     "shipment").filter(public_id=public_id).first()
+    if job is None:
+        raise NotFound("No such job.")
+    return job
 
 
 def worker_heartbeat_record(*, hostname: str) -> WorkerHeartbeat:

@@ -2,9 +2,33 @@
 
 from celery import shared_task
 
-from fulfillment import services
+from fulfillment import rendering, services
 
 
 @shared_task(name="fulfillment.tasks.worker_heartbeat", bind=True, ignore_result=True)
 def worker_heartbeat(self) -> None:
     services.worker_heartbeat_record(hostname=self.request.hostname or "unknown")
+
+
+@shared_task(name="fulfillment.tasks.render_worksheet", ignore_result=True, acks_late=True, autoretry_for=(Exception,),
+             retry_backoff=2, retry_backoff_max=60, max_retries=3)
+def render_worksheet(worksheet_id: int) -> None:
+    rendering.worksheet_render(worksheet_id=worksheet_id)
+
+
+@shared_task(name="fulfillment.tasks.resend_worksheets", ignore_result=True)
+def resend_worksheets() -> None:
+    for worksheet_id in rendering.worksheets_resend():
+        render_worksheet.delay(worksheet_id)
+
+
+@shared_task(name="fulfillment.tasks.expire_claims", ignore_result=True)
+def expire_claims() -> None:
+    services.claims_expire()
+
+
+@shared_task(name="fulfillment.tasks.poll_tracking", ignore_result=True)
+def poll_tracking() -> None:
+    from fulfillment import tracking
+
+    tracking.shipments_poll()

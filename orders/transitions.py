@@ -74,7 +74,10 @@ def order_transition(*, order: Order, to: str, by, message: str = "", kind: str 
             order.refresh_from_db()
             raise IllegalTransition(f"Order {order.number} was changed by someone else (it is now {order.get_status_display().lower()}).")
         if to == S.CANCELLED:
+            from fulfillment.models import Job, JobStatus
+
             order.preparations.exclude(status__in=STARTED).update(status=PreparationStatus.CANCELLED)
+            Job.objects.filter(preparation__order=order, status__in=[JobStatus.QUEUED, JobStatus.ON_HOLD]).update(status=JobStatus.CANCELLED)
         event_record(order=order, kind=kind, actor=by, message=message, from_status=frm, to_status=to)
     order.refresh_from_db()
     return order

@@ -9,11 +9,13 @@ class ServiceError(Exception):
     status = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
+    def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None, status: int | None = None):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
+        if status:
+            self.status = status
         self.fields = fields or {}
 
 

@@ -135,6 +135,8 @@ CELERY_WORKER_MAX_TASKS_PER_CHILD = 200
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 400_000  # KiB
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Heavy PDF renders get their own queue, so they never hold up notifications and heartbeats.
+CELERY_TASK_ROUTES = {"fulfillment.tasks.render_worksheet": {"queue": "pdf"}}
 CELERY_TIMEZONE = "UTC"
 
 # --- Cache (rate limits, later) -------------------------------------------------------------
@@ -231,7 +233,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {name: {"level": "WARNING"} for name in ("weasyprint", "weasyprint.progress", "fontTools", "PIL")},
 }
 
 # --- The pharmacy ---------------------------------------------------------------------------
 PHARMACY_NAME = env_str("PHARMACY_NAME", "Northwind Compounding Pharmacy")
+# The simulated carrier moves a parcel one step (in transit, out for delivery, delivered) per this many seconds.
+SIMULATED_CARRIER_STEP_SECONDS = env_int("SIMULATED_CARRIER_STEP_SECONDS", 3600, minimum=1)
+CARRIER_WEBHOOK_SECRET = env_str("CARRIER_WEBHOOK_SECRET", "" if PRODUCTION else "dev-carrier-webhook-secret")

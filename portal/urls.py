@@ -9,6 +9,7 @@ api_v1 = [
     path("auth/token/", api.TokenView.as_view(), name="api-token"),
     path("formulary/", include("formulary.urls_api")),
     path("", include("orders.urls_api")),
+    path("", include("fulfillment.urls_api")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,271 @@
+"""Staff API (pharmacy roles only): verification, the queue, records, QC, release, labels, shipping.
+The pages call the same services."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fulfillment import documents, selectors, services, tracking
+from fulfillment.models import Job, JobStatus, RenderStatus, Shipment
+from orders import selectors as order_selectors
+from orders import services as order_services
+from orders.api_orders import OrderSerializer, _order_json
+from portal.access import IsPharmacyStaff
+from portal.errors import NotFound
+
+
+class Staff(APIView):
+    permission_classes = [IsPharmacyStaff]
+
+
+class ApproveSerializer(serializers.Serializer):
+    acknowledged_warnings = serializers.ListField(child=serializers.CharField(max_length=60), max_length=50, required=False, default=list)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class QuestionSerializer(serializers.Serializer):
+    question = serializers.CharField(max_length=2000)
+
+
+class OrderApprove(Staff):
+    @extend_schema(request=ApproveSerializer, responses={200: OrderSerializer})
+    def post(self, request, order_id):
+        body = ApproveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order = order_selectors.order_get(user=request.user, public_id=order_id)
+        services.order_approve(order=order, by=request.user, acknowledged_warnings=body.validated_data["acknowledged_warnings"])
+        return Response(_order_json(order))
+
+
+class OrderReject(Staff):
+    @extend_schema(request=ReasonSerializer, responses={200: OrderSerializer})
+    def post(self, request, order_id):
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order = order_selectors.order_get(user=request.user, public_id=order_id)
+        services.order_reject(order=order, by=request.user, reason=body.validated_data["reason"])
+        return Response(_order_json(order))
+
+
+class OrderClarify(Staff):
+    @extend_schema(request=QuestionSerializer, responses={200: OrderSerializer})
+    def post(self, request, order_id):
+        body = QuestionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order = order_selectors.order_get(user=request.user, public_id=order_id)
+        order_services.order_request_clarification(order=order, by=request.user, question=body.validated_data["question"])
+        return Response(_order_json(order))
+
+
+class JobSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    number = serializers.CharField()
+    status = serializers.CharField()
+    priority = serializers.IntegerField()
+    fill = serializers.IntegerField()
+    order = serializers.UUIDField(source="preparation.order.public_id")
+    order_number = serializers.CharField(source="preparation.order.number")
+    preparation = serializers.CharField(source="preparation.label")
+    storage = serializers.CharField(source="preparation.storage")
+    claimed_by = serializers.CharField(source="claimed_by.username", allow_null=True, default=None)
+    claim_expires_at = serializers.DateTimeField(allow_null=True)
+    worksheet = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_worksheet(self, job) -> dict | None:
+        latest = selectors.latest_worksheet(job)
+        return None if latest is None else {"version": latest.version, "status": latest.status, "error": latest.error}
+
+
+@extend_schema(parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=JobStatus.values)])
+class JobList(generics.ListAPIView):
+    permission_classes = [IsPharmacyStaff]
+    serializer_class = JobSerializer
+
+    def get_queryset(self):
+        status = self.request.query_params.get("status", "")
+        if status and status not in JobStatus.values:
+            raise serializers.ValidationError({"status": [f"Unknown status {status!r}."]})
+        return selectors.job_list(status=status)
+
+
+def _job_json(job: Job) -> dict:
+    return JobSerializer(selectors.job_list().get(pk=job.pk)).data
+
+
+class JobClaimNext(Staff):
+    @extend_schema(request=None, responses={200: JobSerializer})
+    def post(self, request):
+        return Response(_job_json(services.job_claim_next(by=request.user)))
+
+
+class JobClaim(Staff):
+    @extend_schema(request=None, responses={200: JobSerializer})
+    def post(self, request, job_id):
+        return Response(_job_json(services.job_claim(job=services.job_get(public_id=job_id), by=request.user)))
+
+
+class JobRelease(Staff):
+    @extend_schema(request=None, responses={200: JobSerializer})
+    def post(self, request, job_id):
+        return Response(_job_json(services.job_release(job=services.job_get(public_id=job_id), by=request.user)))
+
+
+def pdf_response(pdf: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+class JobWorksheet(Staff):
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY, 202: OpenApiTypes.OBJECT})
+    def get(self, request, job_id):
+        job = services.job_get(public_id=job_id)
+        latest = selectors.latest_worksheet(job)
+        if latest is None:
+            raise NotFound("No worksheet yet: claim the job, or ask for one.")
+        if latest.status != RenderStatus.READY:
+            return Response({"version": latest.version, "status": latest.status, "error": latest.error, "attempts": latest.attempts}, status=202)
+        with latest.pdf.open("rb") as handle:
+            return pdf_response(handle.read(), f"worksheet-{job.number}-v{latest.version}.pdf")
+
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
+    def post(self, request, job_id):
+        worksheet = services.worksheet_request(job=services.job_get(public_id=job_id), by=request.user)
+        return Response({"version": worksheet.version, "status": worksheet.status}, status=202)
+
+
+class RecordLineSerializer(serializers.Serializer):
+    item = serializers.CharField(max_length=60)
+    lot_number = serializers.CharField(max_length=60)
+    actual_grams = serializers.DecimalField(max_digits=10, decimal_places=3, min_value=0)
+
+
+class RecordSerializer(serializers.Serializer):
+    lots = RecordLineSerializer(many=True)
+    actual_yield_grams = serializers.DecimalField(max_digits=10, decimal_places=3, min_value=0)
+
+
+class JobRecord(Staff):
+    @extend_schema(request=RecordSerializer, responses={200: JobSerializer})
+    def post(self, request, job_id):
+        body = RecordSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = services.job_get(public_id=job_id)
+        services.job_record(job=job, by=request.user, lots=[dict(line) for line in body.validated_data["lots"]],
+                            actual_yield_grams=body.validated_data["actual_yield_grams"])
+        return Response(_job_json(job))
+
+
+class QCSerializer(serializers.Serializer):
+    ph = serializers.DecimalField(max_digits=4, decimal_places=2, min_value=0, max_value=14, required=False, allow_null=True)
+    appearance_ok = serializers.BooleanField()
+    fill_weight = serializers.DecimalField(max_digits=10, decimal_places=3, min_value=0)
+
+
+class JobQC(Staff):
+    @extend_schema(request=QCSerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, job_id):
+        body = QCSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = services.job_get(public_id=job_id)
+        result = services.job_qc(job=job, by=request.user, ph=body.validated_data.get("ph"),
+                                 appearance_ok=body.validated_data["appearance_ok"], fill_weight=body.validated_data["fill_weight"])
+        return Response({"passed": result.passed, "problems": result.problems, "job": _job_json(job)})
+
+
+class JobVerify(Staff):
+    @extend_schema(request=None, responses={200: JobSerializer})
+    def post(self, request, job_id):
+        from portal.errors import Forbidden
+
+        if request.user.role == "technician":
+            raise Forbidden("Only a pharmacist releases a preparation.")
+        return Response(_job_json(services.job_verify(job=services.job_get(public_id=job_id), by=request.user)))
+
+
+class JobLabel(Staff):
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    def get(self, request, job_id):
+        job = services.job_get(public_id=job_id)
+        if not hasattr(job, "record"):
+            raise NotFound("The label prints once the compounding record is entered.")
+        return pdf_response(documents.label_pdf(job), f"label-{job.number}.pdf")
+
+
+class ShipmentCreateSerializer(serializers.Serializer):
+    jobs = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=20)
+    carrier = serializers.CharField(max_length=40)
+    service = serializers.CharField(max_length=60)
+    tracking_number = serializers.CharField(max_length=200, trim_whitespace=False)
+    cold_pack = serializers.BooleanField(default=False)
+
+
+class ShipmentSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    order = serializers.UUIDField(source="order.public_id")
+    carrier = serializers.CharField()
+    service = serializers.CharField()
+    tracking_number = serializers.CharField()
+    tracking_url = serializers.SerializerMethodField()
+    cold_pack = serializers.BooleanField()
+    status = serializers.CharField()
+    shipped_at = serializers.DateTimeField()
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    jobs = serializers.SerializerMethodField()
+    events = serializers.SerializerMethodField()
+
+    def get_tracking_url(self, shipment) -> str:
+        return tracking.carrier_for(shipment.carrier).tracking_url(shipment.tracking_number)
+
+    def get_jobs(self, shipment) -> list[str]:
+        return [job.number for job in shipment.jobs.all()]
+
+    def get_events(self, shipment) -> list[dict]:
+        return [{"status": e.status, "description": e.description, "at": e.occurred_at} for e in shipment.events.all()]
+
+
+class ShipmentCreate(Staff):
+    @extend_schema(request=ShipmentCreateSerializer, responses={201: ShipmentSerializer})
+    def post(self, request):
+        body = ShipmentCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        jobs = [services.job_get(public_id=job_id) for job_id in data["jobs"]]
+        shipment = services.shipment_create(by=request.user, jobs=jobs, carrier=data["carrier"], service=data["service"],
+                                            tracking_number=data["tracking_number"], cold_pack=data["cold_pack"])
+        return Response(ShipmentSerializer(shipment).data, status=201)
+
+
+class ShipmentDetail(Staff):
+    @extend_schema(responses={200: ShipmentSerializer})
+    def get(self, request, shipment_id):
+        shipment = Shipment.objects.select_related("order").prefetch_related("jobs", "events").filter(public_id=shipment_id).first()
+        if shipment is None:
+            raise NotFound("No such shipment.")
+        return Response(ShipmentSerializer(shipment).data)
+
+
+class CarrierWebhook(APIView):
+    """A carrier pushes tracking events, signed: X-Carrier-Signature = hex HMAC-SHA256 of the body."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, auth=[])
+    def post(self, request, carrier):
+        raw = request.body
+        added = tracking.carrier_webhook_accept(carrier_code=carrier, body=raw, signature=request.headers.get("X-Carrier-Signature", ""),
+                                                payload=request.data if isinstance(request.data, dict) else {})
+        return Response({"accepted": added})

@@ -1,0 +1,192 @@
+"""Worksheets and labels: what they say (from the signed snapshot and today's stock) and the PDF.
+
+WeasyPrint renders with a fetcher that refuses every URL: the templates carry their CSS inline
+and every value is escaped, so nothing a user typed can make the renderer read a file or call
+a URL (reference §2.1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import barcode
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import timezone
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher
+
+from fulfillment.models import Job
+from orders.rules.arithmetic import fefo
+from orders.rules.engine import STORAGE_TEXT
+from orders.rules_facts import formulary_facts, lots_for
+from portal.models import Pharmacy
+
+VEHICLE_STEPS = {
+    "cream": ["Weigh the base into a tared ointment jar or unguator jar.",
+              "Add each material in the order listed; add lysates and ferments last, below 40 °C.",
+              "Mix with the electronic mortar and pestle for 2 minutes at medium speed; scrape down and mix 1 more minute."],
+    "lotion": ["Weigh the base into a tared bottle.", "Add each material in the order listed; ferments and lysates last, below 40 °C.",
+               "Cap and shake or mix on the vortex for 1 minute until uniform."],
+    "gel": ["Weigh the gel base into a tared jar.", "Dissolve water-soluble materials in a small part of the gel first.",
+            "Fold in the rest with a spatula; avoid trapping air."],
+    "serum": ["Weigh the base into a tared beaker.", "Add each material while stirring; ferments and lysates last.",
+              "Stir 2 minutes and fill into the dropper bottle."],
+    "spray": ["Weigh the base into a tared beaker.", "Dissolve each material with stirring.", "Fill into the spray bottle."],
+    "shampoo": ["Weigh the base into a tared beaker.", "Add each material with slow stirring to avoid foam.", "Fill into the bottle."],
+    "conditioner": ["Weigh the base into a tared jar.", "Add each material and mix gently until uniform.", "Fill into the bottle."],
+    "scalp_solution": ["Weigh the base into a tared beaker.", "Dissolve each material with stirring.", "Fill into the dropper bottle."],
+    "ointment": ["Weigh the ointment base into a tared jar.", "Levigate powders with a little mineral oil or the base on a slab.",
+                 "Incorporate geometrically; mix until smooth."],
+    "balm": ["Melt the balm base at 60–65 °C.", "Cool to 40 °C and add each material with stirring.", "Pour into the tin and let set."],
+}
+
+
+class DenyAllFetcher(URLFetcher):
+    """Refuses every URL (file, http, data …). Records what was asked, for tests and logs."""
+
+    def __init__(self):
+        super().__init__(allowed_protocols=(), fail_on_errors=False)
+        self.refused: list[str] = []
+
+    def fetch(self, url, headers=None):
+        self.refused.append(url)
+        raise ValueError(f"blocked: the renderer fetches nothing ({url[:80]})")
+
+
+def render_pdf(html: str) -> tuple[bytes, list[str]]:
+    fetcher = DenyAllFetcher()
+    pdf = HTML(string=html, base_url="about:blank", url_fetcher=fetcher).write_pdf()
+    return pdf, fetcher.refused
+
+
+def barcode_bars(value: str) -> list[dict]:
+    """Code 128 as runs of bars and spaces, drawn by the template (no image to fetch)."""
+    modules = barcode.get("code128", value).build()[0]
+    runs, current, width = [], modules[0], 0
+    for module in modules:
+        if module == current:
+            width += 1
+        else:
+            runs.append({"bar": current == "1", "width": width})
+            current, width = module, 1
+    runs.append({"bar": current == "1", "width": width})
+    return runs
+
+
+def batch_lines(job: Job) -> dict:
+    """The grams of the signed snapshot, with today's lots to use first-to-expire-first."""
+    prep = job.preparation
+    batch = prep.checked["batch"]
+    materials = [line["item"] for line in batch["lines"] if line["kind"] == "material"]
+    bases = [line["item"] for line in batch["lines"] if line["kind"] == "base"]
+    stock = lots_for(material_codes=materials, base_codes=bases, on=timezone.localdate())
+    by_item: dict[str, list] = {}
+    for lot in stock:
+        by_item.setdefault(lot.item_code, []).append(lot)
+    lines = []
+    for line in batch["lines"]:
+        quantity = Decimal(str(line["quantity"]))
+        chosen, enough = fefo(by_item.get(line["item"], []), quantity)
+        lines.append({**line, "lots": [{"lot_number": lot.lot_number, "expires_on": lot.expires_on} for lot in chosen],
+                      "enough": enough, "aliquot": _aliquot(quantity, Decimal(str(batch["minimum_weighable_g"])))
+                      if line["below_minimum_weighable"] else None})
+    return {**batch, "lines": lines}
+
+
+def _aliquot(quantity: Decimal, mwq: Decimal) -> str:
+    """Aliquot method (WM-04): weigh f × q of the material, make up to f × MWQ with base, take MWQ of that."""
+    factor = 10 if quantity * 10 >= mwq else 100
+    total = mwq * factor
+    return (f"Aliquot: weigh {(quantity * factor).normalize():f} g of the material, make up to {total.normalize():f} g with the "
+            f"base and mix well; weigh {mwq.normalize():f} g of this mixture into the batch and weigh "
+            f"{(mwq - quantity).normalize():f} g less base.")
+
+
+def qc_spec(job: Job) -> dict:
+    prep = job.preparation
+    checked = prep.checked
+    aqueous = checked.get("aqueous")
+    target = checked.get("target_ph")
+    quantity = Decimal(prep.quantity)
+    return {
+        "ph_min": round(target - 0.5, 2) if aqueous and target is not None else None,
+        "ph_max": round(target + 0.5, 2) if aqueous and target is not None else None,
+        "appearance": f"smooth, uniform {prep.base_name.lower()}; no separation, grit or colour change",
+        "fill_min": float(quantity),
+        "fill_max": float((quantity * Decimal("1.05")).quantize(Decimal("0.01"))),
+        "unit": prep.unit,
+    }
+
+
+def _initials(patient) -> str:
+    return f"{patient.first_name[:1]}.{patient.last_name[:1]}.".upper()
+
+
+def worksheet_context(job: Job, version: int) -> dict:
+    prep = job.preparation
+    order = prep.order
+    base = formulary_facts().bases.get(prep.base_code)
+    vehicle = base.vehicle if base else ""
+    return {
+        "pharmacy": Pharmacy.objects.order_by("pk").first(),
+        "job": job,
+        "version": version,
+        "bars": barcode_bars(job.number),
+        "order": order,
+        "prep": prep,
+        "patient_initials": _initials(order.patient),
+        "patient_dob": order.patient.date_of_birth,
+        "prescriber": order.prescriber,
+        "vehicle": vehicle.replace("_", " "),
+        "steps": VEHICLE_STEPS.get(vehicle, ["Weigh the base.", "Add each material in the order listed.", "Mix until uniform."]),
+        "batch": batch_lines(job),
+        "tolerance": "±5 % per weighing",
+        "qc": qc_spec(job),
+        "bud_days": prep.beyond_use_days,
+        "storage_text": STORAGE_TEXT.get(prep.storage, prep.storage),
+        "generated_at": timezone.now(),
+    }
+
+
+def label_context(job: Job) -> dict:
+    prep = job.preparation
+    order = prep.order
+    record = job.record
+    compounded_on = timezone.localtime(record.recorded_at).date()
+    bud = compounded_on + dt.timedelta(days=prep.beyond_use_days)
+    earliest_lot = min((line.lot_expires_on for line in record.lines.all()), default=None)
+    if earliest_lot is not None and earliest_lot < bud:
+        bud = earliest_lot
+    pharmacy = Pharmacy.objects.order_by("pk").first()
+    return {
+        "patient_name": f"{order.patient.first_name} {order.patient.last_name}",
+        "preparation": prep.label,
+        "actives": prep.ingredients,
+        "directions": prep.directions,
+        "quantity": f"{prep.quantity.normalize():f} {prep.unit}",
+        "beyond_use_date": bud,
+        "storage_line": STORAGE_TEXT.get(prep.storage, ""),
+        "rx_number": job.number,
+        "prescriber": str(order.prescriber),
+        "pharmacy_name": pharmacy.name if pharmacy else settings.PHARMACY_NAME,
+        "pharmacy_phone": pharmacy.phone if pharmacy else "",
+        "compounded_on": compounded_on,
+        "refills": f"{prep.refills_remaining} of {prep.refills}",
+        "cautions": ["For external use only.", "Keep out of reach of children.", "Compounded preparation."],
+    }
+
+
+def label_missing(label: dict) -> list[str]:
+    return [name for key, name in (("beyond_use_date", "the beyond-use date"), ("storage_line", "the storage line"),
+                                   ("patient_name", "the patient's name"), ("rx_number", "the Rx number")) if not label.get(key)]
+
+
+def worksheet_pdf(job: Job, version: int) -> bytes:
+    pdf, _refused = render_pdf(render_to_string("fulfillment/worksheet_pdf.html", worksheet_context(job, version)))
+    return pdf
+
+
+def label_pdf(job: Job) -> bytes:
+    pdf, _refused = render_pdf(render_to_string("fulfillment/label_pdf.html", {"label": label_context(job), "job": job}))
+    return pdf

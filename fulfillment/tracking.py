@@ -1,0 +1,135 @@
+"""Carrier tracking: an adapter per carrier, a poll of open shipments, and signed carrier webhooks.
+
+Events are appended once each (by the carrier's event id); a shipment's status only moves
+forward, so late or repeated events never move it back. `delivered` marks its jobs delivered."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from fulfillment.models import SHIPMENT_RANK, Job, JobStatus, Shipment, ShipmentStatus, TrackingEvent
+from fulfillment.transitions import job_transition
+from portal.errors import NotFound, ServiceError
+
+
+@dataclass(frozen=True)
+class CarrierEvent:
+    event_id: str
+    status: str
+    occurred_at: dt.datetime
+    description: str = ""
+
+
+class Carrier:
+    """What every carrier adapter offers."""
+
+    code = ""
+    name = ""
+
+    def events(self, shipment: Shipment, *, now: dt.datetime) -> list[CarrierEvent]:
+        raise NotImplementedError
+
+    def tracking_url(self, tracking_number: str) -> str:
+        raise NotImplementedError
+
+
+class SimulatedCarrier(Carrier):
+    """Development and tests: one step per SIMULATED_CARRIER_STEP_SECONDS after shipping."""
+
+    code = "simulated"
+    name = "Simulated Express"
+    STEPS = ((ShipmentStatus.IN_TRANSIT, "Picked up, in transit"), (ShipmentStatus.OUT_FOR_DELIVERY, "Out for delivery"),
+             (ShipmentStatus.DELIVERED, "Delivered to the front door"))
+
+    def events(self, shipment, *, now):
+        step = dt.timedelta(seconds=settings.SIMULATED_CARRIER_STEP_SECONDS)
+        found = []
+        for index, (status, text) in enumerate(self.STEPS, start=1):
+            at = shipment.shipped_at + step * index
+            if at <= now:
+                found.append(CarrierEvent(event_id=f"{shipment.tracking_number}-{index}", status=status, occurred_at=at, description=text))
+        return found
+
+    def tracking_url(self, tracking_number):
+        return f"/track/simulated/{tracking_number}"
+
+
+CARRIERS = {carrier.code: carrier for carrier in (SimulatedCarrier(),)}
+
+
+def carrier_for(code: str) -> Carrier:
+    carrier = CARRIERS.get(code)
+    if carrier is None:
+        raise ServiceError(f"Unknown carrier {code!r}.", fields={"carrier": [f"Use one of: {', '.join(CARRIERS)}."]})
+    return carrier
+
+
+def tracking_apply(*, shipment: Shipment, events: list[CarrierEvent]) -> int:
+    """Append new events; move the shipment forward only; deliver its jobs when delivered."""
+    added = 0
+    for event in sorted(events, key=lambda e: (e.occurred_at, SHIPMENT_RANK[e.status])):
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    TrackingEvent.objects.create(shipment=shipment, carrier_event_id=event.event_id, status=event.status,
+                                                 occurred_at=event.occurred_at, description=event.description[:200])
+            except IntegrityError:
+                continue  # seen before
+            added += 1
+            locked = Shipment.objects.select_for_update().get(pk=shipment.pk)
+            if SHIPMENT_RANK[event.status] <= SHIPMENT_RANK[locked.status]:
+                continue  # late or out of order: recorded, but never a step back
+            fields = {"status": event.status}
+            if event.status == ShipmentStatus.DELIVERED:
+                fields["delivered_at"] = max(event.occurred_at, locked.shipped_at)
+            Shipment.objects.filter(pk=shipment.pk).update(**fields)
+            if event.status == ShipmentStatus.DELIVERED:
+                for job in Job.objects.filter(shipment=shipment, status=JobStatus.SHIPPED).select_related("preparation__order"):
+                    job_transition(job=job, to=JobStatus.DELIVERED, by=None, message=f"{job.number}: delivered")
+    shipment.refresh_from_db()
+    return added
+
+
+def shipments_poll(*, now: dt.datetime | None = None, limit: int = 200) -> int:
+    now = now or timezone.now()
+    count = 0
+    open_shipments = Shipment.objects.exclude(status=ShipmentStatus.DELIVERED).order_by("last_polled_at", "pk")[:limit]
+    for shipment in open_shipments:
+        carrier = CARRIERS.get(shipment.carrier)
+        if carrier is None:
+            continue
+        count += tracking_apply(shipment=shipment, events=carrier.events(shipment, now=now))
+        Shipment.objects.filter(pk=shipment.pk).update(last_polled_at=now)
+    return count
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def carrier_webhook_accept(*, carrier_code: str, body: bytes, signature: str, payload: dict) -> int:
+    """A carrier pushes an event: check its signature, then apply it like a polled one."""
+    secret = settings.CARRIER_WEBHOOK_SECRET
+    if not secret or not hmac.compare_digest(webhook_signature(secret, body), signature or ""):
+        raise ServiceError("Bad signature.", code="bad_signature", status=401)
+    carrier_for(carrier_code)
+    shipment = Shipment.objects.filter(carrier=carrier_code, tracking_number=payload.get("tracking_number", "")).first()
+    if shipment is None:
+        raise NotFound("No such shipment.")
+    try:
+        status = ShipmentStatus(payload.get("status"))
+        occurred = dt.datetime.fromisoformat(payload["occurred_at"])
+    except (ValueError, KeyError, TypeError):
+        raise ServiceError("An event has event_id, status, occurred_at (ISO 8601).", fields={"status": ["Unknown or missing."]}) from None
+    if timezone.is_naive(occurred):
+        occurred = timezone.make_aware(occurred, dt.timezone.utc)
+    event = CarrierEvent(event_id=str(payload.get("event_id", ""))[:100] or f"{status}-{occurred.isoformat()}", status=status,
+                         occurred_at=occurred, description=str(payload.get("description", ""))[:200])
+    return tracking_apply(shipment=shipment, events=[event])

@@ -1,0 +1,66 @@
+"""The one door for a job's status: table, roles, conditional update, the preparation's status and
+an order event, all in one transaction. An illegal move answers 409 and is recorded."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import F
+
+from fulfillment.models import Job, JobStatus
+from orders.models import Preparation
+from orders.transitions import IllegalTransition, event_record
+from portal.models import Role
+
+log = logging.getLogger(__name__)
+J = JobStatus
+STAFF = frozenset({Role.PHARMACIST, Role.TECHNICIAN, Role.PHARMACY_ADMIN})
+PHARMACIST = frozenset({Role.PHARMACIST, Role.PHARMACY_ADMIN})
+SYSTEM = frozenset({"system"})  # the carrier poll, the claim-expiry sweep
+
+TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    (J.QUEUED, J.COMPOUNDING): STAFF,  # claimed
+    (J.REWORK, J.COMPOUNDING): STAFF,
+    (J.COMPOUNDING, J.QUEUED): STAFF | SYSTEM,  # released, or the claim expired
+    (J.COMPOUNDING, J.QC): STAFF,  # compounding record entered
+    (J.QC, J.REWORK): STAFF,  # QC failed
+    (J.QC, J.READY): PHARMACIST,  # final verification
+    (J.READY, J.SHIPPED): STAFF,
+    (J.SHIPPED, J.DELIVERED): STAFF | SYSTEM,
+    (J.QUEUED, J.ON_HOLD): PHARMACIST,
+    (J.COMPOUNDING, J.ON_HOLD): PHARMACIST,
+    (J.QC, J.ON_HOLD): PHARMACIST,
+    (J.REWORK, J.ON_HOLD): PHARMACIST,
+    (J.ON_HOLD, J.QUEUED): PHARMACIST,
+    (J.QUEUED, J.CANCELLED): STAFF | SYSTEM,
+    (J.ON_HOLD, J.CANCELLED): PHARMACIST,
+}
+
+
+def _role(by) -> str:
+    return "system" if by is None else by.role
+
+
+def job_transition(*, job: Job, to: str, by, message: str = "", **fields) -> Job:
+    frm = job.status
+    roles = TRANSITIONS.get((frm, to))
+    if roles is None or _role(by) not in roles:
+        who = "the system" if by is None else by.username
+        log.warning("refused job transition %s: %s -> %s by %s", job.number, frm, to, who)
+        with transaction.atomic():
+            event_record(order=job.preparation.order, preparation=job.preparation, kind="transition_refused", actor=by,
+                         from_status=frm, to_status=to, message=f"{job.number}: {frm} → {to} refused")
+        if roles is None:
+            raise IllegalTransition(f"Job {job.number} is {J(frm).label.lower()}; it cannot become {J(to).label.lower()}.")
+        raise IllegalTransition(f"A {by.get_role_display().lower()} cannot move a job from {J(frm).label.lower()} to {J(to).label.lower()}.")
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job.pk, status=frm, version=job.version).update(status=to, version=F("version") + 1, **fields)
+        if updated != 1:
+            job.refresh_from_db()
+            raise IllegalTransition(f"Job {job.number} was changed by someone else (it is now {job.get_status_display().lower()}).")
+        Preparation.objects.filter(pk=job.preparation_id).update(status=to)
+        event_record(order=job.preparation.order, preparation=job.preparation, kind="job_status", actor=by, from_status=frm,
+                     to_status=to, message=message or job.number)
+    job.refresh_from_db()
+    return job

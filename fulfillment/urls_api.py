@@ -1,0 +1,21 @@
+from django.urls import path
+
+from fulfillment import api
+
+urlpatterns = [
+    path("orders/<uuid:order_id>/approve/", api.OrderApprove.as_view(), name="api-order-approve"),
+    path("orders/<uuid:order_id>/reject/", api.OrderReject.as_view(), name="api-order-reject"),
+    path("orders/<uuid:order_id>/request-clarification/", api.OrderClarify.as_view(), name="api-order-clarify"),
+    path("jobs/", api.JobList.as_view(), name="api-jobs"),
+    path("jobs/claim-next/", api.JobClaimNext.as_view(), name="api-jobs-claim-next"),
+    path("jobs/<uuid:job_id>/claim/", api.JobClaim.as_view(), name="api-job-claim"),
+    path("jobs/<uuid:job_id>/release/", api.JobRelease.as_view(), name="api-job-release"),
+    path("jobs/<uuid:job_id>/worksheet/", api.JobWorksheet.as_view(), name="api-job-worksheet"),
+    path("jobs/<uuid:job_id>/record/", api.JobRecord.as_view(), name="api-job-record"),
+    path("jobs/<uuid:job_id>/qc/", api.JobQC.as_view(), name="api-job-qc"),
+    path("jobs/<uuid:job_id>/verify/", api.JobVerify.as_view(), name="api-job-verify"),
+    path("jobs/<uuid:job_id>/label/", api.JobLabel.as_view(), name="api-job-label"),
+    path("shipments/", api.ShipmentCreate.as_view(), name="api-shipments"),
+    path("shipments/<uuid:shipment_id>/", api.ShipmentDetail.as_view(), name="api-shipment"),
+    path("carriers/<str:carrier>/webhook/", api.CarrierWebhook.as_view(), name="api-carrier-webhook"),
+]
