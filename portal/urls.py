@@ -30,6 +30,7 @@ urlpatterns = [
     ),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("formulary/", include("formulary.urls")),
+    path("pharmacy/", include("fulfillment.urls")),
     path("", include("orders.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

@@ -1,0 +1,177 @@
+"""Pharmacy pages: verification, the compounding queue, the job page (worksheet, record, QC, release,
+label, shipping), and the PDFs, served to pharmacy staff only."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from formulary.models import LotStatus, StockLot
+from fulfillment import documents, selectors, services
+from fulfillment.api import pdf_response
+from fulfillment.models import JobStatus, RenderStatus
+from fulfillment.tracking import CARRIERS
+from orders import selectors as order_selectors
+from orders import services as order_services
+from portal.access import pharmacy_staff_required, role_required
+from portal.errors import NotFound, ServiceError
+from portal.models import Role
+
+pharmacist_required = role_required(Role.PHARMACIST, Role.PHARMACY_ADMIN)
+
+
+def _act(request, action, success: str):
+    try:
+        action()
+    except ServiceError as exc:
+        details = " ".join(m for msgs in exc.fields.values() for m in (msgs if isinstance(msgs, list) else [str(msgs)]))
+        messages.error(request, f"{exc.message} {details}".strip())
+        return False
+    messages.success(request, success)
+    return True
+
+
+@pharmacist_required
+def verification_queue(request):
+    return render(request, "fulfillment/verify_queue.html", {"orders": selectors.verification_queue()})
+
+
+@pharmacist_required
+def verification_detail(request, order_id):
+    order = order_selectors.order_get(user=request.user, public_id=order_id)
+    preparations = list(order.preparations.all())
+    warnings = sorted({f["code"] for p in preparations for f in p.checked.get("findings", []) if f["severity"] == "warning"})
+    return render(request, "fulfillment/verify_detail.html", {
+        "order": order, "preparations": preparations, "warnings": warnings, "events": order_selectors.order_events(order=order),
+    })
+
+
+@pharmacist_required
+@require_POST
+def verification_act(request, order_id, action):
+    order = order_selectors.order_get(user=request.user, public_id=order_id)
+    if action == "approve":
+        ok = _act(request, lambda: services.order_approve(order=order, by=request.user,
+                                                          acknowledged_warnings=request.POST.getlist("acknowledge")),
+                  f"Order {order.number} approved; its preparations are in the compounding queue.")
+    elif action == "reject":
+        ok = _act(request, lambda: services.order_reject(order=order, by=request.user, reason=request.POST.get("reason", "")),
+                  f"Order {order.number} rejected.")
+    else:
+        ok = _act(request, lambda: order_services.order_request_clarification(order=order, by=request.user,
+                                                                               question=request.POST.get("question", "")),
+                  f"Question sent to {order.prescriber}.")
+    return redirect("verification-queue" if ok else "verification-detail", **({} if ok else {"order_id": order.public_id}))
+
+
+@pharmacy_staff_required
+def queue(request):
+    status = request.GET.get("status", "")
+    if status not in JobStatus.values:
+        status = ""
+    jobs = selectors.job_list(status=status)[:300]
+    counts = selectors.job_counts()
+    board = {s: [] for s in (JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.REWORK, JobStatus.READY)}
+    for job in jobs:
+        if job.status in board:
+            board[job.status].append(job)
+    return render(request, "fulfillment/queue.html", {
+        "jobs": jobs, "board": [(JobStatus(s).label, s, rows) for s, rows in board.items()], "counts": [(value, label, counts[value]) for value, label in JobStatus.choices], "status": status,
+    })
+
+
+@pharmacy_staff_required
+@require_POST
+def queue_claim_next(request):
+    try:
+        job = services.job_claim_next(by=request.user)
+    except NotFound:
+        messages.info(request, "The queue is empty.")
+        return redirect("queue")
+    messages.success(request, f"You have {job.number}. Its worksheet is being prepared.")
+    return redirect("job", job_id=job.public_id)
+
+
+def _job_context(job) -> dict:
+    batch = documents.batch_lines(job)
+    codes = [line["item"] for line in batch["lines"]]
+    lots = StockLot.objects.filter(status=LotStatus.RELEASED).select_related("material", "base").order_by("expires_on")
+    by_item: dict[str, list] = {}
+    for lot in lots:
+        if lot.item_code in codes:
+            by_item.setdefault(lot.item_code, []).append(lot)
+    record = getattr(job, "record", None)
+    return {
+        "job": job, "prep": job.preparation, "order": job.preparation.order, "batch": batch,
+        "lot_choices": [{"line": line, "lots": by_item.get(line["item"], [])} for line in batch["lines"]],
+        "worksheet": selectors.latest_worksheet(job), "record": record,
+        "qc": job.qc_results.order_by("-recorded_at", "-pk").first(), "spec": documents.qc_spec(job),
+        "label": documents.label_context(job) if record else None, "carriers": CARRIERS.values(),
+        "siblings": [j for j in selectors.job_list(status=JobStatus.READY) if j.preparation.order_id == job.preparation.order_id],
+        "render_status": RenderStatus,
+    }
+
+
+@pharmacy_staff_required
+def job_page(request, job_id):
+    job = services.job_get(public_id=job_id)
+    return render(request, "fulfillment/job.html", _job_context(job))
+
+
+@pharmacy_staff_required
+def job_worksheet_status(request, job_id):
+    job = services.job_get(public_id=job_id)
+    return render(request, "fulfillment/_worksheet_status.html", {"job": job, "worksheet": selectors.latest_worksheet(job),
+                                                                  "render_status": RenderStatus})
+
+
+@pharmacy_staff_required
+@require_POST
+def job_act(request, job_id, action):
+    job = services.job_get(public_id=job_id)
+    post = request.POST
+    if action == "claim":
+        _act(request, lambda: services.job_claim(job=job, by=request.user), f"You have {job.number}.")
+    elif action == "release":
+        _act(request, lambda: services.job_release(job=job, by=request.user), f"{job.number} is back in the queue.")
+    elif action == "worksheet":
+        _act(request, lambda: services.worksheet_request(job=job, by=request.user), "A new worksheet version is being prepared.")
+    elif action == "record":
+        batch = documents.batch_lines(job)
+        lots = [{"item": line["item"], "lot_number": post.get(f"lot-{line['item']}", ""), "actual_grams": post.get(f"grams-{line['item']}", "")}
+                for line in batch["lines"]]
+        _act(request, lambda: services.job_record(job=job, by=request.user, lots=lots, actual_yield_grams=post.get("actual_yield_grams", "")),
+             "Compounding record saved; stock deducted.")
+    elif action == "qc":
+        _act(request, lambda: services.job_qc(job=job, by=request.user, ph=post.get("ph", ""), appearance_ok=post.get("appearance_ok") == "yes",
+                                              fill_weight=post.get("fill_weight", "")), "QC recorded.")
+    elif action == "verify":
+        if request.user.role == Role.TECHNICIAN:
+            messages.error(request, "Only a pharmacist releases a preparation.")
+        else:
+            _act(request, lambda: services.job_verify(job=job, by=request.user), f"{job.number} verified and ready to ship.")
+    elif action == "ship":
+        jobs = [services.job_get(public_id=value) for value in post.getlist("jobs")] or [job]
+        _act(request, lambda: services.shipment_create(by=request.user, jobs=jobs, carrier=post.get("carrier", ""),
+                                                       service=post.get("service", ""), tracking_number=post.get("tracking_number", ""),
+                                                       cold_pack=post.get("cold_pack") == "on"), "Shipped.")
+    return redirect("job", job_id=job.public_id)
+
+
+@pharmacy_staff_required
+def job_worksheet_pdf(request, job_id, version):
+    job = services.job_get(public_id=job_id)
+    worksheet = job.worksheets.filter(version=version, status=RenderStatus.READY).first()
+    if worksheet is None:
+        raise NotFound("That worksheet is not ready.")
+    with worksheet.pdf.open("rb") as handle:
+        return pdf_response(handle.read(), f"worksheet-{job.number}-v{version}.pdf")
+
+
+@pharmacy_staff_required
+def job_label_pdf(request, job_id):
+    job = services.job_get(public_id=job_id)
+    if not hasattr(job, "record"):
+        raise NotFound("The label prints once the compounding record is entered.")
+    return pdf_response(documents.label_pdf(job), f"label-{job.number}.pdf")
