@@ -14,6 +14,23 @@ from tests.factories import (  # noqa: F401 - fixtures below use them
 
 PASSWORD = "correct-horse-battery-9"
 
+# Playwright's sync API runs an event loop in the test thread (microsoft/playwright-pytest#29), which
+# would make Django refuse ORM calls from browser tests; tests that start processes drop this variable.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """The system Chromium (no browser download), with the flags this closed network needs."""
+    from tests.services import CHROMIUM
+
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"],
+    }
+
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}

@@ -26,3 +26,4 @@ from portal.settings import *  # noqa: E402,F403
 
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SIMULATED_CARRIER_STEP_SECONDS = 1  # the simulated carrier delivers within seconds in tests

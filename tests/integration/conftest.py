@@ -21,8 +21,8 @@ def _database_url(settings_dict) -> str:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
-    """Start `celery worker` as its own process; yield it; stop it warmly (then hard) afterwards."""
+def stack_env(transactional_db, tmp_path):
+    """The environment for processes that share the suite's PostgreSQL test database, Redis and media."""
     import redis
     from django.conf import settings
     from django.db import connection
@@ -30,14 +30,43 @@ def celery_worker_process(transactional_db, tmp_path):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL")
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    env = {
-        **os.environ,
+    return {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "PORTAL_ENV": "test",
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "DATABASE_URL": _database_url(connection.settings_dict),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "PORTAL_VAR_DIR": str(tmp_path),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "SIMULATED_CARRIER_STEP_SECONDS": str(settings.SIMULATED_CARRIER_STEP_SECONDS),
+        "TRACKING_POLL_SECONDS": "2",
     }
+
+
+@pytest.fixture
+def beat_process(stack_env, tmp_path):
+    """`celery beat` as its own process (tracking polls every 2 s here)."""
+    log = open(tmp_path / "beat.log", "w+")
+    process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
+                                "--schedule", str(tmp_path / "beat-schedule")], cwd=ROOT, env=stack_env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    process.log_path = tmp_path / "beat.log"
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+@pytest.fixture
+def celery_worker_process(stack_env, tmp_path):
+    """Start `celery worker` as its own process; yield it; stop it warmly (then hard) afterwards."""
+    from django.db import connection
+
+    env = stack_env
     log = open(tmp_path / "worker.log", "w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "prefork", "--concurrency", "1",

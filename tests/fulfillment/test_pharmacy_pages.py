@@ -1,0 +1,74 @@
+"""Pharmacy pages: the same services as the API, for pharmacy staff only, with markup shown as text."""
+
+import re
+import uuid
+
+import pytest
+
+from fulfillment import rendering
+from fulfillment.models import Job, Worksheet
+from portal.demo import _demo_pharmacy, _demo_stock
+
+pytestmark = pytest.mark.django_db
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def order(api_as, rivera, technician, formulary):
+    _demo_pharmacy()
+    _demo_stock(technician)
+    body = {"patient": {"first_name": EVIL, "last_name": "Lopez", "date_of_birth": "1991-04-12"},
+            "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
+            "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g", "ingredients": [{"ingredient": "ceramide-np", "percent": 1}]}]}
+    return api_as(rivera.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()
+
+
+def login(client, user, password):
+    client.login(username=user.username, password=password)
+    return client
+
+
+def test_pharmacist_verifies_on_the_page(client, pharmacist, password, order):
+    c = login(client, pharmacist, password)
+    queue = c.get("/pharmacy/verify/").content.decode()
+    assert order["number"] in queue and EVIL not in queue and "&lt;img src=x onerror=alert(1)&gt;" in queue
+    c.post(f"/pharmacy/verify/{order['id']}/approve/")
+    assert Job.objects.filter(preparation__order__public_id=order["id"], status="queued").exists()
+
+
+def test_technician_claims_records_and_sees_the_worksheet(client, technician, password, order, pharmacist, api_as):
+    api_as(pharmacist).post(f"/api/v1/orders/{order['id']}/approve/", {}, format="json")
+    c = login(client, technician, password)
+    board = c.get("/pharmacy/queue/").content.decode()
+    assert re.search(r'data-count="queued">Queued: 1<', board)
+    response = c.post("/pharmacy/queue/claim-next/")
+    job = Job.objects.get(preparation__order__public_id=order["id"])
+    assert response["Location"] == f"/pharmacy/jobs/{job.public_id}/" and job.status == "compounding"
+    status = c.get(f"/pharmacy/jobs/{job.public_id}/worksheet-status/").content.decode()
+    assert 'hx-trigger="every 2s"' in status  # keeps polling while queued
+    rendering.worksheet_render(worksheet_id=Worksheet.objects.get(job=job).pk)
+    status = c.get(f"/pharmacy/jobs/{job.public_id}/worksheet-status/").content.decode()
+    assert "is ready" in status and "every 2s" not in status
+    pdf = c.get(f"/pharmacy/jobs/{job.public_id}/worksheet-v1.pdf")
+    assert pdf["Content-Type"] == "application/pdf" and pdf["Cache-Control"] == "no-store"
+    page = c.get(f"/pharmacy/jobs/{job.public_id}/").content.decode()
+    assert "Compounding record" in page and EVIL not in page
+    c.post(f"/pharmacy/jobs/{job.public_id}/record/", {"lot-ceramide-np": "CERAMIDE-N-01", "grams-ceramide-np": "0.32",
+                                                       "lot-ointment-base": "OINTMENT-B-01", "grams-ointment-base": "31.18",
+                                                       "actual_yield_grams": "31.3"})
+    job.refresh_from_db()
+    assert job.status == "qc"
+    c.post(f"/pharmacy/jobs/{job.public_id}/qc/", {"appearance_ok": "yes", "fill_weight": "30.4"})
+    assert c.get(f"/pharmacy/jobs/{job.public_id}/label.pdf")["Content-Type"] == "application/pdf"
+    c.post(f"/pharmacy/jobs/{job.public_id}/verify/")  # a technician cannot release
+    job.refresh_from_db()
+    assert job.status == "qc"
+
+
+def test_prescriber_cannot_open_pharmacy_pages_or_pdfs(client, rivera, password, order, pharmacist, api_as):
+    api_as(pharmacist).post(f"/api/v1/orders/{order['id']}/approve/", {}, format="json")
+    job = Job.objects.get(preparation__order__public_id=order["id"])
+    c = login(client, rivera.user, password)
+    for url in ("/pharmacy/verify/", "/pharmacy/queue/", f"/pharmacy/jobs/{job.public_id}/", f"/pharmacy/jobs/{job.public_id}/worksheet-v1.pdf",
+                f"/pharmacy/jobs/{job.public_id}/label.pdf"):
+        assert c.get(url).status_code == 403, url

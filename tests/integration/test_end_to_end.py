@@ -1,0 +1,88 @@
+"""End to end on the real stack: PostgreSQL, Redis, a Celery worker and a beat process, and Chromium.
+
+dr.rivera's order is approved and claimed; the worker renders the worksheet, which the test opens
+and reads back; the record, QC, release, label and shipment follow; beat's tracking poll has the
+simulated carrier deliver it; dr.rivera's order page shows every step."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+from pypdf import PdfReader
+
+from fulfillment import documents
+from fulfillment.models import Job
+from portal.demo import _demo_pharmacy, _demo_stock
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def wait(predicate, timeout=60.0, every=0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    return None
+
+
+def test_order_to_delivery(celery_worker_process, beat_process, live_server, page, api_as, rivera, pharmacist, technician, password,
+                           formulary):
+    _demo_pharmacy()
+    _demo_stock(technician)
+    doctor, pharm, tech = api_as(rivera.user), api_as(pharmacist), api_as(technician)
+    body = {"patient": {"first_name": "Maya", "last_name": "Lopez", "date_of_birth": "1991-04-12"},
+            "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
+            "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "target_ph": 5.0, "directions": "Apply nightly.",
+                              "ingredients": [{"ingredient": "pe9010", "percent": 1}, {"ingredient": "niacinamide", "percent": 4},
+                                              {"ingredient": "bifida-ferment-lysate", "percent": 2}]}]}
+    order = doctor.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()
+    assert pharm.post(f"/api/v1/orders/{order['id']}/approve/", {"acknowledged_warnings": ["AW_NOT_MEASURED"]},
+                      format="json").status_code == 200
+    job = tech.post("/api/v1/jobs/claim-next/").json()
+
+    # the worker renders the worksheet; the API answers 202 with its progress meanwhile
+    def worksheet():
+        response = tech.get(f"/api/v1/jobs/{job['id']}/worksheet/")
+        return response if response.status_code == 200 else None
+
+    pdf = wait(worksheet)
+    assert pdf is not None, celery_worker_process.log_path.read_text()[-3000:]
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages).split())
+    batch = documents.batch_lines(Job.objects.get(public_id=job["id"]))
+    for line in batch["lines"]:
+        assert re.search(rf"{re.escape(line['item'])}.*?{re.escape(str(line['quantity']))}", text), line
+        assert line["lots"][0]["lot_number"] in text
+    print(f"\nworksheet read back: {[(line['item'], line['quantity'], line['lots'][0]['lot_number']) for line in batch['lines']]}")
+
+    lots = [{"item": line["item"], "lot_number": line["lots"][0]["lot_number"], "actual_grams": line["quantity"]} for line in batch["lines"]]
+    assert tech.post(f"/api/v1/jobs/{job['id']}/record/", {"lots": lots, "actual_yield_grams": "52.2"}, format="json").status_code == 200
+    assert tech.post(f"/api/v1/jobs/{job['id']}/qc/", {"ph": "5.1", "appearance_ok": True, "fill_weight": "50.3"},
+                     format="json").json()["passed"]
+    assert pharm.post(f"/api/v1/jobs/{job['id']}/verify/").json()["status"] == "ready"
+    label = tech.get(f"/api/v1/jobs/{job['id']}/label/")
+    assert label.status_code == 200 and b"%PDF" in label.content[:8]
+    shipment = tech.post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
+                                               "tracking_number": "SIM-E2E-0001"}, format="json").json()
+
+    # beat polls the simulated carrier every 2 s; it steps once a second here
+    delivered = wait(lambda: tech.get(f"/api/v1/shipments/{shipment['id']}/").json()["status"] == "delivered", timeout=60)
+    assert delivered, beat_process.log_path.read_text()[-2000:] + celery_worker_process.log_path.read_text()[-2000:]
+    assert doctor.get(f"/api/v1/orders/{order['id']}/").json()["preparations"][0]["status"] == "delivered"
+
+    # dr.rivera's page shows every step
+    page.goto(f"{live_server.url}/accounts/login/?next=/orders/{order['id']}/")
+    page.get_by_label("Username").fill(rivera.user.username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("order-status")).to_have_text("Approved")
+    history = page.get_by_test_id("events")
+    for step in ("→ submitted", "→ approved", "→ queued", "→ compounding", "→ qc", "→ ready", "→ shipped", "→ delivered"):
+        expect(history).to_contain_text(step)
+    expect(page.locator("body")).to_contain_text("Delivered")
