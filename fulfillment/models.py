@@ -202,3 +202,6 @@ class TrackingEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["shipment", "carrier_event_id"], name="tracking_event_once"),
         ]
+
+
+from fulfillment.models_notify import EmailOutbox, OutboxStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: E402,F401

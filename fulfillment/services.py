@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from formulary.models import LotStatus, StockLot
-from fulfillment import documents
+from fulfillment import documents, notify
 from fulfillment.models import CompoundingRecord, Job, JobStatus, QCResult, RecordLine, Shipment, WorkerHeartbeat, Worksheet
 from fulfillment.transitions import job_transition
 from orders.models import Order, OrderStatus, PreparationStatus
@@ -284,6 +284,7 @@ def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking
             raise ServiceError("That tracking number is already on another shipment.", fields={"tracking_number": ["Already used."]}) from None
         for job in jobs:
             job_transition(job=job, to=JobStatus.SHIPPED, by=by, shipment=shipment, message=f"{job.number}: shipped {carrier} {tracking_number}")
+        notify.on_shipped(shipment=shipment)
     return shipment
 
 

@@ -102,6 +102,15 @@ class OrderSerializer(serializers.Serializer):
     signed_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     preparations = PreparationOutSerializer(many=True)
+    patient_status_url = serializers.SerializerMethodField()
+
+    def get_patient_status_url(self, order) -> str | None:
+        """The patient's status link, for the clinic to send its own way (after approval)."""
+        from orders.patient_links import link_url, patient_link_current
+
+        live = getattr(order, "live_links", None)  # prefetched by the list
+        link = (live[0] if live else None) if live is not None else patient_link_current(order=order)
+        return link_url(link) if link else None
 
     def get_ship_to(self, order) -> dict:
         return {"line1": order.ship_to_line1, "line2": order.ship_to_line2, "city": order.ship_to_city,

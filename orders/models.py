@@ -287,3 +287,21 @@ class Favourite(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PatientLink(models.Model):
+    """The patient's status link. The token is never stored: it is HMAC(SECRET_KEY, salt), and only
+    its SHA-256 is kept for look-up, so the server can show it again to the prescriber but a
+    database reader cannot use it."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="patient_links")
+    salt = models.CharField(max_length=32, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Serves "the order's current link".
+            models.Index(fields=["order", "revoked_at"], name="patient_link_current"),
+        ]

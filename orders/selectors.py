@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from orders.models import Favourite, Order, OrderEvent, OrderStatus, Patient, Preparation, Visibility
+from orders.models import Favourite, Order, OrderEvent, OrderStatus, Patient, PatientLink, Preparation, Visibility
 from orders.validation import prescriber_for_caller
 from portal.errors import NotFound
 from portal.models import PHARMACY_ROLES
@@ -47,7 +47,9 @@ def order_list(*, user, status: str = "", patient=None, external_id: str = "", d
     qs = (
         Order.objects.filter(_clinic_scope(user))
         .select_related("patient", "prescriber__user", "clinic")
-        .prefetch_related(Prefetch("preparations", queryset=Preparation.objects.order_by("position")))
+        .prefetch_related(Prefetch("preparations", queryset=Preparation.objects.order_by("position")),
+                          Prefetch("patient_links", queryset=PatientLink.objects.filter(revoked_at__isnull=True).order_by("-created_at"),
+                                   to_attr="live_links"))
         .order_by("-created_at", "-pk")
     )
     if user.role in PHARMACY_ROLES:

@@ -46,8 +46,12 @@ def event_record(*, order: Order, kind: str, actor=None, message: str = "", from
     """Append an event with the order's next sequence number (the row is locked by the update)."""
     Order.objects.filter(pk=order.pk).update(event_sequence=F("event_sequence") + 1)
     sequence = Order.objects.values_list("event_sequence", flat=True).get(pk=order.pk)
-    return OrderEvent.objects.create(order=order, preparation=preparation, sequence=sequence, kind=kind, actor=actor,
-                                     message=message, from_status=from_status, to_status=to_status)
+    event = OrderEvent.objects.create(order=order, preparation=preparation, sequence=sequence, kind=kind, actor=actor,
+                                      message=message, from_status=from_status, to_status=to_status)
+    from fulfillment.notify import on_order_event  # the outbox: written in this same transaction
+
+    on_order_event(event)
+    return event
 
 
 def may_transition(*, order: Order, to: str, by) -> bool:

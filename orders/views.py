@@ -238,9 +238,17 @@ def order_detail(request, order_id):
     return render(request, "orders/detail.html", {
         "order": order, "events": events, "preparations": order.preparations.all(),
         "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
+        "patient_link": _patient_link_url(order),
         "can_cancel": order.status in (OrderStatus.DRAFT, OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION,
                                        OrderStatus.CLARIFICATION_REQUESTED, OrderStatus.APPROVED),
     })
+
+
+def _patient_link_url(order):
+    from orders.patient_links import link_url, patient_link_current
+
+    link = patient_link_current(order=order)
+    return link_url(link) if link else None
 
 
 @prescriber_required
@@ -253,6 +261,23 @@ def order_cancel(request, order_id):
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Order {order.number} is cancelled.")
+    return redirect("order-detail", order_id=order.public_id)
+
+
+@prescriber_required
+@require_POST
+def order_patient_link(request, order_id, action):
+    from orders.patient_links import patient_link_issue, patient_link_revoke
+
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    if action == "revoke":
+        patient_link_revoke(order=order)
+        messages.success(request, "The patient's link no longer works.")
+    elif order.status in (OrderStatus.APPROVED,):
+        patient_link_issue(order=order)
+        messages.success(request, "A new link is ready; the old one no longer works.")
+    else:
+        messages.error(request, "A status link is made once the order is approved.")
     return redirect("order-detail", order_id=order.public_id)
 
 

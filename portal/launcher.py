@@ -82,7 +82,7 @@ def main() -> None:
 
     bin_dir = Path(sys.executable).parent
     web = [str(bin_dir / "gunicorn"), "portal.wsgi", "--bind", f"{host}:{port}", "--workers", os.environ.get("WEB_CONCURRENCY", "2"),
-           "--access-logfile", "-", "--graceful-timeout", "5"]
+           "--access-logfile", "-", "--graceful-timeout", "5", "--logger-class", "portal.logfilters.GunicornLogger"]
     worker = [str(bin_dir / "celery"), "-A", "portal", "worker", "--beat", "--loglevel", "INFO", "--concurrency", "1",
               "--queues", "default,pdf,notify", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")]
     children = [subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for cmd in (web, worker)]

@@ -136,11 +136,20 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = 400_000  # KiB
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Heavy PDF renders get their own queue, so they never hold up notifications and heartbeats.
-CELERY_TASK_ROUTES = {"fulfillment.tasks.render_worksheet": {"queue": "pdf"}}
+CELERY_TASK_ROUTES = {
+    "fulfillment.tasks.render_worksheet": {"queue": "pdf"},
+    "fulfillment.tasks.deliver_webhook": {"queue": "notify"},
+    "fulfillment.tasks.send_email": {"queue": "notify"},
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Cache (rate limits, later) -------------------------------------------------------------
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rate limits live here: Redis in production (CACHE_URL) so every web process counts together.
+_cache_url = env_str("CACHE_URL", "").strip()
+if _cache_url:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": check_broker_url("CACHE_URL", _cache_url)}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -231,7 +240,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_tokens": {"()": "portal.logfilters.RedactPatientTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {name: {"level": "WARNING"} for name in ("weasyprint", "weasyprint.progress", "fontTools", "PIL")},
 }
@@ -240,4 +250,11 @@ LOGGING = {
 PHARMACY_NAME = env_str("PHARMACY_NAME", "Northwind Compounding Pharmacy")
 # The simulated carrier moves a parcel one step (in transit, out for delivery, delivered) per this many seconds.
 SIMULATED_CARRIER_STEP_SECONDS = env_int("SIMULATED_CARRIER_STEP_SECONDS", 3600, minimum=1)
+# Where links in emails point (the patient's status link, the prescriber's order page).
+SITE_URL = env_str("SITE_URL", "https://portal.example.com" if PRODUCTION else "http://127.0.0.1:8000")
+# Webhooks: https only and no private addresses in production; http and loopback allowed for development receivers.
+WEBHOOK_ALLOW_INSECURE = env_bool("WEBHOOK_ALLOW_INSECURE", not PRODUCTION)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=60)
+# Seconds before each retry: about three days in all, then the delivery is dead-lettered (Standard Webhooks' schedule, extended).
+WEBHOOK_RETRY_SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000, 86400, 86400]
 CARRIER_WEBHOOK_SECRET = env_str("CARRIER_WEBHOOK_SECRET", "" if PRODUCTION else "dev-carrier-webhook-secret")

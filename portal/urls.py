@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal import api, health, views
+from portal import api, health, patient_status, views
 
 api_v1 = [
     path("auth/token/", api.TokenView.as_view(), name="api-token"),
@@ -15,6 +15,7 @@ api_v1 = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("s/<str:token>/", patient_status.patient_status, name="patient-status"),
     path("prescriber/", views.prescriber_home, name="prescriber-home"),
     path("pharmacy/", views.pharmacist_home, name="pharmacist-home"),
     path("pharmacy/bench/", views.technician_home, name="technician-home"),

@@ -1,0 +1,101 @@
+"""Webhook endpoints, their delivery logs, and the event feed, for the clinic's prescribers."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fulfillment import webhooks
+from fulfillment.models_notify import WebhookDelivery, WebhookEvent
+from fulfillment.notify import EVENT_TYPES
+from orders.validation import prescriber_for_caller
+from portal.errors import NotFound
+
+
+class EndpointIn(serializers.Serializer):
+    url = serializers.CharField(max_length=500)
+    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1, max_length=3)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class EndpointOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    url = serializers.CharField()
+    event_types = serializers.ListField(child=serializers.CharField())
+    description = serializers.CharField()
+    active = serializers.BooleanField()
+    disabled_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class DeliveryOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    event_id = serializers.CharField(source="event.public_id")
+    event_type = serializers.CharField(source="event.type")
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    last_status_code = serializers.IntegerField(allow_null=True)
+    last_error = serializers.CharField()
+    next_attempt_at = serializers.DateTimeField()
+    delivered_at = serializers.DateTimeField(allow_null=True)
+
+
+def _clinic(user):
+    return prescriber_for_caller(user=user, prescriber_npi=None).clinic
+
+
+class WebhookList(APIView):
+    @extend_schema(responses={200: EndpointOut(many=True)})
+    def get(self, request):
+        endpoints = _clinic(request.user).webhook_endpoints.order_by("-created_at")
+        return Response(EndpointOut(endpoints, many=True).data)
+
+    @extend_schema(request=EndpointIn, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request):
+        body = EndpointIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        endpoint = webhooks.endpoint_create(clinic=_clinic(request.user), by=request.user, **body.validated_data)
+        return Response({**EndpointOut(endpoint).data, "secret": endpoint.secret}, status=201)  # the only time it is shown
+
+
+class WebhookDetail(APIView):
+    @extend_schema(responses={200: EndpointOut})
+    def get(self, request, endpoint_id):
+        return Response(EndpointOut(webhooks.endpoint_get(clinic=_clinic(request.user), public_id=endpoint_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, endpoint_id):
+        webhooks.endpoint_get(clinic=_clinic(request.user), public_id=endpoint_id).delete()
+        return Response(status=204)
+
+
+class WebhookDeliveries(APIView):
+    @extend_schema(responses={200: DeliveryOut(many=True)})
+    def get(self, request, endpoint_id):
+        endpoint = webhooks.endpoint_get(clinic=_clinic(request.user), public_id=endpoint_id)
+        return Response(DeliveryOut(endpoint.deliveries.select_related("event")[:200], many=True).data)
+
+
+class WebhookRedeliver(APIView):
+    @extend_schema(request=None, responses={202: DeliveryOut})
+    def post(self, request, delivery_id):
+        delivery = WebhookDelivery.objects.filter(public_id=delivery_id, endpoint__clinic=_clinic(request.user)).first()
+        if delivery is None:
+            raise NotFound("No such delivery.")
+        return Response(DeliveryOut(webhooks.delivery_redeliver(delivery=delivery)).data, status=202)
+
+
+@extend_schema(parameters=[OpenApiParameter("after", OpenApiTypes.STR, description="The next_cursor of the previous page.")],
+               responses={200: OpenApiTypes.OBJECT})
+class EventFeed(APIView):
+    """The clinic's events in order, to pull what a webhook missed."""
+
+    def get(self, request):
+        raw = request.query_params.get("after", "0") or "0"
+        if not raw.isdigit() or len(raw) > 18:
+            raise serializers.ValidationError({"after": ["Use the next_cursor you were given."]})
+        events = list(WebhookEvent.objects.filter(clinic=_clinic(request.user), id__gt=int(raw)).order_by("id")[:100])
+        return Response({"events": [e.payload for e in events], "next_cursor": str(events[-1].id) if events else raw})

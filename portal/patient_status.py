@@ -1,0 +1,107 @@
+"""The patient's status page: open a link, confirm the date of birth, follow the order.
+
+Every failure (malformed, unknown, revoked or expired token, a cancelled order, a wrong or badly
+typed date of birth) looks the same and says nothing about which part was wrong. Look-ups are
+rate-limited per client address and date-of-birth attempts per link."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+
+from orders.patient_links import patient_link_resolve
+from portal import ratelimit
+
+LOOKUPS_PER_ADDRESS = 30  # per 10 minutes: a patient opens their link a few times; a guesser is stopped
+DOB_TRIES_PER_LINK = 5  # per 15 minutes
+DOB_TRIES_PER_ADDRESS = 20
+
+
+def _page(request, template: str, context: dict, status: int = 200):
+    response = render(request, template, context, status=status)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _not_found(request):
+    return _page(request, "patient/not_found.html", {}, status=404)
+
+
+def _limited(request):
+    return _page(request, "patient/limited.html", {}, status=429)
+
+
+def _session_key(link) -> str:
+    return f"patient-link-{link.pk}"
+
+
+@never_cache
+@csrf_protect
+def patient_status(request, token: str):
+    address = ratelimit.client_address(request)
+    if ratelimit.hit("patient-lookup", address, window=600) > LOOKUPS_PER_ADDRESS:
+        return _limited(request)
+    link = patient_link_resolve(token)
+    if link is None:
+        return _not_found(request)
+    if request.session.get(_session_key(link)):
+        return _page(request, "patient/status.html", status_context(link))
+    error = False
+    if request.method == "POST":
+        if ratelimit.hits("patient-dob", str(link.pk)) >= DOB_TRIES_PER_LINK or \
+                ratelimit.hits("patient-dob-address", address) >= DOB_TRIES_PER_ADDRESS:
+            return _limited(request)
+        try:
+            given = dt.date.fromisoformat(request.POST.get("date_of_birth", "").strip())
+        except ValueError:
+            given = None
+        if given is not None and given == link.order.patient.date_of_birth:
+            request.session.cycle_key()
+            request.session[_session_key(link)] = True
+            request.session.set_expiry(0)  # until the browser closes
+            return redirect("patient-status", token=token)
+        ratelimit.hit("patient-dob", str(link.pk), window=900)
+        ratelimit.hit("patient-dob-address", address, window=900)
+        error = True
+    return _page(request, "patient/confirm.html", {"error": error})
+
+
+def status_context(link) -> dict:
+    from fulfillment.documents import label_context
+    from fulfillment.models import Job, Shipment
+    from fulfillment.tracking import CARRIERS
+    from orders.rules.engine import STORAGE_TEXT
+
+    order = link.order
+    events = list(order.events.filter(kind__in=["signed", "approved", "job_status", "cancelled"]).order_by("sequence"))
+    preparations = []
+    jobs = {job.preparation_id: job for job in Job.objects.filter(preparation__order=order).select_related("record", "shipment")}
+    for prep in order.preparations.all():
+        job = jobs.get(prep.pk)
+        steps = [{"label": "Prescription received", "at": order.signed_at}]
+        steps += [{"label": _STEP_LABELS.get(e.to_status, e.to_status), "at": e.created_at} for e in events
+                  if (e.kind == "approved") or (e.kind == "job_status" and e.preparation_id == prep.pk and e.to_status in _STEP_LABELS)]
+        compounded = job is not None and hasattr(job, "record")
+        label = label_context(job) if compounded else None
+        shipment = job.shipment if job else None
+        carrier = CARRIERS.get(shipment.carrier) if shipment else None
+        preparations.append({
+            "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients], "status": prep.get_status_display(),
+            "steps": steps, "beyond_use_date": label["beyond_use_date"] if label else None,
+            "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
+            "tracking_url": carrier.tracking_url(shipment.tracking_number) if carrier else None,
+            "tracking_number": shipment.tracking_number if shipment else None, "carrier": carrier.name if carrier else None,
+        })
+    return {"first_name": order.patient.first_name, "order_status": order.get_status_display(), "preparations": preparations,
+            "shipments": Shipment.objects.filter(order=order).count()}
+
+
+_STEP_LABELS = {
+    "approved": "Checked by the pharmacist", "queued": "Waiting to be made", "compounding": "Being made",
+    "qc": "Quality check", "ready": "Ready to ship", "shipped": "Shipped", "delivered": "Delivered", "rework": "Being remade",
+}

@@ -1,0 +1,31 @@
+"""Fixed-window counters in the cache (Redis in production, so every web process shares them)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.core.cache import cache
+
+
+def _key(scope: str, ident: str) -> str:
+    return "rl:" + scope + ":" + hashlib.sha256(ident.encode()).hexdigest()[:32]  # never the raw token or address
+
+
+def hits(scope: str, ident: str) -> int:
+    return int(cache.get(_key(scope, ident), 0))
+
+
+def hit(scope: str, ident: str, *, window: int) -> int:
+    """Count one more in this window; returns the count."""
+    key = _key(scope, ident)
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        return 1
+
+
+def client_address(request) -> str:
+    """The client's address. Behind the TLS proxy, gunicorn is told to trust its X-Forwarded-For."""
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
