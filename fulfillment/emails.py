@@ -7,6 +7,7 @@ import datetime as dt
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db.models import F
+from django.template import engines
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -54,7 +55,7 @@ def email_send(*, message_id: int) -> EmailOutbox | None:
         return message
     context = _context(message)
     subject = SUBJECTS[message.template].format(number=message.order.number)
-    text = render_to_string(f"emails/{message.template}.txt", context)
+    text = engines["text"].get_template(f"emails/{message.template}.txt").render(context)
     html = render_to_string(f"emails/{message.template}.html", context)
     email = EmailMultiAlternatives(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[message.to])
     email.attach_alternative(html, "text/html")

@@ -89,6 +89,13 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # Plain-text emails: nothing to escape in text/plain (HTML parts use the default engine).
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "OPTIONS": {"autoescape": False},
+    },
 ]
 
 # --- Database -----------------------------------------------------------------------------

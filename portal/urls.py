@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import api, health, patient_status, views
@@ -15,7 +15,8 @@ api_v1 = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
-    path("s/<str:token>/", patient_status.patient_status, name="patient-status"),
+    # Everything under /s/ is the patient page, so any malformed link gets the same plain answer.
+    re_path(r"^s/(?P<token>.*?)/?$", patient_status.patient_status, name="patient-status"),
     path("prescriber/", views.prescriber_home, name="prescriber-home"),
     path("pharmacy/", views.pharmacist_home, name="pharmacist-home"),
     path("pharmacy/bench/", views.technician_home, name="technician-home"),

@@ -40,6 +40,7 @@ def stack_env(transactional_db, tmp_path):
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "SIMULATED_CARRIER_STEP_SECONDS": str(settings.SIMULATED_CARRIER_STEP_SECONDS),
         "TRACKING_POLL_SECONDS": "2",
+        "OUTBOX_RELAY_SECONDS": "2",
     }
 
 

@@ -18,6 +18,7 @@ from pypdf import PdfReader
 from fulfillment import documents
 from fulfillment.models import Job
 from portal.demo import _demo_pharmacy, _demo_stock
+from tests.fulfillment.test_notifications import Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -37,6 +38,10 @@ def test_order_to_delivery(celery_worker_process, beat_process, live_server, pag
     _demo_pharmacy()
     _demo_stock(technician)
     doctor, pharm, tech = api_as(rivera.user), api_as(pharmacist), api_as(technician)
+    holder = {}
+    receiver = Receiver(holder)  # the clinic's platform, on loopback
+    holder["secret"] = doctor.post("/api/v1/webhooks/", {"url": receiver.url, "event_types": ["order.status_changed",
+                                   "preparation.status_changed", "shipment.tracking_updated"]}, format="json").json()["secret"]
     body = {"patient": {"first_name": "Maya", "last_name": "Lopez", "date_of_birth": "1991-04-12"},
             "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
             "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "target_ph": 5.0, "directions": "Apply nightly.",
@@ -86,3 +91,15 @@ def test_order_to_delivery(celery_worker_process, beat_process, live_server, pag
     for step in ("→ submitted", "→ approved", "→ queued", "→ compounding", "→ qc", "→ ready", "→ shipped", "→ delivered"):
         expect(history).to_contain_text(step)
     expect(page.locator("body")).to_contain_text("Delivered")
+
+    # the worker delivered every event to the platform, signed, in order
+    def all_events():
+        ids = {item["id"] for item in receiver.received}
+        return len(ids) >= 10 and any(item["body"]["data"].get("status") == "delivered" for item in receiver.received)
+
+    assert wait(all_events, timeout=30), receiver.received
+    receiver.close()
+    assert all(receiver.verified)
+    sequences = [item["body"]["data"]["sequence"] for item in receiver.received]
+    assert sorted(set(sequences)) == list(range(1, max(sequences) + 1))
+    print(f"webhooks delivered by the worker: {len(set(item['id'] for item in receiver.received))} events, all signatures valid")
