@@ -15,7 +15,7 @@ from fulfillment import documents, selectors, services, tracking
 from fulfillment.models import Job, JobStatus, RenderStatus, Shipment
 from orders import selectors as order_selectors
 from orders import services as order_services
-from orders.api_orders import OrderSerializer, _order_json
+from orders.api_orders import OrderSerializer, check_if_match, order_response
 from portal.access import IsPharmacyStaff
 from portal.errors import NotFound
 
@@ -42,8 +42,9 @@ class OrderApprove(Staff):
         body = ApproveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         order = order_selectors.order_get(user=request.user, public_id=order_id)
+        check_if_match(request, order)
         services.order_approve(order=order, by=request.user, acknowledged_warnings=body.validated_data["acknowledged_warnings"])
-        return Response(_order_json(order))
+        return order_response(order)
 
 
 class OrderReject(Staff):
@@ -52,8 +53,9 @@ class OrderReject(Staff):
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         order = order_selectors.order_get(user=request.user, public_id=order_id)
+        check_if_match(request, order)
         services.order_reject(order=order, by=request.user, reason=body.validated_data["reason"])
-        return Response(_order_json(order))
+        return order_response(order)
 
 
 class OrderClarify(Staff):
@@ -62,8 +64,9 @@ class OrderClarify(Staff):
         body = QuestionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         order = order_selectors.order_get(user=request.user, public_id=order_id)
+        check_if_match(request, order)
         order_services.order_request_clarification(order=order, by=request.user, question=body.validated_data["question"])
-        return Response(_order_json(order))
+        return order_response(order)
 
 
 class JobSerializer(serializers.Serializer):

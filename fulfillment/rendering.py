@@ -3,7 +3,7 @@
 A render claims its worksheet with a conditional update (queued or failed → rendering), renders
 outside any transaction, then stores the PDF and flips the status with another conditional
 update. A second delivery of the same message finds it rendering or ready and does nothing; a
-render whose worker died is taken over after STALE. After MAX_ATTEMPTS the worksheet is failed
+render whose worker died is taken over once it is older than the hard time limit. After MAX_ATTEMPTS the worksheet is failed
 for a person to look at, so a poison job cannot loop."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db.models import F, Q
 from django.utils import timezone
@@ -20,19 +21,24 @@ from fulfillment.models import RenderStatus, Worksheet
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
-STALE = dt.timedelta(minutes=3)
+
+
+def stale_after() -> dt.timedelta:
+    """A render older than the hard time limit (plus a margin) is certainly dead: its child was killed."""
+    return dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 15)
 
 
 def worksheet_render(*, worksheet_id: int) -> Worksheet | None:
     now = timezone.now()
     claimable = Q(status__in=[RenderStatus.QUEUED, RenderStatus.FAILED], attempts__lt=MAX_ATTEMPTS) | Q(
-        status=RenderStatus.RENDERING, started_at__lt=now - STALE, attempts__lt=MAX_ATTEMPTS)
+        status=RenderStatus.RENDERING, started_at__lt=now - stale_after(), attempts__lt=MAX_ATTEMPTS)
     claimed = Worksheet.objects.filter(claimable, pk=worksheet_id).update(
         status=RenderStatus.RENDERING, attempts=F("attempts") + 1, started_at=now, error="")
     worksheet = Worksheet.objects.select_related("job__preparation__order__patient", "job__preparation__order__prescriber__user").filter(
         pk=worksheet_id).first()
     if worksheet is None or claimed != 1:
-        if worksheet is not None and worksheet.status == RenderStatus.RENDERING and worksheet.attempts >= MAX_ATTEMPTS:
+        if (worksheet is not None and worksheet.status == RenderStatus.RENDERING and worksheet.attempts >= MAX_ATTEMPTS
+                and worksheet.started_at and worksheet.started_at < now - stale_after()):
             Worksheet.objects.filter(pk=worksheet_id, status=RenderStatus.RENDERING).update(
                 status=RenderStatus.FAILED, error=f"Gave up after {worksheet.attempts} attempts; retry from the job page.")
         return worksheet  # ready, being rendered by another worker, or gone: nothing to do
@@ -51,7 +57,12 @@ def worksheet_render(*, worksheet_id: int) -> Worksheet | None:
     return worksheet
 
 
-def worksheets_resend(*, older_than: dt.timedelta = dt.timedelta(minutes=1)) -> list[int]:
-    """Worksheets still queued a minute after they were asked for lost their message: send again."""
-    return list(Worksheet.objects.filter(status=RenderStatus.QUEUED, created_at__lt=timezone.now() - older_than)
-                .values_list("pk", flat=True)[:200])
+def worksheets_resend(*, older_than: dt.timedelta | None = None) -> list[int]:
+    """Worksheets whose message was lost (still queued after a while, e.g. the broker was down) or whose
+    worker died mid-render (rendering past the hard time limit): send them again."""
+    now = timezone.now()
+    older_than = older_than or dt.timedelta(seconds=settings.WORKSHEET_RESEND_AFTER_SECONDS)
+    return list(Worksheet.objects.filter(
+        Q(status=RenderStatus.QUEUED, created_at__lt=now - older_than)
+        | Q(status=RenderStatus.RENDERING, started_at__lt=now - stale_after())
+    ).values_list("pk", flat=True)[:200])

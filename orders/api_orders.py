@@ -117,6 +117,29 @@ class OrderSerializer(serializers.Serializer):
                 "state": order.ship_to_state, "postal_code": order.ship_to_postal_code}
 
 
+class PreconditionFailed(ServiceError):
+    status = 412
+    code = "precondition_failed"
+
+
+def etag(order: Order) -> str:
+    return f'W/"{order.public_id}.{order.version}"'
+
+
+def check_if_match(request, order: Order) -> None:
+    """A change sent with If-Match applies only to the version the caller last saw (412 otherwise)."""
+    header = request.headers.get("If-Match", "").strip()
+    if header and header != "*" and etag(order) not in [part.strip() for part in header.split(",")]:
+        raise PreconditionFailed(f"Order {order.number} changed since you read it (now version {order.version}); read it again.")
+
+
+def order_response(order: Order, status: int = 200) -> Response:
+    fresh = Order.objects.get(pk=order.pk)
+    response = Response(_order_json(fresh), status=status)
+    response["ETag"] = etag(fresh)
+    return response
+
+
 def _order_json(order: Order) -> dict:
     order = Order.objects.select_related("patient", "prescriber").prefetch_related("preparations").get(pk=order.pk)
     return OrderSerializer(order).data
@@ -172,7 +195,10 @@ class OrderListCreate(generics.ListAPIView):
 class OrderDetail(APIView):
     @extend_schema(responses={200: OrderSerializer})
     def get(self, request, order_id):
-        return Response(OrderSerializer(selectors.order_get(user=request.user, public_id=order_id)).data)
+        order = selectors.order_get(user=request.user, public_id=order_id)
+        response = Response(OrderSerializer(order).data)
+        response["ETag"] = etag(order)
+        return response
 
 
 class CancelSerializer(serializers.Serializer):
@@ -180,13 +206,15 @@ class CancelSerializer(serializers.Serializer):
 
 
 class OrderCancel(APIView):
-    @extend_schema(request=CancelSerializer, responses={200: OrderSerializer})
+    @extend_schema(request=CancelSerializer, responses={200: OrderSerializer},
+                   parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER)])
     def post(self, request, order_id):
         order = selectors.order_get(user=request.user, public_id=order_id)
+        check_if_match(request, order)
         body = CancelSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.order_cancel(order=order, by=request.user, reason=body.validated_data["reason"])
-        return Response(_order_json(order))
+        return order_response(order)
 
 
 class EventSerializer(serializers.Serializer):

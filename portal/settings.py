@@ -115,8 +115,10 @@ BROKER_CONFIGURED = bool(_broker_url)
 BROKER_DIR = VAR_DIR / "broker"
 if BROKER_CONFIGURED:
     CELERY_BROKER_URL = check_broker_url("CELERY_BROKER_URL", _broker_url)
+    # A message held by a worker that died comes back after the visibility timeout (kombu's restore
+    # sweep runs every 10 s); the database sweeps re-send sooner, and every task is idempotent.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": 3600,
+        "visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 3600, minimum=10),
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
     }
@@ -140,6 +142,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60, minimum
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=2)
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 200
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 400_000  # KiB
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 10
+# A worksheet still queued this long after it was asked for lost its message: the beat sweep re-sends it.
+WORKSHEET_RESEND_AFTER_SECONDS = env_int("WORKSHEET_RESEND_AFTER_SECONDS", 30, minimum=1)  # on a warm shutdown, give running tasks 10 s, then requeue them
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Heavy PDF renders get their own queue, so they never hold up notifications and heartbeats.

@@ -41,6 +41,11 @@ def stack_env(transactional_db, tmp_path):
         "SIMULATED_CARRIER_STEP_SECONDS": str(settings.SIMULATED_CARRIER_STEP_SECONDS),
         "TRACKING_POLL_SECONDS": "2",
         "OUTBOX_RELAY_SECONDS": "2",
+        # fault tests: a dead render is taken over after 10 + 15 s; lost messages are re-sent after 3 s
+        "CELERY_TASK_TIME_LIMIT": "10",
+        "CELERY_TASK_SOFT_TIME_LIMIT": "8",
+        "RESEND_WORKSHEETS_SECONDS": "2",
+        "WORKSHEET_RESEND_AFTER_SECONDS": "3",
     }
 
 
@@ -62,37 +67,47 @@ def beat_process(stack_env, tmp_path):
     log.close()
 
 
+def start_worker(env: dict, log_path: Path, *, concurrency: int = 1, name: str = "test") -> subprocess.Popen:
+    """A real `celery worker` process; returns once it is ready."""
+    log = open(log_path, "a+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "prefork", "--concurrency", str(concurrency),
+         "--queues", "default,pdf,notify", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+         "--hostname", f"{name}-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    start = log.tell()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        log.seek(start)
+        if " ready." in log.read():
+            process.log_path = log_path
+            process.log_file = log
+            return process
+        if process.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"the worker exited early:\n{log.read()[-3000:]}")
+        time.sleep(0.2)
+    pytest.fail("the worker did not become ready within 60 s")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture
 def celery_worker_process(stack_env, tmp_path):
     """Start `celery worker` as its own process; yield it; stop it warmly (then hard) afterwards."""
     from django.db import connection
 
-    env = stack_env
-    log = open(tmp_path / "worker.log", "w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "prefork", "--concurrency", "1",
-         "--queues", "default,pdf,notify", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
-         "--hostname", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        log.seek(0)
-        if " ready." in log.read():
-            break
-        if process.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"the worker exited early:\n{log.read()[-3000:]}")
-        time.sleep(0.2)
-    else:
-        pytest.fail("the worker did not become ready within 60 s")
-    process.log_path = tmp_path / "worker.log"
+    process = start_worker(stack_env, tmp_path / "worker.log")
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    stop_process(process)
+    process.log_file.close()
     connection.close()  # the worker's connections are gone; let the flush at teardown start clean

@@ -261,3 +261,20 @@ def test_an_inline_patient_known_by_external_id_keeps_their_recorded_allergies(a
     response = post(client, body)
     assert response.status_code == 422
     assert "PATIENT_ALLERGY" in {f["code"] for f in response.json()["error"]["fields"]["preparations"][0]["findings"]}
+
+
+def test_etag_and_if_match(api_as, rivera, pharmacist, ready):
+    client = api_as(rivera.user)
+    order = post(client, order_body()).json()
+    first = client.get(f"/api/v1/orders/{order['id']}/")
+    tag = first["ETag"]
+    assert tag == f'W/"{order["id"]}.1"'
+    # the pharmacist asks a question: the order changes, the old tag is stale
+    api_as(pharmacist).post(f"/api/v1/orders/{order['id']}/request-clarification/", {"question": "Which arm?"}, format="json",
+                            HTTP_IF_MATCH=tag)
+    stale = client.post(f"/api/v1/orders/{order['id']}/cancel/", {}, format="json", HTTP_IF_MATCH=tag)
+    assert stale.status_code == 412 and stale.json()["error"]["code"] == "precondition_failed"
+    assert Order.objects.get(public_id=order["id"]).status == "clarification_requested"
+    fresh = client.get(f"/api/v1/orders/{order['id']}/")["ETag"]
+    done = client.post(f"/api/v1/orders/{order['id']}/cancel/", {}, format="json", HTTP_IF_MATCH=fresh)
+    assert done.status_code == 200 and done["ETag"] != fresh and done.json()["status"] == "cancelled"
