@@ -61,8 +61,9 @@ class Job(models.Model):
             models.CheckConstraint(condition=Q(claimed_by__isnull=True) | Q(claimed_at__isnull=False), name="job_claim_has_time"),
         ]
         indexes = [
-            # Serves "claim next": queued jobs by priority then age (SKIP LOCKED scans this order).
-            models.Index(fields=["status", "-priority", "created_at"], name="job_queue_order"),
+            # Serves "claim next" (SKIP LOCKED scans this order), each column of the queue board (LIMIT 50 per
+            # status) and the board's counts per active status (an index-only scan).
+            models.Index(fields=["status", "-priority", "created_at", "id"], name="job_queue_order"),
             # Serves the expired-claims sweep.
             models.Index(fields=["status", "claim_expires_at"], name="job_claim_expiry"),
         ]

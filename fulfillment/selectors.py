@@ -22,6 +22,15 @@ def job_list(*, status: str = "") -> QuerySet:
     return qs
 
 
+def job_board(*, statuses: list[str], per_column: int = 20) -> dict[str, list[Job]]:
+    """The first jobs of each column, by priority then age: one LIMITed query per column, each walking
+    job_queue_order, and only the fields a card shows, so the board costs the same with 300,000 jobs done."""
+    lean = (Job.objects.select_related("preparation", "claimed_by")
+            .only("public_id", "number", "status", "priority", "created_at", "preparation__base_name", "claimed_by__username")
+            .order_by("-priority", "created_at", "id"))
+    return {status: list(lean.filter(status=status)[:per_column]) for status in statuses}
+
+
 def latest_worksheet(job: Job) -> Worksheet | None:
     cached = getattr(job, "_prefetched_objects_cache", {}).get("worksheets")
     if cached is not None:
@@ -29,9 +38,14 @@ def latest_worksheet(job: Job) -> Worksheet | None:
     return job.worksheets.order_by("-version").first()
 
 
+ACTIVE = (JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.REWORK, JobStatus.READY, JobStatus.ON_HOLD)
+
+
 def job_counts() -> dict[str, int]:
-    counts = dict(Job.objects.values_list("status").annotate(n=Count("pk")))
-    return {status: counts.get(status, 0) for status in JobStatus.values}
+    """Counts of the statuses a pharmacy works on. Shipped, delivered and cancelled jobs grow for ever
+    and are not counted here (an index-only scan of the active part of job_queue_order)."""
+    counts = dict(Job.objects.filter(status__in=ACTIVE).order_by().values_list("status").annotate(n=Count("pk")))
+    return {status: counts.get(status, 0) for status in ACTIVE}
 
 
 def verification_queue() -> QuerySet:

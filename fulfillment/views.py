@@ -70,14 +70,13 @@ def queue(request):
     status = request.GET.get("status", "")
     if status not in JobStatus.values:
         status = ""
-    jobs = selectors.job_list(status=status)[:300]
     counts = selectors.job_counts()
-    board = {s: [] for s in (JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.REWORK, JobStatus.READY)}
-    for job in jobs:
-        if job.status in board:
-            board[job.status].append(job)
+    columns = [status] if status else [JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.REWORK, JobStatus.READY]
+    board = selectors.job_board(statuses=columns, per_column=20)
     return render(request, "fulfillment/queue.html", {
-        "jobs": jobs, "board": [(JobStatus(s).label, s, rows) for s, rows in board.items()], "counts": [(value, label, counts[value]) for value, label in JobStatus.choices], "status": status,
+        "board": [(JobStatus(s).label, s, board[s]) for s in columns],
+        "counts": [(value, JobStatus(value).label, n) for value, n in counts.items()], "status": status,
+        "jobs_url": "/pharmacy/jobs/",  # one prefix instead of a URL reverse per card: the board renders 125 of them
     })
 
 

@@ -15,6 +15,7 @@ from orders.idempotency import body_hash, idempotent, record_done
 from orders.models import Order, OrderStatus, Patient, Sex, Source
 from orders.rules_facts import formulary_facts
 from portal.errors import ServiceError
+from portal.pagination import NewestFirstCursor
 from portal.states import USState
 
 
@@ -151,9 +152,10 @@ def _order_json(order: Order) -> dict:
     OpenApiParameter("external_id", OpenApiTypes.STR),
 ])
 class OrderListCreate(generics.ListAPIView):
-    """The clinic's orders, newest first. POST signs and submits an order (Idempotency-Key required)."""
+    """The clinic's orders, newest first, by cursor (`next`). POST signs and submits an order (Idempotency-Key required)."""
 
     serializer_class = OrderSerializer
+    pagination_class = NewestFirstCursor
 
     def get_queryset(self):
         params = self.request.query_params

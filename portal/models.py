@@ -102,3 +102,9 @@ class PharmacyLicence(StateLicence):
 
     def __str__(self) -> str:
         return f"{self.pharmacy} {self.state} {self.number}"
+
+
+class BenchmarkPing(models.Model):
+    """One row per call of the benchmark's bare endpoint (bench/throughput.sh); routed only with BENCH_ENDPOINTS=1."""
+
+    created_at = models.DateTimeField(auto_now_add=True)

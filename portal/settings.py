@@ -255,10 +255,16 @@ LOGGING = {
     "filters": {"redact_tokens": {"()": "portal.logfilters.RedactPatientTokens"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {name: {"level": "WARNING"} for name in ("weasyprint", "weasyprint.progress", "fontTools", "PIL")},
+    "loggers": {
+        # Django's own default console handler would print request paths unredacted: route "django" through ours.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        **{name: {"level": "WARNING"} for name in ("weasyprint", "weasyprint.progress", "fontTools", "PIL")},
+    },
 }
 
 # --- The pharmacy ---------------------------------------------------------------------------
+# The benchmark's bare endpoint (bench/throughput.sh); never in production.
+BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False) and not PRODUCTION
 PHARMACY_NAME = env_str("PHARMACY_NAME", "Northwind Compounding Pharmacy")
 # The simulated carrier moves a parcel one step (in transit, out for delivery, delivered) per this many seconds.
 SIMULATED_CARRIER_STEP_SECONDS = env_int("SIMULATED_CARRIER_STEP_SECONDS", 3600, minimum=1)

@@ -3,9 +3,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from portal import api, health, patient_status, views
+from django.conf import settings
+
+from portal import api, bench_api, health, patient_status, views
 
 api_v1 = [
+    *([path("bench/bare/", bench_api.BareInsert.as_view(), name="api-bench-bare")] if settings.BENCH_ENDPOINTS else []),
     path("auth/token/", api.TokenView.as_view(), name="api-token"),
     path("formulary/", include("formulary.urls_api")),
     path("", include("orders.urls_api")),

@@ -1,0 +1,75 @@
+"""Benchmark: server time and query counts of the busiest pages at scale.
+
+Run after `manage.py generate_orders --orders 100000` on PostgreSQL, e.g.
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_scale .venv/bin/python bench/scale.py
+Measures, in process (Django's test client, so no network): the compounding queue page, the
+orders list API, and the patient status page; p50/p95 over --requests runs and the query count."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+import django  # noqa: E402
+
+django.setup()
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+from fulfillment.models import Job  # noqa: E402
+from orders.models import Order  # noqa: E402
+from orders.patient_links import link_token, patient_link_issue  # noqa: E402
+from portal.models import User  # noqa: E402
+
+
+def measure(label, call, requests):
+    call()  # warm
+    executed = []
+    with connection.execute_wrapper(lambda execute, sql, params, many, context: executed.append(sql) or execute(sql, params, many, context)):
+        response = call()
+    assert response.status_code == 200, (label, response.status_code)
+    samples = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    samples.sort()
+    p95 = samples[int(len(samples) * 0.95) - 1]
+    print(f"| {label} | {len(executed)} | {statistics.median(samples) * 1000:.1f} | {p95 * 1000:.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=100)
+    args = parser.parse_args()
+    setup_test_environment()
+    print(f"orders: {Order.objects.count():,}; jobs: {Job.objects.count():,}; database: {connection.vendor}")
+    tech, doctor = Client(), APIClient()
+    tech.force_login(User.objects.get(username="tech"))
+    doctor.force_authenticate(User.objects.get(username="dr.rivera"))
+    order = Order.objects.filter(status="approved").order_by("-created_at").first()
+    token = link_token(patient_link_issue(order=order))
+    patient = Client()
+    patient.post(f"/s/{token}/", {"date_of_birth": order.patient.date_of_birth.isoformat()})
+    addresses = iter(f"198.51.{i // 250}.{i % 250}" for i in range(10**6))  # one address per request: stay under the rate limit
+    import gc
+
+    gc.freeze()  # as portal/wsgi.py does in production: long-lived objects leave the collector's scans
+    print("| page | queries | p50 ms | p95 ms |")
+    print("| --- | ---: | ---: | ---: |")
+    measure("compounding queue page", lambda: tech.get("/pharmacy/queue/"), args.requests)
+    measure("orders list API (50 a page)", lambda: doctor.get("/api/v1/orders/?page_size=50"), args.requests)
+    measure("patient status page", lambda: patient.get(f"/s/{token}/", REMOTE_ADDR=next(addresses)), args.requests)
+
+
+if __name__ == "__main__":
+    main()
