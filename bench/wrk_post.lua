@@ -9,8 +9,8 @@ local order = '{"patient":{"first_name":"Bench","last_name":"Mark","date_of_birt
   .. '"preparations":[' .. prep .. ',' .. prep .. ',' .. prep .. ']}'
 local paths = {bare = "/api/v1/bench/bare/", validate = "/api/v1/orders/validate/", submit = "/api/v1/orders/"}
 local counter = 0
-math.randomseed(os.time())
-local thread_tag = tostring(math.random(1, 1000000000))
+-- each wrk thread has its own Lua state: a fresh table's address tells the threads apart
+local thread_tag = tostring({}):gsub("table: ", "") .. "-" .. tostring(os.time())
 
 request = function()
   counter = counter + 1
