@@ -20,3 +20,26 @@ class ServiceErrorMiddleware:
         if isinstance(exception, Forbidden):
             return permission_denied(request, PermissionDenied(exception.message))
         return None
+
+
+class SessionLimitsMiddleware:
+    """A signed-in session ends SESSION_MAX_AGE_SECONDS after sign-in, however active it stays.
+    (Idle sessions end by themselves: SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST.)"""
+
+    KEY = "signed_in_at"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        import time
+
+        from django.conf import settings
+        from django.contrib.auth import logout
+
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and hasattr(request, "session"):
+            started = request.session.setdefault(self.KEY, int(time.time()))
+            if time.time() - started > settings.SESSION_MAX_AGE_SECONDS:
+                logout(request)
+        return self.get_response(request)

@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.middleware.SessionLimitsMiddleware",
     "portal.middleware.ServiceErrorMiddleware",
 ]
 
@@ -170,12 +172,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",  # older hashes upgrade to Argon2 at the next sign-in
+]
 if PORTAL_ENV == "test":
-    # The suite creates hundreds of users; a slow hash there buys nothing.
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The suite creates hundreds of users; a slow hash there buys nothing (one test checks Argon2).
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = 12 * 60 * 60
+# Staff and prescriber sessions end after 15 idle minutes (the cookie is renewed on every request)
+# and after 12 hours whatever happens (portal.middleware.SessionLimitsMiddleware).
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 15 * 60, minimum=60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_MAX_AGE_SECONDS = 12 * 60 * 60
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 
@@ -236,6 +246,22 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024
 API_MAX_BODY_BYTES = 256 * 1024  # an order of 20 preparations of 50 ingredients is about 60 KB
 
 # --- Security -------------------------------------------------------------------------------
+# Content security policy (django-csp): our pages load scripts and styles from our own origin only,
+# with no inline code; nothing may frame them. The Swagger UI page alone is relaxed (portal/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
