@@ -27,5 +27,13 @@ def hit(scope: str, ident: str, *, window: int) -> int:
 
 
 def client_address(request) -> str:
-    """The client's address. Behind the TLS proxy, gunicorn is told to trust its X-Forwarded-For."""
+    """The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the address the
+    outermost trusted proxy saw (counted from the right of X-Forwarded-For, which clients can forge
+    on the left)."""
+    from django.conf import settings
+
+    proxies = settings.TRUSTED_PROXY_COUNT
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if proxies and len(forwarded) >= proxies:
+        return forwarded[-proxies]
     return request.META.get("REMOTE_ADDR", "") or "unknown"

@@ -24,11 +24,24 @@ def api_token_issue(*, user: User, name: str = "API token") -> str:
     return raw
 
 
+class TooManyAttempts(ServiceError):
+    status = 429
+    code = "too_many_attempts"
+
+
 def api_token_exchange(*, request, username: str, password: str) -> str:
-    """Exchange a username and password for a new token. One generic message for any failure."""
+    """Exchange a username and password for a new token. One generic message for any failure;
+    the same lockout as the sign-in page."""
+    from portal import lockout, ratelimit
+
+    address = ratelimit.client_address(request)
+    if lockout.is_locked(username=username, address=address):
+        raise TooManyAttempts("Too many attempts. Try again in 15 minutes.")
     user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
+        lockout.failure(username=username, address=address)
         raise InvalidCredentials("Unable to sign in with those credentials.")
+    lockout.success(username=username)
     return api_token_issue(user=user, name="Token exchange")
 
 

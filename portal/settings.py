@@ -186,6 +186,9 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_SECONDS", 15 * 60, minimum=60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_MAX_AGE_SECONDS = 12 * 60 * 60
+# How many reverse proxies (TLS terminator, load balancer) stand in front of gunicorn: rate limits and
+# lockouts then count the client address they saw, from the right of X-Forwarded-For.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 

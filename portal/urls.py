@@ -7,6 +7,7 @@ from csp.decorators import csp_update
 from django.conf import settings
 
 from portal import api, bench_api, health, patient_status, views
+from portal.forms import SignInForm
 
 api_v1 = [
     *([path("bench/bare/", bench_api.BareInsert.as_view(), name="api-bench-bare")] if settings.BENCH_ENDPOINTS else []),
@@ -25,7 +26,7 @@ urlpatterns = [
     path("pharmacy/", views.pharmacist_home, name="pharmacist-home"),
     path("pharmacy/bench/", views.technician_home, name="technician-home"),
     path("pharmacy/admin/", views.pharmacy_admin_home, name="pharmacy-admin-home"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=SignInForm), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),

@@ -52,6 +52,15 @@ def pytest_runtest_setup(item):
             pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits and lockouts live in the cache: every test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def password():
     return PASSWORD
