@@ -13,9 +13,8 @@ from rest_framework.views import APIView
 
 from fulfillment import documents, selectors, services, tracking
 from fulfillment.models import Job, JobStatus, RenderStatus, Shipment
-from orders import selectors as order_selectors
 from orders import services as order_services
-from orders.api_orders import OrderSerializer, check_if_match, order_response
+from orders.api_orders import OrderAction, OrderSerializer
 from portal.access import IsPharmacyStaff
 from portal.errors import NotFound
 
@@ -36,37 +35,31 @@ class QuestionSerializer(serializers.Serializer):
     question = serializers.CharField(max_length=2000)
 
 
-class OrderApprove(Staff):
-    @extend_schema(request=ApproveSerializer, responses={200: OrderSerializer})
-    def post(self, request, order_id):
-        body = ApproveSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        order = order_selectors.order_get(user=request.user, public_id=order_id)
-        check_if_match(request, order)
-        services.order_approve(order=order, by=request.user, acknowledged_warnings=body.validated_data["acknowledged_warnings"])
-        return order_response(order)
+@extend_schema(request=ApproveSerializer, responses={200: OrderSerializer})
+class OrderApprove(OrderAction):
+    permission_classes = [IsPharmacyStaff]
+    body_serializer = ApproveSerializer
+
+    def act(self, request, order, data):
+        services.order_approve(order=order, by=request.user, acknowledged_warnings=data["acknowledged_warnings"])
 
 
-class OrderReject(Staff):
-    @extend_schema(request=ReasonSerializer, responses={200: OrderSerializer})
-    def post(self, request, order_id):
-        body = ReasonSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        order = order_selectors.order_get(user=request.user, public_id=order_id)
-        check_if_match(request, order)
-        services.order_reject(order=order, by=request.user, reason=body.validated_data["reason"])
-        return order_response(order)
+@extend_schema(request=ReasonSerializer, responses={200: OrderSerializer})
+class OrderReject(OrderAction):
+    permission_classes = [IsPharmacyStaff]
+    body_serializer = ReasonSerializer
+
+    def act(self, request, order, data):
+        services.order_reject(order=order, by=request.user, reason=data["reason"])
 
 
-class OrderClarify(Staff):
-    @extend_schema(request=QuestionSerializer, responses={200: OrderSerializer})
-    def post(self, request, order_id):
-        body = QuestionSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        order = order_selectors.order_get(user=request.user, public_id=order_id)
-        check_if_match(request, order)
-        order_services.order_request_clarification(order=order, by=request.user, question=body.validated_data["question"])
-        return order_response(order)
+@extend_schema(request=QuestionSerializer, responses={200: OrderSerializer})
+class OrderClarify(OrderAction):
+    permission_classes = [IsPharmacyStaff]
+    body_serializer = QuestionSerializer
+
+    def act(self, request, order, data):
+        order_services.order_request_clarification(order=order, by=request.user, question=data["question"])
 
 
 class JobSerializer(serializers.Serializer):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db.models import F
@@ -12,6 +10,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from fulfillment.models_notify import EmailOutbox, OutboxStatus
+from fulfillment.notify import retry_delay
 
 SUBJECTS = {
     "patient_approved": "Your compounded preparation is being made",
@@ -62,8 +61,8 @@ def email_send(*, message_id: int) -> EmailOutbox | None:
     try:
         email.send()
     except Exception as exc:  # SMTP and network errors of any kind: retry later
-        wait = RETRY[message.attempts - 1] if message.attempts - 1 < len(RETRY) else None
-        fields = {"status": OutboxStatus.PENDING, "next_attempt_at": now + dt.timedelta(seconds=wait)} if wait else {"status": OutboxStatus.DEAD}
+        wait = retry_delay(message.attempts, RETRY)
+        fields = {"status": OutboxStatus.PENDING, "next_attempt_at": now + wait} if wait else {"status": OutboxStatus.DEAD}
         EmailOutbox.objects.filter(pk=message.pk, status=OutboxStatus.SENDING).update(last_error=f"{type(exc).__name__}: {exc}"[:300], **fields)
     else:
         EmailOutbox.objects.filter(pk=message.pk, status=OutboxStatus.SENDING).update(status=OutboxStatus.SENT, sent_at=timezone.now())

@@ -135,9 +135,9 @@ def check_if_match(request, order: Order) -> None:
 
 
 def order_response(order: Order, status: int = 200) -> Response:
-    fresh = Order.objects.get(pk=order.pk)
-    response = Response(_order_json(fresh), status=status)
-    response["ETag"] = etag(fresh)
+    answer = _order_json(order)  # re-reads the order once: the change just moved its status and version
+    response = Response(answer, status=status)
+    response["ETag"] = f'W/"{answer["id"]}.{answer["version"]}"'
     return response
 
 
@@ -207,16 +207,31 @@ class CancelSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
 
-class OrderCancel(APIView):
-    @extend_schema(request=CancelSerializer, responses={200: OrderSerializer},
-                   parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER)])
+class OrderAction(APIView):
+    """A change to one order: read it (scoped), honour If-Match, check the body, act, answer with the new
+    order and its ETag. Subclasses name the body serializer and the service call."""
+
+    body_serializer: type[serializers.Serializer]
+
+    def act(self, request, order: Order, data: dict) -> None:
+        raise NotImplementedError
+
     def post(self, request, order_id):
         order = selectors.order_get(user=request.user, public_id=order_id)
         check_if_match(request, order)
-        body = CancelSerializer(data=request.data)
+        body = self.body_serializer(data=request.data)
         body.is_valid(raise_exception=True)
-        services.order_cancel(order=order, by=request.user, reason=body.validated_data["reason"])
+        self.act(request, order, body.validated_data)
         return order_response(order)
+
+
+@extend_schema(request=CancelSerializer, responses={200: OrderSerializer},
+               parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER)])
+class OrderCancel(OrderAction):
+    body_serializer = CancelSerializer
+
+    def act(self, request, order, data):
+        services.order_cancel(order=order, by=request.user, reason=data["reason"])
 
 
 class EventSerializer(serializers.Serializer):

@@ -103,11 +103,6 @@ def _edit_context(request, order, body, checks=None, notice="") -> dict:
     }
 
 
-def _draft(request, order_id):
-    order = selectors.order_get(user=request.user, public_id=order_id)
-    return order
-
-
 @prescriber_required
 def order_list_page(request):
     params = request.GET
@@ -149,7 +144,7 @@ def order_new(request):
 
 @prescriber_required
 def order_edit(request, order_id):
-    order = _draft(request, order_id)
+    order = selectors.order_get(user=request.user, public_id=order_id)
     if order.status != OrderStatus.DRAFT:
         return redirect("order-detail", order_id=order.public_id)
     if request.method != "POST":
@@ -203,7 +198,7 @@ def order_edit(request, order_id):
 
 @prescriber_required
 def order_review(request, order_id):
-    order = _draft(request, order_id)
+    order = selectors.order_get(user=request.user, public_id=order_id)
     if order.status != OrderStatus.DRAFT:
         return redirect("order-detail", order_id=order.public_id)
     checks = run_checks(user=request.user, body=order.draft)

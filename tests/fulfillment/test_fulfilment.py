@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 from pypdf import PdfReader
 
-from formulary.models import LotStatus, Material, StockLot
+from formulary.models import LotStatus, StockLot
 from fulfillment import documents, rendering, tracking
 from fulfillment.models import Job, RenderStatus, Shipment, Worksheet
 from orders.models import Order
