@@ -16,6 +16,8 @@ from fulfillment.models import Job, JobStatus, RenderStatus, Shipment
 from orders import services as order_services
 from orders.api_orders import OrderAction, OrderSerializer
 from portal.access import IsPharmacyStaff
+from portal.audit import record_access
+from portal.models import AccessAction
 from portal.errors import NotFound
 
 
@@ -133,6 +135,8 @@ class JobWorksheet(Staff):
             raise NotFound("No worksheet yet: claim the job, or ask for one.")
         if latest.status != RenderStatus.READY:
             return Response({"version": latest.version, "status": latest.status, "error": latest.error, "attempts": latest.attempts}, status=202)
+        record_access(request, object_type="worksheet", object_id=f"{job.public_id} v{latest.version}",
+                      patient_id=job.preparation.order.patient_id, action=AccessAction.DOWNLOAD)
         with latest.pdf.open("rb") as handle:
             return pdf_response(handle.read(), f"worksheet-{job.number}-v{latest.version}.pdf")
 
@@ -197,6 +201,8 @@ class JobLabel(Staff):
         job = services.job_get(public_id=job_id)
         if not hasattr(job, "record"):
             raise NotFound("The label prints once the compounding record is entered.")
+        record_access(request, object_type="label", object_id=job.public_id, patient_id=job.preparation.order.patient_id,
+                      action=AccessAction.DOWNLOAD)
         return pdf_response(documents.label_pdf(job), f"label-{job.number}.pdf")
 
 
@@ -250,6 +256,7 @@ class ShipmentDetail(Staff):
         shipment = Shipment.objects.select_related("order").prefetch_related("jobs", "events").filter(public_id=shipment_id).first()
         if shipment is None:
             raise NotFound("No such shipment.")
+        record_access(request, object_type="shipment", object_id=shipment.public_id, patient_id=shipment.order.patient_id)
         return Response(ShipmentSerializer(shipment).data)
 
 

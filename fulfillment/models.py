@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from orders.models import Preparation
+from portal.history import tracked
 
 
 class WorkerHeartbeat(models.Model):
@@ -37,6 +38,7 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+@tracked()
 class Job(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     number = models.CharField(max_length=30, unique=True)
@@ -79,6 +81,7 @@ class RenderStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+@tracked()
 class Worksheet(models.Model):
     """A rendered compounding worksheet. Re-rendering makes a new version; a version is never overwritten."""
 
@@ -105,6 +108,7 @@ class Worksheet(models.Model):
         ]
 
 
+@tracked()
 class CompoundingRecord(models.Model):
     job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="record")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -118,6 +122,7 @@ class CompoundingRecord(models.Model):
         constraints = [models.CheckConstraint(condition=Q(actual_yield_grams__gt=0), name="record_yield_positive")]
 
 
+@tracked()
 class RecordLine(models.Model):
     record = models.ForeignKey(CompoundingRecord, on_delete=models.CASCADE, related_name="lines")
     item_code = models.CharField(max_length=60)
@@ -131,6 +136,7 @@ class RecordLine(models.Model):
         constraints = [models.CheckConstraint(condition=Q(actual_grams__gt=0), name="record_line_positive")]
 
 
+@tracked()
 class QCResult(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="qc_results")
     measured_ph = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
@@ -161,6 +167,7 @@ SHIPMENT_RANK = {ShipmentStatus.LABEL_CREATED: 0, ShipmentStatus.IN_TRANSIT: 1, 
                  ShipmentStatus.DELIVERED: 3}
 
 
+@tracked()
 class Shipment(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="shipments")

@@ -15,8 +15,9 @@ from fulfillment.tracking import CARRIERS
 from orders import selectors as order_selectors
 from orders import services as order_services
 from portal.access import pharmacy_staff_required, role_required
+from portal.audit import record_access
 from portal.errors import NotFound, ServiceError
-from portal.models import Role
+from portal.models import AccessAction, Role
 
 pharmacist_required = role_required(Role.PHARMACIST, Role.PHARMACY_ADMIN)
 
@@ -42,6 +43,7 @@ def verification_detail(request, order_id):
     order = order_selectors.order_get(user=request.user, public_id=order_id)
     preparations = list(order.preparations.all())
     warnings = sorted({f["code"] for p in preparations for f in p.checked.get("findings", []) if f["severity"] == "warning"})
+    record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
     return render(request, "fulfillment/verify_detail.html", {
         "order": order, "preparations": preparations, "warnings": warnings, "events": order_selectors.order_events(order=order),
     })
@@ -115,7 +117,9 @@ def _job_context(job) -> dict:
 @pharmacy_staff_required
 def job_page(request, job_id):
     job = services.job_get(public_id=job_id)
-    return render(request, "fulfillment/job.html", _job_context(job))
+    context = _job_context(job)
+    record_access(request, object_type="job", object_id=job.public_id, patient_id=context["order"].patient_id)
+    return render(request, "fulfillment/job.html", context)
 
 
 @pharmacy_staff_required
@@ -164,6 +168,8 @@ def job_worksheet_pdf(request, job_id, version):
     worksheet = job.worksheets.filter(version=version, status=RenderStatus.READY).first()
     if worksheet is None:
         raise NotFound("That worksheet is not ready.")
+    record_access(request, object_type="worksheet", object_id=f"{job.public_id} v{version}",
+                  patient_id=job.preparation.order.patient_id, action=AccessAction.DOWNLOAD)
     with worksheet.pdf.open("rb") as handle:
         return pdf_response(handle.read(), f"worksheet-{job.number}-v{version}.pdf")
 
@@ -173,4 +179,6 @@ def job_label_pdf(request, job_id):
     job = services.job_get(public_id=job_id)
     if not hasattr(job, "record"):
         raise NotFound("The label prints once the compounding record is entered.")
+    record_access(request, object_type="label", object_id=job.public_id, patient_id=job.preparation.order.patient_id,
+                  action=AccessAction.DOWNLOAD)
     return pdf_response(documents.label_pdf(job), f"label-{job.number}.pdf")

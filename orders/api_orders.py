@@ -14,6 +14,7 @@ from orders.api import OrderBodySerializer
 from orders.idempotency import body_hash, idempotent, record_done
 from orders.models import Order, OrderStatus, Patient, Sex, Source
 from orders.rules_facts import formulary_facts
+from portal.audit import record_access
 from portal.errors import ServiceError
 from portal.pagination import NewestFirstCursor
 from portal.states import USState
@@ -198,6 +199,7 @@ class OrderDetail(APIView):
     @extend_schema(responses={200: OrderSerializer})
     def get(self, request, order_id):
         order = selectors.order_get(user=request.user, public_id=order_id)
+        record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
         response = Response(OrderSerializer(order).data)
         response["ETag"] = etag(order)
         return response
@@ -279,4 +281,6 @@ class PatientListCreate(generics.ListAPIView):
 class PatientDetail(APIView):
     @extend_schema(responses={200: PatientSerializer})
     def get(self, request, patient_id):
-        return Response(PatientSerializer(selectors.patient_get(user=request.user, public_id=patient_id)).data)
+        patient = selectors.patient_get(user=request.user, public_id=patient_id)
+        record_access(request, object_type="patient", object_id=patient.public_id, patient_id=patient.pk)
+        return Response(PatientSerializer(patient).data)

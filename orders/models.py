@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from portal.history import tracked
 from portal.models import StateLicence
 from portal.states import USState
 from portal.npi import validate_npi
@@ -41,6 +42,7 @@ class Prescriber(models.Model):
         return sorted(lic.state for lic in self.licences.all() if lic.is_active_on(day))
 
 
+@tracked()
 class PrescriberLicence(StateLicence):
     prescriber = models.ForeignKey(Prescriber, on_delete=models.CASCADE, related_name="licences")
 
@@ -60,6 +62,7 @@ class Sex(models.TextChoices):
     UNKNOWN = "unknown", "Not stated"
 
 
+@tracked()
 class Patient(models.Model):
     """A patient of one clinic, shared by its prescribers and invisible to every other clinic."""
 
@@ -114,6 +117,7 @@ class Source(models.TextChoices):
     API = "api", "API"
 
 
+@tracked()
 class Order(models.Model):
     """One patient's order of one or more preparations. Only orders.transitions changes `status`."""
 
@@ -180,6 +184,7 @@ class PreparationStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+@tracked("checked")
 class Preparation(models.Model):
     """One preparation of a signed order, with a snapshot of everything it was checked against."""
 
@@ -289,6 +294,7 @@ class Favourite(models.Model):
         return self.name
 
 
+@tracked()
 class PatientLink(models.Model):
     """The patient's status link. The token is never stored: it is HMAC(SECRET_KEY, salt), and only
     its SHA-256 is kept for look-up, so the server can show it again to the prescriber but a

@@ -186,10 +186,29 @@ def _inline_patient(*, prescriber: Prescriber, data: dict, ship_to: dict) -> Pat
         return Patient.objects.get(clinic=prescriber.clinic, external_id=external_id)
 
 
+class TooManyOrders(ServiceError):
+    status = 429
+    code = "too_many_orders"
+
+
+def _order_rate_check(user) -> None:
+    """A runaway script (or a stolen token) cannot flood the pharmacy: orders per account per minute,
+    counted in the cache (Redis in production, shared by every web process)."""
+    from django.conf import settings
+
+    from portal import ratelimit
+
+    limit = settings.ORDER_CREATE_PER_MINUTE
+    if ratelimit.hit("order-create", str(user.pk), window=60) > limit:
+        raise TooManyOrders(f"More than {limit} orders in a minute from this account. Wait a minute and send the rest.")
+
+
 def order_submit(*, user, body: dict, source: str, draft: Order | None = None, today: dt.date | None = None) -> Order:
     """Check the body with the rules; if no error, sign and submit it in one transaction.
 
-    `body` is the cleaned order body. Raises OrderNotAcceptable (422, nothing saved) on errors."""
+    `body` is the cleaned order body. Raises OrderNotAcceptable (422, nothing saved) on errors, and
+    TooManyOrders (429) past ORDER_CREATE_PER_MINUTE orders a minute from one account."""
+    _order_rate_check(user)
     outcome = order_validate(user=user, body=body, today=today)
     answers = [result_as_json(r, outcome.facts, p["unit"]) for r, p in zip(outcome.results, body["preparations"])]
     if not outcome.ok:

@@ -18,6 +18,7 @@ from orders.order_form import apply_action, body_for_check, body_from_post, fiel
 from orders.rules_facts import formulary_facts
 from orders.validation import order_validate, result_as_json
 from portal.access import prescriber_required
+from portal.audit import record_access
 from portal.errors import NotFound, ServiceError
 from portal.states import USState
 
@@ -148,6 +149,7 @@ def order_edit(request, order_id):
     if order.status != OrderStatus.DRAFT:
         return redirect("order-detail", order_id=order.public_id)
     if request.method != "POST":
+        record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
         return render(request, "orders/edit.html", _edit_context(request, order, order.draft))
 
     units = _facts_context()["units"]
@@ -217,6 +219,7 @@ def order_review(request, order_id):
                 messages.success(request, f"Order {order.number} is signed and on its way to the pharmacy.")
                 return redirect("order-detail", order_id=order.public_id)
     patient = _patient_or_none(request.user, order.draft.get("patient_id"))
+    record_access(request, object_type="order", object_id=order.public_id, patient_id=patient.pk if patient else None)
     names = {code: m.name for code, m in formulary_facts().materials.items()}
     rows = _rows(order.draft)
     for row in rows:
@@ -230,6 +233,7 @@ def order_review(request, order_id):
 def order_detail(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
     events = list(selectors.order_events(order=order))
+    record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
     return render(request, "orders/detail.html", {
         "order": order, "events": events, "preparations": order.preparations.all(),
         "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
@@ -337,6 +341,8 @@ def patient_list_page(request):
 @prescriber_required
 def patient_form_page(request, patient_id=None):
     patient = selectors.patient_get(user=request.user, public_id=patient_id) if patient_id else None
+    if patient is not None and request.method != "POST":
+        record_access(request, object_type="patient", object_id=patient.public_id, patient_id=patient.pk)
     errors, data = {}, {}
     if request.method == "POST":
         data, errors = _patient_data(request.POST)

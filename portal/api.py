@@ -46,6 +46,8 @@ def exception_handler(exc, context):
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=256, trim_whitespace=False)
+    otp = serializers.CharField(max_length=20, required=False, allow_blank=True,
+                                help_text="The current code from the authenticator app (or a recovery code); not needed for platform accounts.")
 
 
 class TokenView(APIView):

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -24,3 +24,23 @@ app.conf.beat_schedule = {
 def _heartbeat_on_start(sender, **kwargs):
     """Check in as soon as a worker is up, so /healthz need not wait for the first beat."""
     sender.app.send_task("fulfillment.tasks.worker_heartbeat")
+
+
+_history_contexts: dict = {}
+
+
+@task_prerun.connect
+def _history_context_enter(task_id=None, task=None, **kwargs):
+    """Change history written by a task names the task as its actor (portal.history)."""
+    from portal.history import history_context
+
+    context = history_context(actor=f"task {task.name}")
+    context.__enter__()
+    _history_contexts[task_id] = context
+
+
+@task_postrun.connect
+def _history_context_exit(task_id=None, **kwargs):
+    context = _history_contexts.pop(task_id, None)
+    if context is not None:
+        context.__exit__(None, None, None)

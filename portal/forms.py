@@ -20,5 +20,5 @@ class SignInForm(AuthenticationForm):
         except ValidationError:
             lockout.failure(username=username, address=address)
             raise
-        lockout.success(username=username)
+        lockout.success(username=username, address=address)
         return cleaned

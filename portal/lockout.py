@@ -1,6 +1,8 @@
-"""Sign-in lockout: after repeated failures for one username or from one client address, further
-attempts are refused for a while, even with the right password. Counted in the cache (Redis in
-production), for the sign-in page and the API's token exchange alike."""
+"""Sign-in lockout: after repeated failures for one username from one client address, or from one
+address whatever the usernames, further attempts from there are refused for a while, even with the
+right password. The same username from another address is not locked: locking a username everywhere
+would let anyone lock a pharmacist out (and every account also has a second factor). Counted in the
+cache (Redis in production), for the sign-in page and the API's token exchange alike."""
 
 from __future__ import annotations
 
@@ -9,23 +11,26 @@ from django.core.cache import cache
 from portal import ratelimit
 
 WINDOW_SECONDS = 15 * 60
-PER_USERNAME = 5
-PER_ADDRESS = 20
+PER_USERNAME_AND_ADDRESS = 10
+PER_ADDRESS = 30
 
 
-def _user(username: str) -> str:
-    return (username or "").strip().lower()
+def _pair(username: str, address: str) -> str:
+    return (username or "").strip().lower() + "|" + address
 
 
 def is_locked(*, username: str, address: str) -> bool:
-    return (ratelimit.hits("signin-user", _user(username)) >= PER_USERNAME
+    return (ratelimit.hits("signin-user-address", _pair(username, address)) >= PER_USERNAME_AND_ADDRESS
             or ratelimit.hits("signin-address", address) >= PER_ADDRESS)
 
 
 def failure(*, username: str, address: str) -> None:
-    ratelimit.hit("signin-user", _user(username), window=WINDOW_SECONDS)
+    ratelimit.hit("signin-user-address", _pair(username, address), window=WINDOW_SECONDS)
     ratelimit.hit("signin-address", address, window=WINDOW_SECONDS)
 
 
-def success(*, username: str) -> None:
-    cache.delete(ratelimit._key("signin-user", _user(username)))
+def success(*, username: str, address: str) -> None:
+    try:
+        cache.delete(ratelimit._key("signin-user-address", _pair(username, address)))
+    except Exception:  # noqa: BLE001 - the cache is down: nothing was counted either (ratelimit.hit)
+        pass

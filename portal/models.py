@@ -9,6 +9,9 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 
+import pgtrigger
+
+from portal.history import tracked
 from portal.states import USState
 
 
@@ -23,6 +26,7 @@ class Role(models.TextChoices):
 PHARMACY_ROLES = frozenset({Role.PHARMACIST, Role.TECHNICIAN, Role.PHARMACY_ADMIN})
 
 
+@tracked("password", "last_login")
 class User(AbstractUser):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     role = models.CharField(max_length=20, choices=Role.choices)
@@ -41,6 +45,7 @@ class User(AbstractUser):
         return self.role == Role.PRESCRIBER
 
 
+@tracked("key_hash", "last_used_at")
 class ApiToken(models.Model):
     """A bearer token for the API. Only its SHA-256 is stored; the token is shown once."""
 
@@ -92,6 +97,7 @@ class Pharmacy(models.Model):
         return self.name
 
 
+@tracked()
 class PharmacyLicence(StateLicence):
     pharmacy = models.ForeignKey(Pharmacy, on_delete=models.CASCADE, related_name="licences")
 
@@ -108,3 +114,37 @@ class BenchmarkPing(models.Model):
     """One row per call of the benchmark's bare endpoint (bench/throughput.sh); routed only with BENCH_ENDPOINTS=1."""
 
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class AccessAction(models.TextChoices):
+    VIEW = "view", "Viewed"
+    DOWNLOAD = "download", "Downloaded"
+    EXPORT = "export", "Exported"
+
+
+class AccessEvent(models.Model):
+    """One read of patient data (a detail page, an API detail, a PDF, the patient's own link), or an
+    export of the audit itself. Append-only: on PostgreSQL a trigger refuses UPDATE and DELETE.
+
+    Who and which patient are kept as plain values (no foreign keys), so no later delete can take
+    an access event with it or be refused because of one."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor_id = models.BigIntegerField(null=True, blank=True, db_index=True, help_text="portal.User id; empty for a patient link.")
+    actor_name = models.CharField(max_length=150, help_text="Username, or 'patient link'.")
+    channel = models.CharField(max_length=10, help_text="page, api or link")
+    action = models.CharField(max_length=10, choices=AccessAction.choices)
+    object_type = models.CharField(max_length=30)
+    object_id = models.CharField(max_length=64)
+    patient_id = models.BigIntegerField(null=True, blank=True, db_index=True, help_text="orders.Patient id, if any.")
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=300, help_text="With any patient-link token cut out.")
+    ip = models.CharField(max_length=45)
+    user_agent = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_type} {self.object_id}"

@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from orders.patient_links import patient_link_resolve
 from portal import ratelimit
+from portal.audit import record_access
 
 LOOKUPS_PER_ADDRESS = 30  # per 10 minutes: a patient opens their link a few times; a guesser is stopped
 DOB_TRIES_PER_LINK = 5  # per 15 minutes
@@ -53,6 +54,7 @@ def patient_status(request, token: str):
     if link is None:
         return _not_found(request)
     if request.session.get(_session_key(link)):
+        record_access(request, object_type="patient_link", object_id=link.pk, patient_id=link.order.patient_id)
         return _page(request, "patient/status.html", status_context(link))
     error = False
     if request.method == "POST":

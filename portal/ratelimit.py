@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from django.core.cache import cache
+
+log = logging.getLogger(__name__)
 
 
 def _key(scope: str, ident: str) -> str:
@@ -12,18 +15,28 @@ def _key(scope: str, ident: str) -> str:
 
 
 def hits(scope: str, ident: str) -> int:
-    return int(cache.get(_key(scope, ident), 0))
+    try:
+        return int(cache.get(_key(scope, ident), 0))
+    except Exception:  # noqa: BLE001 - the cache is down: count nothing, keep serving (see hit)
+        log.warning("rate limit %s not counted: the cache is unreachable", scope)
+        return 0
 
 
 def hit(scope: str, ident: str, *, window: int) -> int:
-    """Count one more in this window; returns the count."""
+    """Count one more in this window; returns the count. If the cache (Redis) is down, limits are
+    not enforced rather than every order and sign-in failing: an outage of the counter must not be
+    an outage of the pharmacy. It is logged, and /healthz reports Redis."""
     key = _key(scope, ident)
-    cache.add(key, 0, timeout=window)
     try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        return 1
+        cache.add(key, 0, timeout=window)
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window)
+            return 1
+    except Exception:  # noqa: BLE001
+        log.warning("rate limit %s not counted: the cache is unreachable", scope)
+        return 0
 
 
 def client_address(request) -> str:

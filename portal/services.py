@@ -29,10 +29,19 @@ class TooManyAttempts(ServiceError):
     code = "too_many_attempts"
 
 
-def api_token_exchange(*, request, username: str, password: str) -> str:
-    """Exchange a username and password for a new token. One generic message for any failure;
-    the same lockout as the sign-in page."""
+class SecondFactorRequired(ServiceError):
+    status = 400
+    code = "second_factor_required"
+
+
+def api_token_exchange(*, request, username: str, password: str, otp: str = "") -> str:
+    """Exchange a username, password and, for everyone but platform accounts, a current two-factor
+    code for a new token (a password alone must not open what the pages guard with two factors).
+    One generic message for any failure; the same lockout as the sign-in page."""
+    from django_otp import devices_for_user
+
     from portal import lockout, ratelimit
+    from portal.models import Role
 
     address = ratelimit.client_address(request)
     if lockout.is_locked(username=username, address=address):
@@ -41,7 +50,15 @@ def api_token_exchange(*, request, username: str, password: str) -> str:
     if user is None or not user.is_active:
         lockout.failure(username=username, address=address)
         raise InvalidCredentials("Unable to sign in with those credentials.")
-    lockout.success(username=username)
+    if user.role != Role.PLATFORM:
+        code = "".join((otp or "").split()).lower()
+        devices = list(devices_for_user(user, confirmed=True))
+        if not devices:
+            raise SecondFactorRequired("Set up two-factor sign-in in the browser first, then send its code as 'otp'.")
+        if not code or not any(device.verify_is_allowed()[0] and device.verify_token(code) for device in devices):
+            lockout.failure(username=username, address=address)
+            raise SecondFactorRequired("Send the current code from your authenticator app as 'otp'.", fields={"otp": ["Wrong or missing code."]})
+    lockout.success(username=username, address=address)
     return api_token_issue(user=user, name="Token exchange")
 
 

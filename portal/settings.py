@@ -51,6 +51,11 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "pgtrigger",
+    "pghistory",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "portal",
     "formulary",
     "orders",
@@ -64,12 +69,23 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "portal.history.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.middleware.SessionLimitsMiddleware",
+    "portal.two_factor.SecondFactorMiddleware",
     "portal.middleware.ServiceErrorMiddleware",
 ]
+
+# Change history (portal/history.py): append-only tables written by PostgreSQL triggers, each row
+# carrying its request's context (who, url, address) rather than pointing at a shared context row.
+PGHISTORY_APPEND_ONLY = True
+
+# Two-factor sign-in (portal/two_factor.py): the name authenticator apps show for our codes.
+OTP_TOTP_ISSUER = "Compounded topicals portal"
+PGHISTORY_CONTEXT_FIELD = __import__("pghistory").ContextJSONField()
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -189,6 +205,8 @@ SESSION_MAX_AGE_SECONDS = 12 * 60 * 60
 # How many reverse proxies (TLS terminator, load balancer) stand in front of gunicorn: rate limits and
 # lockouts then count the client address they saw, from the right of X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
+# Orders one account may create per minute (page and API together); past it, 429 (orders/services.py).
+ORDER_CREATE_PER_MINUTE = env_int("ORDER_CREATE_PER_MINUTE", 60, minimum=1)
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 

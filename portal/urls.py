@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from csp.decorators import csp_update
 from django.conf import settings
 
-from portal import api, bench_api, health, patient_status, views
+from portal import api, bench_api, health, patient_status, views, views_account, views_audit
 from portal.forms import SignInForm
 
 api_v1 = [
@@ -26,8 +26,15 @@ urlpatterns = [
     path("pharmacy/", views.pharmacist_home, name="pharmacist-home"),
     path("pharmacy/bench/", views.technician_home, name="technician-home"),
     path("pharmacy/admin/", views.pharmacy_admin_home, name="pharmacy-admin-home"),
+    path("pharmacy/admin/audit/", views_audit.audit_page, name="audit"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=SignInForm), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/two-factor/setup/", views_account.two_factor_setup, name="two-factor-setup"),
+    path("accounts/two-factor/verify/", views_account.two_factor_verify, name="two-factor-verify"),
+    path("accounts/security/", views_account.security_page, name="security"),
+    path("accounts/security/recovery-codes/", views_account.recovery_codes_new, name="recovery-codes-new"),
+    path("accounts/security/tokens/", views_account.token_create, name="token-create"),
+    path("accounts/security/tokens/<int:token_id>/revoke/", views_account.token_revoke, name="token-revoke"),
     path("accounts/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(

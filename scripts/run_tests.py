@@ -26,11 +26,13 @@ def main() -> int:
     env = dict(os.environ, PORTAL_ENV="test", PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
     env.pop("DATABASE_URL", None)
     env.pop("CELERY_BROKER_URL", None)
+    env.pop("CACHE_URL", None)
     have = {"postgres": services.postgres_answers(), "redis": services.redis_answers(), "browser": services.chromium_runs()}
     if have["postgres"]:
         env["DATABASE_URL"] = services.POSTGRES_URL
     if have["redis"]:
         env["CELERY_BROKER_URL"] = services.REDIS_URL
+        env["CACHE_URL"] = services.CACHE_REDIS_URL
     for name, ok in have.items():
         env[f"PORTAL_TEST_{name.upper()}"] = "1" if ok else "0"
 

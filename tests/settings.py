@@ -16,6 +16,7 @@ if "PORTAL_TEST_POSTGRES" not in os.environ:
         os.environ.setdefault("DATABASE_URL", services.POSTGRES_URL)
     if os.environ["PORTAL_TEST_REDIS"] == "1":
         os.environ.setdefault("CELERY_BROKER_URL", services.REDIS_URL)
+        os.environ.setdefault("CACHE_URL", services.CACHE_REDIS_URL)
 
 if not os.environ.get("DATABASE_URL"):
     import tempfile

@@ -2,15 +2,13 @@
 
 import pytest
 from playwright.sync_api import expect
+from tests.twofa import sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_results_as_you_type_and_free_of(page, live_server, rivera, password, formulary):
-    page.goto(f"{live_server.url}/accounts/login/?next=/formulary/")
-    page.get_by_label("Username").fill("rivera")
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_browser(page, live_server.url, rivera.user, password, "/formulary/")
     expect(page.get_by_test_id("result-count")).to_have_text("56 ingredients")
 
     page.get_by_label("Search").press_sequentially("ferment", delay=30)

@@ -7,15 +7,13 @@ from playwright.sync_api import expect
 
 from orders.models import Order
 from portal.demo import _demo_pharmacy, _demo_stock
+from tests.twofa import sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def sign_in(page, base, username, password):
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+def sign_in(page, base, user, password):
+    sign_in_browser(page, base, user, password)
     expect(page.get_by_test_id("role-home")).to_be_visible()
 
 
@@ -23,7 +21,7 @@ def test_order_entry_with_live_checks(page, browser, live_server, rivera, chen, 
     _demo_pharmacy()
     _demo_stock(technician)
     base = live_server.url
-    sign_in(page, base, "rivera", password)
+    sign_in(page, base, rivera.user, password)
 
     # a new patient, allergic to fragrance
     page.goto(f"{base}/patients/new/")
@@ -79,7 +77,7 @@ def test_order_entry_with_live_checks(page, browser, live_server, rivera, chen, 
     # dr.chen, another clinic: not found, and none of dr.rivera's patients or orders in her lists
     other = browser.new_context()
     chen_page = other.new_page()
-    sign_in(chen_page, base, "chen", password)
+    sign_in(chen_page, base, chen.user, password)
     response = chen_page.goto(f"{base}/orders/{order.public_id}/")
     assert response.status == 404
     chen_page.goto(f"{base}/patients/")

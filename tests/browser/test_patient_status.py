@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 from orders.models import Order
 from orders.patient_links import link_token, patient_link_current
 from tests.fulfillment.test_fulfilment import released_job
+from tests.twofa import sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,10 +41,7 @@ def test_patient_follows_the_order_then_the_link_is_revoked(browser, live_server
 
     doctor = browser.new_context()
     prescriber_page = doctor.new_page()
-    prescriber_page.goto(f"{live_server.url}/accounts/login/?next=/orders/{order['id']}/")
-    prescriber_page.get_by_label("Username").fill(rivera.user.username)
-    prescriber_page.get_by_label("Password").fill(password)
-    prescriber_page.get_by_role("button", name="Sign in").click()
+    sign_in_browser(prescriber_page, live_server.url, rivera.user, password, f"/orders/{order['id']}/")
     prescriber_page.get_by_role("button", name="Revoke the link").click()
     expect(prescriber_page.locator(".messages")).to_contain_text("no longer works")
 

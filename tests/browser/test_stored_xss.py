@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 from playwright.sync_api import expect
+from tests.twofa import sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 EVIL = "<img src=x onerror=alert(1)>"
@@ -20,12 +21,9 @@ def test_markup_in_a_patient_name_never_runs(page, live_server, api_as, rivera, 
     order = api_as(rivera.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.goto(f"{live_server.url}/accounts/login/?next=/pharmacy/verify/")
-    page.get_by_label("Username").fill(pharmacist.username)
-    page.get_by_label("Password").fill(password)
     response_headers = {}
     page.on("response", lambda r: response_headers.update(r.headers) if r.url.endswith("/pharmacy/verify/") else None)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_browser(page, live_server.url, pharmacist, password, "/pharmacy/verify/")
     expect(page.get_by_test_id("verification-queue")).to_contain_text(EVIL)
     page.goto(f"{live_server.url}/pharmacy/verify/{order['id']}/")
     expect(page.locator("body")).to_contain_text("<script>alert(2)</script>")

@@ -7,13 +7,14 @@ import pytest
 
 from formulary.interchange import formulary_export
 from formulary.models import FormularyState, Material
+from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def as_admin(client, pharmacy_admin, password):
-    client.login(username=pharmacy_admin.username, password=password)
+    sign_in(client, pharmacy_admin, password)
     return client
 
 
@@ -56,6 +57,6 @@ def test_admin_refuses_a_composition_that_does_not_sum_to_100(as_admin, formular
 
 
 def test_import_needs_a_pharmacy_admin(client, rivera, password, formulary):
-    client.login(username=rivera.user.username, password=password)
+    sign_in(client, rivera.user, password)
     response = client.get("/admin/formulary/formularystate/import/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]

@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from formulary.models import LotStatus, StockLot
+from tests.twofa import sign_in as two_factor_sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -14,8 +15,7 @@ pytestmark = pytest.mark.django_db
 def signed_in(client, password):
     def sign_in(user):
         user = getattr(user, "user", user)
-        assert client.login(username=user.username, password=password)
-        return client
+        return two_factor_sign_in(client, user, password)
 
     return sign_in
 

@@ -22,6 +22,7 @@ from fulfillment.models_notify import EmailOutbox, WebhookDelivery, WebhookEndpo
 from orders.models import Order, PatientLink
 from orders.patient_links import link_token, patient_link_current
 from tests.fulfillment.test_fulfilment import approve, released_job, submit
+from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +114,7 @@ def test_revoked_cancelled_malformed_and_long_tokens_are_one_plain_not_found(cli
     order, db_order, token = approved_order(api_as, rivera, staff)
     other, other_db, other_token = approved_order(api_as, rivera, staff, first="Bo")
     api_as(rivera.user).post(f"/api/v1/orders/{other['id']}/cancel/", {}, format="json")
-    client.login(username=rivera.user.username, password="correct-horse-battery-9")
+    sign_in(client, rivera.user, "correct-horse-battery-9")
     client.post(f"/orders/{order['id']}/patient-link/revoke/")
     client.logout()
     pages = []
@@ -328,7 +329,7 @@ def test_event_feed_pages_with_a_cursor_and_is_scoped(api_as, rivera, chen, staf
 
 
 def test_webhooks_page_shows_the_secret_once(client, rivera, password, ready):
-    client.login(username=rivera.user.username, password=password)
+    sign_in(client, rivera.user, password)
     page = client.post("/webhooks/", {"url": "http://127.0.0.1:9/hook", "event_types": ["order.status_changed"]}).content.decode()
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret in page

@@ -8,6 +8,7 @@ import pytest
 from fulfillment import rendering
 from fulfillment.models import Job, Worksheet
 from portal.demo import _demo_pharmacy, _demo_stock
+from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
 EVIL = "<img src=x onerror=alert(1)>"
@@ -24,7 +25,7 @@ def order(api_as, rivera, technician, formulary):
 
 
 def login(client, user, password):
-    client.login(username=user.username, password=password)
+    sign_in(client, user, password)
     return client
 
 

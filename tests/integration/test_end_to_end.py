@@ -19,6 +19,7 @@ from fulfillment import documents
 from fulfillment.models import Job
 from portal.demo import _demo_pharmacy, _demo_stock
 from tests.fulfillment.test_notifications import Receiver
+from tests.twofa import sign_in_browser
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -82,10 +83,7 @@ def test_order_to_delivery(celery_worker_process, beat_process, live_server, pag
     assert doctor.get(f"/api/v1/orders/{order['id']}/").json()["preparations"][0]["status"] == "delivered"
 
     # dr.rivera's page shows every step
-    page.goto(f"{live_server.url}/accounts/login/?next=/orders/{order['id']}/")
-    page.get_by_label("Username").fill(rivera.user.username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_browser(page, live_server.url, rivera.user, password, f"/orders/{order['id']}/")
     expect(page.get_by_test_id("order-status")).to_have_text("Approved")
     history = page.get_by_test_id("events")
     for step in ("→ submitted", "→ approved", "→ queued", "→ compounding", "→ qc", "→ ready", "→ shipped", "→ delivered"):

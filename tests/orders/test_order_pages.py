@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from orders import services
 from orders.models import Favourite, Order, Patient
 from portal.demo import _demo_pharmacy, _demo_stock
+from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
 EVIL = '<img src=x onerror=alert(1)>'
@@ -25,7 +26,7 @@ def ready(formulary, technician):
 
 @pytest.fixture
 def as_rivera(client, rivera, password):
-    client.login(username=rivera.user.username, password=password)
+    sign_in(client, rivera.user, password)
     return client
 
 
@@ -131,7 +132,7 @@ def test_review_refuses_errors_and_signing_needs_the_attestation(as_rivera, lena
 
 def test_other_clinic_cannot_open_pages(client, chen, password, rivera, lena, ready):
     order = services.order_draft_create(prescriber=rivera, by=rivera.user, patient=lena)
-    client.login(username=chen.user.username, password=password)
+    sign_in(client, chen.user, password)
     for url in (f"/orders/{order.public_id}/", f"/orders/{order.public_id}/edit/", f"/orders/{order.public_id}/review/",
                 f"/patients/{lena.public_id}/"):
         assert client.get(url).status_code == 404, url

@@ -13,6 +13,7 @@ from django.utils import timezone
 from formulary.models import LotStatus, Material, StockLot
 from orders.models import Patient
 from portal.demo import _demo_pharmacy
+from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/orders/validate/"
@@ -74,7 +75,7 @@ def test_answer_has_every_field_the_contract_names(api_as, rivera, stocked):
 
 
 def test_session_sign_in_works_too(client, rivera, password, stocked):
-    client.login(username="rivera", password=password)
+    sign_in(client, rivera.user, password)
     response = client.post(URL, json.dumps(body()), content_type="application/json")
     assert response.status_code == 200
 

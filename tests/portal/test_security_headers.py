@@ -7,13 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.twofa import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
 
 
 def test_pages_carry_a_strict_content_security_policy(client, rivera, password):
-    client.login(username=rivera.user.username, password=password)
+    sign_in(client, rivera.user, password)
     for url in ("/accounts/login/", "/prescriber/", "/formulary/"):
         policy = client.get(url)["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy, url
@@ -35,14 +36,14 @@ def test_passwords_are_hashed_with_argon2_outside_tests():
 
 
 def test_sessions_expire_after_15_idle_minutes(client, rivera, password, settings):
-    client.login(username=rivera.user.username, password=password)
+    sign_in(client, rivera.user, password)
     client.get("/prescriber/")
     assert settings.SESSION_COOKIE_AGE == 15 * 60 and settings.SESSION_SAVE_EVERY_REQUEST
     assert 14 * 60 <= client.session.get_expiry_age() <= 15 * 60
 
 
 def test_sessions_end_12_hours_after_sign_in_however_active(client, rivera, password):
-    client.login(username=rivera.user.username, password=password)
+    sign_in(client, rivera.user, password)
     assert client.get("/prescriber/").status_code == 200
     session = client.session
     session["signed_in_at"] = int(time.time()) - 13 * 60 * 60

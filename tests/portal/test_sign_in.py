@@ -6,6 +6,7 @@ import pytest
 from django.core import mail
 
 from tests.factories import UserFactory
+from tests.twofa import app_device, code_now, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -21,10 +22,14 @@ GENERIC = "Those details did not match an active account"
         ("pharmacy_admin", "/pharmacy/admin/", "Pharmacy admin home"),
     ],
 )
-def test_each_role_lands_on_its_home(client, request, password, persona, home, heading):
+def test_each_role_lands_on_its_home_after_both_factors(client, request, password, persona, home, heading):
     user = request.getfixturevalue(persona)
     user = getattr(user, "user", user)
+    device = app_device(user)
     response = client.post("/accounts/login/", {"username": user.username, "password": password}, follow=True)
+    assert response.redirect_chain[-1][0] == "/accounts/two-factor/verify/?next=%2F"
+    assert client.get(home).status_code == 302  # a password alone opens nothing
+    response = client.post("/accounts/two-factor/verify/", {"code": code_now(device), "next": "/"}, follow=True)
     assert response.redirect_chain[-1][0] == home
     assert heading in response.content.decode()
 
@@ -45,7 +50,7 @@ def test_inactive_user_cannot_sign_in(client, password):
 
 
 def test_other_roles_pages_are_forbidden(client, rivera, password):
-    client.login(username="rivera", password=password)
+    sign_in(client, rivera.user, password)
     assert client.get("/prescriber/").status_code == 200
     for url in ("/pharmacy/", "/pharmacy/bench/", "/pharmacy/admin/"):
         assert client.get(url).status_code == 403
@@ -57,7 +62,7 @@ def test_pages_need_sign_in(client):
 
 
 def test_sign_out_ends_the_session(client, rivera, password):
-    client.login(username="rivera", password=password)
+    sign_in(client, rivera.user, password)
     client.post("/accounts/logout/")
     assert client.get("/prescriber/").status_code == 302
 
@@ -81,7 +86,8 @@ def test_password_reset_for_unknown_email_says_the_same_and_sends_nothing(client
 
 
 def test_token_exchange_and_use(api_client, rivera, password):
-    response = api_client.post("/api/v1/auth/token/", {"username": "rivera", "password": password}, format="json")
+    response = api_client.post("/api/v1/auth/token/", {"username": "rivera", "password": password, "otp": code_now(app_device(rivera.user))},
+                               format="json")
     assert response.status_code == 200
     token = response.json()["token"]
     assert len(token) >= 40
@@ -110,3 +116,14 @@ def test_bad_token_is_refused(api_client):
     api_client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
     response = api_client.get("/api/v1/formulary/ingredients/")
     assert response.status_code == 401
+
+
+def test_token_exchange_needs_the_second_factor_but_platforms_do_not(api_client, rivera, password):
+    body = {"username": "rivera", "password": password}
+    refused = api_client.post("/api/v1/auth/token/", body, format="json")
+    assert refused.status_code == 400 and "two-factor" in refused.json()["error"]["message"]  # no device yet
+    device = app_device(rivera.user)
+    wrong = api_client.post("/api/v1/auth/token/", {**body, "otp": "000000" if code_now(device) != "000000" else "111111"}, format="json")
+    assert wrong.status_code == 400 and wrong.json()["error"]["fields"] == {"otp": ["Wrong or missing code."]}
+    UserFactory(username="platform-bot", role="platform")
+    assert api_client.post("/api/v1/auth/token/", {"username": "platform-bot", "password": password}, format="json").status_code == 200

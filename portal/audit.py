@@ -1,0 +1,170 @@
+"""The audit log: who read patient data (access events, written here) and who changed it (history
+rows written by PostgreSQL triggers, portal.history), searched and exported by the pharmacy admin."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import heapq
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+
+from django.apps import apps
+from django.db.models import Q
+
+from portal.logfilters import redact
+from portal.models import AccessAction, AccessEvent, User
+
+
+def record_access(request, *, object_type: str, object_id, patient_id: int | None, action: str = AccessAction.VIEW) -> None:
+    """One access event for one read of patient data by this request's caller."""
+    from portal.ratelimit import client_address
+
+    user = getattr(request, "user", None)
+    signed_in = bool(user is not None and user.is_authenticated)
+    path = request.path
+    if path.startswith("/s/"):
+        channel = "link"
+    elif path.startswith("/api/"):
+        channel = "api"
+    else:
+        channel = "page"
+    AccessEvent.objects.create(
+        actor_id=user.pk if signed_in else None,
+        actor_name=user.get_username() if signed_in else "patient link",
+        channel=channel,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id)[:64],
+        patient_id=patient_id,
+        method=request.method,
+        path=redact(path)[:300],
+        ip=client_address(request)[:45],
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:200],
+    )
+
+
+# The tracked models, each with how its history rows lead to a patient: the model whose history
+# row holds the patient (or the chain of foreign keys from it to one that does).
+HISTORY_MODELS = (
+    ("orders", "PatientHistory"),
+    ("orders", "OrderHistory"),
+    ("orders", "PreparationHistory"),
+    ("orders", "PatientLinkHistory"),
+    ("orders", "PrescriberLicenceHistory"),
+    ("fulfillment", "JobHistory"),
+    ("fulfillment", "WorksheetHistory"),
+    ("fulfillment", "CompoundingRecordHistory"),
+    ("fulfillment", "RecordLineHistory"),
+    ("fulfillment", "QCResultHistory"),
+    ("fulfillment", "ShipmentHistory"),
+    ("portal", "UserHistory"),
+    ("portal", "ApiTokenHistory"),
+    ("portal", "PharmacyLicenceHistory"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditRow:
+    at: dt.datetime
+    kind: str  # "access" or "change"
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    patient_id: int | None
+    ip: str
+    path: str
+    detail: str  # access: channel and method; change: the row as it stood after the change, as JSON
+
+    CSV_HEADER = ("time_utc", "kind", "actor", "action", "object_type", "object_id", "patient_id", "ip", "path", "detail")
+
+    def as_csv(self) -> list[str]:
+        return [self.at.astimezone(dt.UTC).isoformat(timespec="seconds"), self.kind, self.actor, self.action, self.object_type,
+                self.object_id, "" if self.patient_id is None else str(self.patient_id), self.ip, self.path, self.detail]
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditQuery:
+    patient_id: int | None = None
+    user: User | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+def _patient_objects(patient_id: int) -> dict[str, set]:
+    """Every object id, per history model, that belongs to this patient, present or deleted: read
+    from the history itself so deleted rows are still found."""
+    m = {name: apps.get_model(app, name) for app, name in HISTORY_MODELS}
+    orders = set(m["OrderHistory"].objects.filter(patient_id=patient_id).values_list("pgh_obj_id", flat=True))
+    preparations = set(m["PreparationHistory"].objects.filter(order_id__in=orders).values_list("pgh_obj_id", flat=True))
+    jobs = set(m["JobHistory"].objects.filter(preparation_id__in=preparations).values_list("pgh_obj_id", flat=True))
+    records = set(m["CompoundingRecordHistory"].objects.filter(job_id__in=jobs).values_list("pgh_obj_id", flat=True))
+    return {
+        "PatientHistory": {patient_id},
+        "OrderHistory": orders,
+        "PreparationHistory": preparations,
+        "PatientLinkHistory": set(m["PatientLinkHistory"].objects.filter(order_id__in=orders).values_list("pgh_obj_id", flat=True)),
+        "JobHistory": jobs,
+        "WorksheetHistory": set(m["WorksheetHistory"].objects.filter(job_id__in=jobs).values_list("pgh_obj_id", flat=True)),
+        "CompoundingRecordHistory": records,
+        "RecordLineHistory": set(m["RecordLineHistory"].objects.filter(record_id__in=records).values_list("pgh_obj_id", flat=True)),
+        "QCResultHistory": set(m["QCResultHistory"].objects.filter(job_id__in=jobs).values_list("pgh_obj_id", flat=True)),
+        "ShipmentHistory": set(m["ShipmentHistory"].objects.filter(order_id__in=orders).values_list("pgh_obj_id", flat=True)),
+    }
+
+
+def _changes(query: AuditQuery, names: dict[int, str]) -> Iterable[Iterator[AuditRow]]:
+    owned = _patient_objects(query.patient_id) if query.patient_id is not None else None
+    for app, name in HISTORY_MODELS:
+        model = apps.get_model(app, name)
+        rows = model.objects.all()
+        if owned is not None:
+            if not owned.get(name):
+                continue
+            rows = rows.filter(pgh_obj_id__in=owned[name])
+        if query.user is not None:
+            rows = rows.filter(pgh_context__user=query.user.pk)
+        if query.since is not None:
+            rows = rows.filter(pgh_created_at__gte=query.since)
+        if query.until is not None:
+            rows = rows.filter(pgh_created_at__lt=query.until)
+        yield (_change_row(event, name, query.patient_id, names) for event in rows.order_by("-pgh_created_at", "-pgh_id").iterator(chunk_size=500))
+
+
+def _change_row(event, name: str, patient_id: int | None, names: dict[int, str]) -> AuditRow:
+    context = event.pgh_context or {}
+    user_id = context.get("user")
+    actor = names.get(user_id, f"user {user_id}") if user_id is not None else context.get("actor", "system")
+    values = {field.attname: getattr(event, field.attname) for field in event._meta.concrete_fields
+              if not field.attname.startswith("pgh_")}
+    detail = json.dumps(values, default=str, sort_keys=True, separators=(",", ":"))
+    return AuditRow(at=event.pgh_created_at, kind="change", actor=actor, action=event.pgh_label,
+                    object_type=name.removesuffix("History").lower(), object_id=str(event.pgh_obj_id),
+                    patient_id=patient_id if patient_id is not None else (event.pgh_obj_id if name == "PatientHistory" else None),
+                    ip=context.get("ip", ""), path=context.get("url", ""), detail=detail)
+
+
+def _accesses(query: AuditQuery) -> Iterator[AuditRow]:
+    rows = AccessEvent.objects.all()
+    if query.patient_id is not None:
+        rows = rows.filter(patient_id=query.patient_id)
+    if query.user is not None:
+        rows = rows.filter(actor_id=query.user.pk)
+    if query.since is not None:
+        rows = rows.filter(at__gte=query.since)
+    if query.until is not None:
+        rows = rows.filter(at__lt=query.until)
+    for event in rows.order_by("-at", "-id").iterator(chunk_size=500):
+        yield AuditRow(at=event.at, kind="access", actor=event.actor_name, action=event.action, object_type=event.object_type,
+                       object_id=event.object_id, patient_id=event.patient_id, ip=event.ip, path=event.path,
+                       detail=f"{event.channel} {event.method}")
+
+
+def audit_search(query: AuditQuery, *, limit: int | None = None) -> list[AuditRow] | Iterator[AuditRow]:
+    """Access events and change history matching the query, newest first, merged from every table."""
+    names = dict(User.objects.values_list("pk", "username"))
+    streams = [_accesses(query), *_changes(query, names)]
+    merged = heapq.merge(*streams, key=lambda row: row.at, reverse=True)
+    return list(itertools.islice(merged, limit)) if limit is not None else merged
