@@ -130,7 +130,12 @@ def _changes(query: AuditQuery, names: dict[int, str]) -> Iterable[Iterator[Audi
             rows = rows.filter(pgh_created_at__gte=query.since)
         if query.until is not None:
             rows = rows.filter(pgh_created_at__lt=query.until)
-        yield (_change_row(event, name, query.patient_id, names) for event in rows.order_by("-pgh_created_at", "-pgh_id").iterator(chunk_size=500))
+        yield _change_rows(rows.order_by("-pgh_created_at", "-pgh_id"), name, query.patient_id, names)
+
+
+def _change_rows(rows, name: str, patient_id: int | None, names: dict[int, str]) -> Iterator[AuditRow]:
+    for event in rows.iterator(chunk_size=500):
+        yield _change_row(event, name, patient_id, names)
 
 
 def _change_row(event, name: str, patient_id: int | None, names: dict[int, str]) -> AuditRow:

@@ -21,6 +21,24 @@ class RedactPatientTokens(logging.Filter):
         return True
 
 
+class NoValuesFormatter(logging.Formatter):
+    """Tracebacks without the exception's message: where it failed (file, line, code), never the values
+    (an IntegrityError's DETAIL, a ValueError's text) that may hold patient data. A request's error
+    reference, shown on the generic 500 page, is added so support can find the line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        reference = getattr(getattr(record, "request", None), "error_reference", None)
+        return f"{text} [ref {reference}]" if reference and "[ref " not in text else text
+
+    def formatException(self, ei) -> str:  # noqa: N802 - logging's name
+        import traceback
+
+        kind, _value, tb = ei
+        frames = "".join(traceback.format_list(traceback.extract_tb(tb)))
+        return f"Traceback (most recent call last):\n{frames}{kind.__module__}.{kind.__qualname__}: [message withheld: may hold patient data]"
+
+
 try:  # gunicorn is a runtime dependency; this module is also imported where it is absent
     from gunicorn.glogging import Logger as _GunicornLogger
 except ImportError:  # pragma: no cover

@@ -298,7 +298,7 @@ if PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {"plain": {"class": "portal.logfilters.NoValuesFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "filters": {"redact_tokens": {"()": "portal.logfilters.RedactPatientTokens"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},

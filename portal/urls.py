@@ -53,3 +53,5 @@ urlpatterns = [
     path("api/docs/", csp_update({"script-src": ["'unsafe-inline'"], "style-src": ["'unsafe-inline'"]})(
         SpectacularSwaggerView.as_view(url_name="schema")), name="api-docs"),
 ]
+
+handler500 = "portal.views.server_error"

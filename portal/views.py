@@ -50,3 +50,23 @@ def technician_home(request):
 @role_required(Role.PHARMACY_ADMIN)
 def pharmacy_admin_home(request):
     return render(request, "portal/home_admin.html", selectors.pharmacy_overview())
+
+
+def server_error(request):
+    """The one answer to an unexpected error: a generic page (JSON on the API) with a reference that
+    the log line carries too (portal.logfilters.NoValuesFormatter), and nothing of the request."""
+    import secrets
+
+    from django.http import JsonResponse
+
+    reference = secrets.token_hex(4).upper()
+    request.error_reference = reference
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": "server_error", "fields": {},
+                                       "message": f"Something went wrong on our side. Try again; if it persists, quote reference {reference}."}},
+                            status=500)
+    from django.http import HttpResponseServerError
+    from django.template import loader
+
+    # No request context: the failure may be in what context processors read (the database, the session).
+    return HttpResponseServerError(loader.get_template("500.html").render({"reference": reference}))
