@@ -141,8 +141,10 @@ class AllergenGroupList(generics.ListAPIView):
 
 class StockLotSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    material = serializers.CharField(source="material.code", default=None, read_only=True)
-    base = serializers.CharField(source="base.code", default=None, read_only=True)
+    material = serializers.CharField(source="material.code", default=None, read_only=True, allow_null=True,
+                                     help_text="The material's code, or null for a base's lot.")
+    base = serializers.CharField(source="base.code", default=None, read_only=True, allow_null=True,
+                                 help_text="The base's code, or null for a material's lot.")
     quantity_received = serializers.FloatField()
     quantity_on_hand = serializers.FloatField()
     unit = serializers.CharField()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError  # what a malformed UUID string raises in a lookup
 from django.db.models import Prefetch, Q, QuerySet
 
 from orders.models import Favourite, Order, OrderEvent, OrderStatus, Patient, PatientLink, Preparation, Visibility
@@ -38,7 +39,7 @@ def patient_list(*, user, search: str = "") -> QuerySet:
 def patient_get(*, user, public_id) -> Patient:
     try:
         return patient_list(user=user).get(public_id=public_id)
-    except (Patient.DoesNotExist, ValueError):
+    except (Patient.DoesNotExist, ValueError, ValidationError):
         raise NotFound("No such patient.") from None
 
 
@@ -72,7 +73,7 @@ def order_list(*, user, status: str = "", patient=None, external_id: str = "", d
 def order_get(*, user, public_id) -> Order:
     try:
         return order_list(user=user).get(public_id=public_id)
-    except (Order.DoesNotExist, ValueError):
+    except (Order.DoesNotExist, ValueError, ValidationError):
         raise NotFound("No such order.") from None
 
 
@@ -90,5 +91,5 @@ def favourite_list(*, user) -> QuerySet:
 def favourite_get(*, user, public_id) -> Favourite:
     try:
         return favourite_list(user=user).get(public_id=public_id)
-    except (Favourite.DoesNotExist, ValueError):
+    except (Favourite.DoesNotExist, ValueError, ValidationError):
         raise NotFound("No such favourite.") from None

@@ -43,3 +43,24 @@ class SessionLimitsMiddleware:
             if time.time() - started > settings.SESSION_MAX_AGE_SECONDS:
                 logout(request)
         return self.get_response(request)
+
+
+class RejectNulMiddleware:
+    """A NUL character in the path or query string is refused with 400 before any view: PostgreSQL
+    cannot store or compare text containing one, so it would otherwise fail deep in a query. (Form and
+    serializer fields refuse NUL themselves.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
+            message = "The address contains a NUL character."
+            if request.path.startswith("/api/"):
+                from django.http import JsonResponse
+
+                return JsonResponse({"error": {"code": "parse_error", "message": message, "fields": {}}}, status=400)
+            from django.http import HttpResponseBadRequest
+
+            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -54,4 +54,5 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="schema")), name="api-docs"),
 ]
 
+handler404 = "portal.views.not_found"
 handler500 = "portal.views.server_error"

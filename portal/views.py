@@ -70,3 +70,13 @@ def server_error(request):
 
     # No request context: the failure may be in what context processors read (the database, the session).
     return HttpResponseServerError(loader.get_template("500.html").render({"reference": reference}))
+
+
+def not_found(request, exception=None):
+    """404: the JSON error envelope on the API (even for paths no route matches), the page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": "not_found", "message": "No such resource.", "fields": {}}}, status=404)
+    return page_not_found(request, exception)
