@@ -66,6 +66,13 @@ def test_order_to_delivery(celery_worker_process, beat_process, live_server, pag
         assert re.search(rf"{re.escape(line['item'])}.*?{re.escape(str(line['quantity']))}", text), line
         assert line["lots"][0]["lot_number"] in text
     print(f"\nworksheet read back: {[(line['item'], line['quantity'], line['lots'][0]['lot_number']) for line in batch['lines']]}")
+    # the worker's writes are in the change history under the task's name; the claim under the technician's
+    from fulfillment.models import JobHistory, WorksheetHistory
+
+    rendered = WorksheetHistory.objects.filter(job__public_id=job["id"], status="ready").get()
+    assert rendered.pgh_context["actor"] == "task fulfillment.tasks.render_worksheet"
+    claimed = JobHistory.objects.filter(pgh_obj__public_id=job["id"], status="compounding").first()
+    assert claimed.pgh_context["user"] == technician.pk and claimed.pgh_context["url"].endswith("/claim-next/")
 
     lots = [{"item": line["item"], "lot_number": line["lots"][0]["lot_number"], "actual_grams": line["quantity"]} for line in batch["lines"]]
     assert tech.post(f"/api/v1/jobs/{job['id']}/record/", {"lots": lots, "actual_yield_grams": "52.2"}, format="json").status_code == 200
