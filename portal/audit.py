@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterable, Iterator
 
 from django.apps import apps
-from django.db.models import Q
 
 from portal.logfilters import redact
 from portal.models import AccessAction, AccessEvent, User
