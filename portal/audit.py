@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from django.apps import apps
+from django.db.models.fields.json import KeyTextTransform
 
 from portal.logfilters import redact
 from portal.models import AccessAction, AccessEvent, User
@@ -124,7 +125,8 @@ def _changes(query: AuditQuery, names: dict[int, str]) -> Iterable[Iterator[Audi
                 continue
             rows = rows.filter(pgh_obj_id__in=owned[name])
         if query.user is not None:
-            rows = rows.filter(pgh_context__user=query.user.pk)
+            # the same expression as the history tables' user index (portal.history)
+            rows = rows.alias(acting_user=KeyTextTransform("user", "pgh_context")).filter(acting_user=str(query.user.pk))
         if query.since is not None:
             rows = rows.filter(pgh_created_at__gte=query.since)
         if query.until is not None:

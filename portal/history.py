@@ -12,23 +12,31 @@ from __future__ import annotations
 
 import pghistory
 from pghistory.middleware import HistoryMiddleware as PghistoryMiddleware
-from django.db import connection
+from django.db import connection, models
+from django.db.models.fields.json import KeyTextTransform
 
 from portal.logfilters import redact
 
 
-def tracked(*exclude: str):
+def tracked(*exclude: str, also=()):
     """Track inserts, updates and deletes of a model in `<Model>History`, leaving `exclude` out of
-    the copies (secrets, and derived snapshots whose every copy would only cost space)."""
+    the copies (secrets, and derived snapshots whose every copy would only cost space). An update
+    that touches only excluded fields writes no row; `also` adds trackers for those that matter."""
 
     def decorate(model):
         return pghistory.track(
             pghistory.InsertEvent(),
             pghistory.UpdateEvent(),
             pghistory.DeleteEvent(),
+            *also,
             exclude=list(exclude) or None,
             obj_field=pghistory.ObjForeignKey(related_name="history"),
             model_name=f"{model.__name__}History",
+            # The audit search reads newest first, by date range and by the acting user.
+            meta={"indexes": [
+                models.Index(fields=["-pgh_created_at"], name=f"{model.__name__.lower()[:18]}_h_at"),
+                models.Index(KeyTextTransform("user", "pgh_context"), name=f"{model.__name__.lower()[:18]}_h_user"),
+            ]},
         )(model)
 
     return decorate

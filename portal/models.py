@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 
+import pghistory
 import pgtrigger
 
 from portal.history import tracked
@@ -26,7 +27,8 @@ class Role(models.TextChoices):
 PHARMACY_ROLES = frozenset({Role.PHARMACIST, Role.TECHNICIAN, Role.PHARMACY_ADMIN})
 
 
-@tracked("password", "last_login")
+# A password change is recorded (as "password_changed"), its hash never copied; sign-ins (last_login) are not changes.
+@tracked("password", "last_login", also=[pghistory.UpdateEvent("password_changed", condition=pghistory.AnyChange("password"))])
 class User(AbstractUser):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     role = models.CharField(max_length=20, choices=Role.choices)

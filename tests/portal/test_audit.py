@@ -189,3 +189,17 @@ def test_only_the_pharmacy_admin_opens_the_audit(client, request, password, pers
     sign_in(client, getattr(user, "user", user), password)
     assert client.get("/pharmacy/admin/audit/").status_code == 403
     assert client.get("/pharmacy/admin/audit/", {"format": "csv"}).status_code == 403
+
+
+def test_a_password_change_is_recorded_without_its_hash_and_sign_ins_are_not_changes(postgres, client, rivera, password):
+    from portal.models import UserHistory
+
+    user = rivera.user
+    before = UserHistory.objects.filter(pgh_obj=user).count()
+    assert client.login(username=user.username, password=password)  # writes last_login
+    assert UserHistory.objects.filter(pgh_obj=user).count() == before
+    user.set_password("a-brand-new-pass-42")
+    user.save()
+    row = UserHistory.objects.filter(pgh_obj=user).latest("pgh_id")
+    assert row.pgh_label == "password_changed"
+    assert "password" not in {f.name for f in UserHistory._meta.fields}
