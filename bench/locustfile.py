@@ -22,6 +22,10 @@ ORDER = {
 
 
 def token_for(client, username):
+    """The token load.sh issued (the exchange needs a two-factor code for people), or the exchange for a platform account."""
+    issued = os.environ.get({"dr.rivera": "PRESCRIBER_TOKEN", "tech": "STAFF_TOKEN"}.get(username, ""), "")
+    if issued:
+        return {"Authorization": f"Token {issued}"}
     response = client.post("/api/v1/auth/token/", json={"username": username, "password": PASSWORD}, name="auth/token")
     return {"Authorization": f"Token {response.json()['token']}"}
 

@@ -55,6 +55,14 @@ def main() -> None:
     print(f"orders: {Order.objects.count():,}; jobs: {Job.objects.count():,}; database: {connection.vendor}")
     tech, doctor = Client(), APIClient()
     tech.force_login(User.objects.get(username="tech"))
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    # both factors: the session carries a confirmed device, as after a code was entered
+    device, _ = TOTPDevice.objects.get_or_create(user=User.objects.get(username="tech"), name="bench", defaults={"confirmed": True})
+    session = tech.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
     doctor.force_authenticate(User.objects.get(username="dr.rivera"))
     order = Order.objects.filter(status="approved").order_by("-created_at").first()
     token = link_token(patient_link_issue(order=order))
