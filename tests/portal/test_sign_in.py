@@ -127,3 +127,20 @@ def test_token_exchange_needs_the_second_factor_but_platforms_do_not(api_client,
     assert wrong.status_code == 400 and wrong.json()["error"]["fields"] == {"otp": ["Wrong or missing code."]}
     UserFactory(username="platform-bot", role="platform")
     assert api_client.post("/api/v1/auth/token/", {"username": "platform-bot", "password": password}, format="json").status_code == 200
+
+
+def test_api_token_command_issues_a_working_token_once(api_client, rivera):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("api_token", "rivera", "--name", "EHR bridge", stdout=out)
+    token = out.getvalue().strip()
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert api_client.get("/api/v1/orders/").status_code == 200
+    from portal.models import ApiToken
+
+    assert ApiToken.objects.get(name="EHR bridge").key_hash != token
+    with pytest.raises(CommandError, match="No active user"):
+        call_command("api_token", "nobody")
