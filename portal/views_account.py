@@ -35,10 +35,13 @@ def two_factor_setup(request):
     device = two_factor.pending_app_device(request.user)
     error = ""
     if request.method == "POST":
-        codes = two_factor.confirm_app_device(request, device, request.POST.get("code", ""))
-        if codes is not None:
-            return _no_store(render(request, "portal/recovery_codes.html", {"codes": codes, "next": _next(request), "first": True}))
-        error = "That code did not match. Check the time on your phone and enter the code the app shows now."
+        if not device.verify_is_allowed()[0]:
+            error = "Too many wrong codes. Wait a minute, then enter the code your app shows now."
+        else:
+            codes = two_factor.confirm_app_device(request, device, request.POST.get("code", ""))
+            if codes is not None:
+                return _no_store(render(request, "portal/recovery_codes.html", {"codes": codes, "next": _next(request), "first": True}))
+            error = "That code did not match. Check the time on your phone and enter the code the app shows now."
     size, path = two_factor.qr_path(device)
     return _no_store(render(request, "portal/two_factor_setup.html", {
         "qr_size": size, "qr_path": path, "secret": two_factor.secret_text(device), "error": error, "next": _next(request),

@@ -114,3 +114,15 @@ def test_orders_per_minute_are_limited_per_account(api_as, rivera, chen, formula
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_orders"
     assert Order.objects.count() == before
     submit(api_as, chen)  # another account is not affected
+
+
+def test_moving_to_a_new_phone_retires_the_old_one(client, rivera, password):
+    old = app_device(rivera.user)
+    sign_in(client, rivera.user, password)
+    assert "Move to a new phone" in client.get("/accounts/security/").content.decode()
+    client.get("/accounts/two-factor/setup/")
+    new = TOTPDevice.objects.get(user=rivera.user, confirmed=False)
+    done = client.post("/accounts/two-factor/setup/", {"code": code_now(new), "next": "/accounts/security/"})
+    assert done.status_code == 200 and "recovery" in done.content.decode()
+    assert list(TOTPDevice.objects.filter(user=rivera.user).values_list("pk", flat=True)) == [new.pk]
+    assert not TOTPDevice.objects.filter(pk=old.pk).exists()
