@@ -151,6 +151,7 @@ def test_admin_searches_the_audit_by_patient_and_user(history, client, pharmacy_
     admin = sign_in(client, pharmacy_admin, password)
     page = admin.get("/pharmacy/admin/audit/", {"patient": "Ada Quill"}).content.decode()
     assert "Patient: Quill, Ada" in page and "Stone" not in page
+    assert "update <span class=\"hint\">(" in page and "status" in page  # approval: which fields changed
     assert {("change", "rivera"), ("change", pharmacist.username)} <= set(_rows(page))  # submitted by rivera, approved by the pharmacist
     by_user = _rows(admin.get("/pharmacy/admin/audit/", {"user": pharmacist.username}).content.decode())
     assert ("access", pharmacist.username) in by_user and {actor for _, actor in by_user} == {pharmacist.username}
@@ -176,7 +177,9 @@ def test_csv_export_holds_every_row_is_recorded_and_defuses_formulas(history, ap
     assert response["Content-Type"].startswith("text/csv") and "attachment" in response["Content-Disposition"]
     assert response["Cache-Control"] == "no-store"
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == ["time_utc", "kind", "actor", "action", "object_type", "object_id", "patient_id", "ip", "path", "detail"]
+    assert rows[0] == ["time_utc", "kind", "actor", "action", "object_type", "object_id", "patient_id", "ip", "path", "changed", "detail"]
+    notes_change = next(row for row in rows[1:] if row[4] == "patient" and row[3] == "update")
+    assert notes_change[9] == "notes" and "HYPERLINK" in notes_change[10]  # what changed, and the row after it
     kinds = {(row[1], row[4], row[3]) for row in rows[1:]}
     assert {("change", "patient", "insert"), ("change", "order", "insert"), ("change", "patient", "update")} <= kinds, kinds
     assert all(not cell.startswith("=") for row in rows for cell in row)
