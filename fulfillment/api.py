@@ -15,6 +15,7 @@ from fulfillment import documents, selectors, services, tracking
 from fulfillment.models import Job, JobStatus, RenderStatus, Shipment
 from orders import services as order_services
 from orders.api_orders import OrderAction, OrderSerializer
+from portal import api_examples
 from portal.access import IsPharmacyStaff
 from portal.audit import record_access
 from portal.models import AccessAction
@@ -37,7 +38,7 @@ class QuestionSerializer(serializers.Serializer):
     question = serializers.CharField(max_length=2000)
 
 
-@extend_schema(request=ApproveSerializer, responses={200: OrderSerializer})
+@extend_schema(request=ApproveSerializer, responses={200: OrderSerializer}, examples=[api_examples.APPROVE])
 class OrderApprove(OrderAction):
     permission_classes = [IsPharmacyStaff]
     body_serializer = ApproveSerializer
@@ -46,7 +47,7 @@ class OrderApprove(OrderAction):
         services.order_approve(order=order, by=request.user, acknowledged_warnings=data["acknowledged_warnings"])
 
 
-@extend_schema(request=ReasonSerializer, responses={200: OrderSerializer})
+@extend_schema(request=ReasonSerializer, responses={200: OrderSerializer}, examples=[api_examples.REJECT])
 class OrderReject(OrderAction):
     permission_classes = [IsPharmacyStaff]
     body_serializer = ReasonSerializer
@@ -55,7 +56,7 @@ class OrderReject(OrderAction):
         services.order_reject(order=order, by=request.user, reason=data["reason"])
 
 
-@extend_schema(request=QuestionSerializer, responses={200: OrderSerializer})
+@extend_schema(request=QuestionSerializer, responses={200: OrderSerializer}, examples=[api_examples.CLARIFY])
 class OrderClarify(OrderAction):
     permission_classes = [IsPharmacyStaff]
     body_serializer = QuestionSerializer
@@ -175,7 +176,7 @@ class QCSerializer(serializers.Serializer):
 
 
 class JobQC(Staff):
-    @extend_schema(request=QCSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=QCSerializer, responses={200: OpenApiTypes.OBJECT}, examples=[api_examples.QC])
     def post(self, request, job_id):
         body = QCSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -12,6 +12,7 @@ from fulfillment import webhooks
 from fulfillment.models_notify import WebhookDelivery, WebhookEvent
 from fulfillment.notify import EVENT_TYPES
 from orders.validation import prescriber_for_caller
+from portal import api_examples
 from portal.errors import NotFound
 
 
@@ -53,7 +54,7 @@ class WebhookList(APIView):
         endpoints = _clinic(request.user).webhook_endpoints.order_by("-created_at")
         return Response(EndpointOut(endpoints, many=True).data)
 
-    @extend_schema(request=EndpointIn, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=EndpointIn, responses={201: OpenApiTypes.OBJECT}, examples=[api_examples.WEBHOOK])
     def post(self, request):
         body = EndpointIn(data=request.data)
         body.is_valid(raise_exception=True)

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from formulary.models import AllergenGroup
 from orders.rules_facts import formulary_facts
 from orders.validation import order_validate, result_as_json
+from portal import api_examples
 from portal.states import USState
 
 MAX_PREPARATIONS = 20
@@ -154,7 +155,7 @@ class OrderValidationSerializer(serializers.Serializer):
 class OrderValidateView(APIView):
     """Check an order body against the rules. Nothing is saved."""
 
-    @extend_schema(request=OrderBodySerializer, responses={200: OrderValidationSerializer})
+    @extend_schema(request=OrderBodySerializer, responses={200: OrderValidationSerializer}, examples=[api_examples.ORDER])
     def post(self, request):
         facts = formulary_facts()  # read once per request, shared by the body checks and the engine
         body = OrderBodySerializer(data=request.data, context={"facts": facts})

@@ -14,6 +14,7 @@ from orders.api import OrderBodySerializer
 from orders.idempotency import body_hash, idempotent, record_done
 from orders.models import Order, OrderStatus, Patient, Sex, Source
 from orders.rules_facts import formulary_facts
+from portal import api_examples
 from portal.audit import record_access
 from portal.errors import ServiceError
 from portal.pagination import NewestFirstCursor
@@ -171,6 +172,7 @@ class OrderListCreate(generics.ListAPIView):
         request=OrderBodySerializer,
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
         responses={201: OrderSerializer},
+        examples=[api_examples.ORDER],
     )
     def post(self, request):
         key = request.headers.get("Idempotency-Key", "").strip()
@@ -227,7 +229,7 @@ class OrderAction(APIView):
         return order_response(order)
 
 
-@extend_schema(request=CancelSerializer, responses={200: OrderSerializer},
+@extend_schema(request=CancelSerializer, responses={200: OrderSerializer}, examples=[api_examples.CANCEL],
                parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER)])
 class OrderCancel(OrderAction):
     body_serializer = CancelSerializer
@@ -270,7 +272,7 @@ class PatientListCreate(generics.ListAPIView):
     def get_queryset(self):
         return selectors.patient_list(user=self.request.user, search=self.request.query_params.get("search", "")[:100])
 
-    @extend_schema(request=PatientSerializer, responses={201: PatientSerializer})
+    @extend_schema(request=PatientSerializer, responses={201: PatientSerializer}, examples=[api_examples.PATIENT])
     def post(self, request):
         body = PatientSerializer(data=request.data)
         body.is_valid(raise_exception=True)

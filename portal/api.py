@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from portal import services
+from portal import api_examples, services
 from portal.errors import ServiceError
 
 
@@ -60,6 +60,7 @@ class TokenView(APIView):
         request=TokenRequestSerializer,
         responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
         auth=[],
+        examples=[api_examples.TOKEN],
     )
     def post(self, request):
         body = TokenRequestSerializer(data=request.data)

@@ -91,6 +91,8 @@ def audit_page(request):
             context["patient"] = matches[0] if matches else None
             if request.GET.get("format") == "csv":
                 return _csv(request, query)
+            if query.patient_id is not None:  # the page shows that patient's name and activity: itself a read
+                record_access(request, object_type="audit", object_id="search", patient_id=query.patient_id)
             context["rows"] = audit_search(query, limit=PAGE_ROWS + 1)
             context["more"] = len(context["rows"]) > PAGE_ROWS
             context["rows"] = context["rows"][:PAGE_ROWS]

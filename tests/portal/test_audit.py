@@ -151,6 +151,7 @@ def test_admin_searches_the_audit_by_patient_and_user(history, client, pharmacy_
     admin = sign_in(client, pharmacy_admin, password)
     page = admin.get("/pharmacy/admin/audit/", {"patient": "Ada Quill"}).content.decode()
     assert "Patient: Quill, Ada" in page and "Stone" not in page
+    assert AccessEvent.objects.filter(actor_name=pharmacy_admin.username, object_type="audit", object_id="search").count() == 1
     assert "update <span class=\"hint\">(" in page and "status" in page  # approval: which fields changed
     assert {("change", "rivera"), ("change", pharmacist.username)} <= set(_rows(page))  # submitted by rivera, approved by the pharmacist
     by_user = _rows(admin.get("/pharmacy/admin/audit/", {"user": pharmacist.username}).content.decode())
