@@ -88,3 +88,31 @@ def test_check_deploy_is_clean_in_production():
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_responses_carry_hsts_and_secure_cookies():
+    """The headers read off a real response under production settings (a separate process: settings load once)."""
+    script = (
+        "import django, json; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('collectstatic', '--noinput', verbosity=0)  # production serves hashed static names, as make run prepares\n"
+        "from django.test import Client\n"
+        "c = Client()\n"
+        "plain = c.get('/accounts/login/', HTTP_HOST='portal.example.com')\n"
+        "r = c.get('/accounts/login/', secure=True, HTTP_HOST='portal.example.com')\n"
+        "cookie = r.cookies.get('csrftoken')\n"
+        "print(json.dumps({'redirect': plain.status_code, 'location': plain.get('Location', ''), 'hsts': r.get('Strict-Transport-Security', ''),\n"
+        "  'csp': r.get('Content-Security-Policy', ''), 'nosniff': r.get('X-Content-Type-Options', ''), 'referrer': r.get('Referrer-Policy', ''),\n"
+        "  'cookie_secure': bool(cookie and cookie['secure']), 'cookie_httponly': bool(cookie and cookie['httponly'])}))\n"
+    )
+    result = run(["-c", script], PORTAL_ENV="production", DEBUG="0", SECRET_KEY=secrets.token_urlsafe(60), ALLOWED_HOSTS="portal.example.com",
+                 DATABASE_URL="sqlite:////tmp/portal-deploy-check.sqlite3", DJANGO_SETTINGS_MODULE="portal.settings")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["redirect"] == 301 and seen["location"].startswith("https://")
+    assert "max-age=31536000" in seen["hsts"] and "includeSubDomains" in seen["hsts"]
+    assert "frame-ancestors 'none'" in seen["csp"] and "unsafe-inline" not in seen["csp"]
+    assert seen["nosniff"] == "nosniff" and seen["referrer"] == "same-origin"
+    assert seen["cookie_secure"] and seen["cookie_httponly"]
