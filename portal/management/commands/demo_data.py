@@ -15,3 +15,4 @@ class Command(BaseCommand):
         self.stdout.write("Demo sign-ins (password: " + ("$DEMO_PASSWORD" if os.environ.get("DEMO_PASSWORD") else password) + "):")
         for username, role, first, last, _email, _su in DEMO_USERS:
             self.stdout.write(f"  {username:<11} {role.label} ({first} {last})")
+        self.stdout.write("Two-factor sign-in is required: each user's first sign-in shows a QR code for an authenticator app.")
