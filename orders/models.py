@@ -294,7 +294,8 @@ class Favourite(models.Model):
         return self.name
 
 
-@tracked()
+# The salt and hash stay out of the copies: with the secret key the salt alone rebuilds the link.
+@tracked("salt", "token_hash")
 class PatientLink(models.Model):
     """The patient's status link. The token is never stored: it is HMAC(SECRET_KEY, salt), and only
     its SHA-256 is kept for look-up, so the server can show it again to the prescriber but a

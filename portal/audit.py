@@ -46,8 +46,8 @@ def record_access(request, *, object_type: str, object_id, patient_id: int | Non
     )
 
 
-# The tracked models, each with how its history rows lead to a patient: the model whose history
-# row holds the patient (or the chain of foreign keys from it to one that does).
+# Every history table the search reads (portal.history tracks their models); _patient_objects
+# follows each one's foreign keys to a patient.
 HISTORY_MODELS = (
     ("orders", "PatientHistory"),
     ("orders", "OrderHistory"),

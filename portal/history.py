@@ -11,9 +11,9 @@ keeps no change history (it keeps access events, portal.audit).
 from __future__ import annotations
 
 import pghistory
-from pghistory.middleware import HistoryMiddleware as PghistoryMiddleware
 from django.db import connection, models
 from django.db.models.fields.json import KeyTextTransform
+from pghistory.middleware import HistoryMiddleware as PghistoryMiddleware
 
 from portal.logfilters import redact
 

@@ -114,9 +114,9 @@ def verify(request, code: str):
     Raises Throttled while django-otp makes the user wait after wrong codes."""
     code = _clean(code)
     throttled = False
-    # Six digits go to the app, anything else to the recovery codes: a recovery code must not count as
-    # a wrong app code (that would slow the next real one down).
-    kind = TOTPDevice if code.isdigit() else StaticDevice
+    # Six digits go to the app, anything else to the recovery codes (eight characters): a recovery code
+    # must not count as a wrong app code (that would slow the next real one down).
+    kind = TOTPDevice if len(code) == 6 and code.isdigit() else StaticDevice
     for device in devices_for_user(request.user, confirmed=True):
         if not isinstance(device, kind):
             continue
