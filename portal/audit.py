@@ -117,7 +117,7 @@ def _patient_objects(patient_id: int) -> dict[str, set]:
     }
 
 
-def _changes(query: AuditQuery, names: dict[int, str]) -> Iterable[Iterator[AuditRow]]:
+def _changes(query: AuditQuery, names: dict[int, str], limit: int | None = None) -> Iterable[Iterator[AuditRow]]:
     owned = _patient_objects(query.patient_id) if query.patient_id is not None else None
     for app, name in HISTORY_MODELS:
         model = apps.get_model(app, name)
@@ -133,15 +133,17 @@ def _changes(query: AuditQuery, names: dict[int, str]) -> Iterable[Iterator[Audi
             rows = rows.filter(pgh_created_at__gte=query.since)
         if query.until is not None:
             rows = rows.filter(pgh_created_at__lt=query.until)
-        yield _change_rows(rows.order_by("-pgh_created_at", "-pgh_id"), name, query.patient_id, names)
+        yield _change_rows(rows.order_by("-pgh_created_at", "-pgh_id"), name, query.patient_id, names, limit)
 
 
-def _change_rows(rows, name: str, patient_id: int | None, names: dict[int, str]) -> Iterator[AuditRow]:
+def _change_rows(rows, name: str, patient_id: int | None, names: dict[int, str], limit: int | None) -> Iterator[AuditRow]:
     """The rows, each with the fields it changed: compared with the same object's previous history
-    row (found by an indexed subquery, fetched 500 at a time)."""
+    row (found by an indexed subquery, fetched 500 at a time). With a limit, only the newest `limit`
+    of this table: the newest `limit` of all tables are among them."""
     model = rows.model
     previous = model.objects.filter(pgh_obj_id=OuterRef("pgh_obj_id"), pgh_id__lt=OuterRef("pgh_id")).order_by("-pgh_id")
-    events = rows.annotate(previous_id=Subquery(previous.values("pgh_id")[:1])).iterator(chunk_size=500)
+    rows = rows.annotate(previous_id=Subquery(previous.values("pgh_id")[:1]))
+    events = (rows[:limit] if limit is not None else rows).iterator(chunk_size=500)
     while chunk := list(itertools.islice(events, 500)):
         before = model.objects.in_bulk([e.previous_id for e in chunk if e.pgh_label != "insert" and e.previous_id])
         for event in chunk:
@@ -168,7 +170,7 @@ def _change_row(event, name: str, patient_id: int | None, names: dict[int, str],
                     ip=context.get("ip", ""), path=context.get("url", ""), detail=detail, changed=changed)
 
 
-def _accesses(query: AuditQuery) -> Iterator[AuditRow]:
+def _accesses(query: AuditQuery, limit: int | None = None) -> Iterator[AuditRow]:
     rows = AccessEvent.objects.all()
     if query.patient_id is not None:
         rows = rows.filter(patient_id=query.patient_id)
@@ -178,7 +180,8 @@ def _accesses(query: AuditQuery) -> Iterator[AuditRow]:
         rows = rows.filter(at__gte=query.since)
     if query.until is not None:
         rows = rows.filter(at__lt=query.until)
-    for event in rows.order_by("-at", "-id").iterator(chunk_size=500):
+    rows = rows.order_by("-at", "-id")
+    for event in (rows[:limit] if limit is not None else rows).iterator(chunk_size=500):
         yield AuditRow(at=event.at, kind="access", actor=event.actor_name, action=event.action, object_type=event.object_type,
                        object_id=event.object_id, patient_id=event.patient_id, ip=event.ip, path=event.path,
                        detail=f"{event.channel} {event.method}")
@@ -187,6 +190,6 @@ def _accesses(query: AuditQuery) -> Iterator[AuditRow]:
 def audit_search(query: AuditQuery, *, limit: int | None = None) -> list[AuditRow] | Iterator[AuditRow]:
     """Access events and change history matching the query, newest first, merged from every table."""
     names = dict(User.objects.values_list("pk", "username"))
-    streams = [_accesses(query), *_changes(query, names)]
+    streams = [_accesses(query, limit), *_changes(query, names, limit)]
     merged = heapq.merge(*streams, key=lambda row: row.at, reverse=True)
     return list(itertools.islice(merged, limit)) if limit is not None else merged
