@@ -6,8 +6,6 @@ cache (Redis in production), for the sign-in page and the API's token exchange a
 
 from __future__ import annotations
 
-from django.core.cache import cache
-
 from portal import ratelimit
 
 WINDOW_SECONDS = 15 * 60
@@ -30,7 +28,4 @@ def failure(*, username: str, address: str) -> None:
 
 
 def success(*, username: str, address: str) -> None:
-    try:
-        cache.delete(ratelimit._key("signin-user-address", _pair(username, address)))
-    except Exception:  # noqa: BLE001 - the cache is down: nothing was counted either (ratelimit.hit)
-        pass
+    ratelimit.reset("signin-user-address", _pair(username, address))

@@ -39,6 +39,14 @@ def hit(scope: str, ident: str, *, window: int) -> int:
         return 0
 
 
+def reset(scope: str, ident: str) -> None:
+    """Forget the count (a success ends a run of failures); nothing to do if the cache is down."""
+    try:
+        cache.delete(_key(scope, ident))
+    except Exception:  # noqa: BLE001 - as in hit(): nothing was counted either
+        log.warning("rate limit %s not reset: the cache is unreachable", scope)
+
+
 def client_address(request) -> str:
     """The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the address the
     outermost trusted proxy saw (counted from the right of X-Forwarded-For, which clients can forge

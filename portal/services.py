@@ -38,9 +38,7 @@ def api_token_exchange(*, request, username: str, password: str, otp: str = "") 
     """Exchange a username, password and, for everyone but platform accounts, a current two-factor
     code for a new token (a password alone must not open what the pages guard with two factors).
     One generic message for any failure; the same lockout as the sign-in page."""
-    from django_otp import devices_for_user
-
-    from portal import lockout, ratelimit
+    from portal import lockout, ratelimit, two_factor
     from portal.models import Role
 
     address = ratelimit.client_address(request)
@@ -51,11 +49,13 @@ def api_token_exchange(*, request, username: str, password: str, otp: str = "") 
         lockout.failure(username=username, address=address)
         raise InvalidCredentials("Unable to sign in with those credentials.")
     if user.role != Role.PLATFORM:
-        code = "".join((otp or "").split()).lower()
-        devices = list(devices_for_user(user, confirmed=True))
-        if not devices:
+        if not two_factor.has_app_device(user):
             raise SecondFactorRequired("Set up two-factor sign-in in the browser first, then send its code as 'otp'.")
-        if not code or not any(device.verify_is_allowed()[0] and device.verify_token(code) for device in devices):
+        try:
+            device = two_factor.matching_device(user, otp or "")
+        except two_factor.Throttled:
+            device = None
+        if device is None:
             lockout.failure(username=username, address=address)
             raise SecondFactorRequired("Send the current code from your authenticator app as 'otp'.", fields={"otp": ["Wrong or missing code."]})
     lockout.success(username=username, address=address)

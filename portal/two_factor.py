@@ -11,13 +11,14 @@ from urllib.parse import urlencode
 
 import qrcode
 from django.db import transaction
-from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django_otp import devices_for_user, user_has_device
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.errors import error_json
 
 RECOVERY_CODES = 10
 APP_DEVICE = "Authenticator app"
@@ -43,9 +44,8 @@ class SecondFactorMiddleware:
         user = request.user
         if requires_second_factor(user) and not request.path.startswith(OPEN_PREFIXES):
             if request.path.startswith("/api/"):
-                return JsonResponse({"error": {"code": "second_factor_required", "fields": {},
-                                               "message": "Finish two-factor sign-in in the browser first, or use an API token."}},
-                                    status=403)
+                return error_json("second_factor_required", "Finish two-factor sign-in in the browser first, or use an API token.",
+                                  status=403)
             target = "two-factor-verify" if user_has_device(user) else "two-factor-setup"
             return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
@@ -110,14 +110,23 @@ class Throttled(Exception):
 
 
 def verify(request, code: str):
-    """The device that accepts this code (an authenticator code or a recovery code), or None.
-    Raises Throttled while django-otp makes the user wait after wrong codes."""
+    """Sign this session's second factor in with the code (an authenticator code or a recovery code):
+    the device that accepted it, or None. Raises Throttled while django-otp makes the user wait."""
+    device = matching_device(request.user, code)
+    if device is not None:
+        _verified(request, device)
+    return device
+
+
+def matching_device(user, code: str):
+    """The user's confirmed device that accepts this code (using it up), or None. Raises Throttled
+    while django-otp makes the user wait after wrong codes. Shared by the page and the token exchange."""
     code = _clean(code)
     throttled = False
     # Six digits go to the app, anything else to the recovery codes (eight characters): a recovery code
     # must not count as a wrong app code (that would slow the next real one down).
     kind = TOTPDevice if len(code) == 6 and code.isdigit() else StaticDevice
-    for device in devices_for_user(request.user, confirmed=True):
+    for device in devices_for_user(user, confirmed=True):
         if not isinstance(device, kind):
             continue
         allowed, _ = device.verify_is_allowed()
@@ -125,7 +134,6 @@ def verify(request, code: str):
             throttled = True
             continue
         if device.verify_token(code):
-            _verified(request, device)
             return device
     if throttled:
         raise Throttled
