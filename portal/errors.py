@@ -32,3 +32,11 @@ class Forbidden(ServiceError):
 class Conflict(ServiceError):
     status = 409
     code = "conflict"
+
+
+def error_json(code: str, message: str, *, status: int, fields: dict | None = None):
+    """The API's error envelope as a plain Django response, for answers given outside DRF's views
+    (middleware, the 404 and 500 handlers); DRF views answer through portal.api.exception_handler."""
+    from django.http import JsonResponse
+
+    return JsonResponse({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status)

@@ -4,7 +4,7 @@ from django.http import Http404
 from django.core.exceptions import PermissionDenied
 from django.views.defaults import page_not_found, permission_denied
 
-from portal.errors import Forbidden, NotFound
+from portal.errors import Forbidden, NotFound, error_json
 
 
 class ServiceErrorMiddleware:
@@ -59,9 +59,7 @@ class RejectNulMiddleware:
         if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
             message = "The address contains a NUL character."
             if request.path.startswith("/api/"):
-                from django.http import JsonResponse
-
-                return JsonResponse({"error": {"code": "parse_error", "message": message, "fields": {}}}, status=400)
+                return error_json("parse_error", message, status=400)
             from django.http import HttpResponseBadRequest
 
             return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")

@@ -9,6 +9,7 @@ from django.utils import timezone
 from portal.access import role_required
 from portal.models import Role
 from portal import selectors
+from portal.errors import error_json
 
 ROLE_HOME = {
     Role.PRESCRIBER: "prescriber-home",
@@ -57,14 +58,11 @@ def server_error(request):
     the log line carries too (portal.logfilters.NoValuesFormatter), and nothing of the request."""
     import secrets
 
-    from django.http import JsonResponse
-
     reference = secrets.token_hex(4).upper()
     request.error_reference = reference
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"code": "server_error", "fields": {},
-                                       "message": f"Something went wrong on our side. Try again; if it persists, quote reference {reference}."}},
-                            status=500)
+        return error_json("server_error", f"Something went wrong on our side. Try again; if it persists, quote reference {reference}.",
+                          status=500)
     from django.http import HttpResponseServerError
     from django.template import loader
 
@@ -74,9 +72,8 @@ def server_error(request):
 
 def not_found(request, exception=None):
     """404: the JSON error envelope on the API (even for paths no route matches), the page elsewhere."""
-    from django.http import JsonResponse
     from django.views.defaults import page_not_found
 
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"code": "not_found", "message": "No such resource.", "fields": {}}}, status=404)
+        return error_json("not_found", "No such resource.", status=404)
     return page_not_found(request, exception)
