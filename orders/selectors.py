@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.core.exceptions import ValidationError  # what a malformed UUID string raises in a lookup
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 
 from orders.models import Favourite, Order, OrderEvent, OrderStatus, Patient, PatientLink, Preparation, Visibility
@@ -36,11 +36,17 @@ def patient_list(*, user, search: str = "") -> QuerySet:
     return qs
 
 
-def patient_get(*, user, public_id) -> Patient:
+def _by_public_id(queryset: QuerySet, public_id, what: str):
+    """One row of a caller-scoped queryset: absent, out of scope and malformed ids (Django raises
+    ValidationError for a bad UUID string) are all the same 404."""
     try:
-        return patient_list(user=user).get(public_id=public_id)
-    except (Patient.DoesNotExist, ValueError, ValidationError):
-        raise NotFound("No such patient.") from None
+        return queryset.get(public_id=public_id)
+    except (ObjectDoesNotExist, ValueError, ValidationError):
+        raise NotFound(f"No such {what}.") from None
+
+
+def patient_get(*, user, public_id) -> Patient:
+    return _by_public_id(patient_list(user=user), public_id, "patient")
 
 
 def order_list(*, user, status: str = "", patient=None, external_id: str = "", date_from=None, date_to=None,
@@ -71,10 +77,7 @@ def order_list(*, user, status: str = "", patient=None, external_id: str = "", d
 
 
 def order_get(*, user, public_id) -> Order:
-    try:
-        return order_list(user=user).get(public_id=public_id)
-    except (Order.DoesNotExist, ValueError, ValidationError):
-        raise NotFound("No such order.") from None
+    return _by_public_id(order_list(user=user), public_id, "order")
 
 
 def order_events(*, order: Order) -> QuerySet:
@@ -89,7 +92,4 @@ def favourite_list(*, user) -> QuerySet:
 
 
 def favourite_get(*, user, public_id) -> Favourite:
-    try:
-        return favourite_list(user=user).get(public_id=public_id)
-    except (Favourite.DoesNotExist, ValueError, ValidationError):
-        raise NotFound("No such favourite.") from None
+    return _by_public_id(favourite_list(user=user), public_id, "favourite")
