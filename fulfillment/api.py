@@ -3,7 +3,6 @@ The pages call the same services."""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
@@ -11,14 +10,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fulfillment import documents, selectors, services, tracking
+from fulfillment import downloads, selectors, services, tracking
 from fulfillment.models import Job, JobStatus, RenderStatus, Shipment
 from orders import services as order_services
 from orders.api_orders import OrderAction, OrderSerializer
 from portal import api_examples
 from portal.access import IsPharmacyStaff
 from portal.audit import record_access
-from portal.models import AccessAction
 from portal.errors import NotFound
 
 
@@ -119,14 +117,6 @@ class JobRelease(Staff):
         return Response(_job_json(services.job_release(job=services.job_get(public_id=job_id), by=request.user)))
 
 
-def pdf_response(pdf: bytes, filename: str) -> HttpResponse:
-    response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
 class JobWorksheet(Staff):
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY, 202: OpenApiTypes.OBJECT})
     def get(self, request, job_id):
@@ -136,10 +126,7 @@ class JobWorksheet(Staff):
             raise NotFound("No worksheet yet: claim the job, or ask for one.")
         if latest.status != RenderStatus.READY:
             return Response({"version": latest.version, "status": latest.status, "error": latest.error, "attempts": latest.attempts}, status=202)
-        record_access(request, object_type="worksheet", object_id=f"{job.public_id} v{latest.version}",
-                      patient_id=job.preparation.order.patient_id, action=AccessAction.DOWNLOAD)
-        with latest.pdf.open("rb") as handle:
-            return pdf_response(handle.read(), f"worksheet-{job.number}-v{latest.version}.pdf")
+        return downloads.worksheet_download(request, job, latest)
 
     @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
     def post(self, request, job_id):
@@ -199,12 +186,7 @@ class JobVerify(Staff):
 class JobLabel(Staff):
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, job_id):
-        job = services.job_get(public_id=job_id)
-        if not hasattr(job, "record"):
-            raise NotFound("The label prints once the compounding record is entered.")
-        record_access(request, object_type="label", object_id=job.public_id, patient_id=job.preparation.order.patient_id,
-                      action=AccessAction.DOWNLOAD)
-        return pdf_response(documents.label_pdf(job), f"label-{job.number}.pdf")
+        return downloads.label_download(request, services.job_get(public_id=job_id))
 
 
 class ShipmentCreateSerializer(serializers.Serializer):

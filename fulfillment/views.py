@@ -8,29 +8,18 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from formulary.models import LotStatus, StockLot
-from fulfillment import documents, selectors, services
-from fulfillment.api import pdf_response
+from fulfillment import documents, downloads, selectors, services
 from fulfillment.models import JobStatus, RenderStatus
 from fulfillment.tracking import CARRIERS
 from orders import selectors as order_selectors
 from orders import services as order_services
 from portal.access import pharmacy_staff_required, role_required
 from portal.audit import record_access
-from portal.errors import NotFound, ServiceError
-from portal.models import AccessAction, Role
+from portal.errors import NotFound
+from portal.models import Role
+from portal.page_actions import act
 
 pharmacist_required = role_required(Role.PHARMACIST, Role.PHARMACY_ADMIN)
-
-
-def _act(request, action, success: str):
-    try:
-        action()
-    except ServiceError as exc:
-        details = " ".join(m for msgs in exc.fields.values() for m in (msgs if isinstance(msgs, list) else [str(msgs)]))
-        messages.error(request, f"{exc.message} {details}".strip())
-        return False
-    messages.success(request, success)
-    return True
 
 
 @pharmacist_required
@@ -54,14 +43,14 @@ def verification_detail(request, order_id):
 def verification_act(request, order_id, action):
     order = order_selectors.order_get(user=request.user, public_id=order_id)
     if action == "approve":
-        ok = _act(request, lambda: services.order_approve(order=order, by=request.user,
+        ok = act(request, lambda: services.order_approve(order=order, by=request.user,
                                                           acknowledged_warnings=request.POST.getlist("acknowledge")),
                   f"Order {order.number} approved; its preparations are in the compounding queue.")
     elif action == "reject":
-        ok = _act(request, lambda: services.order_reject(order=order, by=request.user, reason=request.POST.get("reason", "")),
+        ok = act(request, lambda: services.order_reject(order=order, by=request.user, reason=request.POST.get("reason", "")),
                   f"Order {order.number} rejected.")
     else:
-        ok = _act(request, lambda: order_services.order_request_clarification(order=order, by=request.user,
+        ok = act(request, lambda: order_services.order_request_clarification(order=order, by=request.user,
                                                                                question=request.POST.get("question", "")),
                   f"Question sent to {order.prescriber}.")
     return redirect("verification-queue" if ok else "verification-detail", **({} if ok else {"order_id": order.public_id}))
@@ -135,28 +124,28 @@ def job_act(request, job_id, action):
     job = services.job_get(public_id=job_id)
     post = request.POST
     if action == "claim":
-        _act(request, lambda: services.job_claim(job=job, by=request.user), f"You have {job.number}.")
+        act(request, lambda: services.job_claim(job=job, by=request.user), f"You have {job.number}.")
     elif action == "release":
-        _act(request, lambda: services.job_release(job=job, by=request.user), f"{job.number} is back in the queue.")
+        act(request, lambda: services.job_release(job=job, by=request.user), f"{job.number} is back in the queue.")
     elif action == "worksheet":
-        _act(request, lambda: services.worksheet_request(job=job, by=request.user), "A new worksheet version is being prepared.")
+        act(request, lambda: services.worksheet_request(job=job, by=request.user), "A new worksheet version is being prepared.")
     elif action == "record":
         batch = documents.batch_lines(job)
         lots = [{"item": line["item"], "lot_number": post.get(f"lot-{line['item']}", ""), "actual_grams": post.get(f"grams-{line['item']}", "")}
                 for line in batch["lines"]]
-        _act(request, lambda: services.job_record(job=job, by=request.user, lots=lots, actual_yield_grams=post.get("actual_yield_grams", "")),
+        act(request, lambda: services.job_record(job=job, by=request.user, lots=lots, actual_yield_grams=post.get("actual_yield_grams", "")),
              "Compounding record saved; stock deducted.")
     elif action == "qc":
-        _act(request, lambda: services.job_qc(job=job, by=request.user, ph=post.get("ph", ""), appearance_ok=post.get("appearance_ok") == "yes",
+        act(request, lambda: services.job_qc(job=job, by=request.user, ph=post.get("ph", ""), appearance_ok=post.get("appearance_ok") == "yes",
                                               fill_weight=post.get("fill_weight", "")), "QC recorded.")
     elif action == "verify":
         if request.user.role == Role.TECHNICIAN:
             messages.error(request, "Only a pharmacist releases a preparation.")
         else:
-            _act(request, lambda: services.job_verify(job=job, by=request.user), f"{job.number} verified and ready to ship.")
+            act(request, lambda: services.job_verify(job=job, by=request.user), f"{job.number} verified and ready to ship.")
     elif action == "ship":
         jobs = [services.job_get(public_id=value) for value in post.getlist("jobs")] or [job]
-        _act(request, lambda: services.shipment_create(by=request.user, jobs=jobs, carrier=post.get("carrier", ""),
+        act(request, lambda: services.shipment_create(by=request.user, jobs=jobs, carrier=post.get("carrier", ""),
                                                        service=post.get("service", ""), tracking_number=post.get("tracking_number", ""),
                                                        cold_pack=post.get("cold_pack") == "on"), "Shipped.")
     return redirect("job", job_id=job.public_id)
@@ -168,17 +157,9 @@ def job_worksheet_pdf(request, job_id, version):
     worksheet = job.worksheets.filter(version=version, status=RenderStatus.READY).first()
     if worksheet is None:
         raise NotFound("That worksheet is not ready.")
-    record_access(request, object_type="worksheet", object_id=f"{job.public_id} v{version}",
-                  patient_id=job.preparation.order.patient_id, action=AccessAction.DOWNLOAD)
-    with worksheet.pdf.open("rb") as handle:
-        return pdf_response(handle.read(), f"worksheet-{job.number}-v{version}.pdf")
+    return downloads.worksheet_download(request, job, worksheet)
 
 
 @pharmacy_staff_required
 def job_label_pdf(request, job_id):
-    job = services.job_get(public_id=job_id)
-    if not hasattr(job, "record"):
-        raise NotFound("The label prints once the compounding record is entered.")
-    record_access(request, object_type="label", object_id=job.public_id, patient_id=job.preparation.order.patient_id,
-                  action=AccessAction.DOWNLOAD)
-    return pdf_response(documents.label_pdf(job), f"label-{job.number}.pdf")
+    return downloads.label_download(request, services.job_get(public_id=job_id))

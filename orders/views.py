@@ -20,6 +20,7 @@ from orders.validation import order_validate, result_as_json
 from portal.access import prescriber_required
 from portal.audit import record_access
 from portal.errors import NotFound, ServiceError
+from portal.page_actions import act
 from portal.states import USState
 
 COMMON_DIRECTIONS = [
@@ -254,12 +255,8 @@ def _patient_link_url(order):
 @require_POST
 def order_cancel(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    try:
-        services.order_cancel(order=order, by=request.user, reason=request.POST.get("reason", "")[:1000])
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Order {order.number} is cancelled.")
+    act(request, lambda: services.order_cancel(order=order, by=request.user, reason=request.POST.get("reason", "")[:1000]),
+        f"Order {order.number} is cancelled.")
     return redirect("order-detail", order_id=order.public_id)
 
 
@@ -284,12 +281,8 @@ def order_patient_link(request, order_id, action):
 @require_POST
 def order_answer(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    try:
-        services.order_answer_clarification(order=order, by=request.user, answer=request.POST.get("answer", "")[:2000])
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Your answer is with the pharmacist; the order is back in their queue.")
+    act(request, lambda: services.order_answer_clarification(order=order, by=request.user, answer=request.POST.get("answer", "")[:2000]),
+        "Your answer is with the pharmacist; the order is back in their queue.")
     return redirect("order-detail", order_id=order.public_id)
 
 

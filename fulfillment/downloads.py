@@ -1,0 +1,36 @@
+"""The PDFs that leave the pharmacy (worksheets, labels): one door for the pages and the API, that
+checks the document exists, records the download as an access event and answers with no-store."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+
+from fulfillment import documents
+from fulfillment.models import Job, Worksheet
+from portal.audit import record_access
+from portal.errors import NotFound
+from portal.models import AccessAction
+
+
+def pdf_response(pdf: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def worksheet_download(request, job: Job, worksheet: Worksheet) -> HttpResponse:
+    """A rendered worksheet version (the caller picked a ready one)."""
+    record_access(request, object_type="worksheet", object_id=f"{job.public_id} v{worksheet.version}",
+                  patient_id=job.preparation.order.patient_id, action=AccessAction.DOWNLOAD)
+    with worksheet.pdf.open("rb") as handle:
+        return pdf_response(handle.read(), f"worksheet-{job.number}-v{worksheet.version}.pdf")
+
+
+def label_download(request, job: Job) -> HttpResponse:
+    if not hasattr(job, "record"):
+        raise NotFound("The label prints once the compounding record is entered.")
+    record_access(request, object_type="label", object_id=job.public_id, patient_id=job.preparation.order.patient_id,
+                  action=AccessAction.DOWNLOAD)
+    return pdf_response(documents.label_pdf(job), f"label-{job.number}.pdf")
