@@ -140,6 +140,21 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def ready(formulary, technician):
+    """The demo pharmacy (licences) and released, in-date stock of everything: orders can be made and worked."""
+    from portal.demo import _demo_pharmacy, _demo_stock
+
+    _demo_pharmacy()
+    _demo_stock(technician)
+
+
+@pytest.fixture
+def staff(api_as, pharmacist, technician):
+    """API clients for the pharmacist and the technician."""
+    return {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
+
+
+@pytest.fixture
 def formulary(db):
     """The starter formulary, loaded (again, after a transactional test flushed it)."""
     from formulary.interchange import formulary_import

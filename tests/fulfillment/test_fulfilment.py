@@ -18,7 +18,6 @@ from formulary.models import LotStatus, StockLot
 from fulfillment import documents, rendering, tracking
 from fulfillment.models import Job, RenderStatus, Shipment, Worksheet
 from orders.models import Order
-from portal.demo import _demo_pharmacy, _demo_stock
 
 pytestmark = pytest.mark.django_db
 EVIL_IMG = "<img src=x onerror=alert(1)>"
@@ -28,17 +27,6 @@ EVIL_LINK = "<link rel=attachment href=file:///etc/passwd>"
 def pdf_text(pdf: bytes) -> str:
     """The PDF's words, with line breaks folded (a long line wraps anywhere)."""
     return " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).split())
-
-
-@pytest.fixture
-def ready(formulary, technician):
-    _demo_pharmacy()
-    _demo_stock(technician)
-
-
-@pytest.fixture
-def staff(api_as, pharmacist, technician):
-    return {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
 
 
 def submit(api_as, prescriber, *, first="Maya", last="Lopez", ingredients=None, base="cream-base-pf", quantity=50, target_ph=5.0):

@@ -27,28 +27,6 @@ from tests.twofa import sign_in
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def ready(formulary, technician):
-    from portal.demo import _demo_pharmacy, _demo_stock
-
-    _demo_pharmacy()
-    _demo_stock(technician)
-
-
-@pytest.fixture
-def staff(api_as, pharmacist, technician):
-    return {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
-
-
 def approved_order(api_as, rivera, staff, **kw):
     order = submit(api_as, rivera, **kw)
     approve(staff, order)

@@ -11,17 +11,10 @@ from django.test.utils import CaptureQueriesContext
 
 from orders import services
 from orders.models import Favourite, Order, Patient
-from portal.demo import _demo_pharmacy, _demo_stock
 from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
 EVIL = '<img src=x onerror=alert(1)>'
-
-
-@pytest.fixture
-def ready(formulary, technician):
-    _demo_pharmacy()
-    _demo_stock(technician)
 
 
 @pytest.fixture

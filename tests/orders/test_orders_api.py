@@ -9,15 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders.models import Order, OrderEvent, Patient, Preparation
-from portal.demo import _demo_pharmacy, _demo_stock
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def ready(formulary, technician):
-    _demo_pharmacy()
-    _demo_stock(technician)
 
 
 def order_body(**overrides):

@@ -69,14 +69,9 @@ def test_every_route_is_classified():
 
 
 @pytest.fixture
-def world(api_as, rivera, chen, pharmacist, technician, formulary):
+def world(api_as, rivera, chen, ready, staff):
     """Rivera's clinic has an order through to shipment, a patient, a webhook with a delivery and a
     token; chen (another clinic) has one order of their own."""
-    from portal.demo import _demo_pharmacy, _demo_stock
-
-    _demo_pharmacy()
-    _demo_stock(technician)
-    staff = {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
     hook = api_as(rivera.user).post("/api/v1/webhooks/", {"url": "http://127.0.0.1:9/hook", "event_types": ["order.status_changed"]},
                                     format="json")
     assert hook.status_code == 201, hook.json()

@@ -21,15 +21,12 @@ def test_docs_page_uses_local_assets_only(client):
     assert "cdn" not in page.lower()
 
 
-def test_the_documented_request_examples_are_accepted(api_as, rivera, technician, formulary):
+def test_the_documented_request_examples_are_accepted(api_as, rivera, ready):
     """The docs' examples (also what schemathesis' examples phase sends) are bodies the portal takes."""
     import uuid
 
     from portal import api_examples
-    from portal.demo import _demo_pharmacy, _demo_stock
 
-    _demo_pharmacy()
-    _demo_stock(technician)
     api = api_as(rivera.user)
     checked = api.post("/api/v1/orders/validate/", api_examples.ORDER.value, format="json")
     assert checked.status_code == 200 and checked.json()["ok"], checked.json()

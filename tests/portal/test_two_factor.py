@@ -93,12 +93,9 @@ def test_a_token_needs_a_name(client, rivera, password):
     assert "Give the token a name" in page
 
 
-def test_orders_per_minute_are_limited_per_account(api_as, rivera, chen, formulary, technician, settings):
-    from portal.demo import _demo_pharmacy, _demo_stock
+def test_orders_per_minute_are_limited_per_account(api_as, rivera, chen, ready, settings):
     from tests.fulfillment.test_fulfilment import submit
 
-    _demo_pharmacy()
-    _demo_stock(technician)
     settings.ORDER_CREATE_PER_MINUTE = 2
     submit(api_as, rivera)
     submit(api_as, rivera)
