@@ -10,46 +10,22 @@ export of one patient's whole history, in rows per second."""
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-import django  # noqa: E402
+from bench.scale import measure, verified_client  # noqa: E402 - sets Django up
 
-django.setup()
 from django.apps import apps  # noqa: E402
-from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
-from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
-from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
 from orders.models import Order  # noqa: E402
 from portal.audit import HISTORY_MODELS  # noqa: E402
-from portal.models import AccessEvent, User  # noqa: E402
-
-
-def measure(label, call, requests):
-    call()  # warm
-    executed = []
-    with connection.execute_wrapper(lambda execute, sql, params, many, context: executed.append(sql) or execute(sql, params, many, context)):
-        response = call()
-    assert response.status_code == 200, response.status_code
-    samples = []
-    for _ in range(requests):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    samples.sort()
-    p95 = samples[int(len(samples) * 0.95) - 1]
-    print(f"| {label} | {len(executed)} | {statistics.median(samples) * 1000:.1f} | {p95 * 1000:.1f} |")
+from portal.models import AccessEvent  # noqa: E402
 
 
 def main() -> None:
@@ -59,13 +35,7 @@ def main() -> None:
     setup_test_environment()
     history = sum(apps.get_model(app, name).objects.count() for app, name in HISTORY_MODELS)
     print(f"orders: {Order.objects.count():,}; history rows: {history:,}; access events: {AccessEvent.objects.count():,}")
-    admin_user = User.objects.get(username="admin")
-    admin = Client()
-    admin.force_login(admin_user)
-    device, _ = TOTPDevice.objects.get_or_create(user=admin_user, name="bench", defaults={"confirmed": True})
-    session = admin.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
+    admin = verified_client("admin")
     busiest = Order.objects.values("patient").annotate(n=Count("id")).order_by("-n").first()
     patient = Order.objects.filter(patient=busiest["patient"]).first().patient
     since = (timezone.localdate() - timezone.timedelta(days=30)).isoformat()

@@ -47,22 +47,29 @@ def measure(label, call, requests):
     print(f"| {label} | {len(executed)} | {statistics.median(samples) * 1000:.1f} | {p95 * 1000:.1f} |")
 
 
+def verified_client(username: str) -> Client:
+    """A test client signed in as `username` with both factors: the session carries a confirmed
+    device, as after a code was entered."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = User.objects.get(username=username)
+    client = Client()
+    client.force_login(user)
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="bench", defaults={"confirmed": True})
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100)
     args = parser.parse_args()
     setup_test_environment()
     print(f"orders: {Order.objects.count():,}; jobs: {Job.objects.count():,}; database: {connection.vendor}")
-    tech, doctor = Client(), APIClient()
-    tech.force_login(User.objects.get(username="tech"))
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    # both factors: the session carries a confirmed device, as after a code was entered
-    device, _ = TOTPDevice.objects.get_or_create(user=User.objects.get(username="tech"), name="bench", defaults={"confirmed": True})
-    session = tech.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
+    tech, doctor = verified_client("tech"), APIClient()
     doctor.force_authenticate(User.objects.get(username="dr.rivera"))
     order = Order.objects.filter(status="approved").order_by("-created_at").first()
     token = link_token(patient_link_issue(order=order))
