@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db.models import F
 from django.template import engines
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from fulfillment.models_notify import EmailOutbox, OutboxStatus
-from fulfillment.notify import retry_delay
+from fulfillment.notify import claim, retry_delay
 
 SUBJECTS = {
     "patient_approved": "Your compounded preparation is being made",
@@ -46,11 +45,9 @@ def _context(message: EmailOutbox) -> dict:
 
 
 def email_send(*, message_id: int) -> EmailOutbox | None:
-    now = timezone.now()
-    claimed = EmailOutbox.objects.filter(pk=message_id, status=OutboxStatus.PENDING, next_attempt_at__lte=now).update(
-        status=OutboxStatus.SENDING, attempts=F("attempts") + 1, next_attempt_at=now)
+    held = claim(EmailOutbox, message_id)
     message = EmailOutbox.objects.select_related("order__patient", "order__prescriber__user").filter(pk=message_id).first()
-    if message is None or claimed != 1:
+    if message is None or not held:
         return message
     context = _context(message)
     subject = SUBJECTS[message.template].format(number=message.order.number)
@@ -62,7 +59,7 @@ def email_send(*, message_id: int) -> EmailOutbox | None:
         email.send()
     except Exception as exc:  # SMTP and network errors of any kind: retry later
         wait = retry_delay(message.attempts, RETRY)
-        fields = {"status": OutboxStatus.PENDING, "next_attempt_at": now + wait} if wait else {"status": OutboxStatus.DEAD}
+        fields = {"status": OutboxStatus.PENDING, "next_attempt_at": timezone.now() + wait} if wait else {"status": OutboxStatus.DEAD}
         EmailOutbox.objects.filter(pk=message.pk, status=OutboxStatus.SENDING).update(last_error=f"{type(exc).__name__}: {exc}"[:300], **fields)
     else:
         EmailOutbox.objects.filter(pk=message.pk, status=OutboxStatus.SENDING).update(status=OutboxStatus.SENT, sent_at=timezone.now())

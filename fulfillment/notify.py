@@ -12,6 +12,7 @@ import secrets
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from fulfillment.models_notify import EmailOutbox, OutboxStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -101,6 +102,15 @@ def retry_delay(attempts: int, schedule: list[int]) -> dt.timedelta | None:
     if attempts - 1 < len(schedule):
         return dt.timedelta(seconds=schedule[attempts - 1])
     return None
+
+
+def claim(model, pk: int) -> bool:
+    """Take one due outbox row for this attempt: pending and due → sending, attempts + 1, in one
+    conditional UPDATE, so two workers handed the same row cannot both send it. True if this caller holds it."""
+    now = timezone.now()
+    claimed = model.objects.filter(pk=pk, status=OutboxStatus.PENDING, next_attempt_at__lte=now).update(
+        status=OutboxStatus.SENDING, attempts=F("attempts") + 1, next_attempt_at=now)
+    return claimed == 1
 
 
 def due(model, *, now=None, limit: int = 200) -> list[int]:

@@ -22,11 +22,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from fulfillment.models_notify import OutboxStatus, WebhookDelivery, WebhookEndpoint
-from fulfillment.notify import EVENT_TYPES, retry_delay, webhook_schedule
+from fulfillment.notify import EVENT_TYPES, claim, retry_delay, webhook_schedule
 from portal.errors import NotFound, ServiceError
 
 
@@ -106,11 +105,9 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     """One attempt. No database transaction is open while the HTTP request runs."""
-    now = timezone.now()
-    claimed = WebhookDelivery.objects.filter(pk=delivery_id, status=OutboxStatus.PENDING, next_attempt_at__lte=now).update(
-        status=OutboxStatus.SENDING, attempts=F("attempts") + 1, next_attempt_at=now)
+    held = claim(WebhookDelivery, delivery_id)
     delivery = WebhookDelivery.objects.select_related("endpoint", "event").filter(pk=delivery_id).first()
-    if delivery is None or claimed != 1:
+    if delivery is None or not held:
         return delivery
     endpoint = delivery.endpoint
     if not endpoint.active:
