@@ -21,8 +21,24 @@ from tests.integration.conftest import start_worker, stop_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "", "--appendonly", "no",
-               "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"]
+
+def _redis_port() -> str:
+    """The port of the suite's broker (6379 in CI; another when several checkouts test side by side)."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    return str(urlsplit(settings.CELERY_BROKER_URL).port or 6379)
+
+
+def redis_start() -> list[str]:
+    port = _redis_port()
+    return ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", port, "--save", "", "--appendonly", "no",
+            "--dir", "/var/lib/redis", "--logfile", f"/var/log/redis/ci-{port}.log"]
+
+
+def redis_cli(*args: str) -> list[str]:
+    return ["redis-cli", "-h", "127.0.0.1", "-p", _redis_port(), *args]
 
 
 def report(capsys, line: str) -> None:
@@ -110,16 +126,16 @@ def test_kill_the_whole_worker_mid_render_then_restart(shop, stack_env, beat_pro
 
 
 def test_redis_down_while_orders_come_in(shop, celery_worker_process, beat_process, capsys):
-    subprocess.run(["redis-cli", "-h", "127.0.0.1", "shutdown", "nosave"], capture_output=True)
+    subprocess.run(redis_cli("shutdown", "nosave"), capture_output=True)
     try:
-        assert wait(lambda: subprocess.run(["redis-cli", "-h", "127.0.0.1", "ping"], capture_output=True).returncode != 0, timeout=10)
+        assert wait(lambda: subprocess.run(redis_cli("ping"), capture_output=True).returncode != 0, timeout=10)
         started = time.monotonic()
         orders = [shop["approved_order"](first=f"Down{i}") for i in range(3)]  # 201 and 200 although the broker is gone
         jobs = [shop["tech"].post("/api/v1/jobs/claim-next/").json() for _ in orders]
         took = time.monotonic() - started
     finally:
-        subprocess.run(REDIS_START, capture_output=True)
-    assert wait(lambda: subprocess.run(["redis-cli", "-h", "127.0.0.1", "ping"], capture_output=True).returncode == 0, timeout=10)
+        subprocess.run(redis_start(), capture_output=True)
+    assert wait(lambda: subprocess.run(redis_cli("ping"), capture_output=True).returncode == 0, timeout=10)
     ids = [job["id"] for job in jobs]
     done = wait(lambda: Worksheet.objects.filter(job__public_id__in=ids, status=RenderStatus.READY).count() == 3, timeout=120, every=0.5)
     counted = Worksheet.objects.filter(job__public_id__in=ids)
