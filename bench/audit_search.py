@@ -1,6 +1,6 @@
 """Benchmark: the pharmacy admin's audit search and CSV export over a large history.
 
-Run after `manage.py generate_orders --orders 20000` on PostgreSQL (its bulk inserts go through the
+Run after `BENCH_ENDPOINTS=1 manage.py generate_orders --orders 20000` on PostgreSQL (its bulk inserts go through the
 history triggers too), e.g.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_audit .venv/bin/python bench/audit_search.py
 Measures in process (Django's test client, no network): the page searched by patient, by user over

@@ -1,6 +1,6 @@
 """Benchmark: server time and query counts of the busiest pages at scale.
 
-Run after `manage.py generate_orders --orders 100000` on PostgreSQL, e.g.
+Run after `BENCH_ENDPOINTS=1 manage.py generate_orders --orders 100000` on PostgreSQL, e.g.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_scale .venv/bin/python bench/scale.py
 Measures, in process (Django's test client, so no network): the compounding queue page, the
 orders list API, and the patient status page; p50/p95 over --requests runs and the query count."""

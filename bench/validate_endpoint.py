@@ -28,7 +28,7 @@ from django.db import connection  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from bench.rules_engine import build  # noqa: E402
-from orders.rules_facts import formulary_facts  # noqa: E402
+from formulary.rules_facts_builder import formulary_facts  # noqa: E402
 from portal.models import User  # noqa: E402
 from portal.services import api_token_issue  # noqa: E402
 

@@ -19,7 +19,7 @@ from weasyprint.urls import URLFetcher
 from fulfillment.models import Job
 from orders.rules.arithmetic import fefo
 from orders.rules.engine import STORAGE_TEXT
-from orders.rules_facts import formulary_facts, lots_for
+from formulary.rules_facts_builder import formulary_facts, lots_for
 from portal.models import Pharmacy
 
 VEHICLE_STEPS = {

@@ -11,8 +11,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from formulary.models import LotStatus, StockLot
-from fulfillment import documents, notify
+from fulfillment import documents
 from fulfillment.models import CompoundingRecord, Job, JobStatus, QCResult, RecordLine, Shipment, WorkerHeartbeat, Worksheet
+from fulfillment.notifications import outbox
 from fulfillment.transitions import job_transition
 from orders.models import Order, OrderStatus, PreparationStatus
 from orders.transitions import event_record, order_transition
@@ -284,7 +285,7 @@ def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking
             raise ServiceError("That tracking number is already on another shipment.", fields={"tracking_number": ["Already used."]}) from None
         for job in jobs:
             job_transition(job=job, to=JobStatus.SHIPPED, by=by, shipment=shipment, message=f"{job.number}: shipped {carrier} {tracking_number}")
-        notify.on_shipped(shipment=shipment)
+        outbox.on_shipped(shipment=shipment)
     return shipment
 
 

@@ -32,29 +32,3 @@ def poll_tracking() -> None:
     from fulfillment import tracking
 
     tracking.shipments_poll()
-
-
-@shared_task(name="fulfillment.tasks.deliver_webhook", ignore_result=True, acks_late=True)
-def deliver_webhook(delivery_id: int) -> None:
-    from fulfillment import webhooks
-
-    webhooks.webhook_deliver(delivery_id=delivery_id)
-
-
-@shared_task(name="fulfillment.tasks.send_email", ignore_result=True, acks_late=True)
-def send_email(message_id: int) -> None:
-    from fulfillment import emails
-
-    emails.email_send(message_id=message_id)
-
-
-@shared_task(name="fulfillment.tasks.relay_outbox", ignore_result=True)
-def relay_outbox() -> None:
-    """Send what is due: retries whose time has come, and messages whose first send was lost."""
-    from fulfillment import notify
-    from fulfillment.models_notify import EmailOutbox, WebhookDelivery
-
-    for pk in notify.due(WebhookDelivery):
-        deliver_webhook.delay(pk)
-    for pk in notify.due(EmailOutbox):
-        send_email.delay(pk)

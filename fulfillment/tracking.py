@@ -14,8 +14,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from fulfillment import notify
 from fulfillment.models import SHIPMENT_RANK, Job, JobStatus, Shipment, ShipmentStatus, TrackingEvent
+from fulfillment.notifications import outbox
 from fulfillment.transitions import job_transition
 from portal.errors import NotFound, ServiceError
 
@@ -91,7 +91,7 @@ def tracking_apply(*, shipment: Shipment, events: list[CarrierEvent]) -> int:
             if event.status == ShipmentStatus.DELIVERED:
                 fields["delivered_at"] = max(event.occurred_at, locked.shipped_at)
             Shipment.objects.filter(pk=shipment.pk).update(**fields)
-            notify.on_tracking(shipment=locked, status=event.status, delivered=event.status == ShipmentStatus.DELIVERED)
+            outbox.on_tracking(shipment=locked, status=event.status, delivered=event.status == ShipmentStatus.DELIVERED)
             if event.status == ShipmentStatus.DELIVERED:
                 for job in Job.objects.filter(shipment=shipment, status=JobStatus.SHIPPED).select_related("preparation__order"):
                     job_transition(job=job, to=JobStatus.DELIVERED, by=None, message=f"{job.number}: delivered")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fulfillment import api, api_webhooks
+from fulfillment import api
 
 urlpatterns = [
     path("orders/<uuid:order_id>/approve/", api.OrderApprove.as_view(), name="api-order-approve"),
@@ -18,9 +18,4 @@ urlpatterns = [
     path("shipments/", api.ShipmentCreate.as_view(), name="api-shipments"),
     path("shipments/<uuid:shipment_id>/", api.ShipmentDetail.as_view(), name="api-shipment"),
     path("carriers/<str:carrier>/webhook/", api.CarrierWebhook.as_view(), name="api-carrier-webhook"),
-    path("webhooks/", api_webhooks.WebhookList.as_view(), name="api-webhooks"),
-    path("webhooks/<uuid:endpoint_id>/", api_webhooks.WebhookDetail.as_view(), name="api-webhook"),
-    path("webhooks/<uuid:endpoint_id>/deliveries/", api_webhooks.WebhookDeliveries.as_view(), name="api-webhook-deliveries"),
-    path("webhooks/deliveries/<uuid:delivery_id>/redeliver/", api_webhooks.WebhookRedeliver.as_view(), name="api-webhook-redeliver"),
-    path("events/", api_webhooks.EventFeed.as_view(), name="api-events"),
 ]

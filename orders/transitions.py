@@ -48,7 +48,7 @@ def event_record(*, order: Order, kind: str, actor=None, message: str = "", from
     sequence = Order.objects.values_list("event_sequence", flat=True).get(pk=order.pk)
     event = OrderEvent.objects.create(order=order, preparation=preparation, sequence=sequence, kind=kind, actor=actor,
                                       message=message, from_status=from_status, to_status=to_status)
-    from fulfillment.notify import on_order_event  # the outbox: written in this same transaction
+    from fulfillment.notifications.outbox import on_order_event  # the outbox: written in this same transaction
 
     on_order_event(event)
     return event

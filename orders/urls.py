@@ -1,6 +1,5 @@
 from django.urls import path
 
-from fulfillment import views_webhooks
 from orders import views
 
 urlpatterns = [
@@ -14,8 +13,6 @@ urlpatterns = [
     path("orders/<uuid:order_id>/reorder/", views.order_reorder, name="order-reorder"),
     path("orders/<uuid:order_id>/patient-link/revoke/", views.order_patient_link, {"action": "revoke"}, name="order-link-revoke"),
     path("orders/<uuid:order_id>/patient-link/reissue/", views.order_patient_link, {"action": "reissue"}, name="order-link-reissue"),
-    path("webhooks/", views_webhooks.webhooks_page, name="webhooks"),
-    path("webhooks/<uuid:endpoint_id>/", views_webhooks.webhook_page, name="webhook"),
     path("patients/", views.patient_list_page, name="patients"),
     path("patients/new/", views.patient_form_page, name="patient-new"),
     path("patients/<uuid:patient_id>/", views.patient_form_page, name="patient-edit"),

@@ -12,7 +12,7 @@ from django.utils import timezone
 from orders.models import Patient, Prescriber
 from orders.rules import STORAGE_TEXT, evaluate
 from orders.rules.facts import FormularyFacts, IngredientLine, OrderContext, PreparationInput, PreparationResult
-from orders.rules_facts import formulary_facts, licences_of, lots_for, rules_version
+from formulary.rules_facts_builder import formulary_facts, licences_of, lots_for, rules_version
 from portal.errors import Forbidden, NotFound, ServiceError
 from portal.models import PHARMACY_ROLES, Pharmacy, PharmacyLicence, Role
 
@@ -60,7 +60,7 @@ def patient_for_prescriber(*, prescriber: Prescriber, public_id) -> Patient:
 
 
 def order_validate(*, user, body: dict, today: dt.date | None = None, facts: FormularyFacts | None = None) -> ValidationOutcome:
-    """`body` is the cleaned order body (see orders.api.OrderBodySerializer)."""
+    """`body` is the cleaned order body (see orders.api_validate.OrderBodySerializer)."""
     today = today or timezone.localdate()
     facts = facts or formulary_facts()
     prescriber = prescriber_for_caller(user=user, prescriber_npi=body.get("prescriber_npi"))

@@ -12,10 +12,10 @@ from django.views.decorators.http import require_POST
 
 from formulary.models import AllergenGroup
 from orders import selectors, services
-from orders.api import OrderBodySerializer
+from orders.api_validate import OrderBodySerializer
 from orders.models import OrderStatus, Sex, Visibility
 from orders.order_form import apply_action, body_for_check, body_from_post, field_errors_by_preparation
-from orders.rules_facts import formulary_facts
+from formulary.rules_facts_builder import formulary_facts
 from orders.validation import order_validate, result_as_json
 from portal.access import prescriber_required
 from portal.audit import record_access

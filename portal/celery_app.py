@@ -1,4 +1,5 @@
-"""The Celery app: configured from Django settings (CELERY_*), tasks found in each app's tasks.py."""
+"""The Celery app: configured from Django settings (CELERY_*), tasks found in each app's tasks.py
+(and fulfillment.notifications.tasks)."""
 
 import os
 
@@ -10,11 +11,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Tasks outside an app's own tasks.py: the notifications package keeps its tasks beside it.
+app.autodiscover_tasks(["fulfillment.notifications"])
 
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "fulfillment.tasks.worker_heartbeat", "schedule": 30.0},
     "resend-worksheets": {"task": "fulfillment.tasks.resend_worksheets", "schedule": float(os.environ.get("RESEND_WORKSHEETS_SECONDS", "30"))},
-    "relay-outbox": {"task": "fulfillment.tasks.relay_outbox", "schedule": float(os.environ.get("OUTBOX_RELAY_SECONDS", "10"))},
+    "relay-outbox": {"task": "fulfillment.notifications.tasks.relay_outbox", "schedule": float(os.environ.get("OUTBOX_RELAY_SECONDS", "10"))},
     "expire-claims": {"task": "fulfillment.tasks.expire_claims", "schedule": 300.0},
     "poll-tracking": {"task": "fulfillment.tasks.poll_tracking", "schedule": float(os.environ.get("TRACKING_POLL_SECONDS", "60"))},
 }

@@ -77,7 +77,7 @@ def main() -> None:
     manage("collectstatic", "--noinput", "-v", "0")
     manage("demo_data")
     if not settings.BROKER_CONFIGURED:
-        for folder in ("queue", "processed"):
+        for folder in ("queue", "processed", "control"):
             (settings.BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
 
     bin_dir = Path(sys.executable).parent

@@ -61,6 +61,11 @@ INSTALLED_APPS = [
     "orders",
     "fulfillment",
 ]
+# Benchmark-only code (the bare endpoint of bench/throughput.sh, `manage.py generate_orders`) lives in
+# the `bench` app, installed only when asked for and never in production.
+BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False) and not PRODUCTION
+if BENCH_ENDPOINTS:
+    INSTALLED_APPS.append("bench")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -148,6 +153,8 @@ else:
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
+        # Exchange bindings; without it kombu writes them to ./control in whatever folder the worker started in.
+        "control_folder": str(BROKER_DIR / "control"),
     }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -169,8 +176,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Heavy PDF renders get their own queue, so they never hold up notifications and heartbeats.
 CELERY_TASK_ROUTES = {
     "fulfillment.tasks.render_worksheet": {"queue": "pdf"},
-    "fulfillment.tasks.deliver_webhook": {"queue": "notify"},
-    "fulfillment.tasks.send_email": {"queue": "notify"},
+    "fulfillment.notifications.tasks.deliver_webhook": {"queue": "notify"},
+    "fulfillment.notifications.tasks.send_email": {"queue": "notify"},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -312,8 +319,6 @@ LOGGING = {
 }
 
 # --- The pharmacy ---------------------------------------------------------------------------
-# The benchmark's bare endpoint (bench/throughput.sh); never in production.
-BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False) and not PRODUCTION
 PHARMACY_NAME = env_str("PHARMACY_NAME", "Northwind Compounding Pharmacy")
 # The simulated carrier moves a parcel one step (in transit, out for delivery, delivered) per this many seconds.
 SIMULATED_CARRIER_STEP_SECONDS = env_int("SIMULATED_CARRIER_STEP_SECONDS", 3600, minimum=1)

@@ -1,20 +1,22 @@
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from csp.decorators import csp_update
-from django.conf import settings
 
-from portal import api, bench_api, health, patient_status, views, views_account, views_audit
+from portal import api, health, patient_status, views, views_account, views_audit
 from portal.forms import SignInForm
 
 api_v1 = [
-    *([path("bench/bare/", bench_api.BareInsert.as_view(), name="api-bench-bare")] if settings.BENCH_ENDPOINTS else []),
+    # The benchmark app (bench/throughput.sh) is installed only when BENCH_ENDPOINTS=1.
+    *([path("bench/", include("bench.urls"))] if apps.is_installed("bench") else []),
     path("auth/token/", api.TokenView.as_view(), name="api-token"),
     path("formulary/", include("formulary.urls_api")),
     path("", include("orders.urls_api")),
     path("", include("fulfillment.urls_api")),
+    path("", include("fulfillment.notifications.urls_api")),
 ]
 
 urlpatterns = [
@@ -46,6 +48,7 @@ urlpatterns = [
     path("formulary/", include("formulary.urls")),
     path("pharmacy/", include("fulfillment.urls")),
     path("", include("orders.urls")),
+    path("", include("fulfillment.notifications.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from orders.models import Order
 from orders.patient_links import link_token, patient_link_current
-from tests.fulfillment.test_fulfilment import released_job
+from tests.builders import released_job
 from tests.twofa import sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

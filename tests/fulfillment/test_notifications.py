@@ -5,23 +5,20 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import hmac
 import json
 import logging
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import mail
 from django.test import override_settings
 from django.utils import timezone
 
-from fulfillment import emails, webhooks
-from fulfillment.models_notify import EmailOutbox, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from fulfillment.models import EmailOutbox, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from fulfillment.notifications import emails, webhooks
 from orders.models import Order, PatientLink
 from orders.patient_links import link_token, patient_link_current
-from tests.fulfillment.test_fulfilment import approve, released_job, submit
+from tests.builders import Receiver, approve, released_job, submit
 from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +48,7 @@ def test_approval_makes_a_link_stored_only_as_a_hash_and_emails_it(api_as, river
     assert not EmailOutbox.objects.filter(order=db_order, template="patient_approved").exists()  # the patient had no email address
     db_order.patient.email = "maya@example.test"
     db_order.patient.save()
-    from fulfillment.notify import email_queue
+    from fulfillment.notifications.outbox import email_queue
 
     email_queue(template="patient_approved", to="maya@example.test", order=db_order)
     send_all_emails()
@@ -171,51 +168,16 @@ def test_no_outbox_row_survives_a_rolled_back_change(api_as, rivera, staff, read
     order = submit(api_as, rivera)
     db_order = Order.objects.get(public_id=order["id"])
     before = (EmailOutbox.objects.count(), WebhookEvent.objects.count())
-    with pytest.raises(RuntimeError):
-        with transaction.atomic():
-            from orders.services import order_request_clarification
-            from portal.models import User
+    with pytest.raises(RuntimeError), transaction.atomic():
+        from orders.services import order_request_clarification
+        from portal.models import User
 
-            order_request_clarification(order=db_order, by=User.objects.get(username="pharm"), question="?")
-            raise RuntimeError("the change fails after its notifications were written")
+        order_request_clarification(order=db_order, by=User.objects.get(username="pharm"), question="?")
+        raise RuntimeError("the change fails after its notifications were written")
     assert (EmailOutbox.objects.count(), WebhookEvent.objects.count()) == before
 
 
 # --- Webhooks -------------------------------------------------------------------------------
-
-class Receiver:
-    """A webhook receiver on loopback that verifies every signature and can fail on purpose."""
-
-    def __init__(self, secret_holder, fail_first=0, answer=200):
-        self.received, self.verified, self.fail_first, self.answer = [], [], fail_first, answer
-        self.secret_holder = secret_holder
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["content-length"]))
-                msg_id, ts, sig = self.headers["webhook-id"], self.headers["webhook-timestamp"], self.headers["webhook-signature"]
-                key = base64.b64decode(receiver.secret_holder["secret"].removeprefix("whsec_"))
-                expected = "v1," + base64.b64encode(hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()).decode()
-                receiver.verified.append(hmac.compare_digest(expected, sig))
-                receiver.received.append({"id": msg_id, "attempt": int(self.headers["webhook-attempt"]), "body": json.loads(body)})
-                if receiver.fail_first > 0 and msg_id == receiver.received[0]["id"]:  # the first event fails three times
-                    receiver.fail_first -= 1
-                    self.send_response(500)
-                else:
-                    self.send_response(receiver.answer)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
 
 def register(api_as, rivera, url, types=("order.status_changed", "preparation.status_changed", "shipment.tracking_updated")):
     response = api_as(rivera.user).post("/api/v1/webhooks/", {"url": url, "event_types": list(types)}, format="json")

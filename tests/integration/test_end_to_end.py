@@ -18,7 +18,7 @@ from pypdf import PdfReader
 from fulfillment import documents
 from fulfillment.models import Job
 from portal.demo import _demo_pharmacy, _demo_stock
-from tests.fulfillment.test_notifications import Receiver
+from tests.builders import Receiver
 from tests.twofa import sign_in_browser
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -15,7 +15,7 @@ from fulfillment.models import Job, Shipment, WebhookDelivery, WebhookEndpoint
 from formulary.models import StockLot
 from orders.models import Order
 from portal.models import AccessEvent, ApiToken
-from tests.fulfillment.test_fulfilment import released_job
+from tests.builders import released_job
 from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +40,7 @@ PHARMACY_ROUTES = {
 # Lists a prescriber sees: only their clinic's rows.
 LIST_ROUTES = {"orders", "patients", "webhooks", "favourites", "api-orders", "api-patients", "api-webhooks", "api-events"}
 # No patient data, or only the caller's own account: sign-in, two factors, the formulary, docs, health,
-# the patient's own link (tested in test_patient_links), the carrier's signed webhook (test_fulfilment).
+# the patient's own link (tested in test_patient_links), the carrier's signed webhook (tests/fulfillment/test_shipping.py).
 OPEN_OR_SELF_ROUTES = {
     "home", "healthz", "patient-status", "prescriber-home", "login", "logout", "two-factor-setup", "two-factor-verify",
     "security", "recovery-codes-new", "token-create", "password_reset", "password_reset_done", "password_reset_confirm",
@@ -79,7 +79,7 @@ def world(api_as, rivera, chen, ready, staff):
     shipped = staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
                                                         "tracking_number": "SIM-MATRIX-1"}, format="json")
     assert shipped.status_code == 201, shipped.json()
-    from tests.fulfillment.test_fulfilment import submit
+    from tests.builders import submit
 
     theirs = submit(api_as, chen, first="Bo", last="Stone")
     rivera_order = Order.objects.get(public_id=order["id"])

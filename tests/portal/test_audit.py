@@ -12,7 +12,7 @@ from django.db import DatabaseError, connection, transaction
 from orders.models import Order, OrderHistory, Patient, PatientHistory
 from orders.patient_links import link_token, patient_link_current
 from portal.models import AccessEvent
-from tests.fulfillment.test_fulfilment import approve, released_job, submit
+from tests.builders import approve, released_job, submit
 from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db

@@ -94,7 +94,7 @@ def test_a_token_needs_a_name(client, rivera, password):
 
 
 def test_orders_per_minute_are_limited_per_account(api_as, rivera, chen, ready, settings):
-    from tests.fulfillment.test_fulfilment import submit
+    from tests.builders import submit
 
     settings.ORDER_CREATE_PER_MINUTE = 2
     submit(api_as, rivera)

@@ -8,8 +8,8 @@ from django.template import engines
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from fulfillment.models_notify import EmailOutbox, OutboxStatus
-from fulfillment.notify import claim, retry_delay
+from fulfillment.models import EmailOutbox, OutboxStatus
+from fulfillment.notifications.outbox import claim, retry_delay
 
 SUBJECTS = {
     "patient_approved": "Your compounded preparation is being made",

@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from fulfillment.models_notify import OutboxStatus, WebhookDelivery, WebhookEndpoint
-from fulfillment.notify import EVENT_TYPES, claim, retry_delay, webhook_schedule
+from fulfillment.models import OutboxStatus, WebhookDelivery, WebhookEndpoint
+from fulfillment.notifications.outbox import EVENT_TYPES, claim, retry_delay, webhook_schedule
 from portal.errors import NotFound, ServiceError
 
 
@@ -86,7 +86,7 @@ def endpoint_get(*, clinic, public_id) -> WebhookEndpoint:
 
 def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send again now (a person asked): a fresh attempt, whatever happened before."""
-    from fulfillment.tasks import deliver_webhook
+    from fulfillment.notifications.tasks import deliver_webhook
 
     WebhookDelivery.objects.filter(pk=delivery.pk).exclude(status=OutboxStatus.SENDING).update(
         status=OutboxStatus.PENDING, next_attempt_at=timezone.now())

@@ -1,4 +1,6 @@
-"""Reads that turn the database into the rules engine's plain data.
+"""Builds the rules engine's facts (orders/rules/facts.py) from the database: the formulary, usable
+lots, licences, and the rules version they make. The engine itself stays pure; this is its only
+way in to the data.
 
 The formulary's facts are cached per process and keyed on the formulary revision, so a
 validation on every keystroke costs one small query for the formulary, not dozens.

@@ -1,5 +1,5 @@
-"""Order API. The body's shape is checked here (400 with field errors); what it means is checked by
-the rules engine (findings)."""
+"""The order body's shape (shared by the order pages and the order API: 400 with field errors) and
+POST orders/validate/. What the body means is checked by the rules engine (findings)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from formulary.models import AllergenGroup
-from orders.rules_facts import formulary_facts
+from formulary.rules_facts_builder import formulary_facts
 from orders.validation import order_validate, result_as_json
 from portal import api_examples
 from portal.states import USState

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from fulfillment.models_notify import EmailOutbox, OutboxStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from fulfillment.models import EmailOutbox, OutboxStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated")
 ORDER_STATUS_KINDS = {"signed", "approved", "rejected", "cancelled", "clarification_requested", "clarification_answered", "status_changed"}
@@ -28,7 +28,7 @@ def _enqueue_after_commit(task, pk: int) -> None:
 
 def event_emit(*, order, type: str, data: dict) -> WebhookEvent:
     """Record an event for the order's clinic and queue a delivery to each endpoint that wants it."""
-    from fulfillment.tasks import deliver_webhook
+    from fulfillment.notifications.tasks import deliver_webhook
 
     sequence = WebhookEvent.objects.filter(order=order).count() + 1
     event_id = f"evt_{secrets.token_hex(12)}"
@@ -50,7 +50,7 @@ def event_emit(*, order, type: str, data: dict) -> WebhookEvent:
 
 
 def email_queue(*, template: str, to: str, order, job=None) -> EmailOutbox | None:
-    from fulfillment.tasks import send_email
+    from fulfillment.notifications.tasks import send_email
 
     if not to:
         return None

@@ -1,6 +1,8 @@
 """Generate a large order history for scale tests and benchmarks, with bulk inserts.
 
-    manage.py generate_orders --orders 100000 --preparations 3
+    BENCH_ENDPOINTS=1 manage.py generate_orders --orders 100000 --preparations 3
+
+(the bench app, and so this command, is installed only with BENCH_ENDPOINTS=1)
 
 Orders are signed, spread over the last year, across statuses; each preparation is a job in a
 realistic mix of queue states. Runs on top of the demo data (`manage.py demo_data`)."""

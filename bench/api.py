@@ -1,5 +1,5 @@
 """The baseline of bench/throughput.sh: an authenticated DRF endpoint that inserts one row, on the
-same stack as ours. Only routed when BENCH_ENDPOINTS=1."""
+same stack as ours. Only installed (the bench app) when BENCH_ENDPOINTS=1."""
 
 from rest_framework.response import Response
 from rest_framework.views import APIView

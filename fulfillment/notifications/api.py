@@ -8,9 +8,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fulfillment import webhooks
-from fulfillment.models_notify import WebhookDelivery, WebhookEvent
-from fulfillment.notify import EVENT_TYPES
+from fulfillment.notifications import webhooks
+from fulfillment.models import WebhookDelivery, WebhookEvent
+from fulfillment.notifications.outbox import EVENT_TYPES
 from orders.validation import prescriber_for_caller
 from portal import api_examples
 from portal.errors import NotFound

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-from fulfillment import webhooks
-from fulfillment.models_notify import WebhookDelivery
-from fulfillment.notify import EVENT_TYPES
+from fulfillment.notifications import webhooks
+from fulfillment.models import WebhookDelivery
+from fulfillment.notifications.outbox import EVENT_TYPES
 from orders.validation import prescriber_for_caller
 from portal.access import prescriber_required
 from portal.errors import NotFound, ServiceError

@@ -1,0 +1,68 @@
+"""Shipments and the carrier's tracking events."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from portal.history import tracked
+
+
+class ShipmentStatus(models.TextChoices):
+    LABEL_CREATED = "label_created", "Label created"
+    IN_TRANSIT = "in_transit", "In transit"
+    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
+    DELIVERED = "delivered", "Delivered"
+
+
+# Shipments only move forward: a late or repeated carrier event never moves one back.
+SHIPMENT_RANK = {ShipmentStatus.LABEL_CREATED: 0, ShipmentStatus.IN_TRANSIT: 1, ShipmentStatus.OUT_FOR_DELIVERY: 2,
+                 ShipmentStatus.DELIVERED: 3}
+
+
+@tracked()
+class Shipment(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="shipments")
+    carrier = models.CharField(max_length=40)
+    service = models.CharField(max_length=60)
+    tracking_number = models.CharField(max_length=40)
+    cold_pack = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=ShipmentStatus.choices, default=ShipmentStatus.LABEL_CREATED)
+    shipped_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    shipped_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["carrier", "tracking_number"], name="shipment_tracking_unique"),
+            models.CheckConstraint(condition=Q(status__in=ShipmentStatus.values), name="shipment_status_valid"),
+            models.CheckConstraint(condition=Q(delivered_at__isnull=True) | Q(delivered_at__gte=F("shipped_at")),
+                                   name="shipment_delivered_after_shipped"),
+        ]
+        indexes = [
+            # Serves the tracking poll: open shipments, least recently polled first.
+            models.Index(fields=["status", "last_polled_at"], name="shipment_poll_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.tracking_number}"
+
+
+class TrackingEvent(models.Model):
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    carrier_event_id = models.CharField(max_length=100)
+    status = models.CharField(max_length=20, choices=ShipmentStatus.choices)
+    description = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["occurred_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "carrier_event_id"], name="tracking_event_once"),
+        ]
