@@ -37,7 +37,12 @@ class Carrier:
     def events(self, shipment: Shipment, *, now: dt.datetime) -> list[CarrierEvent]:
         raise NotImplementedError
 
+    def estimated_delivery(self, shipment: Shipment) -> dt.datetime | None:
+        """When the carrier expects to deliver the parcel, if it says."""
+        return None
+
     def tracking_url(self, tracking_number: str) -> str:
+        """The carrier's own public tracking page for this parcel, or "" when it has none."""
         raise NotImplementedError
 
 
@@ -58,8 +63,13 @@ class SimulatedCarrier(Carrier):
                 found.append(CarrierEvent(event_id=f"{shipment.tracking_number}-{index}", status=status, occurred_at=at, description=text))
         return found
 
+    def estimated_delivery(self, shipment):
+        return shipment.shipped_at + dt.timedelta(seconds=settings.SIMULATED_CARRIER_STEP_SECONDS) * len(self.STEPS)
+
     def tracking_url(self, tracking_number):
-        return f"/track/simulated/{tracking_number}"
+        # No such carrier exists, so there is no page to send anyone to: the portal's own pages (the
+        # patient's status page, the order page) show the parcel's tracking events instead.
+        return ""
 
 
 CARRIERS = {carrier.code: carrier for carrier in (SimulatedCarrier(),)}

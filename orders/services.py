@@ -16,6 +16,7 @@ from orders.models import Favourite, Order, OrderStatus, Patient, Preparation, P
 from orders.transitions import event_record, order_transition
 from orders.validation import ValidationOutcome, order_validate, prescriber_for_caller, result_as_json
 from portal.errors import ServiceError
+from portal.numbers import plain_number
 
 ATTESTATION = (
     "I attest that I examined this patient (in person or by telehealth), that this compounded preparation is "
@@ -309,9 +310,9 @@ def order_reorder(*, prescriber: Prescriber, by, order: Order) -> Order:
     """A new draft with the same patient and preparations as a past order (re-checked when signed)."""
     preparations = [
         {
-            "base": p.base_code, "quantity": str(p.quantity.normalize()), "unit": p.unit, "route": p.route,
-            "target_ph": str(p.target_ph) if p.target_ph is not None else "", "directions": p.directions, "refills": p.refills,
-            "ingredients": [{"ingredient": line["ingredient"], "percent": str(line["percent"])} for line in p.ingredients],
+            "base": p.base_code, "quantity": plain_number(p.quantity), "unit": p.unit, "route": p.route,
+            "target_ph": plain_number(p.target_ph), "directions": p.directions, "refills": p.refills,
+            "ingredients": [{"ingredient": line["ingredient"], "percent": plain_number(line["percent"])} for line in p.ingredients],
             "exclusions": p.exclusions,
         }
         for p in order.preparations.all()

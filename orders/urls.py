@@ -5,6 +5,7 @@ from orders import views
 urlpatterns = [
     path("orders/", views.order_list_page, name="orders"),
     path("orders/new/", views.order_new, name="order-new"),
+    path("orders/ingredients/", views.ingredient_search, name="ingredient-search"),
     path("orders/<uuid:order_id>/", views.order_detail, name="order-detail"),
     path("orders/<uuid:order_id>/edit/", views.order_edit, name="order-edit"),
     path("orders/<uuid:order_id>/review/", views.order_review, name="order-review"),
