@@ -15,7 +15,7 @@ from formulary.models import AllergenGroup
 from orders.models import Favourite, Order, OrderStatus, Patient, Preparation, Prescriber, Source, Visibility
 from orders.transitions import event_record, order_transition
 from orders.validation import ValidationOutcome, order_validate, prescriber_for_caller, result_as_json
-from portal.errors import ServiceError
+from portal.errors import Forbidden, ServiceError
 from portal.numbers import plain_number
 
 ATTESTATION = (
@@ -149,6 +149,15 @@ def order_draft_save(*, order: Order, body: dict, patient: Patient | None) -> Or
         raise ServiceError(f"Order {order.number} is no longer a draft.", code="not_a_draft")
     order.draft, order.patient = body, patient
     return order
+
+
+def order_draft_discard(*, order: Order, by) -> None:
+    """Throw a draft away. A draft was never an order (nothing signed, nothing sent), so it is deleted
+    rather than cancelled; the change history keeps what it held. Only while it is still a draft."""
+    with transaction.atomic():
+        deleted, _ = Order.objects.filter(pk=order.pk, status=OrderStatus.DRAFT).delete()
+    if not deleted:
+        raise ServiceError(f"Order {order.number} is signed; cancel it instead.", code="not_a_draft")
 
 
 # --- Submission -------------------------------------------------------------------------
@@ -303,8 +312,42 @@ def favourite_save(*, prescriber: Prescriber, name: str, preparation: dict, visi
     return favourite
 
 
+def _own_favourite(favourite: Favourite, prescriber: Prescriber) -> None:
+    """A clinic's shared favourite is used by all, changed by its owner only."""
+    if favourite.owner_id != prescriber.pk:
+        raise Forbidden(f"“{favourite.name}” is {favourite.owner}'s favourite: only they can change it.")
+
+
+def favourite_rename(*, favourite: Favourite, prescriber: Prescriber, name: str) -> Favourite:
+    _own_favourite(favourite, prescriber)
+    name = (name or "").strip()[:120]
+    if not name:
+        raise ServiceError("Name the favourite.", fields={"name": ["This field is required."]})
+    if Favourite.objects.filter(owner=prescriber, name=name).exclude(pk=favourite.pk).exists():
+        raise ServiceError(f"You already have a favourite called “{name}”.", fields={"name": ["Choose another name."]})
+    Favourite.objects.filter(pk=favourite.pk).update(name=name)
+    favourite.name = name
+    return favourite
+
+
+def favourite_delete(*, favourite: Favourite, prescriber: Prescriber) -> None:
+    _own_favourite(favourite, prescriber)
+    Favourite.objects.filter(pk=favourite.pk).delete()
+
+
 def order_start_from_favourite(*, prescriber: Prescriber, by, favourite: Favourite, patient: Patient | None = None) -> Order:
-    return order_draft_create(prescriber=prescriber, by=by, body={"preparations": [dict(favourite.preparation)]}, patient=patient)
+    """A draft from a favourite, for this patient: the favourite's own allergen exclusions belonged to the
+    patient it was saved from, so the new patient's allergies replace them (preservative-free is the
+    formula's choice and stays). A withdrawn ingredient stays in its line, to be marked on the page."""
+    preparation = dict(favourite.preparation)
+    exclusions = dict(preparation.get("exclusions") or {})
+    exclusions["allergen_groups"] = [g.code for g in patient.allergies.all()] if patient is not None else []
+    exclusions["preservative_free"] = bool(exclusions.get("preservative_free", False))
+    preparation["exclusions"] = exclusions
+    body = {"preparations": [preparation]}
+    if patient is not None:
+        body["encounter_state"] = patient.state
+    return order_draft_create(prescriber=prescriber, by=by, body=body, patient=patient)
 
 
 def order_reorder(*, prescriber: Prescriber, by, order: Order) -> Order:

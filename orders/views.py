@@ -451,5 +451,50 @@ def patient_form_page(request, patient_id=None):
 
 @prescriber_required
 def favourites_page(request):
-    return render(request, "orders/favourites.html", {"favourites": selectors.favourite_list(user=request.user),
-                                                      "patients": selectors.patient_list(user=request.user)[:500]})
+    search = request.GET.get("q", "")[:100]
+    facts = formulary_facts()
+    favourites = list(selectors.favourite_list(user=request.user, search=search))
+    withdrawn = _withdrawn({"preparations": [f.preparation for f in favourites]}, facts)
+    for favourite in favourites:  # names, not codes; a withdrawn ingredient is said so
+        prep = favourite.preparation
+        base = facts.bases.get(prep.get("base") or "")
+        favourite.base_name = base.name if base else prep.get("base", "")
+        favourite.lines = [{"name": facts.materials[line["ingredient"]].name if line.get("ingredient") in facts.materials
+                            else withdrawn.get(line.get("ingredient"), line.get("ingredient")),
+                            "percent": line.get("percent"), "withdrawn": line.get("ingredient") in withdrawn}
+                           for line in prep.get("ingredients") or [] if line.get("ingredient")]
+        favourite.mine = favourite.owner.user_id == request.user.pk
+    template = "orders/_favourite_rows.html" if request.headers.get("HX-Request") else "orders/favourites.html"
+    return render(request, template, {"favourites": favourites, "q": search, "patients": selectors.patient_list(user=request.user)[:500]})
+
+
+@prescriber_required
+@require_POST
+def favourite_change(request, favourite_id, action):
+    favourite = selectors.favourite_get(user=request.user, public_id=favourite_id)
+    prescriber = services.prescriber_of(request.user)
+    if action == "rename":
+        act(request, lambda: services.favourite_rename(favourite=favourite, prescriber=prescriber, name=request.POST.get("name", "")),
+            "The favourite is renamed.")
+    else:
+        name = favourite.name
+        act(request, lambda: services.favourite_delete(favourite=favourite, prescriber=prescriber), f"“{name}” is deleted.")
+    return redirect("favourites")
+
+
+@prescriber_required
+@require_POST
+def order_discard(request, order_id):
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    act(request, lambda: services.order_draft_discard(order=order, by=request.user), f"Draft {order.number} is discarded.")
+    target = request.POST.get("next", "")
+    return redirect(target if target in ("orders", "prescriber-home") else "prescriber-home")
+
+
+@prescriber_required
+def patient_page(request, patient_id):
+    """The patient: details, allergies, and their orders with each preparation's status; reorder from any."""
+    patient = selectors.patient_get(user=request.user, public_id=patient_id)
+    record_access(request, object_type="patient", object_id=patient.public_id, patient_id=patient.pk)
+    orders = selectors.patient_orders(user=request.user, patient=patient)[:100]
+    return render(request, "orders/patient.html", {"patient": patient, "orders": orders, "allergies": list(patient.allergies.all())})

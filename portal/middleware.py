@@ -80,10 +80,11 @@ class SessionEndedMiddleware:
         if request.headers.get("HX-Request") and response.status_code == 302:
             from django.conf import settings
             from django.http import HttpResponse
+            from django.shortcuts import resolve_url
             from django.urls import reverse
 
             location = response.get("Location", "")
-            if location.startswith((settings.LOGIN_URL, reverse("two-factor-verify"), reverse("two-factor-setup"))):
+            if location.startswith((resolve_url(settings.LOGIN_URL), reverse("two-factor-verify"), reverse("two-factor-setup"))):
                 ended = HttpResponse("Your session has ended. Sign in again to continue.", status=401,
                                      content_type="text/plain; charset=utf-8")
                 ended["X-Session-Ended"] = "1"

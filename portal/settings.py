@@ -179,6 +179,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Heavy PDF renders get their own queue, so they never hold up notifications and heartbeats.
 CELERY_TASK_ROUTES = {
     "fulfillment.tasks.render_worksheet": {"queue": "pdf"},
+    "fulfillment.tasks.render_order_print": {"queue": "pdf"},
     "fulfillment.notifications.tasks.deliver_webhook": {"queue": "notify"},
     "fulfillment.notifications.tasks.send_email": {"queue": "notify"},
 }

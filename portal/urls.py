@@ -50,6 +50,7 @@ urlpatterns = [
     path("formulary/", include("formulary.urls")),
     path("pharmacy/", include("fulfillment.urls")),
     path("", include("orders.urls")),
+    path("", include("fulfillment.urls_prescriber")),
     path("", include("fulfillment.notifications.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
