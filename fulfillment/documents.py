@@ -116,6 +116,20 @@ def as_grams(millilitres: Decimal, density: Decimal, places: str = "0.1") -> Dec
     return (millilitres * density).quantize(Decimal(places), rounding=ROUND_HALF_UP)
 
 
+def volume_context(prep, batch: dict) -> dict | None:
+    """For a preparation made in mL: '100 mL ≈ 102.0 g' for the dispensed quantity and the batch, and the density's source."""
+    density = density_of(prep)
+    if density is None:
+        return None
+    base = formulary_facts().bases.get(prep.base_code)
+    return {
+        "density": density,
+        "source": base.density_source if base else "",
+        "dispensed": f"{prep.quantity.normalize():f} mL ≈ {as_grams(prep.quantity, density)} g",
+        "batch": f"{Decimal(str(batch['volume'])).normalize():f} mL ≈ {Decimal(str(batch['quantity'])).quantize(Decimal('0.01'))} g",
+    }
+
+
 def qc_spec(job: Job) -> dict:
     """pH, appearance and fill. A preparation made in mL is filled by weight: the fill is checked in
     grams (volume × density) and shown in mL beside it."""
@@ -154,16 +168,8 @@ def worksheet_context(job: Job, version: int) -> dict:
     order = prep.order
     base = formulary_facts().bases.get(prep.base_code)
     vehicle = base.vehicle if base else ""
-    density = density_of(prep)
     batch = batch_lines(job)
-    volume = None
-    if density is not None:
-        volume = {
-            "density": density,
-            "source": base.density_source if base else "",
-            "dispensed": f"{prep.quantity.normalize():f} mL ≈ {as_grams(prep.quantity, density)} g",
-            "batch": f"{Decimal(str(batch['volume'])).normalize():f} mL ≈ {Decimal(str(batch['quantity'])).quantize(Decimal('0.01'))} g",
-        }
+    volume = volume_context(prep, batch)
     return {
         "pharmacy": Pharmacy.objects.order_by("pk").first(),
         "job": job,

@@ -118,6 +118,7 @@ def _job_context(job) -> dict:
     record = getattr(job, "record", None)
     return {
         "job": job, "prep": job.preparation, "order": job.preparation.order, "batch": batch,
+        "volume": documents.volume_context(job.preparation, batch),
         "lot_choices": [{"line": line, "lots": by_item.get(line["item"], [])} for line in batch["lines"]],
         "worksheet": selectors.latest_worksheet(job), "record": record,
         "qc": job.qc_results.order_by("-recorded_at", "-pk").first(), "spec": documents.qc_spec(job),

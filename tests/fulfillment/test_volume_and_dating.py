@@ -46,7 +46,7 @@ def work(api_as, staff, order):
     return job
 
 
-def test_a_100_ml_shampoo_worksheet_weighs_grams_to_the_centigram(api_as, rivera, staff, ready):
+def test_a_100_ml_shampoo_worksheet_weighs_grams_to_the_centigram(api_as, rivera, staff, ready, client, technician, password):
     order = submit_shampoo(api_as, rivera, [{"ingredient": "zinc-pyrithione", "percent": 1}, {"ingredient": "phenoxyethanol", "percent": 1}])
     engine = order["preparations"][0]
     assert not [f for f in engine["findings"] if f["code"] == "EXCEEDS_EU_RINSE_OFF_LIMIT"]  # 1 % is the maximum, not above it
@@ -61,13 +61,15 @@ def test_a_100_ml_shampoo_worksheet_weighs_grams_to_the_centigram(api_as, rivera
     assert "100 mL ≈ 102.0 g dispensed" in text
     assert "Batch 105 mL ≈ 107.10 g" in text
     for item, grams in expected.items():
-        assert re.search(rf"{re.escape(item)}.*?{re.escape(str(grams))}", text, re.S), (item, grams)
+        assert re.search(rf"{re.escape(item)}.*?{re.escape(str(grams))}", text, re.DOTALL), (item, grams)
     assert "≈ 0.97 mL" in text  # the phenoxyethanol, 1.07 g at 1.102 g/mL
     assert "Fill weight 102.0–107.1 g (100.0–105.0 mL at 1.02 g/mL)" in text
     assert "Colonial Chemical" in text  # the density's source
     lines = {line["item"]: Decimal(str(line["quantity"])) for line in Job.objects.get(public_id=job["id"]).preparation.checked["batch"]["lines"]}
     assert lines == expected
 
+    page = sign_in(client, technician, password)
+    assert "100 mL ≈ 102.0 g dispensed · batch 105 mL ≈ 107.10 g at 1.02 g/mL" in page.get(f"/pharmacy/jobs/{job['id']}/").content.decode()
     # the record deducts the base's lot in mL (grams / density), materials in grams
     base_lot = StockLot.objects.get(base__code="shampoo-base-capb", lot_number="SHAMPOO-BA-01")
     before = base_lot.quantity_on_hand
@@ -79,6 +81,7 @@ def test_a_100_ml_shampoo_worksheet_weighs_grams_to_the_centigram(api_as, rivera
     short = staff["tech"].post(f"/api/v1/jobs/{job['id']}/qc/", {"ph": "5.1", "appearance_ok": True, "fill_weight": "100.5"}, format="json")
     assert short.json()["passed"] is False
     assert "Fill weight 100.5 g (≈ 98.5 mL) is outside 102.0–107.1 g (100.0–105.0 mL)." in short.json()["problems"]
+    assert "100 mL ≈ 102.0 g dispensed · batch 105 mL ≈ 107.10 g · every line in grams" in page.get(f"/pharmacy/jobs/{job['id']}/").content.decode()
 
 
 def test_the_fill_of_an_ml_preparation_passes_in_grams(api_as, rivera, staff, ready):

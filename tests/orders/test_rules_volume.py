@@ -150,9 +150,10 @@ def test_a_cited_longer_or_shorter_period_is_accepted():
 
 def test_never_past_the_earliest_lot():
     problems = _problems(days=91)
-    assert problems == [("days", f"Lot PE-1 of pe9010 expires {(TODAY + dt.timedelta(days=90)).isoformat()}, before "
-                                 f"{(TODAY + dt.timedelta(days=91)).isoformat()} (91 days from {TODAY.isoformat()}): a beyond-use "
-                                 "date is never later than the expiry of a component.")]
+    message = (f"Lot PE-1 of pe9010 expires {(TODAY + dt.timedelta(days=90)).isoformat()}, before "
+               f"{(TODAY + dt.timedelta(days=91)).isoformat()} (91 days from {TODAY.isoformat()}): a beyond-use "
+               "date is never later than the expiry of a component.")
+    assert problems == [("days", message)]
 
 
 @pytest.mark.parametrize("change, field", [({"citation": "  "}, "citation"), ({"reason": ""}, "reason"), ({"days": 0}, "days"),
