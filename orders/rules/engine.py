@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from orders.rules.arithmetic import HUNDRED, ZERO, batch_weighings, expand, material_share
+from orders.rules.arithmetic import HUNDRED, ZERO, batch_weighings, expand, material_share, weight_share
 from orders.rules.facts import (
     ERROR,
     WARNING,
@@ -25,7 +25,7 @@ from orders.rules.facts import (
     PreparationResult,
 )
 
-RULES_VERSION = "2026.11.1"
+RULES_VERSION = "2026.12.1"
 
 AQUEOUS_AW = Decimal("0.60")
 MICROBIOME_PH = (Decimal("4.5"), Decimal("5.5"))
@@ -68,6 +68,7 @@ class _Mix:
     base: BaseFacts | None
     materials: dict[str, MaterialFacts]
     percents: dict[str, Decimal]
+    density: Decimal | None  # the base's g/mL when the preparation is made in mL, else None
     shares: dict[str, Decimal]
     base_share: Decimal
     present: dict[str, Decimal]  # substance code -> effective % (above zero)
@@ -132,6 +133,8 @@ def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderCo
         batch_quantity=batch.quantity,
         weighings=tuple(batch.weighings),
         minimum_weighable_g=context.settings.minimum_weighable_g,
+        density=mix.density,
+        batch_volume=prep.quantity * (1 + context.settings.overage_percent / HUNDRED) if mix.density is not None else None,
     )
 
 
@@ -154,7 +157,9 @@ def _what_was_asked(prep: PreparationInput, formulary: FormularyFacts, context: 
             continue
         materials[line.code] = material
         percents[line.code] = line.percent
-    shares = {code: material_share(materials[code], percents[code]) for code in materials}
+    # A preparation made in mL is weighed in grams with the base's density; % w/v and % v/v become % w/w.
+    density = base.density if base is not None and base.unit == "mL" and prep.unit == "mL" else None
+    shares = {code: weight_share(materials[code], material_share(materials[code], percents[code]), density) for code in materials}
     total_share = sum(shares.values(), ZERO)
     base_share = HUNDRED - total_share
     if total_share >= HUNDRED:
@@ -163,7 +168,7 @@ def _what_was_asked(prep: PreparationInput, formulary: FormularyFacts, context: 
                   "Lower one or more strengths.")
     effective, sources = expand(shares, materials, base, max(base_share, ZERO))
     return _Mix(prep=prep, formulary=formulary, context=context, compounding_date=prep.compounding_date or today, base=base,
-                materials=materials, percents=percents, shares=shares, base_share=base_share,
+                materials=materials, percents=percents, density=density, shares=shares, base_share=base_share,
                 present={code: pct for code, pct in effective.items() if pct > 0}, sources=sources)
 
 
@@ -356,7 +361,7 @@ def _water_ph_preservation(mix: _Mix, out: _Findings) -> _Water:
 
 
 def _eu_and_otc_limit_checks(mix: _Mix, out: _Findings, *, leave_on: bool) -> None:
-    """EU leave-on bans and maxima (one substance, then each sum group), and the OTC ranges."""
+    """EU leave-on bans and maxima (one substance, then each sum group), EU rinse-off maxima, and the OTC ranges."""
     subs, present, base = mix.subs, mix.present, mix.base
     if leave_on:
         sums: dict[str, Decimal] = {}
@@ -378,6 +383,8 @@ def _eu_and_otc_limit_checks(mix: _Mix, out: _Findings, *, leave_on: bool) -> No
             if limit is not None and total > limit:
                 out.warn("EXCEEDS_EU_LEAVE_ON_LIMIT",
                          f"Together the {group.replace('-', ' ')} come to {_pct(total)}, above the EU leave-on maximum of {_pct(limit)}.")
+    if base is not None and base.application == "rinse_off":
+        _rinse_off_limits(out, present, subs, mix.formulary, mix.via)
     if base is not None:
         for code, m in mix.materials.items():
             otc_max = m.otc_leave_on_max_percent if base.application == "leave_on" else m.otc_rinse_off_max_percent
@@ -407,16 +414,21 @@ def _batch_and_stock(mix: _Mix, out: _Findings) -> _Batch:
         if lot.expires_on >= mix.compounding_date and lot.quantity_on_hand > 0:
             lots_by_item.setdefault(lot.item_code, []).append(lot)
     batch, weighings, covered = batch_weighings(
-        quantity=mix.prep.quantity, shares=mix.shares, base=base, settings=context.settings, lots_by_item=lots_by_item
+        quantity=mix.prep.quantity, shares=mix.shares, base=base, settings=context.settings, lots_by_item=lots_by_item,
+        density=mix.density, materials=mix.materials,
     )
     for line in weighings:
         name = mix.materials[line.item_code].name if line.kind == "material" else base.name
         if not covered[line.item_code]:
             have = sum((lot.quantity_on_hand for lot in lots_by_item.get(line.item_code, [])), ZERO)
             unit = base.unit if line.kind == "base" else "g"
+            if line.kind == "base" and line.millilitres is not None:
+                need = f"{line.millilitres.normalize():f} mL ({line.quantity.normalize():f} g)"
+            else:
+                need = f"{line.quantity.normalize():f} {unit}"
             out.warn("INSUFFICIENT_STOCK",
-                     f"{name}: the batch needs {line.quantity.normalize():f} {unit}; released, unexpired stock is "
-                     f"{have.normalize():f} {unit}.", ingredient=line.item_code)
+                     f"{name}: the batch needs {need}; released, unexpired stock is {have.normalize():f} {unit}.",
+                     ingredient=line.item_code)
         if line.below_mwq:
             out.warn("BELOW_MWQ",
                      f"{name}: {line.quantity.normalize():f} g is below the balance's minimum weighable quantity "
@@ -439,6 +451,29 @@ def _beyond_use_date(mix: _Mix, out: _Findings, water: _Water, batch: _Batch) ->
                      f"{days}-day date; the beyond-use date is shortened to match.", ingredient=lot.item_code)
             beyond_use_date = min(beyond_use_date, lot.expires_on)
     return beyond_use_date
+
+
+def _rinse_off_limits(out: _Findings, present: dict[str, Decimal], subs, formulary: FormularyFacts, via) -> None:
+    """EU Annex V maxima for rinse-off products, per substance and per sum group, on the regulated
+    basis (× acid factor). At the limit is allowed; only above it warns."""
+    sums: dict[str, Decimal] = {}
+    for s, percent in present.items():
+        facts = subs[s]
+        regulated = percent * (facts.eu_limit_as_acid_factor or 1)
+        limit = facts.eu_rinse_off_max_percent
+        if limit is not None and regulated > limit:
+            basis = " (as acid)" if facts.eu_limit_as_acid_factor else ""
+            out.warn("EXCEEDS_EU_RINSE_OFF_LIMIT",
+                     f"{facts.inci} at {_pct(regulated)}{basis} is above the EU maximum of {_pct(limit)} for rinse-off products. "
+                     "Lower its strength or choose another preservative.", ingredient=via(s)[0], substance=s)
+        if facts.eu_limit_sum_group:
+            sums[facts.eu_limit_sum_group] = sums.get(facts.eu_limit_sum_group, ZERO) + regulated
+    for group, total in sums.items():
+        limit = formulary.sum_group_rinse_off_max.get(group)
+        if limit is not None and total > limit:
+            out.warn("EXCEEDS_EU_RINSE_OFF_LIMIT",
+                     f"Together the {group.replace('-', ' ')} come to {_pct(total)}, above the EU maximum of {_pct(limit)} "
+                     "for rinse-off products. Lower one of them.")
 
 
 def ingredient_lines(raw: list[tuple[str, Decimal]]) -> tuple[IngredientLine, ...]:
