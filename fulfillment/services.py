@@ -129,12 +129,25 @@ class ExpiredComponent(ServiceError):
 
 def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> CompoundingRecord:
     """Lots used and actual weights for every material and the base; stock deducted by lot, in one transaction."""
-    if job.status != JobStatus.COMPOUNDING:
-        raise ServiceError(f"Job {job.number} is {job.get_status_display().lower()}: record it while compounding.", code="illegal_transition",
-                           status=409)
+    _record_while_compounding(job)
     batch = documents.batch_lines(job)
     planned = {line["item"]: line for line in batch["lines"]}
     yield_grams = _dec(actual_yield_grams, "actual_yield_grams", low=Decimal("0.001"), high=Decimal(100000))
+    chosen = _record_lines_check(planned, lots)
+    density = Decimal(str(batch["density"])) if batch.get("density") is not None else None
+    return _record_write(job=job, by=by, chosen=chosen, theoretical=Decimal(str(batch["quantity"])), yield_grams=yield_grams,
+                         density=density)
+
+
+def _record_while_compounding(job: Job) -> None:
+    if job.status != JobStatus.COMPOUNDING:
+        raise ServiceError(f"Job {job.number} is {job.get_status_display().lower()}: record it while compounding.", code="illegal_transition",
+                           status=409)
+
+
+def _record_lines_check(planned: dict[str, dict], lots) -> list[tuple]:
+    """Each line names a planned item once, a released, unexpired lot of it, and a weight within tolerance; every
+    planned item has a line. Returns (item, lot, grams, planned grams) per line, or raises with every problem."""
     if not isinstance(lots, list) or not lots:
         raise ServiceError("Record the lot and weight of every material and the base.", fields={"lots": ["This field is required."]})
     today = timezone.localdate()
@@ -159,18 +172,8 @@ def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> Compoun
         except ServiceError as exc:
             errors.update(exc.fields)
             continue
-        lot = StockLot.objects.select_related("material", "base").filter(lot_number=lot_number).filter(
-            **({"material__code": item} if planned[item]["kind"] == "material" else {"base__code": item})).first()
+        lot = _record_lot(planned[item], item, lot_number, where, today, errors)
         if lot is None:
-            other = StockLot.objects.filter(lot_number=lot_number).select_related("material", "base").first()
-            errors[f"{where}.lot_number"] = [f"Lot {lot_number} is of {other.item_code}, not {item}." if other
-                                             else f"No lot {lot_number} of {item}."]
-            continue
-        if lot.expires_on < today or lot.status == LotStatus.EXPIRED:
-            raise ExpiredComponent(f"Lot {lot_number} of {item} expired on {lot.expires_on}; it cannot be used.",
-                                   fields={f"{where}.lot_number": ["EXPIRED_COMPONENT"]})
-        if lot.status != LotStatus.RELEASED:
-            errors[f"{where}.lot_number"] = [f"Lot {lot_number} is {lot.get_status_display().lower()}; use a released lot."]
             continue
         want = Decimal(str(planned[item]["quantity"]))
         if not planned[item]["below_minimum_weighable"] and abs(grams - want) > want * WEIGHING_TOLERANCE:
@@ -182,8 +185,30 @@ def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> Compoun
         errors["lots"] = [f"Missing: {', '.join(missing)}."]
     if errors:
         raise ServiceError("The compounding record is incomplete or wrong: see fields.", fields=errors)
+    return chosen
 
-    theoretical = Decimal(str(batch["quantity"]))
+
+def _record_lot(line: dict, item: str, lot_number: str, where: str, today, errors: dict) -> StockLot | None:
+    """The lot named on a line, if it is of the item, released and in date. An expired lot stops the record at once."""
+    lot = StockLot.objects.select_related("material", "base").filter(lot_number=lot_number).filter(
+        **({"material__code": item} if line["kind"] == "material" else {"base__code": item})).first()
+    if lot is None:
+        other = StockLot.objects.filter(lot_number=lot_number).select_related("material", "base").first()
+        errors[f"{where}.lot_number"] = [f"Lot {lot_number} is of {other.item_code}, not {item}." if other
+                                         else f"No lot {lot_number} of {item}."]
+        return None
+    if lot.expires_on < today or lot.status == LotStatus.EXPIRED:
+        raise ExpiredComponent(f"Lot {lot_number} of {item} expired on {lot.expires_on}; it cannot be used.",
+                               fields={f"{where}.lot_number": ["EXPIRED_COMPONENT"]})
+    if lot.status != LotStatus.RELEASED:
+        errors[f"{where}.lot_number"] = [f"Lot {lot_number} is {lot.get_status_display().lower()}; use a released lot."]
+        return None
+    return lot
+
+
+def _record_write(*, job: Job, by, chosen: list[tuple], theoretical: Decimal, yield_grams: Decimal,
+                  density: Decimal | None) -> CompoundingRecord:
+    """The record, its lines and the stock taken from each lot, and the job on to QC: one transaction."""
     yield_percent = (yield_grams / theoretical * 100).quantize(Decimal("0.01"))
     with transaction.atomic():
         record = CompoundingRecord.objects.create(
@@ -191,9 +216,12 @@ def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> Compoun
             yield_flagged=not (YIELD_RANGE[0] <= yield_percent <= YIELD_RANGE[1]),
         )
         for item, lot, grams, want in chosen:
-            taken = StockLot.objects.filter(pk=lot.pk, quantity_on_hand__gte=grams).update(quantity_on_hand=F("quantity_on_hand") - grams)
+            # Material lots are kept in grams; an mL base's lots in mL: the weighed grams / its density.
+            in_ml = bool(lot.base_id and lot.unit == "mL" and density)
+            amount = (grams / density).quantize(Decimal("0.001")) if in_ml else grams
+            taken = StockLot.objects.filter(pk=lot.pk, quantity_on_hand__gte=amount).update(quantity_on_hand=F("quantity_on_hand") - amount)
             if taken != 1:
-                raise ServiceError(f"Lot {lot.lot_number} of {item} has less than {grams} on hand.",
+                raise ServiceError(f"Lot {lot.lot_number} of {item} has less than {amount} {'mL' if in_ml else 'g'} on hand.",
                                    fields={"lots": [f"Not enough left in lot {lot.lot_number}."]})
             StockLot.objects.filter(pk=lot.pk, quantity_on_hand=0).update(status=LotStatus.EXHAUSTED)
             RecordLine.objects.create(record=record, item_code=item, lot=lot, lot_number=lot.lot_number, lot_expires_on=lot.expires_on,
@@ -222,7 +250,12 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight) -> QCResult:
     if not appearance_ok:
         problems.append(f"Appearance is not as specified: {spec['appearance']}.")
     if not (Decimal(str(spec["fill_min"])) <= fill <= Decimal(str(spec["fill_max"]))):
-        problems.append(f"Fill weight {fill} {spec['unit']} is outside {spec['fill_min']}–{spec['fill_max']} {spec['unit']}.")
+        if spec["density"]:
+            as_ml = (fill / Decimal(str(spec["density"]))).quantize(Decimal("0.1"))
+            problems.append(f"Fill weight {fill.normalize():f} g (≈ {as_ml} mL) is outside {spec['fill_min']}–{spec['fill_max']} g "
+                            f"({spec['fill_min_ml']}–{spec['fill_max_ml']} mL).")
+        else:
+            problems.append(f"Fill weight {fill} {spec['unit']} is outside {spec['fill_min']}–{spec['fill_max']} {spec['unit']}.")
     flags = []
     if job.record.yield_flagged:
         flags.append(f"Yield {job.record.yield_percent} % is outside 95–105 %.")
