@@ -124,3 +124,25 @@ def test_an_idle_session_warns_then_comes_back_in_place_and_saves_what_was_typed
     expect(page.locator("#order-form")).to_be_visible()
     assert page.locator("#checks form").count() == 0  # no sign-in page injected into the checks
     assert [p for p in problems if "401" not in p] == []
+
+
+def test_the_home_lists_a_question_and_a_draft_and_discard_removes_the_draft(page, live_server, rivera, maya, pharmacist, password,
+                                                                           ready):
+    asked = signed(rivera, maya)
+    services.order_request_clarification(order=asked, by=pharmacist, question="Is 50 g enough for the 8-week course?")
+    draft = services.order_draft_create(prescriber=rivera, by=rivera.user, patient=maya)
+    problems = watch_console(page)
+    sign_in_browser(page, live_server.url, rivera.user, password)
+    needs = page.get_by_test_id("needs-you")
+    expect(needs).to_contain_text(asked.number)
+    expect(needs).to_contain_text("Is 50 g enough for the 8-week course?")
+    drafts = page.get_by_test_id("drafts")
+    expect(drafts).to_contain_text(draft.number)
+    expect(page.get_by_test_id("new-order")).to_be_visible()
+    drafts.get_by_role("button", name=f"Discard draft {draft.number}").click()
+    expect(page.locator(".messages")).to_contain_text(f"Draft {draft.number} is discarded.")
+    expect(page.get_by_test_id("drafts")).not_to_contain_text(draft.number)
+    assert not Order.objects.filter(pk=draft.pk).exists()
+    needs.get_by_role("link", name="Answer the question").click()
+    expect(page.get_by_test_id("question")).to_contain_text("Is 50 g enough")
+    assert problems == []
