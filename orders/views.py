@@ -394,7 +394,14 @@ def _patient_data(post) -> tuple[dict, dict]:
     if data["sex"] not in Sex.values:
         data["sex"] = Sex.UNKNOWN
     if data["state"] not in USState.values:
-        errors["state"] = ["Choose a state."]
+        errors["state"] = ["Choose the state the patient lives in."]
+    # Every missing field at once, in words, beside it (the service checks them again).
+    for field, words in (("first_name", "the first name"), ("last_name", "the last name"), ("address_line1", "the street address"),
+                         ("city", "the city"), ("postal_code", "the ZIP code")):
+        if not data[field]:
+            errors[field] = [f"Enter {words}."]
+    if data["date_of_birth"] is None and "date_of_birth" not in errors:
+        errors["date_of_birth"] = ["Enter the date of birth."]
     for field, limit in (("first_name", 100), ("last_name", 100), ("email", 254), ("phone", 30), ("address_line1", 200),
                          ("address_line2", 200), ("city", 100), ("postal_code", 10), ("notes", 2000), ("external_id", 100)):
         if len(data[field]) > limit:

@@ -277,9 +277,12 @@
     return holder ? holder.getAttribute("hx-swap") : "innerHTML";
   }
 
-  document.addEventListener("htmx:responseError", function (event) {
+  /* Before htmx would treat the 401 as an error (and log it): keep the page as it is, ask to sign in again. */
+  document.addEventListener("htmx:beforeSwap", function (event) {
     var xhr = event.detail.xhr;
     if (xhr && xhr.status === 401 && xhr.getResponseHeader("X-Session-Ended")) {
+      event.detail.shouldSwap = false;
+      event.detail.isError = false;
       var cfg = event.detail.requestConfig || {};
       sessionEnded({ verb: cfg.verb || "post", path: cfg.path || event.detail.pathInfo.requestPath,
                      elt: event.detail.elt, target: event.detail.target, swap: swapOf(event.detail.elt) });

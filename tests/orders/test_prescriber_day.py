@@ -201,3 +201,13 @@ def test_the_printable_order_says_the_exclusions_and_the_signing_time(rivera, le
     assert "Excluded: Fragrance and essential oils, Parabens, Preservatives (preservative-free)" in text
     assert "Allergies: Fragrance and essential oils, Parabens" in text or "Allergies: Parabens, Fragrance and essential oils" in text
     assert f"on {signed:%b} {signed.day}, {signed:%Y} at {signed:%H:%M}" in text and "Squalane 5 %" in text and "30 g" in text
+
+
+def test_the_patient_form_says_every_missing_field_beside_it(as_rivera, ready):
+    page = as_rivera.post("/patients/new/", {"first_name": "Iris"}).content.decode()
+    assert "The patient was not saved: 6 fields to fix, marked below." in page
+    for words in ("Enter the last name.", "Enter the date of birth.", "Enter the street address.", "Enter the city.",
+                  "Enter the ZIP code.", "Choose the state the patient lives in."):
+        assert words in page, words
+    assert page.count('class="has-error"') == 6 and 'value="unknown" selected' in page  # sex is not assumed
+    assert not Patient.objects.filter(first_name="Iris").exists()
