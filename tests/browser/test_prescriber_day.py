@@ -44,7 +44,11 @@ def test_ingredient_by_name_reorder_in_plain_numbers_and_the_form_on_a_phone(pag
     page.get_by_role("button", name="New order").first.click()
     page.get_by_label("Patient", exact=True).select_option(label="Lopez, Maya · 1991-04-12")
     expect(page.get_by_test_id("ship-to")).to_be_visible()
+    page.get_by_label("Base").select_option("spray-base-pf")
+    expect(page.locator("label[for=prep-0-quantity]")).to_have_text("Quantity (mL)")  # the unit follows the base at once
+    expect(page.get_by_label("Base").locator("option[value=spray-base-pf]")).to_have_text("Aqueous mist base, preservative-free (in mL)")
     page.get_by_label("Base").select_option("lotion-base-pf")
+    expect(page.locator("label[for=prep-0-quantity]")).to_have_text("Quantity (g)")
     page.get_by_label("Quantity").fill("50")
     page.get_by_label("Ingredient 1 of preparation 1").press_sequentially("inulin", delay=30)
     option = page.get_by_role("option", name="Inulin")
