@@ -101,9 +101,15 @@ def status_context(link) -> dict:
             "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
             "tracking_url": carrier.tracking_url(shipment.tracking_number) if carrier else None,
             "tracking_number": shipment.tracking_number if shipment else None, "carrier": carrier.name if carrier else None,
+            "shipped": shipment is not None, "delivered_at": shipment.delivered_at if shipment else None,
+            "expected": shipment.estimated_delivery_date if shipment else None,
         })
+    waiting = [p for p in preparations if not p["shipped"]]
     return {"first_name": order.patient.first_name, "order_status": order.get_status_display(), "preparations": preparations,
-            "shipments": Shipment.objects.filter(order=order).count()}
+            "shipments": Shipment.objects.filter(order=order).count(),
+            # Before it ships: the pharmacy's promise; once a parcel is out, the carrier's estimate is shown on it.
+            "promise": {"ship": order.promised_ship_date, "delivery": order.promised_delivery_date}
+            if waiting and order.promised_ship_date and order.status not in ("rejected", "cancelled") else None}
 
 
 _STEP_LABELS = {
