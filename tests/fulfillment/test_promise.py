@@ -180,3 +180,33 @@ def test_queue_board_marks_each_job_against_its_promise(client, api_as, rivera, 
         card = page[page.index(f"{number}-1"):]
         card = card[:card.index("</article>")]
         assert f'data-due="{due}"' in card and words in card, (number, card)
+
+
+def test_the_promise_shows_on_review_order_and_patient_pages(client, rivera, password, staff, api_as, ready):
+    """Before signing (review), after (the order page) and for the patient (their status link)."""
+    from orders.patient_links import link_token, patient_link_current
+    from tests.orders.test_order_pages import form, new_draft
+    from tests.twofa import sign_in
+
+    from orders.models import Patient
+
+    patient = Patient.objects.create(clinic=rivera.clinic, first_name="Lena", last_name="Fischer", date_of_birth=dt.date(1978, 1, 27),
+                                     address_line1="5 Oak", city="Austin", state="TX", postal_code="78701")
+    with time_machine.travel(at(2026, 12, 4, 15, 0), tick=False):  # Friday after the cut-off
+        sign_in(client, rivera.user, password)
+        draft = new_draft(client, patient)
+        client.post(f"/orders/{draft.public_id}/edit/", {**form(patient, lines=(("niacinamide", "4"), ("pe9010", "1"))),
+                                                        "action": "review"})
+        review = client.get(f"/orders/{draft.public_id}/review/").content.decode()
+        assert "If you sign now, the pharmacy expects to ship by <strong>Wednesday, December 9</strong>" in review
+        assert "arrive by <strong>Wednesday, December 16</strong>" in review
+        signed = client.post(f"/orders/{draft.public_id}/review/", {"attest": "on"}, follow=True).content.decode()
+    assert "Promised to ship by <strong>Wednesday, December 9</strong>" in signed
+    order = Order.objects.get(pk=draft.pk)
+    assert order.promised_ship_date == dt.date(2026, 12, 9) and order.promised_delivery_date == dt.date(2026, 12, 16)
+    approve(staff, api_as(rivera.user).get(f"/api/v1/orders/{order.public_id}/").json())
+    client.logout()
+    token = link_token(patient_link_current(order=order))
+    client.post(f"/s/{token}/", {"date_of_birth": "1978-01-27"})
+    mine = client.get(f"/s/{token}/").content.decode()
+    assert "ship your order by <strong>Wednesday, December 9</strong>" in mine and "Wednesday, December 16" in mine
