@@ -8,6 +8,7 @@ urlpatterns = [
     path("verify/<uuid:order_id>/approve/", views.verification_act, {"action": "approve"}, name="verification-approve"),
     path("verify/<uuid:order_id>/reject/", views.verification_act, {"action": "reject"}, name="verification-reject"),
     path("verify/<uuid:order_id>/clarify/", views.verification_act, {"action": "clarify"}, name="verification-clarify"),
+    path("verify/<uuid:order_id>/beyond-use-date/", views.verification_bud, name="verification-bud"),
     path("queue/", views.queue, name="queue"),
     path("metrics/", views_metrics.metrics_page, name="metrics"),
     path("metrics.csv", views_metrics.metrics_csv, name="metrics-csv"),
