@@ -54,6 +54,7 @@ class Carrier:
         raise NotImplementedError
 
     def tracking_url(self, tracking_number: str) -> str:
+        """The carrier's own public tracking page for this parcel, or "" when it has none."""
         raise NotImplementedError
 
 
@@ -75,7 +76,9 @@ class SimulatedCarrier(Carrier):
         return found
 
     def tracking_url(self, tracking_number):
-        return f"/track/simulated/{tracking_number}"
+        # No such carrier exists, so there is no page to send anyone to: the portal's own pages (the
+        # patient's status page, the order page) show the parcel's tracking events instead.
+        return ""
 
     def estimated_delivery(self, shipment):
         """It knows its own schedule: delivered after its last step."""

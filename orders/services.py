@@ -34,6 +34,7 @@ from orders.transitions import IllegalTransition, event_record, order_transition
 from orders.validation import ValidationOutcome, order_validate, prescriber_for_caller, result_as_json
 from portal.errors import Forbidden, ServiceError
 from portal.models import Role
+from portal.numbers import plain_number
 
 ATTESTATION = (
     "I attest that I examined this patient (in person or by telehealth), that this compounded preparation is "
@@ -145,7 +146,8 @@ def order_draft_create(*, prescriber: Prescriber, by, body: dict | None = None, 
     body = dict(body or {})
     if patient is not None:
         body["patient_id"] = str(patient.public_id)
-    body.setdefault("preparations", [{"base": "", "quantity": "", "unit": "g", "ingredients": []}])
+    body.setdefault("preparations", [{"base": "", "quantity": "", "unit": "g", "route": "topical",
+                                      "ingredients": [{"ingredient": "", "percent": ""}]}])
 
     def make(number):
         order = Order.objects.create(number=number, clinic=prescriber.clinic, prescriber=prescriber, patient=patient,
@@ -165,6 +167,15 @@ def order_draft_save(*, order: Order, body: dict, patient: Patient | None) -> Or
         raise ServiceError(f"Order {order.number} is no longer a draft.", code="not_a_draft")
     order.draft, order.patient = body, patient
     return order
+
+
+def order_draft_discard(*, order: Order, by) -> None:
+    """Throw a draft away. A draft was never an order (nothing signed, nothing sent), so it is deleted
+    rather than cancelled; the change history keeps what it held. Only while it is still a draft."""
+    with transaction.atomic():
+        deleted, _ = Order.objects.filter(pk=order.pk, status=OrderStatus.DRAFT).delete()
+    if not deleted:
+        raise ServiceError(f"Order {order.number} is signed; cancel it instead.", code="not_a_draft")
 
 
 # --- Submission -------------------------------------------------------------------------
@@ -393,17 +404,51 @@ def favourite_save(*, prescriber: Prescriber, name: str, preparation: dict, visi
     return favourite
 
 
+def _own_favourite(favourite: Favourite, prescriber: Prescriber) -> None:
+    """A clinic's shared favourite is used by all, changed by its owner only."""
+    if favourite.owner_id != prescriber.pk:
+        raise Forbidden(f"“{favourite.name}” is {favourite.owner}'s favourite: only they can change it.")
+
+
+def favourite_rename(*, favourite: Favourite, prescriber: Prescriber, name: str) -> Favourite:
+    _own_favourite(favourite, prescriber)
+    name = (name or "").strip()[:120]
+    if not name:
+        raise ServiceError("Name the favourite.", fields={"name": ["This field is required."]})
+    if Favourite.objects.filter(owner=prescriber, name=name).exclude(pk=favourite.pk).exists():
+        raise ServiceError(f"You already have a favourite called “{name}”.", fields={"name": ["Choose another name."]})
+    Favourite.objects.filter(pk=favourite.pk).update(name=name)
+    favourite.name = name
+    return favourite
+
+
+def favourite_delete(*, favourite: Favourite, prescriber: Prescriber) -> None:
+    _own_favourite(favourite, prescriber)
+    Favourite.objects.filter(pk=favourite.pk).delete()
+
+
 def order_start_from_favourite(*, prescriber: Prescriber, by, favourite: Favourite, patient: Patient | None = None) -> Order:
-    return order_draft_create(prescriber=prescriber, by=by, body={"preparations": [dict(favourite.preparation)]}, patient=patient)
+    """A draft from a favourite, for this patient: the favourite's own allergen exclusions belonged to the
+    patient it was saved from, so the new patient's allergies replace them (preservative-free is the
+    formula's choice and stays). A withdrawn ingredient stays in its line, to be marked on the page."""
+    preparation = dict(favourite.preparation)
+    exclusions = dict(preparation.get("exclusions") or {})
+    exclusions["allergen_groups"] = [g.code for g in patient.allergies.all()] if patient is not None else []
+    exclusions["preservative_free"] = bool(exclusions.get("preservative_free", False))
+    preparation["exclusions"] = exclusions
+    body = {"preparations": [preparation]}
+    if patient is not None:
+        body["encounter_state"] = patient.state
+    return order_draft_create(prescriber=prescriber, by=by, body=body, patient=patient)
 
 
 def order_reorder(*, prescriber: Prescriber, by, order: Order) -> Order:
     """A new draft with the same patient and preparations as a past order (re-checked when signed)."""
     preparations = [
         {
-            "base": p.base_code, "quantity": str(p.quantity.normalize()), "unit": p.unit, "route": p.route,
-            "target_ph": str(p.target_ph) if p.target_ph is not None else "", "directions": p.directions, "refills": p.refills,
-            "ingredients": [{"ingredient": line["ingredient"], "percent": str(line["percent"])} for line in p.ingredients],
+            "base": p.base_code, "quantity": plain_number(p.quantity), "unit": p.unit, "route": p.route,
+            "target_ph": plain_number(p.target_ph), "directions": p.directions, "refills": p.refills,
+            "ingredients": [{"ingredient": line["ingredient"], "percent": plain_number(line["percent"])} for line in p.ingredients],
             "exclusions": p.exclusions,
         }
         for p in order.preparations.all()

@@ -71,6 +71,7 @@ if BENCH_ENDPOINTS:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.PatientPagesMiddleware",
     "portal.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -78,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "portal.middleware.SessionEndedMiddleware",
     "portal.history.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -112,6 +114,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.session",
             ],
         },
     },
@@ -178,6 +181,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Heavy PDF renders get their own queue, so they never hold up notifications and heartbeats.
 CELERY_TASK_ROUTES = {
     "fulfillment.tasks.render_worksheet": {"queue": "pdf"},
+    "fulfillment.tasks.render_order_print": {"queue": "pdf"},
     "fulfillment.notifications.tasks.deliver_webhook": {"queue": "notify"},
     "fulfillment.notifications.tasks.send_email": {"queue": "notify"},
 }
