@@ -107,21 +107,24 @@ def status_context(link) -> dict:
             "tracking_url": (carrier.tracking_url(shipment.tracking_number) or None) if carrier else None,
             "tracking_number": shipment.tracking_number if shipment else None, "carrier": carrier.name if carrier else None,
             "tracking_events": list(shipment.events.all()) if shipment else [],
-            "delivered_at": shipment.delivered_at if shipment else None,
+            "shipped": shipment is not None, "delivered_at": shipment.delivered_at if shipment else None,
             "expected_delivery": _expected_delivery(shipment, carrier),
         })
     pharmacy = Pharmacy.objects.order_by("pk").first()
+    waiting = [p for p in preparations if not p["shipped"]]
     return {"first_name": order.patient.first_name, "order_status": order.get_status_display(), "preparations": preparations,
             "shipments": Shipment.objects.filter(order=order).count(),
-            "pharmacy_name": pharmacy.name if pharmacy else settings.PHARMACY_NAME, "pharmacy_phone": pharmacy.phone if pharmacy else ""}
+            "pharmacy_name": pharmacy.name if pharmacy else settings.PHARMACY_NAME, "pharmacy_phone": pharmacy.phone if pharmacy else "",
+            # Before it ships: the pharmacy's promise; once a parcel is out, the carrier's estimate is shown on it.
+            "promise": {"ship": order.promised_ship_date, "delivery": order.promised_delivery_date}
+            if waiting and order.promised_ship_date and order.status not in ("rejected", "cancelled") else None}
 
 
 def _expected_delivery(shipment, carrier):
     """Once shipped and not yet delivered: the carrier's estimate (a date, for the patient)."""
     if shipment is None or carrier is None or shipment.delivered_at is not None:
         return None
-    estimate = carrier.estimated_delivery(shipment)
-    return timezone.localtime(estimate).date() if estimate else None
+    return shipment.estimated_delivery_date or carrier.estimated_delivery(shipment)
 
 
 _STEP_LABELS = {

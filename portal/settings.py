@@ -12,9 +12,11 @@ from portal.env import (
     ConfigError,
     check_broker_url,
     env_bool,
+    env_dates,
     env_int,
     env_list,
     env_str,
+    env_time,
     parse_database_url,
 )
 
@@ -324,6 +326,17 @@ LOGGING = {
 
 # --- The pharmacy ---------------------------------------------------------------------------
 PHARMACY_NAME = env_str("PHARMACY_NAME", "Northwind Compounding Pharmacy")
+# The delivery promise (fulfillment/promise.py): orders signed after the daily cut-off (local time) or on a
+# weekend or holiday count from the next business day; a clean order ships PHARMACY_LEAD_DAYS business
+# days later (rush: PHARMACY_RUSH_LEAD_DAYS), one more for each full day of work queued ahead of it, at
+# the measured pace but never assumed slower than PHARMACY_MIN_DAILY_CAPACITY preparations a day.
+PHARMACY_CUTOFF = env_time("PHARMACY_CUTOFF", "14:00")
+PHARMACY_HOLIDAYS = env_dates("PHARMACY_HOLIDAYS")
+PHARMACY_LEAD_DAYS = env_int("PHARMACY_LEAD_DAYS", 2, minimum=0, maximum=30)
+PHARMACY_RUSH_LEAD_DAYS = env_int("PHARMACY_RUSH_LEAD_DAYS", 1, minimum=0, maximum=30)
+PHARMACY_MIN_DAILY_CAPACITY = env_int("PHARMACY_MIN_DAILY_CAPACITY", 10, minimum=1)
+PHARMACY_CARRIER = env_str("PHARMACY_CARRIER", "simulated")
+PHARMACY_DEFAULT_SERVICE = env_str("PHARMACY_DEFAULT_SERVICE", "Ground")
 # The simulated carrier moves a parcel one step (in transit, out for delivery, delivered) per this many seconds.
 SIMULATED_CARRIER_STEP_SECONDS = env_int("SIMULATED_CARRIER_STEP_SECONDS", 3600, minimum=1)
 # Where links in emails point (the patient's status link, the prescriber's order page).
