@@ -16,7 +16,6 @@ from formulary.models import AllergenGroup
 from formulary.rules_facts_builder import formulary_facts
 from orders import selectors, services
 from orders.api_validate import OrderBodySerializer
-from formulary.rules_facts_builder import formulary_facts
 from orders.models import OrderStatus, PreparationStatus, RushStatus, Sex, Visibility
 from orders.order_form import (apply_action, body_for_check, body_from_post, field_errors_by_preparation, field_names,
                                resolve_names, strip_rows)

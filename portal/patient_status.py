@@ -10,7 +10,6 @@ import datetime as dt
 
 from django.conf import settings
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
