@@ -10,11 +10,12 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from formulary.rules_facts_builder import formulary_facts
 from orders import selectors, services
 from orders.api_validate import OrderBodySerializer
 from orders.idempotency import body_hash, idempotent, record_done
 from orders.models import Order, OrderStatus, Source
-from formulary.rules_facts_builder import formulary_facts
+from orders.presentation import titled
 from portal import api_examples
 from portal.audit import record_access
 from portal.errors import ServiceError
@@ -52,7 +53,7 @@ class PreparationOutSerializer(serializers.Serializer):
     substances = serializers.SerializerMethodField()
 
     def get_findings(self, p) -> list[dict]:
-        return p.checked.get("findings", [])
+        return titled(p.checked.get("findings", []))
 
     def get_aqueous(self, p) -> bool:
         return p.checked.get("aqueous")

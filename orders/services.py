@@ -127,7 +127,7 @@ def order_draft_create(*, prescriber: Prescriber, by, body: dict | None = None, 
     body = dict(body or {})
     if patient is not None:
         body["patient_id"] = str(patient.public_id)
-    body.setdefault("preparations", [{"base": "", "quantity": "", "unit": "g", "ingredients": []}])
+    body.setdefault("preparations", [{"base": "", "quantity": "", "unit": "g", "route": "topical", "ingredients": []}])
 
     def make(number):
         order = Order.objects.create(number=number, clinic=prescriber.clinic, prescriber=prescriber, patient=patient,

@@ -11,11 +11,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from formulary.models import AllergenGroup
+from formulary.rules_facts_builder import formulary_facts
 from orders import selectors, services
 from orders.api_validate import OrderBodySerializer
 from orders.models import OrderStatus, Sex, Visibility
 from orders.order_form import apply_action, body_for_check, body_from_post, field_errors_by_preparation
-from formulary.rules_facts_builder import formulary_facts
+from orders.presentation import preparation_view, safety
+from orders.rules.titles import route_choices
 from orders.validation import order_validate, result_as_json
 from portal.access import prescriber_required
 from portal.audit import record_access
@@ -38,8 +40,8 @@ def _facts_context() -> dict:
     return {
         "bases": sorted(facts.bases.values(), key=lambda b: b.name),
         "materials": sorted(facts.materials.values(), key=lambda m: m.name),
-        "non_sterile_routes": sorted(facts.non_sterile_routes),
-        "sterile_routes": sorted(facts.sterile_routes),
+        # Only the routes this pharmacy compounds, topical first; sterile routes are never offered.
+        "routes": route_choices(facts.non_sterile_routes),
         "groups": list(AllergenGroup.objects.all()),
         "states": USState.choices,
         "common_directions": COMMON_DIRECTIONS,
@@ -221,10 +223,16 @@ def order_review(request, order_id):
                 return redirect("order-detail", order_id=order.public_id)
     patient = _patient_or_none(request.user, order.draft.get("patient_id"))
     record_access(request, object_type="order", object_id=order.public_id, patient_id=patient.pk if patient else None)
-    names = {code: m.name for code, m in formulary_facts().materials.items()}
+    facts = formulary_facts()
+    names = {code: m.name for code, m in facts.materials.items()}
     rows = _rows(order.draft)
     for row in rows:
         row["ingredients"] = [{**line, "name": names.get(line.get("ingredient"), "")} for line in row["ingredients"]]
+        base = facts.bases.get(row.get("base") or "")
+        row["safety"] = safety(patient=patient, base=base.name if base else (row.get("base") or "No base chosen"),
+                               quantity=row.get("quantity", ""), unit=base.unit if base else row.get("unit", ""),
+                               route=row.get("route") or "topical", ingredients=row["ingredients"], exclusions=row["exclusions"],
+                               directions=row.get("directions", ""))
     return render(request, "orders/review.html", {
         "order": order, "checks": checks, "patient": patient, "rows": rows, "error": error, "attestation": services.ATTESTATION,
     })
@@ -236,7 +244,8 @@ def order_detail(request, order_id):
     events = list(selectors.order_events(order=order))
     record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
     return render(request, "orders/detail.html", {
-        "order": order, "events": events, "preparations": order.preparations.all(),
+        "order": order, "events": events, "preps": [preparation_view(p) for p in order.preparations.all()],
+        "history": selectors.order_history(order=order, pharmacy=False),
         "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
         "patient_link": _patient_link_url(order),
         "can_cancel": order.status in (OrderStatus.DRAFT, OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION,
