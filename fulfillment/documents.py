@@ -219,11 +219,6 @@ def qc_text(qc, unit: str) -> str:
     return " · ".join(parts)
 
 
-def ship_to_text(order) -> str:
-    lines = [order.ship_to_line1, order.ship_to_line2, order.ship_to_city, f"{order.ship_to_state} {order.ship_to_postal_code}".strip()]
-    return ", ".join(part for part in lines if part)
-
-
 def ship_defaults(preparations) -> dict:
     """A refrigerated preparation goes overnight with a cold pack; everything else ground."""
     cold = any(prep.storage == "refrigerate" for prep in preparations)

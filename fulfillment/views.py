@@ -13,7 +13,7 @@ from fulfillment.models import JobStatus, RenderStatus
 from fulfillment.tracking import CARRIERS
 from orders import selectors as order_selectors
 from orders import services as order_services
-from orders.presentation import allergy_names, preparation_safety, preparation_view, quantity_text
+from orders.presentation import allergy_names, preparation_safety, preparation_view, quantity_text, ship_to_text
 from orders.rules.titles import title
 from portal.access import pharmacy_staff_required, role_required
 from portal.audit import record_access
@@ -44,7 +44,7 @@ def verification_detail(request, order_id):
     return render(request, "fulfillment/verify_detail.html", {
         "order": order, "preps": [preparation_view(p) for p in preparations],
         "warnings": [{"code": code, "title": title(code)} for code in codes],
-        "allergies": allergy_names(order.patient), "ship_to": documents.ship_to_text(order),
+        "allergies": allergy_names(order.patient), "ship_to": ship_to_text(order),
         "previous": order_selectors.patient_previous_orders(order=order),
         "history": order_selectors.order_history(order=order),
     })
@@ -167,7 +167,7 @@ def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | 
         "qc": qc, "qc_form": qc_form or {}, "spec": documents.qc_spec(job),
         "qc_text": documents.qc_text(qc, prep.unit) if qc else "",
         "label": documents.label_context(job) if record else None, "carriers": CARRIERS.values(),
-        "siblings": ready or [job], "ship_to": documents.ship_to_text(order), "ship_defaults": documents.ship_defaults([prep]),
+        "siblings": ready or [job], "ship_to": ship_to_text(order), "ship_defaults": documents.ship_defaults([prep]),
         "render_status": RenderStatus, "actions": _actions(job, user, qc),
         "history": order_selectors.order_history(order=order, preparation=prep),
         "quantity": quantity_text(prep.quantity, prep.unit),

@@ -81,6 +81,10 @@ def event_sentence(event: OrderEvent) -> str:
         text = _job_sentence(event, who, detail)
     elif kind == "transition_refused":
         text = f"A change by {who} was refused ({detail})."
+    elif kind == "status_changed" and event.to_status == "shipped":
+        text = "Order shipped: every preparation is on its way."
+    elif kind == "status_changed" and event.to_status == "delivered":
+        text = "Order delivered: every parcel has arrived."
     elif kind == "status_changed" and event.to_status:
         text = f"Now {event.to_status.replace('_', ' ')}."
     else:

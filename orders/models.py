@@ -108,6 +108,8 @@ class OrderStatus(models.TextChoices):
     IN_VERIFICATION = "in_verification", "In verification"
     CLARIFICATION_REQUESTED = "clarification_requested", "Clarification requested"
     APPROVED = "approved", "Approved"
+    SHIPPED = "shipped", "Shipped"  # every open preparation has shipped (rolled up from the jobs)
+    DELIVERED = "delivered", "Delivered"  # every open preparation has been delivered
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
 
@@ -169,6 +171,15 @@ class Order(models.Model):
     @property
     def is_draft(self) -> bool:
         return self.status == OrderStatus.DRAFT
+
+    @property
+    def status_text(self) -> str:
+        """The status as people read it: an approved order whose preparations have partly shipped says so."""
+        if self.status == OrderStatus.APPROVED:
+            shipped = [p for p in self.preparations.all() if p.status in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED)]
+            if shipped:
+                return "Partly shipped"
+        return self.get_status_display()
 
 
 class PreparationStatus(models.TextChoices):

@@ -81,3 +81,8 @@ def titled(findings) -> list[dict]:
 def preparation_view(prep) -> dict:
     """A signed preparation for a page: itself, its safety summary, and its findings by title."""
     return {"prep": prep, "safety": preparation_safety(prep), "findings": titled(prep.checked.get("findings", []))}
+
+
+def ship_to_text(order) -> str:
+    lines = [order.ship_to_line1, order.ship_to_line2, order.ship_to_city, f"{order.ship_to_state} {order.ship_to_postal_code}".strip()]
+    return ", ".join(part for part in lines if part)

@@ -16,8 +16,9 @@ from orders import selectors, services
 from orders.api_validate import OrderBodySerializer
 from orders.models import OrderStatus, Sex, Visibility
 from orders.order_form import apply_action, body_for_check, body_from_post, field_errors_by_preparation
-from orders.presentation import preparation_view, safety
+from orders.presentation import preparation_view, safety, ship_to_text
 from orders.rules.titles import route_choices
+from orders.transitions import may_cancel
 from orders.validation import order_validate, result_as_json
 from portal.access import prescriber_required
 from portal.audit import record_access
@@ -248,9 +249,14 @@ def order_detail(request, order_id):
         "history": selectors.order_history(order=order, pharmacy=False),
         "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
         "patient_link": _patient_link_url(order),
-        "can_cancel": order.status in (OrderStatus.DRAFT, OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION,
-                                       OrderStatus.CLARIFICATION_REQUESTED, OrderStatus.APPROVED),
+        "can_cancel": may_cancel(order=order, by=request.user),
+        "shipments": list(order.shipments.order_by("shipped_at")), "ship_to": ship_to_text(order),
+        "dispatched": order.status in DISPATCHED,
     })
+
+
+# An order the pharmacy has approved and is making, shipping or has delivered: the patient's link applies.
+DISPATCHED = (OrderStatus.APPROVED, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 
 
 def _patient_link_url(order):
@@ -278,7 +284,7 @@ def order_patient_link(request, order_id, action):
     if action == "revoke":
         patient_link_revoke(order=order)
         messages.success(request, "The patient's link no longer works.")
-    elif order.status in (OrderStatus.APPROVED,):
+    elif order.status in DISPATCHED:
         patient_link_issue(order=order)
         messages.success(request, "A new link is ready; the old one no longer works.")
     else:

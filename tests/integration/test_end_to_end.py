@@ -88,14 +88,15 @@ def test_order_to_delivery(celery_worker_process, beat_process, live_server, pag
     # beat polls the simulated carrier every 2 s; it steps once a second here
     delivered = wait(lambda: tech.get(f"/api/v1/shipments/{shipment['id']}/").json()["status"] == "delivered", timeout=60)
     assert delivered, beat_process.log_path.read_text()[-2000:] + celery_worker_process.log_path.read_text()[-2000:]
-    assert doctor.get(f"/api/v1/orders/{order['id']}/").json()["preparations"][0]["status"] == "delivered"
+    answer = doctor.get(f"/api/v1/orders/{order['id']}/").json()
+    assert answer["preparations"][0]["status"] == "delivered" and answer["status"] == "delivered"  # the order follows its jobs
 
     # dr.rivera's page shows every step
     sign_in_browser(page, live_server.url, rivera.user, password, f"/orders/{order['id']}/")
-    expect(page.get_by_test_id("order-status")).to_have_text("Approved")
+    expect(page.get_by_test_id("order-status")).to_have_text("Delivered")
     history = page.get_by_test_id("events")
     for step in ("Signed by", "Approved by", "queued for compounding", "claimed by", "compounding record entered", "QC passed",
-                 "verified and released", "shipped by", "delivered"):
+                 "verified and released", "shipped by", "Order shipped", "Order delivered"):
         expect(history).to_contain_text(step)
     expect(page.locator("body")).to_contain_text("Delivered")
 
