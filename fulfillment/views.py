@@ -13,7 +13,14 @@ from fulfillment.models import JobStatus, RenderStatus
 from fulfillment.tracking import CARRIERS
 from orders import selectors as order_selectors
 from orders import services as order_services
-from orders.presentation import allergy_names, preparation_safety, preparation_view, quantity_text, ship_to_text
+from orders.presentation import (
+    allergy_names,
+    amendment_changes,
+    preparation_safety,
+    preparation_view_amended,
+    quantity_text,
+    ship_to_text,
+)
 from orders.rules.titles import title
 from portal.access import pharmacy_staff_required, role_required
 from portal.audit import record_access
@@ -31,7 +38,7 @@ def verification_queue(request):
     for order in orders:
         codes = sorted({f["code"] for p in order.preparations.all() for f in p.checked.get("findings", [])})
         order.warnings = [{"code": code, "title": title(code)} for code in codes]
-    return render(request, "fulfillment/verify_queue.html", {"orders": orders})
+    return render(request, "fulfillment/verify_queue.html", {"orders": orders, "waiting": selectors.clarification_waiting()})
 
 
 @pharmacist_required
@@ -39,10 +46,11 @@ def verification_detail(request, order_id):
 
     order = order_selectors.order_get(user=request.user, public_id=order_id)
     preparations = list(order.preparations.all())
+    changes = amendment_changes(order)
     codes = sorted({f["code"] for p in preparations for f in p.checked.get("findings", []) if f["severity"] == "warning"})
     record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
     return render(request, "fulfillment/verify_detail.html", {
-        "order": order, "preps": [preparation_view(p) for p in preparations],
+        "order": order, "preps": [preparation_view_amended(p, changes) for p in preparations], "changes": changes,
         "warnings": [{"code": code, "title": title(code)} for code in codes],
         "allergies": allergy_names(order.patient), "ship_to": ship_to_text(order),
         "previous": order_selectors.patient_previous_orders(order=order),

@@ -255,6 +255,26 @@ class OrderEvent(models.Model):
         constraints = [models.UniqueConstraint(fields=["order", "sequence"], name="order_event_sequence_unique")]
 
 
+class OrderAmendment(models.Model):
+    """A prescriber's answer to a clarification by changing the order: a new version of the same order. The
+    preparations as they stood before are kept here, so the pharmacist sees what changed and the old version
+    stays readable; the order's preparations are the new version."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="amendments")
+    version = models.PositiveSmallIntegerField(help_text="The version this amendment made: 2 for the first.")
+    previous = models.JSONField(help_text="The preparations of the version before, as signed.")
+    note = models.TextField(blank=True, help_text="The prescriber's words to the pharmacist.")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["version"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "version"], name="order_amendment_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=2), name="order_amendment_version_from_2"),
+        ]
+
+
 class IdempotencyKey(models.Model):
     """One API POST per (caller, key): the first answer is kept and replayed for retries."""
 

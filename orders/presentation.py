@@ -53,8 +53,9 @@ def allergy_names(patient) -> list[str]:
 
 
 def safety(*, patient, base: str, quantity, unit: str, route: str, ingredients: list[dict], exclusions: dict | None,
-           directions: str = "") -> dict:
+           directions: str = "", changed: frozenset = frozenset()) -> dict:
     return {
+        "changed": changed,
         "allergies": allergy_names(patient),
         "free_of": free_of(exclusions),
         "free_of_line": free_of_line(exclusions),
@@ -86,3 +87,67 @@ def preparation_view(prep) -> dict:
 def ship_to_text(order) -> str:
     lines = [order.ship_to_line1, order.ship_to_line2, order.ship_to_city, f"{order.ship_to_state} {order.ship_to_postal_code}".strip()]
     return ", ".join(part for part in lines if part)
+
+
+def _ingredient_percents(lines) -> dict[str, str]:
+    return {line.get("name") or line.get("ingredient", ""): percent_text(line.get("percent")) for line in lines or []}
+
+
+def _compare(before: dict, prep) -> tuple[list[str], set[str]]:
+    """What changed in one preparation between two versions: sentences, and the summary lines to mark."""
+    changes, marked = [], set()
+
+    def differ(key: str, label: str, old: str, new: str) -> None:
+        if old != new:
+            changes.append(f"{label}: {old or 'none'} → {new or 'none'}")
+            marked.add(key)
+
+    differ("base", "Base", before.get("base_name", ""), prep.base_name)
+    differ("quantity", "Quantity", quantity_text(before.get("quantity", ""), before.get("unit", "")), quantity_text(prep.quantity, prep.unit))
+    differ("route", "Route", route_name(before.get("route", "")), route_name(prep.route))
+    differ("directions", "Directions", before.get("directions", ""), prep.directions)
+    differ("free_of", "Free of", ", ".join(free_of(before.get("exclusions"))), ", ".join(free_of(prep.exclusions)))
+    old_ph = before.get("target_ph")
+    new_ph = f"{prep.target_ph.normalize():f}" if prep.target_ph is not None else None
+    if (old_ph or None) != new_ph:
+        changes.append(f"Target pH: {old_ph or 'none'} → {new_ph or 'none'}")
+    if int(before.get("refills") or 0) != prep.refills:
+        changes.append(f"Refills: {before.get('refills') or 0} → {prep.refills}")
+    old, new = _ingredient_percents(before.get("ingredients")), _ingredient_percents(prep.ingredients)
+    for name in new:
+        if name not in old:
+            changes.append(f"Added: {name} {new[name]}")
+        elif old[name] != new[name]:
+            changes.append(f"{name}: {old[name]} → {new[name]}")
+    changes += [f"Removed: {name} {old[name]}" for name in old if name not in new]
+    if old != new:
+        marked.add("ingredients")
+    return changes, marked
+
+
+def amendment_changes(order) -> dict | None:
+    """The latest version against the one before it, for the pharmacist: per preparation position, the changes
+    in words and which summary lines to mark; None when the order was never amended."""
+    amendment = order.amendments.order_by("-version").first()
+    if amendment is None:
+        return None
+    previous = {p["position"]: p for p in amendment.previous}
+    current = list(order.preparations.all())
+    preps = {}
+    for prep in current:
+        before = previous.get(prep.position)
+        preps[prep.position] = (["New in this version."], {"base", "quantity", "route", "ingredients", "directions", "free_of"}) \
+            if before is None else _compare(before, prep)
+    removed = [f"Preparation {p['position']} ({p['base_name']}) was removed." for pos, p in previous.items()
+               if pos not in {prep.position for prep in current}]
+    return {"version": amendment.version, "note": amendment.note, "by": amendment.by, "at": amendment.created_at, "preps": preps,
+            "removed": removed}
+
+
+def preparation_view_amended(prep, changes: dict | None) -> dict:
+    view = preparation_view(prep)
+    if changes is not None:
+        lines, marked = changes["preps"].get(prep.position, ([], set()))
+        view["changes"] = lines
+        view["safety"]["changed"] = frozenset(marked)
+    return view

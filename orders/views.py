@@ -147,10 +147,15 @@ def order_new(request):
     return redirect("order-edit", order_id=order.public_id)
 
 
+def _amending(order) -> bool:
+    """An order the pharmacist asked about, opened for a new version (services.order_amend_start)."""
+    return order.status == OrderStatus.CLARIFICATION_REQUESTED and bool(order.draft.get("amending"))
+
+
 @prescriber_required
 def order_edit(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    if order.status != OrderStatus.DRAFT:
+    if order.status != OrderStatus.DRAFT and not _amending(order):
         return redirect("order-detail", order_id=order.public_id)
     if request.method != "POST":
         record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
@@ -158,6 +163,8 @@ def order_edit(request, order_id):
 
     units = _facts_context()["units"]
     body = body_from_post(request.POST, units=units)
+    if _amending(order):
+        body["patient_id"] = str(order.patient.public_id)  # a new version is for the same patient
     patient = _patient_or_none(request.user, body.get("patient_id"))
     if body.get("patient_id") and patient is None:
         body["patient_id"] = None
@@ -185,7 +192,14 @@ def order_edit(request, order_id):
                 notice = f"Saved “{favourite.name}” to your favourites."
             except ServiceError as exc:
                 notice = exc.message
-    services.order_draft_save(order=order, body=body, patient=patient)
+    try:
+        if _amending(order):
+            services.order_amend_draft_save(order=order, body=body)
+        else:
+            services.order_draft_save(order=order, body=body, patient=patient)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("order-detail", order_id=order.public_id)
 
     if action == "review":
         url = reverse("order-review", kwargs={"order_id": order.public_id})
@@ -205,11 +219,25 @@ def order_edit(request, order_id):
 @prescriber_required
 def order_review(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    if order.status != OrderStatus.DRAFT:
+    amending = _amending(order)
+    if order.status != OrderStatus.DRAFT and not amending:
         return redirect("order-detail", order_id=order.public_id)
     checks = run_checks(user=request.user, body=order.draft)
     error = ""
-    if request.method == "POST":
+    if request.method == "POST" and amending:
+        if request.POST.get("attest") != "on":
+            error = "Tick the attestation to sign."
+        elif checks["ok"]:
+            try:
+                services.order_amend(order=order, by=request.user, body=checks["validated"], note=request.POST.get("note", ""))
+            except services.OrderNotAcceptable:
+                checks = run_checks(user=request.user, body=order.draft)
+            except ServiceError as exc:
+                error = exc.message
+            else:
+                messages.success(request, f"Order {order.number} is signed again as a new version and back with the pharmacist.")
+                return redirect("order-detail", order_id=order.public_id)
+    elif request.method == "POST":
         if request.POST.get("attest") != "on":
             error = "Tick the attestation to sign."
         elif checks["ok"]:
@@ -236,6 +264,7 @@ def order_review(request, order_id):
                                directions=row.get("directions", ""))
     return render(request, "orders/review.html", {
         "order": order, "checks": checks, "patient": patient, "rows": rows, "error": error, "attestation": services.ATTESTATION,
+        "amending": amending, "version": order.amendments.count() + 2 if amending else None,
     })
 
 
@@ -299,6 +328,19 @@ def order_answer(request, order_id):
     act(request, lambda: services.order_answer_clarification(order=order, by=request.user, answer=request.POST.get("answer", "")[:2000]),
         "Your answer is with the pharmacist; the order is back in their queue.")
     return redirect("order-detail", order_id=order.public_id)
+
+
+@prescriber_required
+@require_POST
+def order_amend(request, order_id):
+    """Answer the pharmacist by changing the order: open its preparations for editing (a new version when signed)."""
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    try:
+        services.order_amend_start(order=order, by=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("order-detail", order_id=order.public_id)
+    return redirect("order-edit", order_id=order.public_id)
 
 
 @prescriber_required

@@ -22,9 +22,9 @@ pytestmark = pytest.mark.django_db
 
 # Objects owned by one clinic (or one user): another clinic's prescriber must get 404.
 CLINIC_OBJECT_ROUTES = {
-    "order-detail", "order-edit", "order-review", "order-cancel", "order-answer", "order-reorder", "order-link-revoke",
+    "order-detail", "order-edit", "order-review", "order-cancel", "order-answer", "order-amend", "order-reorder", "order-link-revoke",
     "order-link-reissue", "webhook", "patient-edit", "token-revoke",
-    "api-order", "api-order-cancel", "api-order-events", "api-patient", "api-webhook", "api-webhook-deliveries",
+    "api-order", "api-order-cancel", "api-order-amend", "api-order-events", "api-patient", "api-webhook", "api-webhook-deliveries",
     "api-webhook-redeliver",
 }
 # The pharmacy's own work: prescribers and platforms get 403 (or 404), never the data.
