@@ -37,7 +37,7 @@ def test_one_preparation_shipped_then_delivered_at_order_level(api_as, rivera, s
     page = client.get(f"/orders/{order['id']}/").content.decode()
     assert "Cancel order" not in page and 'data-testid="order-status">Shipped<' in page
     assert "Order shipped: every preparation is on its way." in page
-    assert f'href="/track/simulated/SIM-ROLL-001"' in page and "To 1 Main St, Oakland, CA 94601" in page  # the tracking link
+    assert 'href="/track/simulated/SIM-ROLL-001"' in page and "To 1 Main St, Oakland, CA 94601" in page  # the tracking link
 
     step = dt.timedelta(seconds=settings.SIMULATED_CARRIER_STEP_SECONDS)
     tracking.shipments_poll(now=shipment.shipped_at + step * 4)  # the simulated carrier delivers

@@ -134,8 +134,9 @@ def test_the_label_carries_the_pharmacy_address_the_free_of_line_and_the_rx_barc
     pdf = staff["tech"].get(f"/api/v1/jobs/{job.public_id}/label/").content
     if os.environ.get("I15_SHOTS"):
         Path(os.environ["I15_SHOTS"], "label.pdf").write_bytes(pdf)  # to look at it
-    from pypdf import PdfReader
     import io
+
+    from pypdf import PdfReader
 
     assert len(PdfReader(io.BytesIO(pdf)).pages) == 1  # one label, not two
     text = pdf_text(pdf)
