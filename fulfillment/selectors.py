@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.db.models import BooleanField, Case, Count, OuterRef, Prefetch, QuerySet, Subquery, Value, When
 
-from fulfillment.models import Job, JobStatus, WorkerHeartbeat, Worksheet
+from fulfillment.models import Job, JobStatus, Shipment, WorkerHeartbeat, Worksheet
 from orders.models import Order, OrderEvent, OrderStatus
+from portal.errors import NotFound
 
 
 def worker_last_seen():
@@ -72,3 +73,11 @@ def clarification_waiting() -> QuerySet:
     return (Order.objects.filter(status=OrderStatus.CLARIFICATION_REQUESTED)
             .annotate(asked_at=Subquery(asked.values("created_at")[:1]), question=Subquery(asked.values("message")[:1]))
             .select_related("patient", "prescriber__user", "clinic").order_by("asked_at", "pk"))
+
+
+def shipment_get(*, public_id) -> Shipment:
+    """A shipment, for pharmacy staff (the pages that call this are staff-only)."""
+    shipment = Shipment.objects.select_related("order").filter(public_id=public_id).first()
+    if shipment is None:
+        raise NotFound("No such shipment.")
+    return shipment

@@ -183,14 +183,28 @@ def _lot_problem(row: dict, lot_number: str, today) -> tuple[StockLot | None, st
 
 def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> CompoundingRecord:
     """Lots used and actual weights for every weighing of the record (documents.record_plan: the base, each
-    material, and each aliquot's three weighings), and the yield. Every problem is reported at once, by
-    line and field, and nothing is saved until all are right; then stock is deducted by lot, in one
-    transaction. Each line keeps exactly the weight typed."""
+    material, and each aliquot's three weighings), and the yield. Every problem is reported at once, by line
+    and field, and nothing is saved until all are right; then stock is deducted by lot, in one transaction.
+    Each line keeps exactly the weight typed."""
+    _record_while_compounding(job)
+    batch = documents.batch_lines(job)
+    plan = documents.record_plan(job, batch)
+    chosen, yield_grams = _record_lines_check(plan, lots, actual_yield_grams)
+    density = Decimal(str(batch["density"])) if batch.get("density") is not None else None
+    return _record_write(job=job, by=by, plan=plan, chosen=chosen, theoretical=Decimal(str(batch["quantity"])),
+                         yield_grams=yield_grams, density=density)
+
+
+def _record_while_compounding(job: Job) -> None:
     if job.status != JobStatus.COMPOUNDING:
         raise ServiceError(f"Job {job.number} is {job.get_status_display().lower()}: record it while compounding.", code="illegal_transition",
                            status=409)
-    batch = documents.batch_lines(job)
-    plan = documents.record_plan(job, batch)
+
+
+def _record_lines_check(plan: list[dict], lots, actual_yield_grams) -> tuple[dict[tuple[str, str], tuple], Decimal]:
+    """Each line names a weighing of the plan once, a released, unexpired lot of the right item, and a weight within
+    tolerance; every weighing has a line; the yield is a weight. Returns ({(item, step): (row, lot, grams)}, yield),
+    or raises with every problem by line and field (EXPIRED_COMPONENT when a lot has expired)."""
     by_key = {(row["item"], row["step"]): row for row in plan}
     errors: dict[str, list[str]] = {}
     yield_grams, problem = _weight(actual_yield_grams, what="The yield")
@@ -201,7 +215,7 @@ def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> Compoun
         raise ServiceError("The compounding record is incomplete: see fields.", fields=errors)
     today = timezone.localdate()
     expired = False
-    chosen: dict[tuple[str, str], tuple[dict, StockLot | None, Decimal]] = {}
+    chosen: dict[tuple[str, str], tuple] = {}
     for index, given in enumerate(lots):
         where = f"lots[{index}]"
         if not isinstance(given, dict):
@@ -237,8 +251,13 @@ def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> Compoun
         count = len([k for k in errors if k != "lots"]) or 1
         message = f"The record was not saved: {count} {'entry needs' if count == 1 else 'entries need'} fixing (marked). Nothing typed is lost."
         raise (ExpiredComponent if expired else ServiceError)(message, fields=errors)
+    return chosen, yield_grams
 
-    # The aliquot's portion comes from the aliquot mixture: the material's lot, nothing more taken from stock.
+
+def _record_write(*, job: Job, by, plan: list[dict], chosen: dict, theoretical: Decimal, yield_grams: Decimal,
+                  density: Decimal | None) -> CompoundingRecord:
+    """The record, its lines in the order of addition, the stock taken from each lot (lots locked in id order), and
+    the job on to QC: one transaction. An aliquot's portion comes from its mixture: nothing more from stock."""
     lines = []
     for row in plan:
         _row, lot, grams = chosen[(row["item"], row["step"])]
@@ -254,7 +273,6 @@ def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> Compoun
             amount = max(grams - chosen[(row["item"], "aliquot_material")][2], Decimal(0))
         held = take.get(lot.pk, (lot, Decimal(0)))
         take[lot.pk] = (lot, held[1] + amount)
-    theoretical = Decimal(str(batch["quantity"]))
     yield_percent = (yield_grams / theoretical * 100).quantize(Decimal("0.01"))
     with transaction.atomic():
         record = CompoundingRecord.objects.create(
@@ -262,10 +280,13 @@ def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> Compoun
             yield_flagged=not (YIELD_RANGE[0] <= yield_percent <= YIELD_RANGE[1]),
         )
         for lot_pk in sorted(take):  # a fixed lock order: two records never deadlock over the same lots
-            lot, amount = take[lot_pk]
+            lot, grams = take[lot_pk]
+            # Material lots are kept in grams; an mL base's lots in mL: the weighed grams / its density.
+            in_ml = bool(lot.base_id and lot.unit == "mL" and density)
+            amount = (grams / density).quantize(Decimal("0.001")) if in_ml else grams
             taken = StockLot.objects.filter(pk=lot_pk, quantity_on_hand__gte=amount).update(quantity_on_hand=F("quantity_on_hand") - amount)
             if taken != 1:
-                raise ServiceError(f"Lot {lot.lot_number} has less than {amount.normalize():f} g on hand.",
+                raise ServiceError(f"Lot {lot.lot_number} has less than {amount.normalize():f} {'mL' if in_ml else 'g'} on hand.",
                                    fields={"lots": [f"Not enough left in lot {lot.lot_number}."]})
             StockLot.objects.filter(pk=lot_pk, quantity_on_hand=0).update(status=LotStatus.EXHAUSTED)
         RecordLine.objects.bulk_create(
@@ -315,7 +336,12 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight) -> QCResult:
     if not appearance_ok:
         problems.append(f"Appearance is not as specified: {spec['appearance']}.")
     if not (Decimal(str(spec["fill_min"])) <= fill <= Decimal(str(spec["fill_max"]))):
-        problems.append(f"Fill weight {fill.normalize():f} {spec['unit']} is outside {spec['fill_min']}–{spec['fill_max']} {spec['unit']}.")
+        if spec["density"]:
+            as_ml = (fill / Decimal(str(spec["density"]))).quantize(Decimal("0.1"))
+            problems.append(f"Fill weight {fill.normalize():f} g (≈ {as_ml} mL) is outside {spec['fill_min']}–{spec['fill_max']} g "
+                            f"({spec['fill_min_ml']}–{spec['fill_max_ml']} mL).")
+        else:
+            problems.append(f"Fill weight {fill.normalize():f} {spec['unit']} is outside {spec['fill_min']}–{spec['fill_max']} {spec['unit']}.")
     flags = []
     if job.record.yield_flagged:
         flags.append(f"Yield {job.record.yield_percent} % is outside 95–105 %.")

@@ -8,12 +8,14 @@ urlpatterns = [
     path("verify/<uuid:order_id>/approve/", views.verification_act, {"action": "approve"}, name="verification-approve"),
     path("verify/<uuid:order_id>/reject/", views.verification_act, {"action": "reject"}, name="verification-reject"),
     path("verify/<uuid:order_id>/clarify/", views.verification_act, {"action": "clarify"}, name="verification-clarify"),
+    path("verify/<uuid:order_id>/beyond-use-date/", views.verification_bud, name="verification-bud"),
     path("queue/", views.queue, name="queue"),
     path("queue/claim-next/", views.queue_claim_next, name="queue-claim-next"),
     path("jobs/<uuid:job_id>/", views.job_page, name="job"),
     path("jobs/<uuid:job_id>/worksheet-status/", views.job_worksheet_status, name="job-worksheet-status"),
     path("jobs/<uuid:job_id>/worksheet-v<int:version>.pdf", views.job_worksheet_pdf, name="job-worksheet-pdf"),
     path("jobs/<uuid:job_id>/label.pdf", views.job_label_pdf, name="job-label-pdf"),
+    path("shipments/<uuid:shipment_id>/labels.pdf", views.shipment_labels_pdf, name="shipment-labels-pdf"),
 ] + [
     path(f"jobs/<uuid:job_id>/{action}/", views.job_act, {"action": action}, name=f"job-{action}")
     for action in ("claim", "release", "worksheet", "record", "qc", "verify", "ship")

@@ -55,7 +55,31 @@ def verification_detail(request, order_id):
         "allergies": allergy_names(order.patient), "ship_to": ship_to_text(order),
         "previous": order_selectors.patient_previous_orders(order=order),
         "history": order_selectors.order_history(order=order),
+        "bud_assignable": order.status in order_services.BUD_ASSIGNABLE, "bud_form": request.session.pop("bud_form", {}),
     })
+
+
+@pharmacist_required
+@require_POST
+def verification_bud(request, order_id):
+    """A pharmacist assigns (or withdraws) a beyond-use date other than the table's, with its citation."""
+    order = order_selectors.order_get(user=request.user, public_id=order_id)
+    post = request.POST
+    position = post.get("preparation", "")
+    prep = order.preparations.filter(position=int(position)).first() if position.isdigit() and len(position) < 4 else None
+    if prep is None:
+        messages.error(request, "Choose one of this order's preparations.")
+    elif post.get("action") == "clear":
+        act(request, lambda: order_services.preparation_bud_clear(preparation=prep, by=request.user),
+            f"Preparation {prep.position} is dated by the USP <795> table again.")
+    else:
+        ok = act(request, lambda: order_services.preparation_bud_assign(
+            preparation=prep, by=request.user, days=post.get("days", ""), citation=post.get("citation", ""),
+            reason=post.get("reason", "")), f"Beyond-use period of preparation {prep.position} set to {post.get('days', '').strip()} days.")
+        if not ok:  # keep what was typed, beside the refusal
+            request.session["bud_form"] = {"position": prep.position, "days": post.get("days", "")[:10],
+                                           "citation": post.get("citation", "")[:2000], "reason": post.get("reason", "")[:2000]}
+    return redirect("verification-detail", order_id=order.public_id)
 
 
 @pharmacist_required
@@ -99,7 +123,7 @@ def queue_claim_next(request):
     except NotFound:
         messages.info(request, "The queue is empty.")
         return redirect("queue")
-    messages.success(request, f"You have {job.number}. Its worksheet is being prepared.")
+    messages.success(request, f"You have {job.number}.")  # the worksheet card below says how its worksheet is coming along
     return redirect("job", job_id=job.public_id)
 
 
@@ -169,6 +193,7 @@ def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | 
     return {
         "job": job, "prep": prep, "order": order, "batch": batch, "safety": preparation_safety(prep),
         "fill_text": "original fill" if job.fill == 0 else f"refill {job.fill}",
+        "volume": documents.volume_context(prep, batch),
         "record_form": record_form or _record_form(plan, _lot_choices(plan)),
         "worksheet": selectors.latest_worksheet(job), "record": record,
         "record_lines": _record_lines(record) if record else [],
@@ -258,3 +283,8 @@ def job_worksheet_pdf(request, job_id, version):
 @pharmacy_staff_required
 def job_label_pdf(request, job_id):
     return downloads.label_download(request, services.job_get(public_id=job_id))
+
+
+@pharmacy_staff_required
+def shipment_labels_pdf(request, shipment_id):
+    return downloads.shipment_labels_download(request, selectors.shipment_get(public_id=shipment_id))

@@ -45,6 +45,7 @@ RULE_TEXT: dict[str, tuple[str, str]] = {
     "INGREDIENT_PH_OUT_OF_RANGE": ("Ingredient outside its pH range", "Some ingredients degrade or do not work outside their pH range."),
     "EXCEEDS_EU_LEAVE_ON_LIMIT": ("Above the EU leave-on limit", "The EU caps some substances in leave-on products."),
     "EU_LEAVE_ON_RESTRICTED": ("Banned in EU leave-on products", "The EU bans some substances in leave-on products."),
+    "EXCEEDS_EU_RINSE_OFF_LIMIT": ("Above the EU rinse-off limit", "The EU caps some substances in rinse-off products."),
     "ABOVE_OTC_RANGE": ("Above the over-the-counter range", "A strength above the OTC monograph range is prescription strength."),
     "POSSIBLE_ESSENTIAL_COPY": ("May copy a commercial product",
                                 "A compounded copy of a commercial product needs a clinical difference for the patient."),

@@ -77,3 +77,40 @@ def test_two_preparations_are_partly_shipped_until_both_ship(api_as, rivera, sta
     assert order.status == "shipped"
     assert order.number in client.get("/orders/?status=shipped").content.decode()
     assert order.number not in client.get("/orders/?status=approved").content.decode()
+
+
+def test_a_package_of_two_ships_from_the_page_with_its_labels_in_one_pdf(api_as, rivera, staff, ready, client, technician, password):
+    import io
+
+    from pypdf import PdfReader
+
+    from tests.builders import pdf_text
+
+    prep = {"base": "cream-base-pf", "quantity": 50, "unit": "g", "target_ph": 5.5, "directions": "Apply nightly.",
+            "ingredients": [{"ingredient": "niacinamide", "percent": 4}]}  # no preservative: kept in the fridge
+    body = {"patient": {"first_name": "Maya", "last_name": "Lopez", "date_of_birth": "1991-04-12"},
+            "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"}, "preparations": [prep, prep]}
+    created = api_as(rivera.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()
+    approve(staff, created)
+    jobs = [staff["tech"].post("/api/v1/jobs/claim-next/").json()["id"] for _ in range(2)]
+    for job_id in jobs:
+        rendering.worksheet_render(worksheet_id=Worksheet.objects.get(job__public_id=job_id).pk)
+        assert staff["tech"].post(f"/api/v1/jobs/{job_id}/record/", record_body(job_id), format="json").status_code == 200
+        staff["tech"].post(f"/api/v1/jobs/{job_id}/qc/", {"ph": "5.5", "appearance_ok": True, "fill_weight": "50.5"}, format="json")
+        assert staff["pharmacist"].post(f"/api/v1/jobs/{job_id}/verify/").status_code == 200
+    sign_in(client, technician, password)
+    page = client.get(f"/pharmacy/jobs/{jobs[0]}/").content.decode()
+    form = page[page.index('data-testid="ship-form"'):]
+    assert "Ships to <strong>Maya Lopez</strong>, 1 Main St, Oakland, CA 94601" in form
+    assert 'name="service" value="Overnight"' in form and 'name="cold_pack" checked' in form
+    assert all(f'value="{job_id}"' in form for job_id in jobs)
+    client.post(f"/pharmacy/jobs/{jobs[0]}/ship/", {"jobs": jobs, "carrier": "simulated", "service": "Overnight",
+                                                    "tracking_number": "SIM-PACK-0002", "cold_pack": "on"})
+    shipment = Shipment.objects.get()
+    assert shipment.jobs.count() == 2 and Order.objects.get(public_id=created["id"]).status == "shipped"
+    pdf = client.get(f"/pharmacy/shipments/{shipment.public_id}/labels.pdf")
+    assert pdf["Content-Type"] == "application/pdf" and pdf["Cache-Control"] == "no-store"
+    assert len(PdfReader(io.BytesIO(pdf.content)).pages) == 2
+    text = pdf_text(pdf.content)
+    numbers = sorted(job.number for job in shipment.jobs.all())
+    assert all(f"Rx {number}" in text for number in numbers)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0007_patient_link_history_without_secrets'),
+        ('orders', '0008_assigned_beyond_use_date'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
