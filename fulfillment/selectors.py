@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import BooleanField, Case, Count, OuterRef, Prefetch, QuerySet, Subquery, Value, When
 
 from fulfillment.models import Job, JobStatus, Shipment, WorkerHeartbeat, Worksheet
-from orders.models import Order, OrderEvent, OrderStatus
+from orders.models import Order, OrderEvent, OrderStatus, RushStatus
 from portal.errors import NotFound
 
 
@@ -26,8 +26,9 @@ def job_list(*, status: str = "") -> QuerySet:
 def job_board(*, statuses: list[str], per_column: int = 20) -> dict[str, list[Job]]:
     """The first jobs of each column, by priority then age: one LIMITed query per column, each walking
     job_queue_order, and only the fields a card shows, so the board costs the same with 300,000 jobs done."""
-    lean = (Job.objects.select_related("preparation", "claimed_by")
-            .only("public_id", "number", "status", "priority", "created_at", "preparation__base_name", "claimed_by__username")
+    lean = (Job.objects.select_related("preparation__order", "claimed_by")
+            .only("public_id", "number", "status", "priority", "created_at", "preparation__base_name", "claimed_by__username",
+                  "preparation__order__promised_ship_date", "preparation__order__rush")
             .order_by("-priority", "created_at", "id"))
     return {status: list(lean.filter(status=status)[:per_column]) for status in statuses}
 
@@ -54,6 +55,12 @@ ANSWER_KINDS = ("clarification_answered", "amended")
 
 def _last_event(kinds) -> Subquery:
     return Subquery(OrderEvent.objects.filter(order=OuterRef("pk"), kind__in=kinds).order_by("-sequence").values("created_at")[:1])
+
+
+def rush_requests() -> QuerySet:
+    """Orders whose prescriber asked for rush and wait for the pharmacist's answer, oldest first."""
+    return (Order.objects.filter(rush=RushStatus.REQUESTED).select_related("patient", "prescriber__user", "clinic")
+            .order_by("signed_at", "pk"))
 
 
 def verification_queue() -> QuerySet:

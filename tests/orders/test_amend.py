@@ -84,7 +84,7 @@ def test_the_prescriber_amends_on_the_page(api_as, rivera, staff, ready, client,
     review = client.get(f"/orders/{order['id']}/review/").content.decode()
     assert "version 2" in review
     signed = client.post(f"/orders/{order['id']}/review/", {"attest": "on", "note": "No change needed after all."})
-    assert signed.status_code == 302
+    assert signed.status_code == 302, [line for line in signed.content.decode().splitlines() if "error" in line][:5]
     order_row = Order.objects.get(public_id=order["id"])
     assert order_row.status == "submitted" and order_row.amendments.get().note == "No change needed after all."
     assert "amended the order and signed it again" in client.get(f"/orders/{order['id']}/").content.decode()

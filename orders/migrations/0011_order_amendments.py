@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0009_order_shipped_delivered'),
+        ('orders', '0010_order_shipped_delivered'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

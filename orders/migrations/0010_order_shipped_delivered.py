@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0008_assigned_beyond_use_date'),
+        ('orders', '0009_delivery_promise_and_rush'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('formulary', '0002_initial'),
-        ('fulfillment', '0006_history_indexes'),
+        ('fulfillment', '0007_metrics_indexes_and_carrier_estimate'),
     ]
 
     operations = [
