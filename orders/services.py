@@ -426,7 +426,8 @@ def preparation_bud_assign(*, preparation: Preparation, by, days, citation: str,
         longer = "longer" if days > preparation.beyond_use_days else "shorter"
         event_record(order=order, preparation=preparation, kind="bud_assigned", actor=by,
                      message=f"Beyond-use period of preparation {preparation.position} set to {days} days ({longer} than the table's "
-                             f"{preparation.beyond_use_days}) per {citation[:300]}. Reason: {reason[:300]}")
+                             f"{preparation.beyond_use_days}) by {by.get_full_name() or by.username} per {citation[:300]}. "
+                             f"Reason: {reason[:300]}")
     preparation.refresh_from_db()
     return preparation
 
@@ -443,6 +444,7 @@ def preparation_bud_clear(*, preparation: Preparation, by) -> Preparation:
         Preparation.objects.filter(pk=preparation.pk).update(assigned_bud_days=None, bud_citation="", bud_reason="",
                                                              bud_assigned_by=None, bud_assigned_at=None)
         event_record(order=order, preparation=preparation, kind="bud_assigned", actor=by,
-                     message=f"Beyond-use period of preparation {preparation.position} back to the table's {preparation.beyond_use_days} days.")
+                     message=f"Beyond-use period of preparation {preparation.position} back to the table's {preparation.beyond_use_days} days "
+                             f"({by.get_full_name() or by.username}).")
     preparation.refresh_from_db()
     return preparation
