@@ -46,6 +46,7 @@ OPEN_OR_SELF_ROUTES = {
     "security", "recovery-codes-new", "token-create", "password_reset", "password_reset_done", "password_reset_confirm",
     "password_reset_complete", "formulary", "order-new", "patient-new", "api-token", "api-ingredients", "api-bases",
     "api-allergen-groups", "api-orders-validate", "api-carrier-webhook", "schema", "api-docs",
+    "admin-login",  # a redirect to the portal's sign-in (tests/security/test_f01_admin_sign_in.py)
 }
 
 
