@@ -9,10 +9,10 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from formulary.rules_facts_builder import formulary_facts, licences_of, lots_for, rules_version
 from orders.models import Patient, Prescriber
 from orders.rules import STORAGE_TEXT, evaluate
 from orders.rules.facts import FormularyFacts, IngredientLine, OrderContext, PreparationInput, PreparationResult
-from formulary.rules_facts_builder import formulary_facts, licences_of, lots_for, rules_version
 from portal.errors import Forbidden, NotFound, ServiceError
 from portal.models import PHARMACY_ROLES, Pharmacy, PharmacyLicence, Role
 

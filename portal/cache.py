@@ -28,7 +28,7 @@ class AtomicDatabaseCache(DatabaseCache):
         expression = models.Expression(output_field=models.DateTimeField())
         converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
         with transaction.atomic(using=db), connection.cursor() as cursor:
-            cursor.execute(f"SELECT {quote_name('value')}, {quote_name('expires')} FROM {table} "  # noqa: S608 - names quoted, values bound
+            cursor.execute(f"SELECT {quote_name('value')}, {quote_name('expires')} FROM {table} "
                            f"WHERE {quote_name('cache_key')} = %s{lock}", [key])
             row = cursor.fetchone()
             if row is None:
@@ -38,8 +38,8 @@ class AtomicDatabaseCache(DatabaseCache):
                 expires = converter(expires, expression, connection)
             if expires < timezone.now():
                 raise ValueError(f"Key '{key}' not found")
-            new_value = pickle.loads(base64.b64decode(connection.ops.process_clob(value).encode())) + delta  # noqa: S301 - our own rows
+            new_value = pickle.loads(base64.b64decode(connection.ops.process_clob(value).encode())) + delta
             encoded = base64.b64encode(pickle.dumps(new_value, self.pickle_protocol)).decode("latin1")
-            cursor.execute(f"UPDATE {table} SET {quote_name('value')} = %s WHERE {quote_name('cache_key')} = %s",  # noqa: S608
+            cursor.execute(f"UPDATE {table} SET {quote_name('value')} = %s WHERE {quote_name('cache_key')} = %s",
                            [encoded, key])
         return new_value

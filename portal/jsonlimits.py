@@ -21,8 +21,7 @@ def depth(raw: bytes) -> int:
         token = match.group()
         if token in (b"[", b"{"):
             level += 1
-            if level > deepest:
-                deepest = level
+            deepest = max(deepest, level)
         elif token in (b"]", b"}"):
             level -= 1
     return deepest

@@ -69,9 +69,8 @@ def _email_step(request):
             return redirect(f"{reverse('two-factor-setup')}?{urlencode({'next': _next(request)})}")
         error = ("That code did not match. Enter the 8-digit code from the newest email." if two_factor.enrol_email_pending(request)
                  else "That code has expired or was mistyped too often. Send a new one.")
-    elif request.method == "POST" or not two_factor.enrol_email_pending(request):
-        if not two_factor.enrol_email_send(request):
-            error = "We sent several codes already. Wait 15 minutes, then send a new one."
+    elif (request.method == "POST" or not two_factor.enrol_email_pending(request)) and not two_factor.enrol_email_send(request):
+        error = "We sent several codes already. Wait 15 minutes, then send a new one."
     return _no_store(render(request, "portal/two_factor_email.html", {
         "email": two_factor.masked_email(user.email), "error": error, "next": _next(request),
     }))

@@ -144,7 +144,7 @@ def _breaker_success(endpoint) -> None:
 
 def _step_aside(delivery_id: int, *, until: float, note: str = "") -> None:
     """Not now: leave the delivery pending for the relay to send at `until`, with no attempt spent."""
-    fields = {"next_attempt_at": dt.datetime.fromtimestamp(until, tz=dt.timezone.utc)}
+    fields = {"next_attempt_at": dt.datetime.fromtimestamp(until, tz=dt.UTC)}
     if note:
         fields["last_error"] = note[:300]
     WebhookDelivery.objects.filter(pk=delivery_id, status=OutboxStatus.PENDING).update(**fields)
@@ -160,7 +160,7 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     paused = _paused_until(endpoint) if endpoint.active else None
     if paused:
         _step_aside(delivery_id, until=paused, note=f"paused: the endpoint failed {settings.WEBHOOK_BREAKER_FAILURES} or more times "
-                                                    f"in a row; the next try is at {dt.datetime.fromtimestamp(paused, tz=dt.timezone.utc):%H:%M:%S} UTC")
+                                                    f"in a row; the next try is at {dt.datetime.fromtimestamp(paused, tz=dt.UTC):%H:%M:%S} UTC")
         return delivery
     slots = _take_slots(endpoint)
     if slots is None:

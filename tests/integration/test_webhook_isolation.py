@@ -68,7 +68,7 @@ def _hook(client, url):
     return response.json()
 
 
-def test_three_slow_endpoints_of_one_clinic_leave_another_clinic_and_worksheets_alone(shop, stack_env, beat_process, chen, api_as,
+def test_three_slow_endpoints_of_one_clinic_leave_another_clinic_and_worksheets_alone(shop, stack_env, beat_process, chen, api_as,  # noqa: F811
                                                                                        tmp_path, capsys):
     env = {**stack_env, "WEBHOOK_TIMEOUT_SECONDS": str(HOLD_SECONDS), "WEBHOOK_CONNECT_TIMEOUT_SECONDS": "2"}
     main = start_worker(env, tmp_path / "main.log", queues="default,pdf,notify", name="main")

@@ -33,7 +33,7 @@ def test_twelve_wrong_passwords_on_make_run_end_in_429(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE", "PORTAL_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     env.update(PORT=str(port), PORTAL_VAR_DIR=str(tmp_path), WEB_CONCURRENCY="2")
-    log = open(tmp_path / "run.log", "w+")
+    log = open(tmp_path / "run.log", "w+")  # noqa: SIM115 - held open for the launcher's whole life
     process = subprocess.Popen([sys.executable, "-m", "portal.launcher"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
