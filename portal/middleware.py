@@ -22,10 +22,13 @@ def is_api(request) -> bool:
 def bad_input(request, message: str, *, status: int = 400, code: str = "parse_error"):
     """A refused input: the error envelope on the API, a plain page (with the message) elsewhere."""
     if is_api(request):
-        return error_json(code, message, status=status)
-    from django.shortcuts import render
+        response = error_json(code, message, status=status)
+    else:
+        from django.shortcuts import render
 
-    return render(request, "400.html", {"message": message}, status=status)
+        response = render(request, "400.html", {"message": message}, status=status)
+    response._has_been_logged = True  # the caller logged one line saying why; Django need not add "Bad Request: …"
+    return response
 
 
 class ServiceErrorMiddleware:
@@ -94,12 +97,14 @@ class RejectNulMiddleware:
         if request.path.startswith("/s/"):  # the patient page answers every malformed link or date with its one plain answer
             return self.get_response(request)
         if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
+            log.warning("refused an address with a NUL character")
             return bad_input(request, "The address contains a NUL character.")
         if request.method == "POST" and not is_api(request) and request.content_type in (
                 "application/x-www-form-urlencoded", "multipart/form-data"):
             try:
                 fields = [key for key, values in request.POST.lists() if "\x00" in key or any("\x00" in v for v in values)]
             except RequestDataTooBig:
+                log.warning("refused a form larger than the upload limit on %s", request.path)
                 return bad_input(request, "The form is too large.", status=413)
             if fields:
                 log.warning("refused a form with a NUL character on %s", request.path)
@@ -126,6 +131,7 @@ class JsonBodyGuardMiddleware:
             try:
                 raw = request.body  # read once; DRF and views read the same bytes afterwards
             except RequestDataTooBig:
+                log.warning("refused a body larger than the upload limit on %s %s", request.method, request.path)
                 return bad_input(request, f"The request body is larger than {settings.API_MAX_BODY_BYTES // 1024} KB.")
             if jsonlimits.too_deep(raw, settings.JSON_MAX_DEPTH):
                 log.warning("refused a JSON body nested deeper than %d levels on %s %s", settings.JSON_MAX_DEPTH, request.method,

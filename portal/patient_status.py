@@ -51,7 +51,7 @@ def patient_status(request, token: str):
     # A patient who already confirmed their date of birth in this browser is not counted against the
     # address limit (patients behind one clinic Wi-Fi or carrier NAT share an address); guessers are,
     # and once over the limit they are refused before any database lookup.
-    has_confirmed = any(key.startswith("patient-link-") for key in request.session)
+    has_confirmed = any(key.startswith("patient-link-") for key in request.session.keys())  # noqa: SIM118 - a session is not iterable
     if not has_confirmed and ratelimit.hit("patient-lookup", address, window=600) > LOOKUPS_PER_ADDRESS:
         return _limited(request)
     link = patient_link_resolve(token)
