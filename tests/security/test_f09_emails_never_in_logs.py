@@ -18,7 +18,7 @@ from portal.logfilters import GunicornLogger, redact
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = {"PORTAL_ENV": "production", "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(60), "ALLOWED_HOSTS": "portal.example.com",
-              "CACHE_URL": "redis://127.0.0.1:6379/1", "DATABASE_URL": "sqlite:////tmp/portal-f09.sqlite3"}
+              "CACHE_URL": "redis://cache.invalid:6379/1", "DATABASE_URL": "sqlite:////tmp/portal-f09.sqlite3"}
 
 
 def _check(**env):
