@@ -8,8 +8,8 @@ import shutil
 import subprocess
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/portal")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://cache.invalid:6379/15")
-CACHE_REDIS_URL = os.environ.get("TEST_CACHE_REDIS_URL", "redis://cache.invalid:6379/14")  # rate limits and lockouts, as in production
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CACHE_REDIS_URL = os.environ.get("TEST_CACHE_REDIS_URL", "redis://127.0.0.1:6379/14")  # rate limits and lockouts, as in production
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
