@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from fulfillment.business_days import add_business_days
 from fulfillment.models import SHIPMENT_RANK, Job, JobStatus, Shipment, ShipmentStatus, TrackingEvent
 from fulfillment.notifications import outbox
 from fulfillment.transitions import job_transition
@@ -33,13 +34,24 @@ class Carrier:
 
     code = ""
     name = ""
+    # Business days in transit by service, as the carrier publishes them; a service not listed is taken as
+    # the slowest. The cold chain goes overnight.
+    services = {"Overnight": 1, "Two-day": 2, "Ground": 5}
+    cold_chain_service = "Overnight"
+
+    def transit_days(self, service: str) -> int:
+        wanted = (service or "").strip().lower()
+        for name, days in self.services.items():
+            if name.lower() == wanted:
+                return days
+        return max(self.services.values())
+
+    def estimated_delivery(self, shipment: Shipment) -> dt.date:
+        """The carrier's delivery estimate for a parcel handed over now: its service's transit days."""
+        return add_business_days(timezone.localtime(shipment.shipped_at).date(), self.transit_days(shipment.service))
 
     def events(self, shipment: Shipment, *, now: dt.datetime) -> list[CarrierEvent]:
         raise NotImplementedError
-
-    def estimated_delivery(self, shipment: Shipment) -> dt.datetime | None:
-        """When the carrier expects to deliver the parcel, if it says."""
-        return None
 
     def tracking_url(self, tracking_number: str) -> str:
         """The carrier's own public tracking page for this parcel, or "" when it has none."""
@@ -63,13 +75,15 @@ class SimulatedCarrier(Carrier):
                 found.append(CarrierEvent(event_id=f"{shipment.tracking_number}-{index}", status=status, occurred_at=at, description=text))
         return found
 
-    def estimated_delivery(self, shipment):
-        return shipment.shipped_at + dt.timedelta(seconds=settings.SIMULATED_CARRIER_STEP_SECONDS) * len(self.STEPS)
-
     def tracking_url(self, tracking_number):
         # No such carrier exists, so there is no page to send anyone to: the portal's own pages (the
         # patient's status page, the order page) show the parcel's tracking events instead.
         return ""
+
+    def estimated_delivery(self, shipment):
+        """It knows its own schedule: delivered after its last step."""
+        step = dt.timedelta(seconds=settings.SIMULATED_CARRIER_STEP_SECONDS)
+        return timezone.localtime(shipment.shipped_at + step * len(self.STEPS)).date()
 
 
 CARRIERS = {carrier.code: carrier for carrier in (SimulatedCarrier(),)}
@@ -126,12 +140,21 @@ def webhook_signature(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def carrier_webhook_accept(*, carrier_code: str, body: bytes, signature: str, payload: dict) -> int:
-    """A carrier pushes an event: check its signature, then apply it like a polled one."""
+def carrier_webhook_accept(*, carrier_code: str, body: bytes, signature: str) -> int:
+    """A carrier pushes an event: check its signature on the raw bytes, and only then parse them and
+    apply the event like a polled one (an unsigned body is never parsed)."""
+    import json
+
     secret = settings.CARRIER_WEBHOOK_SECRET
     if not secret or not hmac.compare_digest(webhook_signature(secret, body), signature or ""):
         raise ServiceError("Bad signature.", code="bad_signature", status=401)
     carrier_for(carrier_code)
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ServiceError("The body is not JSON.", code="parse_error") from None
+    if not isinstance(payload, dict):
+        payload = {}
     shipment = Shipment.objects.filter(carrier=carrier_code, tracking_number=payload.get("tracking_number", "")).first()
     if shipment is None:
         raise NotFound("No such shipment.")

@@ -10,15 +10,28 @@ import secrets
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from formulary.models import AllergenGroup
 from formulary.rules_facts_builder import lots_for
-from orders.models import Favourite, Order, OrderStatus, Patient, Preparation, Prescriber, Source, Visibility
+from orders.models import (
+    Favourite,
+    Order,
+    OrderStatus,
+    Patient,
+    Preparation,
+    PreparationStatus,
+    Prescriber,
+    RushStatus,
+    Source,
+    Visibility,
+)
+from orders.promise import PromiseDates, promise_estimate
 from orders.rules.arithmetic import fefo
 from orders.rules.dating import assigned_bud_problems
-from orders.transitions import event_record, order_transition
-from orders.validation import ValidationOutcome, order_validate, prescriber_for_caller, result_as_json
+from orders.transitions import IllegalTransition, event_record, order_transition
+from orders.validation import ValidationOutcome, date_of_birth_problem, order_validate, prescriber_for_caller, result_as_json
 from portal.errors import Forbidden, ServiceError
 from portal.models import Role
 from portal.numbers import plain_number
@@ -77,10 +90,8 @@ def _check_patient(data: dict, *, clinic, instance: Patient | None = None) -> di
     dob = data.get("date_of_birth")
     if not dob:
         errors["date_of_birth"] = ["This field is required."]
-    elif dob > timezone.localdate():
-        errors["date_of_birth"] = ["The date of birth cannot be in the future."]
-    elif dob < dt.date(1900, 1, 1):
-        errors["date_of_birth"] = ["Check the year of birth."]
+    elif date_of_birth_problem(dob):
+        errors["date_of_birth"] = [date_of_birth_problem(dob)]
     external_id = (data.get("external_id") or "").strip()
     if external_id:
         taken = Patient.objects.filter(clinic=clinic, external_id=external_id)
@@ -236,6 +247,9 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
         if missing:
             raise ServiceError("The patient needs a name and a date of birth.", fields={"patient": missing})
     now = timezone.now()
+    # The delivery promise made at signing: kept on the order to measure on-time shipping against.
+    promise = promise_estimate(preparations=len(outcome.results), refrigerate=any(r.storage == "refrigerate" for r in outcome.results),
+                               order_id=draft.pk if draft is not None else None, at=now)
     with transaction.atomic():
         ship_to = _ship_to(body, outcome.patient)
         patient = outcome.patient or _inline_patient(prescriber=prescriber, data=body["patient"], ship_to=ship_to)
@@ -248,6 +262,7 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
             clinical_difference_note=body.get("clinical_difference_note") or "",
             rules_version=outcome.rules_version,
             signed_at=now, signed_by=user, attestation=ATTESTATION, draft={},
+            **(_promise_fields(promise) if promise else {}),
         )
         if draft is not None:
             order = order_transition(order=draft, to=OrderStatus.SUBMITTED, by=user, kind="signed", **fields)
@@ -279,6 +294,76 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
             for index, (prep, result, answer) in enumerate(zip(body["preparations"], outcome.results, answers))
         )
     return order
+
+
+def _promise_fields(promise: PromiseDates) -> dict:
+    return {"promised_ship_date": promise.ship_date, "promised_delivery_date": promise.delivery_date,
+            "estimated_delivery_date": promise.delivery_date}
+
+
+# --- Rush ----------------------------------------------------------------------------------
+
+RUSH_OPEN = (OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION, OrderStatus.CLARIFICATION_REQUESTED, OrderStatus.APPROVED)
+RUSH_ANSWERERS = ("pharmacist", "pharmacy_admin")
+
+
+def _rush_update(*, order: Order, was: str, **fields) -> Order:
+    """Compare-and-swap on the rush state; the version moves like any change (the API's ETag)."""
+    updated = Order.objects.filter(pk=order.pk, rush=was).update(version=F("version") + 1, updated_at=timezone.now(), **fields)
+    if updated != 1:
+        order.refresh_from_db()
+        raise IllegalTransition(f"Order {order.number}'s rush request was changed by someone else; reload the order.")
+    order.refresh_from_db()
+    return order
+
+
+def order_rush_request(*, order: Order, by, reason: str) -> Order:
+    """The prescriber (or their platform) asks for the order to be rushed, saying why; the pharmacist answers."""
+    if by.role not in ("prescriber", "platform"):
+        raise Forbidden("Rush is asked by the prescriber; the pharmacy answers it.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("Say why the order is urgent: the pharmacist decides on it.", fields={"reason": ["This field is required."]})
+    if len(reason) > 1000:
+        raise ServiceError("Keep the reason under 1,000 characters.", fields={"reason": ["At most 1,000 characters."]})
+    if order.status not in RUSH_OPEN:
+        raise IllegalTransition(f"Order {order.number} is {order.get_status_display().lower()}; rush can be asked while the pharmacy "
+                                "still has it to make.")
+    if not order.preparations.exclude(status__in=[PreparationStatus.SHIPPED, PreparationStatus.DELIVERED,
+                                                  PreparationStatus.CANCELLED]).exists():
+        raise IllegalTransition(f"Everything in order {order.number} has already shipped.")
+    if order.rush in (RushStatus.REQUESTED, RushStatus.ACCEPTED):
+        raise IllegalTransition(f"Rush was already asked for order {order.number} ({order.get_rush_display().lower()}).")
+    with transaction.atomic():
+        order = _rush_update(order=order, was=order.rush, rush=RushStatus.REQUESTED, rush_reason=reason, rush_answer="")
+        event_record(order=order, kind="rush_requested", actor=by, message=reason)
+    return order
+
+
+def order_rush_answer(*, order: Order, by, accept: bool, reason: str = "", promise: PromiseDates | None = None) -> Order:
+    """The pharmacist's answer. Fulfillment calls this from its rush workflow, which also moves the
+    order's jobs up the queue and works out the new promise (`promise`) in the same transaction."""
+    if by.role not in RUSH_ANSWERERS:
+        raise Forbidden("Only a pharmacist answers a rush request.")
+    reason = (reason or "").strip()
+    if order.rush != RushStatus.REQUESTED:
+        raise IllegalTransition(f"No rush request is waiting on order {order.number}.")
+    if not accept and not reason:
+        raise ServiceError("Tell the prescriber why the rush is declined.", fields={"reason": ["This field is required."]})
+    fields = {"rush": RushStatus.ACCEPTED if accept else RushStatus.DECLINED, "rush_answer": reason[:1000]}
+    if accept and promise is not None:
+        fields.update(_promise_fields(promise))
+    with transaction.atomic():
+        order = _rush_update(order=order, was=RushStatus.REQUESTED, **fields)
+        message = reason if not accept else (f"Now promised to ship by {promise.ship_date:%A, %B} {promise.ship_date.day}."
+                                             if promise else "")
+        event_record(order=order, kind="rush_accepted" if accept else "rush_declined", actor=by, message=message)
+    return order
+
+
+def order_delivery_estimate_set(*, order: Order, delivery_date) -> None:
+    """Once shipped, the carrier's estimate replaces the promise as the expected delivery (the promise stays)."""
+    Order.objects.filter(pk=order.pk).update(estimated_delivery_date=delivery_date, version=F("version") + 1, updated_at=timezone.now())
 
 
 def order_cancel(*, order: Order, by, reason: str = "") -> Order:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("orders/<uuid:order_id>/edit/", views.order_edit, name="order-edit"),
     path("orders/<uuid:order_id>/review/", views.order_review, name="order-review"),
     path("orders/<uuid:order_id>/cancel/", views.order_cancel, name="order-cancel"),
+    path("orders/<uuid:order_id>/rush/", views.order_rush, name="order-rush"),
     path("orders/<uuid:order_id>/answer/", views.order_answer, name="order-answer"),
     path("orders/<uuid:order_id>/reorder/", views.order_reorder, name="order-reorder"),
     path("orders/<uuid:order_id>/discard/", views.order_discard, name="order-discard"),

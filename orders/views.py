@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -12,12 +13,14 @@ from django.views.decorators.http import require_POST
 
 from formulary import selectors as formulary_selectors
 from formulary.models import AllergenGroup
+from formulary.rules_facts_builder import formulary_facts
 from orders import selectors, services
 from orders.api_validate import OrderBodySerializer
-from orders.models import OrderStatus, Sex, Visibility
+from formulary.rules_facts_builder import formulary_facts
+from orders.models import OrderStatus, PreparationStatus, RushStatus, Sex, Visibility
 from orders.order_form import (apply_action, body_for_check, body_from_post, field_errors_by_preparation, field_names,
                                resolve_names, strip_rows)
-from formulary.rules_facts_builder import formulary_facts
+from orders.promise import promise_estimate
 from orders.validation import order_validate, result_as_json
 from portal.access import prescriber_required
 from portal.audit import record_access
@@ -305,8 +308,12 @@ def order_review(request, order_id):
     patient = _patient_or_none(request.user, order.draft.get("patient_id"))
     record_access(request, object_type="order", object_id=order.public_id, patient_id=patient.pk if patient else None)
     rows = _rows(order.draft)
+    results = [prep["result"] for prep in checks.get("preps", []) if prep.get("result")]
+    estimate = promise_estimate(preparations=len(results), refrigerate=any(r.get("storage") == "refrigerate" for r in results),
+                                order_id=order.pk) if checks["ok"] else None
     return render(request, "orders/review.html", {
         "order": order, "checks": checks, "patient": patient, "rows": rows, "error": error, "attestation": services.ATTESTATION,
+        "estimate": estimate, "cutoff": settings.PHARMACY_CUTOFF,
     })
 
 
@@ -315,10 +322,16 @@ def order_detail(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
     events = list(selectors.order_events(order=order))
     record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
+    preparations = list(order.preparations.all())
+    open_preparations = [p for p in preparations if p.status not in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED,
+                                                                     PreparationStatus.CANCELLED)]
     return render(request, "orders/detail.html", {
-        "order": order, "events": events, "preparations": order.preparations.all(),
+        "order": order, "events": events, "preparations": preparations,
+        "shipped": any(p.status in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED) for p in preparations),
         "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
         "patient_link": _patient_link_url(order),
+        "can_rush": order.status in services.RUSH_OPEN and order.rush in (RushStatus.NONE, RushStatus.DECLINED)
+        and bool(open_preparations),
         "can_cancel": order.status in (OrderStatus.DRAFT, OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION,
                                        OrderStatus.CLARIFICATION_REQUESTED, OrderStatus.APPROVED),
     })
@@ -354,6 +367,15 @@ def order_patient_link(request, order_id, action):
         messages.success(request, "A new link is ready; the old one no longer works.")
     else:
         messages.error(request, "A status link is made once the order is approved.")
+    return redirect("order-detail", order_id=order.public_id)
+
+
+@prescriber_required
+@require_POST
+def order_rush(request, order_id):
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    act(request, lambda: services.order_rush_request(order=order, by=request.user, reason=request.POST.get("reason", "")[:1000]),
+        "Rush asked: the pharmacist will accept it (with new dates) or tell you why not.")
     return redirect("order-detail", order_id=order.public_id)
 
 

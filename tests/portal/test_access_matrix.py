@@ -26,7 +26,7 @@ CLINIC_OBJECT_ROUTES = {
     "order-link-reissue", "webhook", "patient-edit", "token-revoke", "order-discard", "patient-page", "favourite-rename",
     "favourite-delete", "order-print", "order-print-pdf",
     "api-order", "api-order-cancel", "api-order-events", "api-patient", "api-webhook", "api-webhook-deliveries",
-    "api-webhook-redeliver",
+    "api-webhook-redeliver", "order-rush", "api-order-rush",
 }
 # The pharmacy's own work: prescribers and platforms get 403 (or 404), never the data.
 PHARMACY_ROUTES = {
@@ -37,6 +37,7 @@ PHARMACY_ROUTES = {
     "api-lots", "api-lot-release", "api-lot-quarantine", "api-order-approve", "api-order-reject", "api-order-clarify",
     "api-jobs", "api-jobs-claim-next", "api-job-claim", "api-job-release", "api-job-worksheet", "api-job-record", "api-job-qc",
     "api-job-verify", "api-job-label", "api-shipments", "api-shipment",
+    "metrics", "metrics-csv", "rush-accept", "rush-decline", "api-order-rush-accept", "api-order-rush-decline", "api-metrics",
 }
 # Lists a prescriber sees: only their clinic's rows.
 LIST_ROUTES = {"orders", "patients", "webhooks", "favourites", "api-orders", "api-patients", "api-webhooks", "api-events"}
@@ -48,6 +49,7 @@ OPEN_OR_SELF_ROUTES = {
     "password_reset_complete", "formulary", "order-new", "patient-new", "api-token", "api-ingredients", "api-bases",
     "api-allergen-groups", "api-orders-validate", "api-carrier-webhook", "schema", "api-docs",
     "ingredient-search", "session-keep-alive", "session-resume",
+    "admin-login",  # a redirect to the portal's sign-in (tests/security/test_f01_admin_sign_in.py)
 }
 
 
