@@ -32,7 +32,7 @@ from orders.promise import PromiseDates, promise_estimate
 from orders.rules.arithmetic import fefo
 from orders.rules.dating import assigned_bud_problems
 from orders.transitions import IllegalTransition, event_record, order_transition
-from orders.validation import ValidationOutcome, order_validate, prescriber_for_caller, result_as_json
+from orders.validation import ValidationOutcome, date_of_birth_problem, order_validate, prescriber_for_caller, result_as_json
 from portal.errors import Forbidden, ServiceError
 from portal.models import Role
 from portal.numbers import plain_number
@@ -91,10 +91,8 @@ def _check_patient(data: dict, *, clinic, instance: Patient | None = None) -> di
     dob = data.get("date_of_birth")
     if not dob:
         errors["date_of_birth"] = ["This field is required."]
-    elif dob > timezone.localdate():
-        errors["date_of_birth"] = ["The date of birth cannot be in the future."]
-    elif dob < dt.date(1900, 1, 1):
-        errors["date_of_birth"] = ["Check the year of birth."]
+    elif date_of_birth_problem(dob):
+        errors["date_of_birth"] = [date_of_birth_problem(dob)]
     external_id = (data.get("external_id") or "").strip()
     if external_id:
         taken = Patient.objects.filter(clinic=clinic, external_id=external_id)
@@ -608,7 +606,8 @@ def preparation_bud_assign(*, preparation: Preparation, by, days, citation: str,
         longer = "longer" if days > preparation.beyond_use_days else "shorter"
         event_record(order=order, preparation=preparation, kind="bud_assigned", actor=by,
                      message=f"Beyond-use period of preparation {preparation.position} set to {days} days ({longer} than the table's "
-                             f"{preparation.beyond_use_days}) per {citation[:300]}. Reason: {reason[:300]}")
+                             f"{preparation.beyond_use_days}) by {by.get_full_name() or by.username} per {citation[:300]}. "
+                             f"Reason: {reason[:300]}")
     preparation.refresh_from_db()
     return preparation
 
@@ -625,6 +624,7 @@ def preparation_bud_clear(*, preparation: Preparation, by) -> Preparation:
         Preparation.objects.filter(pk=preparation.pk).update(assigned_bud_days=None, bud_citation="", bud_reason="",
                                                              bud_assigned_by=None, bud_assigned_at=None)
         event_record(order=order, preparation=preparation, kind="bud_assigned", actor=by,
-                     message=f"Beyond-use period of preparation {preparation.position} back to the table's {preparation.beyond_use_days} days.")
+                     message=f"Beyond-use period of preparation {preparation.position} back to the table's {preparation.beyond_use_days} days "
+                             f"({by.get_full_name() or by.username}).")
     preparation.refresh_from_db()
     return preparation

@@ -121,7 +121,8 @@ def test_an_assigned_bud_with_its_citation_reaches_the_worksheet_and_label(api_a
     prep = Preparation.objects.get(order__public_id=order["id"])
     assert (prep.assigned_bud_days, prep.bud_citation, prep.bud_reason, prep.bud_assigned_by) == (60, CITATION, REASON, pharmacist)
     assert prep.beyond_use_days == 35  # the table's period stays
-    assert OrderEvent.objects.filter(order=prep.order, kind="bud_assigned", actor=pharmacist).exists()
+    event = OrderEvent.objects.get(order=prep.order, kind="bud_assigned", actor=pharmacist)
+    assert event.message.startswith("Beyond-use period of preparation 1 set to 60 days (longer than the table's 35) by Test Pharm per Allen LV.")
     seen = api_as(rivera.user).get(f"/api/v1/orders/{order['id']}/").json()["preparations"][0]
     assert (seen["beyond_use_days"], seen["assigned_beyond_use_days"], seen["beyond_use_citation"]) == (35, 60, CITATION)
 

@@ -49,6 +49,7 @@ OPEN_OR_SELF_ROUTES = {
     "password_reset_complete", "formulary", "order-new", "patient-new", "api-token", "api-ingredients", "api-bases",
     "api-allergen-groups", "api-orders-validate", "api-carrier-webhook", "schema", "api-docs",
     "ingredient-search", "session-keep-alive", "session-resume",
+    "admin-login",  # a redirect to the portal's sign-in (tests/security/test_f01_admin_sign_in.py)
 }
 
 
