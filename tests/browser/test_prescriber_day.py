@@ -59,6 +59,7 @@ def test_ingredient_by_name_reorder_in_plain_numbers_and_the_form_on_a_phone(pag
     page.get_by_role("button", name="Add ingredient").click()
     page.get_by_label("Ingredient 2 of preparation 1").fill("pe9010")
     page.get_by_label("Strength 2 of preparation 1").fill("1")
+    page.get_by_label("Directions").fill("Apply nightly.")
     expect(page.get_by_test_id("bud-0")).to_contain_text("days")
     draft = Order.objects.filter(status="draft", patient=maya).latest("created_at")
     deadline = time.monotonic() + 10
