@@ -16,7 +16,9 @@ EVENT_SEQUENCE = f"{systems.BASE}/CodeSystem/event-sequence"
 EVENT_ID = f"{systems.BASE}/sid/event"
 
 
-def event_bundle(*, event_id: str, type: str, sequence: int, timestamp: str, order, data: dict) -> dict:
+def event_bundle(*, event_id: str, type: str, sequence: int, timestamp: str, order, data: dict) -> dict | None:
+    """None when there is nothing to show yet: an order's first event is recorded before its preparations
+    are written (orders.services.order_submit); its Bundle is built right after that commit (fill_after_commit)."""
     preps = list(Preparation.objects.filter(order=order).select_related("order__patient", "order__prescriber__user")
                  .order_by("position"))
     resources: list[dict] = []
@@ -35,13 +37,31 @@ def event_bundle(*, event_id: str, type: str, sequence: int, timestamp: str, ord
             resources.append(outbound.dispense(job, names=False))
     else:
         resources += [outbound.task(prep, names=False) for prep in preps]
+    if not resources:
+        return None
     base = settings.SITE_URL.rstrip("/") + "/fhir/r4"
     return {
         "resourceType": "Bundle",
-        "id": event_id,
+        "id": event_id.replace("_", "-"),  # a FHIR id has no underscore; identifier keeps the event id as sent
         "meta": {"tag": [{"system": EVENT_TYPE, "code": type}, {"system": EVENT_SEQUENCE, "code": str(sequence)}]},
         "identifier": {"system": EVENT_ID, "value": event_id},
         "type": "collection",
         "timestamp": timestamp,
         "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources],
     }
+
+
+def event_bundle_for(event) -> dict | None:
+    """The Bundle of a recorded event, built from what it announced (for an event recorded before its resources)."""
+    data = event.payload.get("data", {})
+    return event_bundle(event_id=event.public_id, type=event.type, sequence=event.sequence, timestamp=event.payload.get("timestamp"),
+                        order=event.order, data=data)
+
+
+def fill(event_pk: int) -> None:
+    """Build a recorded event's Bundle once (if it has none yet)."""
+    from fulfillment.models import WebhookEvent
+
+    event = WebhookEvent.objects.select_related("order").filter(pk=event_pk, fhir_payload__isnull=True).first()
+    if event is not None:
+        WebhookEvent.objects.filter(pk=event_pk, fhir_payload__isnull=True).update(fhir_payload=event_bundle_for(event))

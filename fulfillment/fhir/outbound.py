@@ -219,8 +219,10 @@ def task_status(order: Order, prep: Preparation, job: Job | None) -> tuple[str, 
         return "on-hold", "clarification-requested"
     if order.status == OrderStatus.IN_VERIFICATION:
         return "requested", "in-verification"
-    if order.status != OrderStatus.APPROVED or job is None:
+    if order.status != OrderStatus.APPROVED:
         return "requested", "submitted"
+    if job is None:  # approved: its job is made in the same transaction, queued
+        return "accepted", "verified"
     return JOB_TASK[job.status]
 
 

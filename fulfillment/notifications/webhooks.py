@@ -24,7 +24,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from fulfillment.models import OutboxStatus, WebhookDelivery, WebhookEndpoint
+from fulfillment.fhir.events import fill as fill_fhir_payload
+from fulfillment.models import OutboxStatus, PayloadFormat, WebhookDelivery, WebhookEndpoint
 from fulfillment.notifications.outbox import EVENT_TYPES, claim, retry_delay, webhook_schedule
 from portal.errors import NotFound, ServiceError
 
@@ -62,7 +63,8 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-def endpoint_create(*, clinic, by, url: str, event_types: list[str], description: str = "") -> WebhookEndpoint:
+def endpoint_create(*, clinic, by, url: str, event_types: list[str], description: str = "",
+                    payload_format: str = PayloadFormat.JSON) -> WebhookEndpoint:
     url = (url or "").strip()
     errors = {}
     problem = url_problem(url) if len(url) <= 500 else "At most 500 characters."
@@ -71,10 +73,12 @@ def endpoint_create(*, clinic, by, url: str, event_types: list[str], description
     unknown = [t for t in event_types if t not in EVENT_TYPES]
     if unknown or not event_types:
         errors["event_types"] = [f"Choose from {', '.join(EVENT_TYPES)}."]
+    if payload_format not in PayloadFormat.values:
+        errors["payload_format"] = [f"Choose {' or '.join(PayloadFormat.values)}."]
     if errors:
         raise ServiceError("The webhook endpoint cannot be saved: see fields.", fields=errors)
     return WebhookEndpoint.objects.create(clinic=clinic, url=url, secret=new_secret(), event_types=list(dict.fromkeys(event_types)),
-                                          description=(description or "")[:200], created_by=by)
+                                          description=(description or "")[:200], created_by=by, payload_format=payload_format)
 
 
 def endpoint_get(*, clinic, public_id) -> WebhookEndpoint:
@@ -115,10 +119,15 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     problem = url_problem(endpoint.url)
     if problem:
         return _retry_or_dead(delivery, code=None, error=problem)
-    body = json.dumps(delivery.event.payload, separators=(",", ":")).encode()
+    fhir = endpoint.payload_format == PayloadFormat.FHIR
+    if fhir and delivery.event.fhir_payload is None:
+        fill_fhir_payload(delivery.event_id)  # its after-commit build was lost
+        delivery.event.refresh_from_db(fields=["fhir_payload"])
+    fhir = fhir and delivery.event.fhir_payload is not None
+    body = json.dumps(delivery.event.fhir_payload if fhir else delivery.event.payload, separators=(",", ":")).encode()
     timestamp = int(time.time())
     request = urllib.request.Request(endpoint.url, data=body, method="POST", headers={
-        "content-type": "application/json",
+        "content-type": "application/fhir+json" if fhir else "application/json",
         "user-agent": "compounding-portal-webhooks/1",
         "webhook-id": delivery.event.public_id,
         "webhook-timestamp": str(timestamp),
