@@ -107,7 +107,7 @@ def _outcome_for(exc) -> Response | None:
 
 def _searchset(request, resources: list[dict], kind: str) -> dict:
     base = settings.SITE_URL.rstrip("/") + "/fhir/r4"
-    return {
+    bundle = {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(resources),
@@ -115,6 +115,9 @@ def _searchset(request, resources: list[dict], kind: str) -> dict:
         "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
                   for r in resources],
     }
+    if not resources:
+        del bundle["entry"]  # FHIR JSON has no empty arrays
+    return bundle
 
 
 def _record_orders(request, orders) -> None:

@@ -27,10 +27,13 @@ class Issue:
     def as_json(self) -> dict:
         issue: dict = {"severity": self.severity, "code": self.code}
         if self.detail_code:
-            coding = {"system": self.detail_system, "code": self.detail_code}
+            # Our rule codes are upper case (UNKNOWN_INGREDIENT); the API's error codes lower (requester_missing).
+            system = systems.RULE if self.detail_code.isupper() and self.detail_system == API_CODES else self.detail_system
+            coding = {"system": system, "code": self.detail_code}
+            issue["details"] = {"coding": [coding]}
             if self.detail_display:
                 coding["display"] = self.detail_display
-            issue["details"] = {"coding": [coding], "text": self.detail_display or self.detail_code}
+                issue["details"]["text"] = self.detail_display
         issue["diagnostics"] = self.diagnostics
         if self.expression:
             issue["expression"] = [self.expression]

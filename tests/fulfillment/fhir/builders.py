@@ -14,8 +14,20 @@ FHIR = "application/fhir+json"
 
 
 def valid(resource: dict) -> dict:
-    """The resource parses as FHIR R4 with the library (a Bundle validates every entry's resource too)."""
+    """The resource parses as FHIR R4 with the library (a Bundle validates every entry's resource too), and has
+    none of what FHIR JSON forbids but the library lets through: empty arrays, objects or strings."""
     get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+    def walk(value, path):
+        assert value not in ([], {}, ""), f"empty value at {path}"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{path}[{i}]")
+
+    walk(resource, resource["resourceType"])
     return resource
 
 
