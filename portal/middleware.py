@@ -4,7 +4,7 @@ from django.http import Http404
 from django.core.exceptions import PermissionDenied
 from django.views.defaults import page_not_found, permission_denied
 
-from portal.errors import Forbidden, NotFound, error_json
+from portal.errors import Forbidden, NotFound, error_json, fhir_outcome_json
 
 
 class ServiceErrorMiddleware:
@@ -58,6 +58,8 @@ class RejectNulMiddleware:
             return self.get_response(request)
         if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
             message = "The address contains a NUL character."
+            if request.path.startswith("/fhir/"):
+                return fhir_outcome_json("invalid", message, status=400)
             if request.path.startswith("/api/"):
                 return error_json("parse_error", message, status=400)
             from django.http import HttpResponseBadRequest

@@ -353,3 +353,17 @@ def test_the_capability_statement_lists_what_is_supported(api_client):
     assert statement["rest"][0]["interaction"] == [{"code": "transaction", "documentation": statement["rest"][0]["interaction"][0][
         "documentation"]}]
     assert api_client.get("/fhir/r4/Observation").status_code == 401  # anything else needs a token, then says not supported
+
+
+def test_every_answer_under_fhir_is_an_operation_outcome(api_as, rivera, client, password):
+    api = api_as(rivera.user)
+    for path, status, kind in (("/fhir/r5/metadata", 404, "not-found"), ("/fhir/r4/Observation", 404, "not-supported"),
+                               ("/fhir/r4/MedicationRequest?identifier=a%00b", 400, "invalid")):
+        response = api.get(path)
+        assert (response.status_code, response["Content-Type"].split(";")[0]) == (status, FHIR), path
+        assert issues(response)[0]["code"] == kind, path
+    # A session signed in with a password only is no way in (and no redirect to the two-factor page): tokens only.
+    client.post("/accounts/login/", {"username": rivera.user.username, "password": password})
+    assert "_auth_user_id" in client.session and "/accounts/two-factor/" in client.get("/orders/")["Location"]
+    response = client.get("/fhir/r4/MedicationRequest")
+    assert response.status_code == 401 and issues(response)[0]["code"] == "login"
