@@ -100,8 +100,9 @@ class SubstanceAdmin(FormularyEditAdmin):
 
 @admin.register(Material)
 class MaterialAdmin(FormularyEditAdmin):
-    list_display = ["name", "code", "category", "use_min_percent", "use_max_percent", "viability", "storage", "is_active"]
-    list_filter = ["category", "viability", "storage", "is_active", "investigational"]
+    list_display = ["name", "code", "category", "use_min_percent", "use_max_percent", "physical_form", "density_g_per_ml", "storage",
+                    "is_active"]
+    list_filter = ["category", "viability", "storage", "physical_form", "strength_basis", "is_active", "investigational"]
     search_fields = ["code", "name", "components__substance__inci"]
     autocomplete_fields = ["active_substance"]
     inlines = [MaterialComponentInline]
@@ -109,7 +110,7 @@ class MaterialAdmin(FormularyEditAdmin):
 
 @admin.register(Base)
 class BaseAdmin(FormularyEditAdmin):
-    list_display = ["name", "code", "vehicle", "application", "default_ph", "unit", "is_active"]
+    list_display = ["name", "code", "vehicle", "application", "default_ph", "unit", "density_g_per_ml", "is_active"]
     list_filter = ["vehicle", "application", "is_active"]
     search_fields = ["code", "name"]
     inlines = [BaseComponentInline]

@@ -50,13 +50,15 @@ class MaterialSerializer(_ContainsMixin, serializers.ModelSerializer):
     rx_threshold_percent = serializers.FloatField(allow_null=True)
     active_substance = serializers.CharField(source="active_substance.code", allow_null=True, default=None)
     active_fraction = serializers.FloatField()
+    density_g_per_ml = serializers.FloatField(allow_null=True)
 
     class Meta:
         model = Material
         fields = [
             "code", "name", "category", "composition", "use_min_percent", "use_max_percent", "vehicles", "ph_min",
             "ph_max", "viability", "investigational", "rx_only", "rx_threshold_percent", "active_substance",
-            "active_fraction", "storage", "cfu_per_g", "notes", "contains_allergen_groups", "may_contain_allergen_groups",
+            "active_fraction", "storage", "cfu_per_g", "physical_form", "strength_basis", "density_g_per_ml", "density_source",
+            "notes", "contains_allergen_groups", "may_contain_allergen_groups",
         ]
 
 
@@ -67,12 +69,14 @@ class BaseSerializer(_ContainsMixin, serializers.ModelSerializer):
     ph_max = serializers.FloatField(allow_null=True)
     min_quantity = serializers.FloatField()
     max_quantity = serializers.FloatField()
+    density_g_per_ml = serializers.FloatField(allow_null=True)
 
     class Meta:
         model = Base
         fields = [
             "code", "name", "vehicle", "application", "composition", "default_ph", "ph_min", "ph_max", "min_quantity",
-            "max_quantity", "unit", "notes", "contains_allergen_groups", "may_contain_allergen_groups",
+            "max_quantity", "unit", "density_g_per_ml", "density_source", "notes", "contains_allergen_groups",
+            "may_contain_allergen_groups",
         ]
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 
 from formulary.models import (
+    DENSITY_MAX,
     AllergenGroup,
     AllergenLink,
     Antimicrobial,
@@ -26,7 +27,9 @@ from formulary.models import (
     Incompatibility,
     Material,
     MaterialComponent,
+    PhysicalForm,
     Storage,
+    StrengthBasis,
     Substance,
     SubstanceAllergen,
     Unit,
@@ -106,6 +109,28 @@ class _Checker:
             self.problem(item, field, f"must be true or false, not {raw!r}")
             return False
         return raw
+
+    def density(self, obj: dict, item: str) -> tuple[Decimal | None, str]:
+        """A density in g/mL at 20–25 °C (above 0, at most 3) and the source it comes from."""
+        raw = obj.get("density_g_per_ml")
+        source = obj.get("density_source") or ""
+        if not isinstance(source, str):
+            self.problem(item, "density_source", f"must be text, not {source!r}")
+            source = ""
+        if raw is None:
+            return None, source
+        value = self.decimal(obj, item, "density_g_per_ml", required=False)
+        if value is None:
+            return None, source
+        if not (Decimal(0) < value <= DENSITY_MAX):
+            self.problem(item, "density_g_per_ml", f"{raw} g/mL is not a density: it must be above 0 and at most {DENSITY_MAX} g/mL")
+            return None, source
+        if value.as_tuple().exponent < -4:
+            self.problem(item, "density_g_per_ml", f"{raw} has more than four decimals")
+            return None, source
+        if not source.strip():
+            self.problem(item, "density_source", "name where the density comes from (a supplier data sheet or a standard reference)")
+        return value, source.strip()
 
     def code_list(self, obj: dict, item: str, field: str, known: set[str]) -> list[str]:
         raw = obj.get(field, [])
@@ -249,6 +274,10 @@ def formulary_validate(data) -> dict:
         if sum_group is not None and sum_group not in out["eu_sum_group_limits"]:
             check.problem(item, "eu_limit_sum_group", f"unknown sum group {sum_group!r}")
         row["eu_limit_sum_group"] = sum_group
+        row["eu_limit_source"] = s.get("eu_limit_source") or ""
+        if not isinstance(row["eu_limit_source"], str):
+            check.problem(item, "eu_limit_source", "must be text")
+            row["eu_limit_source"] = ""
         if row["antimicrobial"] == Antimicrobial.QUALIFYING and row["preservative_min_percent"] is None:
             check.problem(item, "preservative_min_percent", "a qualifying preservative needs its minimum level")
         out["substances"].append(row)
@@ -274,8 +303,17 @@ def formulary_validate(data) -> dict:
             "active_fraction": check.decimal(m, item, "active_fraction", low=0, high=1),
             "storage": check.text(m, item, "storage", choices=set(Storage.values)),
             "cfu_per_g": m.get("cfu_per_g"),
+            "physical_form": check.text(m, item, "physical_form", required=False, choices=set(PhysicalForm.values)) or PhysicalForm.SOLID,
+            "strength_basis": check.text(m, item, "strength_basis", required=False, choices=set(StrengthBasis.values)) or StrengthBasis.WW,
             "notes": m.get("notes") or "",
         }
+        row["density_g_per_ml"], row["density_source"] = check.density(m, item)
+        if row["strength_basis"] == StrengthBasis.VV:
+            if row["physical_form"] != PhysicalForm.LIQUID:
+                check.problem(item, "strength_basis", f"% v/v is only for liquids; {m['code']} is a {row['physical_form']}: "
+                              "declare it % w/w or % w/v")
+            elif row["density_g_per_ml"] is None:
+                check.problem(item, "density_g_per_ml", "a material measured % v/v needs its density (g/mL at 20–25 °C)")
         for field in ("otc_leave_on_range", "otc_rinse_off_range"):
             rng = m.get(field)
             if rng is None:
@@ -320,6 +358,11 @@ def formulary_validate(data) -> dict:
             "unit": check.text(b, item, "unit", choices=set(Unit.values)),
             "notes": b.get("notes") or "",
         }
+        row["density_g_per_ml"], row["density_source"] = check.density(b, item)
+        if row["unit"] == Unit.MILLILITRE and row["density_g_per_ml"] is None and "density_g_per_ml" not in {
+                p["field"] for p in check.problems if p["item"] == item}:
+            check.problem(item, "density_g_per_ml", "is required for a base made in mL: its density in g/mL at 20–25 °C, "
+                          "so the batch can be weighed in grams")
         if row["min_quantity"] is not None and row["max_quantity"] is not None and row["min_quantity"] > row["max_quantity"]:
             check.problem(item, "min_quantity", "is above max_quantity")
         out["bases"].append(row)
@@ -478,6 +521,7 @@ def formulary_export() -> dict:
                 "eu_leave_on_banned": s.eu_leave_on_banned,
                 "eu_limit_as_acid_factor": _num(s.eu_limit_as_acid_factor),
                 "eu_limit_sum_group": sum_groups.get(s.eu_limit_sum_group_id),
+                "eu_limit_source": s.eu_limit_source or None,
                 "notes": s.notes,
             }
         )
@@ -503,6 +547,10 @@ def formulary_export() -> dict:
                 "active_fraction": _num(m.active_fraction),
                 "storage": m.storage,
                 "cfu_per_g": m.cfu_per_g,
+                "physical_form": m.physical_form,
+                "strength_basis": m.strength_basis,
+                "density_g_per_ml": _num(m.density_g_per_ml),
+                "density_source": m.density_source or None,
                 "notes": m.notes,
             }
         )
@@ -520,6 +568,8 @@ def formulary_export() -> dict:
                 "min_quantity": _qty(b.min_quantity),
                 "max_quantity": _qty(b.max_quantity),
                 "unit": b.unit,
+                "density_g_per_ml": _num(b.density_g_per_ml),
+                "density_source": b.density_source or None,
                 "notes": b.notes,
             }
         )

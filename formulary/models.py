@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
 PERCENT = {"max_digits": 9, "decimal_places": 4}
 PH = {"max_digits": 4, "decimal_places": 2}
+# g/mL at 20–25 °C, to four decimals (1.0028); nothing a pharmacy compounds is denser than 3 g/mL.
+DENSITY = {"max_digits": 6, "decimal_places": 4}
+DENSITY_MAX = 3
+
+
+def _density_valid() -> Q:
+    return Q(density_g_per_ml__isnull=True) | Q(density_g_per_ml__gt=0, density_g_per_ml__lte=DENSITY_MAX)
 
 
 class FormularyState(models.Model):
@@ -80,6 +88,7 @@ class Substance(models.Model):
     eu_leave_on_banned = models.BooleanField(default=False)
     eu_limit_as_acid_factor = models.DecimalField(null=True, blank=True, max_digits=6, decimal_places=4)
     eu_limit_sum_group = models.ForeignKey(EuSumGroup, null=True, blank=True, on_delete=models.PROTECT)
+    eu_limit_source = models.TextField("source of the EU limits", blank=True, help_text="The Annex V entry the limits come from.")
     notes = models.TextField(blank=True)
     position = models.PositiveIntegerField(default=0)
 
@@ -155,6 +164,20 @@ class Storage(models.TextChoices):
     REFRIGERATE = "refrigerate", "Refrigerate"
 
 
+class PhysicalForm(models.TextChoices):
+    SOLID = "solid", "Solid"
+    SEMISOLID = "semisolid", "Semisolid"
+    LIQUID = "liquid", "Liquid"
+
+
+class StrengthBasis(models.TextChoices):
+    """How a material's percent is meant in a preparation made in mL (gram preparations are always w/w)."""
+
+    WW = "w/w", "% w/w (g per 100 g)"
+    WV = "w/v", "% w/v (g per 100 mL)"
+    VV = "v/v", "% v/v (mL per 100 mL)"
+
+
 class ActiveQuerySet(models.QuerySet):
     def active(self):
         return self.filter(is_active=True)
@@ -183,6 +206,10 @@ class Material(models.Model):
     active_fraction = models.DecimalField(max_digits=7, decimal_places=6, default=1)
     storage = models.CharField(max_length=20, choices=Storage.choices, default=Storage.ROOM)
     cfu_per_g = models.FloatField(null=True, blank=True)
+    physical_form = models.CharField(max_length=10, choices=PhysicalForm.choices, default=PhysicalForm.SOLID)
+    strength_basis = models.CharField(max_length=4, choices=StrengthBasis.choices, default=StrengthBasis.WW)
+    density_g_per_ml = models.DecimalField("density (g/mL at 20–25 °C)", null=True, blank=True, **DENSITY)
+    density_source = models.TextField(blank=True, help_text="Supplier data sheet or standard reference for the density.")
     notes = models.TextField(blank=True)
     is_active = models.BooleanField(default=True, help_text="Offered to prescribers.")
     position = models.PositiveIntegerField(default=0)
@@ -205,6 +232,15 @@ class Material(models.Model):
             models.CheckConstraint(
                 condition=Q(ph_min__isnull=True) | Q(ph_max__isnull=True) | Q(ph_min__lte=F("ph_max")),
                 name="material_ph_ordered",
+            ),
+            models.CheckConstraint(condition=Q(physical_form__in=PhysicalForm.values), name="material_physical_form_valid"),
+            models.CheckConstraint(condition=Q(strength_basis__in=StrengthBasis.values), name="material_strength_basis_valid"),
+            models.CheckConstraint(condition=_density_valid(), name="material_density_range",
+                                   violation_error_message="A density must be above 0 and at most 3 g/mL."),
+            models.CheckConstraint(
+                condition=~Q(strength_basis=StrengthBasis.VV) | Q(physical_form=PhysicalForm.LIQUID, density_g_per_ml__isnull=False),
+                name="material_vv_only_for_liquids",
+                violation_error_message="%% v/v is only for a liquid whose density is on file.",
             ),
         ]
 
@@ -253,6 +289,8 @@ class Base(models.Model):
     min_quantity = models.DecimalField(max_digits=10, decimal_places=3)
     max_quantity = models.DecimalField(max_digits=10, decimal_places=3)
     unit = models.CharField(max_length=4, choices=Unit.choices)
+    density_g_per_ml = models.DecimalField("density (g/mL at 20–25 °C)", null=True, blank=True, **DENSITY)
+    density_source = models.TextField(blank=True, help_text="Supplier data sheet or standard reference for the density.")
     notes = models.TextField(blank=True)
     is_active = models.BooleanField(default=True, help_text="Offered to prescribers.")
     position = models.PositiveIntegerField(default=0)
@@ -263,6 +301,8 @@ class Base(models.Model):
         ordering = ["position", "code"]
         constraints = [
             models.CheckConstraint(condition=Q(application__in=Application.values), name="base_application_valid"),
+            models.CheckConstraint(condition=_density_valid(), name="base_density_range",
+                                   violation_error_message="A density must be above 0 and at most 3 g/mL."),
             models.CheckConstraint(condition=Q(unit__in=Unit.values), name="base_unit_valid"),
             models.CheckConstraint(
                 condition=Q(min_quantity__gt=0) & Q(min_quantity__lte=F("max_quantity")), name="base_quantity_range_valid"
@@ -275,6 +315,12 @@ class Base(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        # Not a database constraint: bases saved before densities existed must still load; import and the
+        # admin refuse a new or edited mL base without one.
+        if self.unit == Unit.MILLILITRE and self.density_g_per_ml is None:
+            raise ValidationError({"density_g_per_ml": "A base made in mL needs its density (g/mL at 20–25 °C)."})
 
     @property
     def vehicle_display(self) -> str:

@@ -7,7 +7,7 @@ a URL (reference §2.1)."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import barcode
 from django.conf import settings
@@ -18,6 +18,7 @@ from weasyprint.urls import URLFetcher
 
 from fulfillment.models import Job
 from orders.rules.arithmetic import fefo
+from orders.rules.dating import beyond_use
 from orders.rules.engine import STORAGE_TEXT
 from formulary.rules_facts_builder import formulary_facts, lots_for
 from portal.models import Pharmacy
@@ -87,7 +88,9 @@ def batch_lines(job: Job) -> dict:
     lines = []
     for line in batch["lines"]:
         quantity = Decimal(str(line["quantity"]))
-        chosen, enough = fefo(by_item.get(line["item"], []), quantity)
+        # An mL base is kept in mL: its lots are counted against the line's volume, not its grams.
+        need = Decimal(str(line["millilitres"])) if line["kind"] == "base" and line.get("millilitres") is not None else quantity
+        chosen, enough = fefo(by_item.get(line["item"], []), need)
         lines.append({**line, "lots": [{"lot_number": lot.lot_number, "expires_on": lot.expires_on} for lot in chosen],
                       "enough": enough, "aliquot": _aliquot(quantity, Decimal(str(batch["minimum_weighable_g"])))
                       if line["below_minimum_weighable"] else None})
@@ -103,20 +106,57 @@ def _aliquot(quantity: Decimal, mwq: Decimal) -> str:
             f"{(mwq - quantity).normalize():f} g less base.")
 
 
+def density_of(prep) -> Decimal | None:
+    """The base's density (g/mL) the preparation was checked with, when it is made in mL."""
+    density = (prep.checked.get("batch") or {}).get("density")
+    return Decimal(str(density)) if density is not None and prep.unit == "mL" else None
+
+
+def as_grams(millilitres: Decimal, density: Decimal, places: str = "0.1") -> Decimal:
+    return (millilitres * density).quantize(Decimal(places), rounding=ROUND_HALF_UP)
+
+
+def volume_context(prep, batch: dict) -> dict | None:
+    """For a preparation made in mL: '100 mL ≈ 102.0 g' for the dispensed quantity and the batch, and the density's source."""
+    density = density_of(prep)
+    if density is None:
+        return None
+    base = formulary_facts().bases.get(prep.base_code)
+    return {
+        "density": density,
+        "source": base.density_source if base else "",
+        "dispensed": f"{prep.quantity.normalize():f} mL ≈ {as_grams(prep.quantity, density)} g",
+        "batch": f"{Decimal(str(batch['volume'])).normalize():f} mL ≈ {Decimal(str(batch['quantity'])).quantize(Decimal('0.01'))} g",
+    }
+
+
 def qc_spec(job: Job) -> dict:
+    """pH, appearance and fill. A preparation made in mL is filled by weight: the fill is checked in
+    grams (volume × density) and shown in mL beside it."""
     prep = job.preparation
     checked = prep.checked
     aqueous = checked.get("aqueous")
     target = checked.get("target_ph")
     quantity = Decimal(prep.quantity)
-    return {
+    fill_max = (quantity * Decimal("1.05")).quantize(Decimal("0.01"))
+    spec = {
         "ph_min": round(target - 0.5, 2) if aqueous and target is not None else None,
         "ph_max": round(target + 0.5, 2) if aqueous and target is not None else None,
         "appearance": f"smooth, uniform {prep.base_name.lower()}; no separation, grit or colour change",
         "fill_min": float(quantity),
-        "fill_max": float((quantity * Decimal("1.05")).quantize(Decimal("0.01"))),
+        "fill_max": float(fill_max),
         "unit": prep.unit,
+        "density": None,
     }
+    density = density_of(prep)
+    if density is not None:
+        spec.update({
+            "density": float(density),
+            "fill_min_ml": float(quantity), "fill_max_ml": float(fill_max),
+            "fill_min": float(as_grams(quantity, density, "0.01")), "fill_max": float(as_grams(fill_max, density, "0.01")),
+            "unit": "g",
+        })
+    return spec
 
 
 def _initials(patient) -> str:
@@ -128,6 +168,8 @@ def worksheet_context(job: Job, version: int) -> dict:
     order = prep.order
     base = formulary_facts().bases.get(prep.base_code)
     vehicle = base.vehicle if base else ""
+    batch = batch_lines(job)
+    volume = volume_context(prep, batch)
     return {
         "pharmacy": Pharmacy.objects.order_by("pk").first(),
         "job": job,
@@ -140,12 +182,27 @@ def worksheet_context(job: Job, version: int) -> dict:
         "prescriber": order.prescriber,
         "vehicle": vehicle.replace("_", " "),
         "steps": VEHICLE_STEPS.get(vehicle, ["Weigh the base.", "Add each material in the order listed.", "Mix until uniform."]),
-        "batch": batch_lines(job),
+        "batch": batch,
+        "volume": volume,
         "tolerance": "±5 % per weighing",
         "qc": qc_spec(job),
         "bud_days": prep.beyond_use_days,
+        # the worksheet is printed on the day of compounding: its dates assume today
+        "dating": dating_context(prep, compounded_on=timezone.localdate(),
+                                 lot_expiries=[lot["expires_on"] for line in batch["lines"] for lot in line["lots"]]),
         "storage_text": STORAGE_TEXT.get(prep.storage, prep.storage),
         "generated_at": timezone.now(),
+    }
+
+
+def dating_context(prep, *, compounded_on: dt.date, lot_expiries=()) -> dict:
+    """The beyond-use date as people read it: the date, what it rests on, and the table's date beside an assigned one."""
+    dating = beyond_use(compounded_on=compounded_on, table_days=prep.beyond_use_days, assigned_days=prep.assigned_bud_days,
+                        lot_expiries=lot_expiries)
+    return {
+        "date": dating.date, "table_date": dating.table_date, "assigned": dating.assigned, "limited_by_lot": dating.limited_by_lot,
+        "assigned_days": prep.assigned_bud_days, "table_days": prep.beyond_use_days, "citation": prep.bud_citation,
+        "reason": prep.bud_reason, "assigned_by": prep.bud_assigned_by, "assigned_at": prep.bud_assigned_at,
     }
 
 
@@ -154,10 +211,8 @@ def label_context(job: Job) -> dict:
     order = prep.order
     record = job.record
     compounded_on = timezone.localtime(record.recorded_at).date()
-    bud = compounded_on + dt.timedelta(days=prep.beyond_use_days)
-    earliest_lot = min((line.lot_expires_on for line in record.lines.all()), default=None)
-    if earliest_lot is not None and earliest_lot < bud:
-        bud = earliest_lot
+    dating = dating_context(prep, compounded_on=compounded_on, lot_expiries=[line.lot_expires_on for line in record.lines.all()])
+    bud = dating["date"]
     pharmacy = Pharmacy.objects.order_by("pk").first()
     return {
         "patient_name": f"{order.patient.first_name} {order.patient.last_name}",
@@ -166,6 +221,7 @@ def label_context(job: Job) -> dict:
         "directions": prep.directions,
         "quantity": f"{prep.quantity.normalize():f} {prep.unit}",
         "beyond_use_date": bud,
+        "dating": dating,
         "storage_line": STORAGE_TEXT.get(prep.storage, ""),
         "rx_number": job.number,
         "prescriber": str(order.prescriber),

@@ -190,10 +190,14 @@ def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> Compoun
             job=job, recorded_by=by, theoretical_grams=theoretical, actual_yield_grams=yield_grams, yield_percent=yield_percent,
             yield_flagged=not (YIELD_RANGE[0] <= yield_percent <= YIELD_RANGE[1]),
         )
+        density = Decimal(str(batch["density"])) if batch.get("density") is not None else None
         for item, lot, grams, want in chosen:
-            taken = StockLot.objects.filter(pk=lot.pk, quantity_on_hand__gte=grams).update(quantity_on_hand=F("quantity_on_hand") - grams)
+            # Material lots are kept in grams; an mL base's lots in mL: the weighed grams / its density.
+            in_ml = bool(lot.base_id and lot.unit == "mL" and density)
+            amount = (grams / density).quantize(Decimal("0.001")) if in_ml else grams
+            taken = StockLot.objects.filter(pk=lot.pk, quantity_on_hand__gte=amount).update(quantity_on_hand=F("quantity_on_hand") - amount)
             if taken != 1:
-                raise ServiceError(f"Lot {lot.lot_number} of {item} has less than {grams} on hand.",
+                raise ServiceError(f"Lot {lot.lot_number} of {item} has less than {amount} {'mL' if in_ml else 'g'} on hand.",
                                    fields={"lots": [f"Not enough left in lot {lot.lot_number}."]})
             StockLot.objects.filter(pk=lot.pk, quantity_on_hand=0).update(status=LotStatus.EXHAUSTED)
             RecordLine.objects.create(record=record, item_code=item, lot=lot, lot_number=lot.lot_number, lot_expires_on=lot.expires_on,
@@ -222,7 +226,12 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight) -> QCResult:
     if not appearance_ok:
         problems.append(f"Appearance is not as specified: {spec['appearance']}.")
     if not (Decimal(str(spec["fill_min"])) <= fill <= Decimal(str(spec["fill_max"]))):
-        problems.append(f"Fill weight {fill} {spec['unit']} is outside {spec['fill_min']}–{spec['fill_max']} {spec['unit']}.")
+        if spec["density"]:
+            as_ml = (fill / Decimal(str(spec["density"]))).quantize(Decimal("0.1"))
+            problems.append(f"Fill weight {fill.normalize():f} g (≈ {as_ml} mL) is outside {spec['fill_min']}–{spec['fill_max']} g "
+                            f"({spec['fill_min_ml']}–{spec['fill_max_ml']} mL).")
+        else:
+            problems.append(f"Fill weight {fill} {spec['unit']} is outside {spec['fill_min']}–{spec['fill_max']} {spec['unit']}.")
     flags = []
     if job.record.yield_flagged:
         flags.append(f"Yield {job.record.yield_percent} % is outside 95–105 %.")

@@ -8,6 +8,7 @@ urlpatterns = [
     path("verify/<uuid:order_id>/approve/", views.verification_act, {"action": "approve"}, name="verification-approve"),
     path("verify/<uuid:order_id>/reject/", views.verification_act, {"action": "reject"}, name="verification-reject"),
     path("verify/<uuid:order_id>/clarify/", views.verification_act, {"action": "clarify"}, name="verification-clarify"),
+    path("verify/<uuid:order_id>/beyond-use-date/", views.verification_bud, name="verification-bud"),
     path("queue/", views.queue, name="queue"),
     path("queue/claim-next/", views.queue_claim_next, name="queue-claim-next"),
     path("jobs/<uuid:job_id>/", views.job_page, name="job"),

@@ -35,7 +35,31 @@ def verification_detail(request, order_id):
     record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
     return render(request, "fulfillment/verify_detail.html", {
         "order": order, "preparations": preparations, "warnings": warnings, "events": order_selectors.order_events(order=order),
+        "bud_assignable": order.status in order_services.BUD_ASSIGNABLE, "bud_form": request.session.pop("bud_form", {}),
     })
+
+
+@pharmacist_required
+@require_POST
+def verification_bud(request, order_id):
+    """A pharmacist assigns (or withdraws) a beyond-use date other than the table's, with its citation."""
+    order = order_selectors.order_get(user=request.user, public_id=order_id)
+    post = request.POST
+    position = post.get("preparation", "")
+    prep = order.preparations.filter(position=int(position)).first() if position.isdigit() and len(position) < 4 else None
+    if prep is None:
+        messages.error(request, "Choose one of this order's preparations.")
+    elif post.get("action") == "clear":
+        act(request, lambda: order_services.preparation_bud_clear(preparation=prep, by=request.user),
+            f"Preparation {prep.position} is dated by the USP <795> table again.")
+    else:
+        ok = act(request, lambda: order_services.preparation_bud_assign(
+            preparation=prep, by=request.user, days=post.get("days", ""), citation=post.get("citation", ""),
+            reason=post.get("reason", "")), f"Beyond-use period of preparation {prep.position} set to {post.get('days', '').strip()} days.")
+        if not ok:  # keep what was typed, beside the refusal
+            request.session["bud_form"] = {"position": prep.position, "days": post.get("days", "")[:10],
+                                           "citation": post.get("citation", "")[:2000], "reason": post.get("reason", "")[:2000]}
+    return redirect("verification-detail", order_id=order.public_id)
 
 
 @pharmacist_required
@@ -94,6 +118,7 @@ def _job_context(job) -> dict:
     record = getattr(job, "record", None)
     return {
         "job": job, "prep": job.preparation, "order": job.preparation.order, "batch": batch,
+        "volume": documents.volume_context(job.preparation, batch),
         "lot_choices": [{"line": line, "lots": by_item.get(line["item"], [])} for line in batch["lines"]],
         "worksheet": selectors.latest_worksheet(job), "record": record,
         "qc": job.qc_results.order_by("-recorded_at", "-pk").first(), "spec": documents.qc_spec(job),

@@ -44,7 +44,10 @@ class PreparationOutSerializer(serializers.Serializer):
     refills_remaining = serializers.IntegerField()
     exclusions = serializers.DictField()
     ingredients = serializers.ListField(child=serializers.DictField())
-    beyond_use_days = serializers.IntegerField()
+    beyond_use_days = serializers.IntegerField(help_text="The USP <795> table's period.")
+    assigned_beyond_use_days = serializers.IntegerField(source="assigned_bud_days", allow_null=True,
+                                                        help_text="A pharmacist's period, when one was assigned at verification.")
+    beyond_use_citation = serializers.CharField(source="bud_citation", help_text="What supports the pharmacist's period.")
     storage = serializers.CharField()
     findings = serializers.SerializerMethodField()
     aqueous = serializers.SerializerMethodField()

@@ -205,8 +205,14 @@ class Preparation(models.Model):
     exclusions = models.JSONField(default=dict)
     ingredients = models.JSONField(default=list, help_text="Snapshot: [{ingredient, name, percent, share_percent}].")
     checked = models.JSONField(default=dict, help_text="Snapshot of the engine's answer when signed.")
-    beyond_use_days = models.PositiveIntegerField()
+    beyond_use_days = models.PositiveIntegerField(help_text="The USP <795> table's period, from the rules engine.")
     storage = models.CharField(max_length=30)
+    # A pharmacist's beyond-use period, longer or shorter than the table's, with what supports it (BUD-13).
+    assigned_bud_days = models.PositiveIntegerField(null=True, blank=True)
+    bud_citation = models.TextField(blank=True, help_text="Stability study, publication or supplier stability data.")
+    bud_reason = models.TextField(blank=True)
+    bud_assigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    bud_assigned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["position"]
@@ -215,6 +221,11 @@ class Preparation(models.Model):
             models.CheckConstraint(condition=Q(status__in=PreparationStatus.values), name="preparation_status_valid"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="preparation_quantity_positive"),
             models.CheckConstraint(condition=Q(refills__lte=11) & Q(refills_remaining__lte=F("refills")), name="preparation_refills_range"),
+            models.CheckConstraint(
+                condition=Q(assigned_bud_days__isnull=True)
+                | (Q(assigned_bud_days__gt=0) & ~Q(bud_citation="") & Q(bud_assigned_by__isnull=False)),
+                name="preparation_assigned_bud_cited",
+            ),
         ]
 
     def __str__(self) -> str:

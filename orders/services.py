@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from formulary.models import AllergenGroup
+from formulary.rules_facts_builder import lots_for
 from orders.models import Favourite, Order, OrderStatus, Patient, Preparation, Prescriber, Source, Visibility
+from orders.rules.arithmetic import fefo
+from orders.rules.dating import assigned_bud_problems
 from orders.transitions import event_record, order_transition
 from orders.validation import ValidationOutcome, order_validate, prescriber_for_caller, result_as_json
-from portal.errors import ServiceError
+from portal.errors import Forbidden, ServiceError
+from portal.models import Role
 
 ATTESTATION = (
     "I attest that I examined this patient (in person or by telehealth), that this compounded preparation is "
@@ -322,3 +327,77 @@ def order_reorder(*, prescriber: Prescriber, by, order: Order) -> Order:
 
 def prescriber_of(user) -> Prescriber:
     return prescriber_for_caller(user=user, prescriber_npi=None)
+
+
+# --- A pharmacist's beyond-use date ---------------------------------------------------------
+
+BUD_ASSIGNABLE = (OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION)
+
+
+def _lots_to_use(preparation: Preparation, *, on: dt.date) -> list:
+    """The lots the batch would take today, first to expire first (as the worksheet will list them)."""
+    lines = (preparation.checked.get("batch") or {}).get("lines", [])
+    stock = lots_for(material_codes=[line["item"] for line in lines if line["kind"] == "material"],
+                     base_codes=[line["item"] for line in lines if line["kind"] == "base"], on=on)
+    by_item: dict[str, list] = {}
+    for lot in stock:
+        by_item.setdefault(lot.item_code, []).append(lot)
+    chosen = []
+    for line in lines:
+        amount = line.get("millilitres") if line["kind"] == "base" and line.get("millilitres") is not None else line["quantity"]
+        lots, _enough = fefo(by_item.get(line["item"], []), Decimal(str(amount)))
+        chosen.extend(lots)
+    return chosen
+
+
+def preparation_bud_assign(*, preparation: Preparation, by, days, citation: str, reason: str, today: dt.date | None = None) -> Preparation:
+    """A pharmacist assigns a beyond-use period longer or shorter than the USP <795> table's, citing
+    what supports it (BUD-13, BUD-14), while the order is being verified. Never past the expiry of a
+    lot the batch would use. A technician is refused; nothing is saved on any problem."""
+    if by.role not in (Role.PHARMACIST, Role.PHARMACY_ADMIN):
+        raise Forbidden("Only a pharmacist assigns a beyond-use date.", code="pharmacist_only")
+    order = preparation.order
+    if order.status not in BUD_ASSIGNABLE:
+        raise ServiceError(f"Order {order.number} is {order.get_status_display().lower()}: a beyond-use date is assigned while "
+                           "the order is being verified.", code="illegal_transition", status=409)
+    today = today or timezone.localdate()
+    try:
+        days = int(str(days).strip())
+    except (TypeError, ValueError):
+        days = None
+    citation, reason = (citation or "").strip(), (reason or "").strip()
+    problems = assigned_bud_problems(days=days, citation=citation, reason=reason, start=today, table_days=preparation.beyond_use_days,
+                                     lots=_lots_to_use(preparation, on=today))
+    if problems:
+        fields: dict[str, list[str]] = {}
+        for problem in problems:
+            fields.setdefault(problem.field, []).append(problem.message)
+        raise ServiceError("The beyond-use date was not saved:", code="bud_refused",
+                           fields=fields)
+    with transaction.atomic():
+        Preparation.objects.filter(pk=preparation.pk).update(
+            assigned_bud_days=days, bud_citation=citation[:2000], bud_reason=reason[:2000], bud_assigned_by=by,
+            bud_assigned_at=timezone.now())
+        longer = "longer" if days > preparation.beyond_use_days else "shorter"
+        event_record(order=order, preparation=preparation, kind="bud_assigned", actor=by,
+                     message=f"Beyond-use period of preparation {preparation.position} set to {days} days ({longer} than the table's "
+                             f"{preparation.beyond_use_days}) per {citation[:300]}. Reason: {reason[:300]}")
+    preparation.refresh_from_db()
+    return preparation
+
+
+def preparation_bud_clear(*, preparation: Preparation, by) -> Preparation:
+    """Back to the table's date."""
+    if by.role not in (Role.PHARMACIST, Role.PHARMACY_ADMIN):
+        raise Forbidden("Only a pharmacist changes a beyond-use date.", code="pharmacist_only")
+    order = preparation.order
+    if order.status not in BUD_ASSIGNABLE:
+        raise ServiceError(f"Order {order.number} is {order.get_status_display().lower()}: its dates can no longer change.",
+                           code="illegal_transition", status=409)
+    with transaction.atomic():
+        Preparation.objects.filter(pk=preparation.pk).update(assigned_bud_days=None, bud_citation="", bud_reason="",
+                                                             bud_assigned_by=None, bud_assigned_at=None)
+        event_record(order=order, preparation=preparation, kind="bud_assigned", actor=by,
+                     message=f"Beyond-use period of preparation {preparation.position} back to the table's {preparation.beyond_use_days} days.")
+    preparation.refresh_from_db()
+    return preparation

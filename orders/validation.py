@@ -159,7 +159,10 @@ def result_as_json(result: PreparationResult, facts: FormularyFacts, unit: str) 
         ],
         "batch": {
             "quantity": _num(result.batch_quantity, 3),
-            "unit": unit,
+            # A preparation made in mL is weighed in grams: the batch and every line are grams, with the volume beside.
+            "unit": "g" if result.density is not None else unit,
+            "volume": _num(result.batch_volume, 3),
+            "density": _num(result.density),
             "minimum_weighable_g": _num(result.minimum_weighable_g, 3),
             "lines": [
                 {
@@ -168,6 +171,7 @@ def result_as_json(result: PreparationResult, facts: FormularyFacts, unit: str) 
                     "kind": line.kind,
                     "share_percent": _num(line.share_percent),
                     "quantity": _num(line.quantity, 3),
+                    "millilitres": _num(line.millilitres, 3),
                     "below_minimum_weighable": line.below_mwq,
                     "lots": [{"lot_number": lot.lot_number, "expires_on": lot.expires_on.isoformat()} for lot in line.lots],
                 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from orders.rules.arithmetic import HUNDRED, ZERO, batch_weighings, expand, material_share
+from orders.rules.arithmetic import HUNDRED, ZERO, batch_weighings, expand, material_share, weight_share
 from orders.rules.facts import (
     ERROR,
     WARNING,
@@ -23,7 +23,7 @@ from orders.rules.facts import (
     PreparationResult,
 )
 
-RULES_VERSION = "2026.11.1"
+RULES_VERSION = "2026.12.1"
 
 AQUEOUS_AW = Decimal("0.60")
 MICROBIOME_PH = (Decimal("4.5"), Decimal("5.5"))
@@ -78,7 +78,9 @@ def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderCo
             continue
         materials[line.code] = material
         percents[line.code] = line.percent
-    shares = {code: material_share(materials[code], percents[code]) for code in materials}
+    # A preparation made in mL is weighed in grams with the base's density; % w/v and % v/v become % w/w.
+    density = base.density if base is not None and base.unit == "mL" and prep.unit == "mL" else None
+    shares = {code: weight_share(materials[code], material_share(materials[code], percents[code]), density) for code in materials}
     total_share = sum(shares.values(), ZERO)
     base_share = HUNDRED - total_share
     if total_share >= HUNDRED:
@@ -275,6 +277,8 @@ def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderCo
             if limit is not None and total > limit:
                 out.warn("EXCEEDS_EU_LEAVE_ON_LIMIT",
                          f"Together the {group.replace('-', ' ')} come to {_pct(total)}, above the EU leave-on maximum of {_pct(limit)}.")
+    if base is not None and base.application == "rinse_off":
+        _rinse_off_limits(out, present, subs, formulary, via)
     if base is not None:
         for code, m in materials.items():
             otc_max = m.otc_leave_on_max_percent if base.application == "leave_on" else m.otc_rinse_off_max_percent
@@ -296,16 +300,21 @@ def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderCo
         if lot.expires_on >= compounding_date and lot.quantity_on_hand > 0:
             lots_by_item.setdefault(lot.item_code, []).append(lot)
     batch, weighings, covered = batch_weighings(
-        quantity=prep.quantity, shares=shares, base=base, settings=context.settings, lots_by_item=lots_by_item
+        quantity=prep.quantity, shares=shares, base=base, settings=context.settings, lots_by_item=lots_by_item,
+        density=density, materials=materials,
     )
     for line in weighings:
         name = materials[line.item_code].name if line.kind == "material" else base.name
         if not covered[line.item_code]:
             have = sum((lot.quantity_on_hand for lot in lots_by_item.get(line.item_code, [])), ZERO)
             unit = base.unit if line.kind == "base" else "g"
+            if line.kind == "base" and line.millilitres is not None:
+                need = f"{line.millilitres.normalize():f} mL ({line.quantity.normalize():f} g)"
+            else:
+                need = f"{line.quantity.normalize():f} {unit}"
             out.warn("INSUFFICIENT_STOCK",
-                     f"{name}: the batch needs {line.quantity.normalize():f} {unit}; released, unexpired stock is "
-                     f"{have.normalize():f} {unit}.", ingredient=line.item_code)
+                     f"{name}: the batch needs {need}; released, unexpired stock is {have.normalize():f} {unit}.",
+                     ingredient=line.item_code)
         if line.below_mwq:
             out.warn("BELOW_MWQ",
                      f"{name}: {line.quantity.normalize():f} g is below the balance's minimum weighable quantity "
@@ -340,7 +349,32 @@ def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderCo
         batch_quantity=batch,
         weighings=tuple(weighings),
         minimum_weighable_g=context.settings.minimum_weighable_g,
+        density=density,
+        batch_volume=prep.quantity * (1 + context.settings.overage_percent / HUNDRED) if density is not None else None,
     )
+
+
+def _rinse_off_limits(out: _Findings, present: dict[str, Decimal], subs, formulary: FormularyFacts, via) -> None:
+    """EU Annex V maxima for rinse-off products, per substance and per sum group, on the regulated
+    basis (× acid factor). At the limit is allowed; only above it warns."""
+    sums: dict[str, Decimal] = {}
+    for s, percent in present.items():
+        facts = subs[s]
+        regulated = percent * (facts.eu_limit_as_acid_factor or 1)
+        limit = facts.eu_rinse_off_max_percent
+        if limit is not None and regulated > limit:
+            basis = " (as acid)" if facts.eu_limit_as_acid_factor else ""
+            out.warn("EXCEEDS_EU_RINSE_OFF_LIMIT",
+                     f"{facts.inci} at {_pct(regulated)}{basis} is above the EU maximum of {_pct(limit)} for rinse-off products. "
+                     "Lower its strength or choose another preservative.", ingredient=via(s)[0], substance=s)
+        if facts.eu_limit_sum_group:
+            sums[facts.eu_limit_sum_group] = sums.get(facts.eu_limit_sum_group, ZERO) + regulated
+    for group, total in sums.items():
+        limit = formulary.sum_group_rinse_off_max.get(group)
+        if limit is not None and total > limit:
+            out.warn("EXCEEDS_EU_RINSE_OFF_LIMIT",
+                     f"Together the {group.replace('-', ' ')} come to {_pct(total)}, above the EU maximum of {_pct(limit)} "
+                     "for rinse-off products. Lower one of them.")
 
 
 def ingredient_lines(raw: list[tuple[str, Decimal]]) -> tuple[IngredientLine, ...]:

@@ -20,6 +20,7 @@ class SubstanceFacts:
     preservative_ph_min: Decimal | None = None
     preservative_ph_max: Decimal | None = None
     eu_leave_on_max_percent: Decimal | None = None
+    eu_rinse_off_max_percent: Decimal | None = None
     eu_leave_on_banned: bool = False
     eu_limit_as_acid_factor: Decimal | None = None
     eu_limit_sum_group: str | None = None
@@ -47,6 +48,9 @@ class MaterialFacts:
     active_substance: str | None = None
     active_fraction: Decimal = Decimal(1)
     storage: str = "room"
+    physical_form: str = "solid"  # "solid" | "semisolid" | "liquid"
+    strength_basis: str = "w/w"  # "w/w" | "w/v" | "v/v": how the percent is meant in a preparation made in mL
+    density: Decimal | None = None  # g/mL at 20–25 °C
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class BaseFacts:
     min_quantity: Decimal
     max_quantity: Decimal
     unit: str
+    density: Decimal | None = None  # g/mL at 20–25 °C; a base made in mL is weighed in grams with it
+    density_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class FormularyFacts:
     sum_group_leave_on_max: dict[str, Decimal]
     sterile_routes: frozenset[str]
     non_sterile_routes: frozenset[str]
+    sum_group_rinse_off_max: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -153,10 +160,11 @@ class WeighingLine:
 
     item_code: str
     kind: str  # "material" | "base"
-    share_percent: Decimal
-    quantity: Decimal  # grams (mL for a liquid base), rounded to the balance's readability
+    share_percent: Decimal  # % w/w of the batch
+    quantity: Decimal  # grams, rounded to the balance's readability (mL only for an mL base with no density on file)
     lots: tuple[Lot, ...]
     below_mwq: bool = False
+    millilitres: Decimal | None = None  # the same amount in mL, for a liquid whose density is known (WM-07)
 
 
 @dataclass(frozen=True)
@@ -172,9 +180,11 @@ class PreparationResult:
     base_percent: Decimal
     shares: dict[str, Decimal]  # material code -> % of the finished preparation, as supplied
     substances: tuple[tuple[str, Decimal], ...]  # (substance code, effective %), largest first
-    batch_quantity: Decimal
+    batch_quantity: Decimal  # grams (mL only for an mL base with no density on file)
     weighings: tuple[WeighingLine, ...]
     minimum_weighable_g: Decimal
+    density: Decimal | None = None  # the base's density when the preparation is made in mL
+    batch_volume: Decimal | None = None  # mL: dispensed volume × (1 + overage)
 
     @property
     def ok(self) -> bool:

@@ -24,6 +24,7 @@ def facts_from_json(data: dict, *, version: str | None = None) -> FormularyFacts
             code=s["code"], inci=s["inci"], is_water=s["is_water"], antimicrobial=s["antimicrobial"] or "",
             preservative_min_percent=_d(s["preservative_min_percent"]), preservative_ph_min=_d(s["preservative_ph_min"]),
             preservative_ph_max=_d(s["preservative_ph_max"]), eu_leave_on_max_percent=_d(s["eu_leave_on_max_percent"]),
+            eu_rinse_off_max_percent=_d(s.get("eu_rinse_off_max_percent")),
             eu_leave_on_banned=s["eu_leave_on_banned"], eu_limit_as_acid_factor=_d(s["eu_limit_as_acid_factor"]),
             eu_limit_sum_group=s["eu_limit_sum_group"], allergen_groups=frozenset(s["allergen_groups"]),
             disputed_allergen_groups=frozenset(s["disputed_allergen_groups"]),
@@ -40,6 +41,8 @@ def facts_from_json(data: dict, *, version: str | None = None) -> FormularyFacts
             otc_leave_on_max_percent=_d(m["otc_leave_on_range"][1]) if m["otc_leave_on_range"] else None,
             otc_rinse_off_max_percent=_d(m["otc_rinse_off_range"][1]) if m["otc_rinse_off_range"] else None,
             active_substance=m["active_substance"], active_fraction=_d(m["active_fraction"]), storage=m["storage"],
+            physical_form=m.get("physical_form") or "solid", strength_basis=m.get("strength_basis") or "w/w",
+            density=_d(m.get("density_g_per_ml")),
         )
         for m in data["materials"]
     }
@@ -47,6 +50,7 @@ def facts_from_json(data: dict, *, version: str | None = None) -> FormularyFacts
         b["code"]: BaseFacts(
             code=b["code"], name=b["name"], vehicle=b["vehicle"], application=b["application"], composition=_composition(b),
             default_ph=_d(b["default_ph"]), min_quantity=_d(b["min_quantity"]), max_quantity=_d(b["max_quantity"]), unit=b["unit"],
+            density=_d(b.get("density_g_per_ml")), density_source=b.get("density_source") or "",
         )
         for b in data["bases"]
     }
@@ -61,6 +65,11 @@ def facts_from_json(data: dict, *, version: str | None = None) -> FormularyFacts
             code: _d(limits["eu_leave_on_max_percent"])
             for code, limits in data.get("eu_sum_group_limits", {}).items()
             if limits.get("eu_leave_on_max_percent") is not None
+        },
+        sum_group_rinse_off_max={
+            code: _d(limits["eu_rinse_off_max_percent"])
+            for code, limits in data.get("eu_sum_group_limits", {}).items()
+            if limits.get("eu_rinse_off_max_percent") is not None
         },
         sterile_routes=frozenset(data["routes"]["sterile_out_of_scope"]),
         non_sterile_routes=frozenset(data["routes"]["non_sterile"]),

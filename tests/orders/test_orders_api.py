@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders.models import Order, OrderEvent, Patient, Preparation
+from orders.rules.engine import RULES_VERSION
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def test_submit_creates_a_signed_order_with_snapshots(api_as, rivera, ready):
     assert [f["code"] for f in prep["findings"]] == ["AW_NOT_MEASURED"]  # the warning travels with the order
     order = Order.objects.get(public_id=data["id"])
     assert order.signed_by == rivera.user and order.signed_at and order.attestation
-    assert order.rules_version.startswith("rules 2026.11.1")
+    assert order.rules_version.startswith(f"rules {RULES_VERSION}")
     assert order.patient.clinic == rivera.clinic and order.patient.external_id == "P-1"
     assert Preparation.objects.get(order=order).checked["substances"]
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from formulary.models import LotStatus, Material, StockLot
 from orders.models import Patient
+from orders.rules.engine import RULES_VERSION
 from portal.demo import _demo_pharmacy
 from tests.twofa import sign_in
 
@@ -60,7 +61,7 @@ def test_answer_has_every_field_the_contract_names(api_as, rivera, stocked):
     assert response.status_code == 200, response.json()
     data = response.json()
     assert data["ok"] is True and data["external_id"] == "EXT-1"
-    assert data["rules_version"].startswith("rules 2026.11.1; formulary 2026-11-29.r")
+    assert data["rules_version"].startswith(f"rules {RULES_VERSION}; formulary 2026-11-29.r")
     prep = data["preparations"][0]
     for key in ("findings", "aqueous", "preserved", "beyond_use_days", "beyond_use_date", "storage", "base_percent", "substances"):
         assert key in prep

@@ -32,7 +32,7 @@ CLINIC_OBJECT_ROUTES = {
 PHARMACY_ROUTES = {
     "pharmacist-home", "technician-home", "pharmacy-admin-home", "audit", "stock", "stock-receive", "stock-lot-release",
     "stock-lot-quarantine", "verification-queue", "verification-detail", "verification-approve", "verification-reject",
-    "verification-clarify", "queue", "queue-claim-next", "job", "job-worksheet-status", "job-worksheet-pdf", "job-label-pdf",
+    "verification-clarify", "verification-bud", "queue", "queue-claim-next", "job", "job-worksheet-status", "job-worksheet-pdf", "job-label-pdf",
     "job-claim", "job-release", "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship",
     "api-lots", "api-lot-release", "api-lot-quarantine", "api-order-approve", "api-order-reject", "api-order-clarify",
     "api-jobs", "api-jobs-claim-next", "api-job-claim", "api-job-release", "api-job-worksheet", "api-job-record", "api-job-qc",
