@@ -182,8 +182,28 @@ def _name(kind: str, index: int, obj) -> str:
 
 
 def formulary_validate(data) -> dict:
-    """Check a whole formulary file. Returns it normalised (Decimals); raises with every problem."""
+    """Check a whole formulary file. Returns it normalised (Decimals); raises with every problem.
+    Each part in turn, in the order its problems are listed; a part may use what an earlier one found."""
     check = _Checker()
+    _top_level_check(check, data)
+    vehicle_kinds = _vehicle_kinds(check, data["vehicles"])
+    _routes_check(check, data["routes"])
+    out: dict = {"version": str(data["version"]), "about": data.get("about", ""), "vehicles": data["vehicles"], "routes": data["routes"]}
+    out["allergen_groups"] = _allergen_groups(check, data["allergen_groups"])
+    out["eu_sum_group_limits"] = _eu_sum_group_limits(check, data.get("eu_sum_group_limits", {}))
+    group_codes = {g["code"] for g in out["allergen_groups"]}
+    out["substances"] = _substances(check, data["substances"], group_codes, out["eu_sum_group_limits"])
+    substance_codes = {s["code"] for s in out["substances"]}
+    out["materials"] = _materials(check, data["materials"], substance_codes, vehicle_kinds)
+    out["bases"] = _bases(check, data["bases"], substance_codes, vehicle_kinds)
+    out["incompatibilities"] = _incompatibilities(check, data.get("incompatibilities", []), {m["code"] for m in out["materials"]})
+    if check.problems:
+        raise FormularyImportError(check.problems)
+    return out
+
+
+def _top_level_check(check: _Checker, data) -> None:
+    """A JSON object with every top-level key; anything else stops here, with what is missing."""
     if not isinstance(data, dict):
         raise FormularyImportError([{"item": "file", "field": "(top level)", "message": "must be a JSON object"}])
     for key in ("version", "vehicles", "routes", "allergen_groups", "substances", "materials", "bases"):
@@ -192,64 +212,69 @@ def formulary_validate(data) -> dict:
     if check.problems:
         raise FormularyImportError(check.problems)
 
-    vehicles = data["vehicles"]
-    vehicle_kinds: set[str] = set()
+
+def _vehicle_kinds(check: _Checker, vehicles) -> set[str]:
     if not isinstance(vehicles, dict) or not all(isinstance(vehicles.get(k), list) for k in ("aqueous_kinds", "anhydrous_kinds")):
         check.problem("file", "vehicles", "must hold the lists aqueous_kinds and anhydrous_kinds")
-    else:
-        vehicle_kinds = set(vehicles["aqueous_kinds"]) | set(vehicles["anhydrous_kinds"])
-    routes = data["routes"]
+        return set()
+    return set(vehicles["aqueous_kinds"]) | set(vehicles["anhydrous_kinds"])
+
+
+def _routes_check(check: _Checker, routes) -> None:
     if not isinstance(routes, dict) or not all(isinstance(routes.get(k), list) for k in ("non_sterile", "sterile_out_of_scope")):
         check.problem("file", "routes", "must hold the lists non_sterile and sterile_out_of_scope")
 
-    out: dict = {"version": str(data["version"]), "about": data.get("about", ""), "vehicles": vehicles, "routes": routes}
 
-    def unique_codes(kind: str, items) -> list[dict]:
-        if not isinstance(items, list):
-            check.problem("file", kind, "must be a list")
-            return []
-        seen, result = set(), []
-        for index, obj in enumerate(items):
-            if not isinstance(obj, dict):
-                check.problem(f"{kind}[{index}]", "(item)", "must be an object")
-                continue
-            code = obj.get("code")
-            if not isinstance(code, str) or not code.strip():
-                check.problem(_name(kind, index, obj), "code", "is required")
-                continue
-            if code in seen:
-                check.problem(_name(kind, index, obj), "code", f"{code!r} appears twice")
-                continue
-            seen.add(code)
-            result.append(obj)
-        return result
+def _unique_codes(check: _Checker, kind: str, items) -> list[dict]:
+    """The objects of a list that have a code not seen before; the others are problems."""
+    if not isinstance(items, list):
+        check.problem("file", kind, "must be a list")
+        return []
+    seen, result = set(), []
+    for index, obj in enumerate(items):
+        if not isinstance(obj, dict):
+            check.problem(f"{kind}[{index}]", "(item)", "must be an object")
+            continue
+        code = obj.get("code")
+        if not isinstance(code, str) or not code.strip():
+            check.problem(_name(kind, index, obj), "code", "is required")
+            continue
+        if code in seen:
+            check.problem(_name(kind, index, obj), "code", f"{code!r} appears twice")
+            continue
+        seen.add(code)
+        result.append(obj)
+    return result
 
-    groups = unique_codes("allergen_groups", data["allergen_groups"])
-    group_codes = {g["code"] for g in groups}
-    out["allergen_groups"] = [
+
+def _allergen_groups(check: _Checker, raw) -> list[dict]:
+    groups = _unique_codes(check, "allergen_groups", raw)
+    return [
         {"code": g["code"], "name": check.text(g, _name("allergen_groups", i, g), "name"), "description": g.get("description", "")}
         for i, g in enumerate(groups)
     ]
 
-    sum_groups_raw = data.get("eu_sum_group_limits", {})
-    out["eu_sum_group_limits"] = {}
-    if not isinstance(sum_groups_raw, dict):
+
+def _eu_sum_group_limits(check: _Checker, raw) -> dict:
+    limits_by_group: dict = {}
+    if not isinstance(raw, dict):
         check.problem("file", "eu_sum_group_limits", "must be an object keyed by group code")
-        sum_groups_raw = {}
-    for code, limits in sum_groups_raw.items():
+        return limits_by_group
+    for code, limits in raw.items():
         item = f"eu_sum_group_limits.{code}"
         if not isinstance(limits, dict):
             check.problem(item, "(item)", "must be an object")
             continue
-        out["eu_sum_group_limits"][code] = {
+        limits_by_group[code] = {
             "eu_leave_on_max_percent": check.decimal(limits, item, "eu_leave_on_max_percent", required=False, low=0, high=100),
             "eu_rinse_off_max_percent": check.decimal(limits, item, "eu_rinse_off_max_percent", required=False, low=0, high=100),
         }
+    return limits_by_group
 
-    substances = unique_codes("substances", data["substances"])
-    substance_codes = {s["code"] for s in substances}
-    out["substances"] = []
-    for i, s in enumerate(substances):
+
+def _substances(check: _Checker, raw, group_codes: set[str], sum_groups: dict) -> list[dict]:
+    rows = []
+    for i, s in enumerate(_unique_codes(check, "substances", raw)):
         item = _name("substances", i, s)
         row = {
             "code": s["code"],
@@ -271,7 +296,7 @@ def formulary_validate(data) -> dict:
         }.items():
             row[field] = check.decimal(s, item, field, required=False, low=low, high=high)
         sum_group = s.get("eu_limit_sum_group")
-        if sum_group is not None and sum_group not in out["eu_sum_group_limits"]:
+        if sum_group is not None and sum_group not in sum_groups:
             check.problem(item, "eu_limit_sum_group", f"unknown sum group {sum_group!r}")
         row["eu_limit_sum_group"] = sum_group
         row["eu_limit_source"] = s.get("eu_limit_source") or ""
@@ -280,11 +305,28 @@ def formulary_validate(data) -> dict:
             row["eu_limit_source"] = ""
         if row["antimicrobial"] == Antimicrobial.QUALIFYING and row["preservative_min_percent"] is None:
             check.problem(item, "preservative_min_percent", "a qualifying preservative needs its minimum level")
-        out["substances"].append(row)
+        rows.append(row)
+    return rows
 
-    materials = unique_codes("materials", data["materials"])
-    out["materials"] = []
-    for i, m in enumerate(materials):
+
+def _otc_range(check: _Checker, m: dict, item: str, field: str):
+    rng = m.get(field)
+    if rng is None:
+        return None
+    if (
+        isinstance(rng, list)
+        and len(rng) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)
+        and rng[0] <= rng[1]
+    ):
+        return (Decimal(str(rng[0])), Decimal(str(rng[1])))
+    check.problem(item, field, "must be null or [min, max] with min ≤ max")
+    return None
+
+
+def _materials(check: _Checker, raw, substance_codes: set[str], vehicle_kinds: set[str]) -> list[dict]:
+    rows = []
+    for i, m in enumerate(_unique_codes(check, "materials", raw)):
         item = _name("materials", i, m)
         row = {
             "code": m["code"],
@@ -315,19 +357,7 @@ def formulary_validate(data) -> dict:
             elif row["density_g_per_ml"] is None:
                 check.problem(item, "density_g_per_ml", "a material measured % v/v needs its density (g/mL at 20–25 °C)")
         for field in ("otc_leave_on_range", "otc_rinse_off_range"):
-            rng = m.get(field)
-            if rng is None:
-                row[field] = None
-            elif (
-                isinstance(rng, list)
-                and len(rng) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)
-                and rng[0] <= rng[1]
-            ):
-                row[field] = (Decimal(str(rng[0])), Decimal(str(rng[1])))
-            else:
-                check.problem(item, field, "must be null or [min, max] with min ≤ max")
-                row[field] = None
+            row[field] = _otc_range(check, m, item, field)
         active = m.get("active_substance")
         if active is not None and active not in substance_codes:
             check.problem(item, "active_substance", f"unknown substance {active!r}")
@@ -338,11 +368,13 @@ def formulary_validate(data) -> dict:
             check.problem(item, "active_fraction", "must be above 0")
         if row["cfu_per_g"] is not None and (isinstance(row["cfu_per_g"], bool) or not isinstance(row["cfu_per_g"], (int, float)) or row["cfu_per_g"] < 0):
             check.problem(item, "cfu_per_g", "must be null or a non-negative number")
-        out["materials"].append(row)
+        rows.append(row)
+    return rows
 
-    bases = unique_codes("bases", data["bases"])
-    out["bases"] = []
-    for i, b in enumerate(bases):
+
+def _bases(check: _Checker, raw, substance_codes: set[str], vehicle_kinds: set[str]) -> list[dict]:
+    rows = []
+    for i, b in enumerate(_unique_codes(check, "bases", raw)):
         item = _name("bases", i, b)
         row = {
             "code": b["code"],
@@ -365,15 +397,16 @@ def formulary_validate(data) -> dict:
                           "so the batch can be weighed in grams")
         if row["min_quantity"] is not None and row["max_quantity"] is not None and row["min_quantity"] > row["max_quantity"]:
             check.problem(item, "min_quantity", "is above max_quantity")
-        out["bases"].append(row)
+        rows.append(row)
+    return rows
 
-    material_codes = {m["code"] for m in materials}
-    out["incompatibilities"] = []
-    incompatibilities = data.get("incompatibilities", [])
-    if not isinstance(incompatibilities, list):
+
+def _incompatibilities(check: _Checker, raw, material_codes: set[str]) -> list[dict]:
+    rows: list[dict] = []
+    if not isinstance(raw, list):
         check.problem("file", "incompatibilities", "must be a list")
-        incompatibilities = []
-    for i, pair in enumerate(incompatibilities):
+        return rows
+    for i, pair in enumerate(raw):
         item = f"incompatibilities[{i}]"
         if not isinstance(pair, dict):
             check.problem(item, "(item)", "must be {a, b, reason}")
@@ -383,11 +416,8 @@ def formulary_validate(data) -> dict:
                 check.problem(item, side, f"unknown material {pair.get(side)!r}")
         if pair.get("a") == pair.get("b"):
             check.problem(item, "b", "a material cannot be incompatible with itself")
-        out["incompatibilities"].append({"a": pair.get("a"), "b": pair.get("b"), "reason": check.text(pair, item, "reason")})
-
-    if check.problems:
-        raise FormularyImportError(check.problems)
-    return out
+        rows.append({"a": pair.get("a"), "b": pair.get("b"), "reason": check.text(pair, item, "reason")})
+    return rows
 
 
 @transaction.atomic

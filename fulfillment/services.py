@@ -129,12 +129,25 @@ class ExpiredComponent(ServiceError):
 
 def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> CompoundingRecord:
     """Lots used and actual weights for every material and the base; stock deducted by lot, in one transaction."""
-    if job.status != JobStatus.COMPOUNDING:
-        raise ServiceError(f"Job {job.number} is {job.get_status_display().lower()}: record it while compounding.", code="illegal_transition",
-                           status=409)
+    _record_while_compounding(job)
     batch = documents.batch_lines(job)
     planned = {line["item"]: line for line in batch["lines"]}
     yield_grams = _dec(actual_yield_grams, "actual_yield_grams", low=Decimal("0.001"), high=Decimal(100000))
+    chosen = _record_lines_check(planned, lots)
+    density = Decimal(str(batch["density"])) if batch.get("density") is not None else None
+    return _record_write(job=job, by=by, chosen=chosen, theoretical=Decimal(str(batch["quantity"])), yield_grams=yield_grams,
+                         density=density)
+
+
+def _record_while_compounding(job: Job) -> None:
+    if job.status != JobStatus.COMPOUNDING:
+        raise ServiceError(f"Job {job.number} is {job.get_status_display().lower()}: record it while compounding.", code="illegal_transition",
+                           status=409)
+
+
+def _record_lines_check(planned: dict[str, dict], lots) -> list[tuple]:
+    """Each line names a planned item once, a released, unexpired lot of it, and a weight within tolerance; every
+    planned item has a line. Returns (item, lot, grams, planned grams) per line, or raises with every problem."""
     if not isinstance(lots, list) or not lots:
         raise ServiceError("Record the lot and weight of every material and the base.", fields={"lots": ["This field is required."]})
     today = timezone.localdate()
@@ -159,18 +172,8 @@ def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> Compoun
         except ServiceError as exc:
             errors.update(exc.fields)
             continue
-        lot = StockLot.objects.select_related("material", "base").filter(lot_number=lot_number).filter(
-            **({"material__code": item} if planned[item]["kind"] == "material" else {"base__code": item})).first()
+        lot = _record_lot(planned[item], item, lot_number, where, today, errors)
         if lot is None:
-            other = StockLot.objects.filter(lot_number=lot_number).select_related("material", "base").first()
-            errors[f"{where}.lot_number"] = [f"Lot {lot_number} is of {other.item_code}, not {item}." if other
-                                             else f"No lot {lot_number} of {item}."]
-            continue
-        if lot.expires_on < today or lot.status == LotStatus.EXPIRED:
-            raise ExpiredComponent(f"Lot {lot_number} of {item} expired on {lot.expires_on}; it cannot be used.",
-                                   fields={f"{where}.lot_number": ["EXPIRED_COMPONENT"]})
-        if lot.status != LotStatus.RELEASED:
-            errors[f"{where}.lot_number"] = [f"Lot {lot_number} is {lot.get_status_display().lower()}; use a released lot."]
             continue
         want = Decimal(str(planned[item]["quantity"]))
         if not planned[item]["below_minimum_weighable"] and abs(grams - want) > want * WEIGHING_TOLERANCE:
@@ -182,15 +185,36 @@ def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> Compoun
         errors["lots"] = [f"Missing: {', '.join(missing)}."]
     if errors:
         raise ServiceError("The compounding record is incomplete or wrong: see fields.", fields=errors)
+    return chosen
 
-    theoretical = Decimal(str(batch["quantity"]))
+
+def _record_lot(line: dict, item: str, lot_number: str, where: str, today, errors: dict) -> StockLot | None:
+    """The lot named on a line, if it is of the item, released and in date. An expired lot stops the record at once."""
+    lot = StockLot.objects.select_related("material", "base").filter(lot_number=lot_number).filter(
+        **({"material__code": item} if line["kind"] == "material" else {"base__code": item})).first()
+    if lot is None:
+        other = StockLot.objects.filter(lot_number=lot_number).select_related("material", "base").first()
+        errors[f"{where}.lot_number"] = [f"Lot {lot_number} is of {other.item_code}, not {item}." if other
+                                         else f"No lot {lot_number} of {item}."]
+        return None
+    if lot.expires_on < today or lot.status == LotStatus.EXPIRED:
+        raise ExpiredComponent(f"Lot {lot_number} of {item} expired on {lot.expires_on}; it cannot be used.",
+                               fields={f"{where}.lot_number": ["EXPIRED_COMPONENT"]})
+    if lot.status != LotStatus.RELEASED:
+        errors[f"{where}.lot_number"] = [f"Lot {lot_number} is {lot.get_status_display().lower()}; use a released lot."]
+        return None
+    return lot
+
+
+def _record_write(*, job: Job, by, chosen: list[tuple], theoretical: Decimal, yield_grams: Decimal,
+                  density: Decimal | None) -> CompoundingRecord:
+    """The record, its lines and the stock taken from each lot, and the job on to QC: one transaction."""
     yield_percent = (yield_grams / theoretical * 100).quantize(Decimal("0.01"))
     with transaction.atomic():
         record = CompoundingRecord.objects.create(
             job=job, recorded_by=by, theoretical_grams=theoretical, actual_yield_grams=yield_grams, yield_percent=yield_percent,
             yield_flagged=not (YIELD_RANGE[0] <= yield_percent <= YIELD_RANGE[1]),
         )
-        density = Decimal(str(batch["density"])) if batch.get("density") is not None else None
         for item, lot, grams, want in chosen:
             # Material lots are kept in grams; an mL base's lots in mL: the weighed grams / its density.
             in_ml = bool(lot.base_id and lot.unit == "mL" and density)

@@ -8,12 +8,14 @@ The choices RULES.md and REFERENCE.md leave open are written down in docs/rules.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 from orders.rules.arithmetic import HUNDRED, ZERO, batch_weighings, expand, material_share, weight_share
 from orders.rules.facts import (
     ERROR,
     WARNING,
+    BaseFacts,
     Finding,
     FormularyFacts,
     IngredientLine,
@@ -54,13 +56,90 @@ class _Findings(list):
         self.append(Finding(code=code, severity=WARNING, message=message, ingredient=ingredient, substance=substance))
 
 
-def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderContext, *, today: dt.date) -> PreparationResult:
-    out = _Findings()
-    compounding_date = prep.compounding_date or today
-    subs = formulary.substances
-    group_name = formulary.allergen_group_names
+@dataclass
+class _Mix:
+    """What one preparation is made of, worked out once and read by every step: the request, the
+    formulary and order facts, the materials found, their shares, and the substances they bring."""
 
-    # --- What was asked for: base, materials, their shares -------------------------------
+    prep: PreparationInput
+    formulary: FormularyFacts
+    context: OrderContext
+    compounding_date: dt.date
+    base: BaseFacts | None
+    materials: dict[str, MaterialFacts]
+    percents: dict[str, Decimal]
+    density: Decimal | None  # the base's g/mL when the preparation is made in mL, else None
+    shares: dict[str, Decimal]
+    base_share: Decimal
+    present: dict[str, Decimal]  # substance code -> effective % (above zero)
+    sources: dict[str, list[str]]  # substance code -> the material or base codes it comes from
+
+    @property
+    def subs(self):
+        return self.formulary.substances
+
+    def via(self, s: str) -> tuple[str, str]:
+        """Where a substance comes from: (first source code, the sources' names for a message)."""
+        src = self.sources[s]
+        names = [self.materials[c].name if c in self.materials else self.base.name for c in src]
+        return src[0], ", ".join(names)
+
+
+@dataclass(frozen=True)
+class _Water:
+    """Water, pH and preservation, as the dating and the later checks need them."""
+
+    aqueous: bool
+    target_ph: Decimal | None
+    preserved: bool
+    leave_on: bool
+
+
+@dataclass(frozen=True)
+class _Batch:
+    quantity: Decimal
+    weighings: list
+
+
+def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderContext, *, today: dt.date) -> PreparationResult:
+    """Every rule family in turn, in the order its findings are listed, then the dating."""
+    out = _Findings()
+    mix = _what_was_asked(prep, formulary, context, today, out)
+    _ingredient_checks(mix, out)
+    _quantity_route_patient_checks(mix, out)
+    _allergen_checks(mix, out)
+    _preservative_and_culture_checks(mix, out)
+    _incompatibility_checks(mix, out)
+    _licence_checks(mix, out)
+    water = _water_ph_preservation(mix, out)
+    _eu_and_otc_limit_checks(mix, out, leave_on=water.leave_on)
+    _essential_copy_check(mix, out)
+    batch = _batch_and_stock(mix, out)
+    beyond_use_date = _beyond_use_date(mix, out, water, batch)
+    refrigerate = (water.aqueous and not water.preserved) or any(m.storage == "refrigerate" for m in mix.materials.values())
+
+    return PreparationResult(
+        findings=tuple(out),
+        compounding_date=mix.compounding_date,
+        target_ph=water.target_ph,
+        aqueous=water.aqueous,
+        preserved=water.preserved,
+        beyond_use_days=(beyond_use_date - mix.compounding_date).days,
+        beyond_use_date=beyond_use_date,
+        storage="refrigerate" if refrigerate else "room_or_refrigerate",
+        base_percent=mix.base_share,
+        shares=mix.shares,
+        substances=tuple(sorted(mix.present.items(), key=lambda kv: (-kv[1], kv[0]))),
+        batch_quantity=batch.quantity,
+        weighings=tuple(batch.weighings),
+        minimum_weighable_g=context.settings.minimum_weighable_g,
+        density=mix.density,
+        batch_volume=prep.quantity * (1 + context.settings.overage_percent / HUNDRED) if mix.density is not None else None,
+    )
+
+
+def _what_was_asked(prep: PreparationInput, formulary: FormularyFacts, context: OrderContext, today: dt.date, out: _Findings) -> _Mix:
+    """The base, the materials and their shares; unknown, duplicate and over-100 % lines are findings."""
     base = formulary.bases.get(prep.base)
     if base is None:
         out.error("UNKNOWN_BASE", f"Base '{prep.base}' is not in the formulary. Choose a base from the formulary.")
@@ -87,13 +166,17 @@ def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderCo
         out.error("FORMULA_PERCENT_OVER_100",
                   f"The ingredients add up to {_pct(total_share)} of the preparation, leaving nothing for the base. "
                   "Lower one or more strengths.")
-    base_share_used = max(base_share, ZERO)
-    effective, sources = expand(shares, materials, base, base_share_used)
-    present = {code: pct for code, pct in effective.items() if pct > 0}
+    effective, sources = expand(shares, materials, base, max(base_share, ZERO))
+    return _Mix(prep=prep, formulary=formulary, context=context, compounding_date=prep.compounding_date or today, base=base,
+                materials=materials, percents=percents, density=density, shares=shares, base_share=base_share,
+                present={code: pct for code, pct in effective.items() if pct > 0}, sources=sources)
 
-    # --- Per-ingredient checks -------------------------------------------------------------
-    for code, material in materials.items():
-        percent = percents[code]
+
+def _ingredient_checks(mix: _Mix, out: _Findings) -> None:
+    """Each material: its usable range, the base's vehicle, live organisms, investigational biologics."""
+    base, subs = mix.base, mix.subs
+    for code, material in mix.materials.items():
+        percent = mix.percents[code]
         if not (material.use_min_percent <= percent <= material.use_max_percent):
             what = f" of {subs[material.active_substance].inci}" if material.active_fraction < 1 and material.active_substance else ""
             out.error("CONCENTRATION_OUT_OF_RANGE",
@@ -113,7 +196,10 @@ def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderCo
             out.error("INVESTIGATIONAL_BIOLOGIC",
                       f"{material.name} is an investigational biologic and cannot be compounded. Remove it.", ingredient=code)
 
-    # --- Quantity, route, patient ----------------------------------------------------------
+
+def _quantity_route_patient_checks(mix: _Mix, out: _Findings) -> None:
+    """The quantity in the base's unit and range, a non-sterile route, a named patient."""
+    prep, base = mix.prep, mix.base
     if base is not None:
         if prep.unit != base.unit:
             out.error("QUANTITY_OUT_OF_RANGE", f"{base.name} is dispensed in {base.unit}, not {prep.unit}. Enter the quantity in {base.unit}.")
@@ -121,82 +207,98 @@ def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderCo
             out.error("QUANTITY_OUT_OF_RANGE",
                       f"{prep.quantity.normalize():f} {prep.unit} is outside what {base.name} can be made in "
                       f"({base.min_quantity.normalize():f}–{base.max_quantity.normalize():f} {base.unit}).")
-    if prep.route in formulary.sterile_routes:
+    if prep.route in mix.formulary.sterile_routes:
         out.error("OUT_OF_SCOPE_STERILE",
                   f"The {prep.route.replace('_', ' ')} route needs a sterile preparation (USP <797>); this pharmacy compounds "
                   "non-sterile topicals only.")
-    if not context.patient_named:
+    if not mix.context.patient_named:
         out.error("NO_IDENTIFIED_PATIENT", "A compounded preparation is made for one named patient (503A). Add the patient.")
 
-    # --- Allergens: inside every material and the base --------------------------------------
-    def via(s: str) -> tuple[str, str]:
-        """Where a substance comes from: (first source code, the sources' names for a message)."""
-        src = sources[s]
-        names = [materials[c].name if c in materials else base.name for c in src]
-        return src[0], ", ".join(names)
 
-    def group_check(groups: frozenset[str], code: str, why: str) -> None:
-        for group in sorted(groups):
-            name = group_name.get(group, group)
-            carriers = [s for s in present if group in subs[s].allergen_groups]
-            for s in carriers:
-                first, names = via(s)
-                out.error(code, f"{subs[s].inci} (in {names}) belongs to {name}, which {why}. Remove it or choose another "
-                          "ingredient or base.", ingredient=first, substance=s)
-            if carriers:
-                continue
-            for s in present:
-                if group in subs[s].disputed_allergen_groups:
-                    first, names = via(s)
-                    out.warn("DISPUTED_ALLERGEN_MEMBER",
-                             f"{subs[s].inci} (in {names}) is a disputed member of {name}, which {why}. "
-                             "Confirm with the patient that it is acceptable.", ingredient=first, substance=s)
-                if group in subs[s].origin_unknown_groups:
-                    first, names = via(s)
-                    out.warn("ORIGIN_UNKNOWN",
-                             f"{subs[s].inci} (in {names}) may come from {name}, which {why}; the supplier does "
-                             "not state its origin. Choose a source of stated origin if the allergy is serious.",
-                             ingredient=first, substance=s)
+def _allergen_checks(mix: _Mix, out: _Findings) -> None:
+    """Allergens inside every material and the base: the patient's allergies, then the groups the prescriber excluded."""
+    allergies = mix.context.patient_allergies
+    _allergen_group_check(mix, out, allergies, "PATIENT_ALLERGY", "the patient is allergic to")
+    _allergen_group_check(mix, out, mix.prep.excluded_allergen_groups - allergies, "EXCLUDED_ALLERGEN", "you excluded")
 
-    group_check(context.patient_allergies, "PATIENT_ALLERGY", "the patient is allergic to")
-    group_check(prep.excluded_allergen_groups - context.patient_allergies, "EXCLUDED_ALLERGEN", "you excluded")
 
-    # --- Preservatives and live cultures ----------------------------------------------------
-    antimicrobials = [s for s in present if subs[s].antimicrobial]
-    if prep.preservative_free:
+def _allergen_group_check(mix: _Mix, out: _Findings, groups: frozenset[str], code: str, why: str) -> None:
+    subs, present = mix.subs, mix.present
+    for group in sorted(groups):
+        name = mix.formulary.allergen_group_names.get(group, group)
+        carriers = [s for s in present if group in subs[s].allergen_groups]
+        for s in carriers:
+            first, names = mix.via(s)
+            out.error(code, f"{subs[s].inci} (in {names}) belongs to {name}, which {why}. Remove it or choose another "
+                      "ingredient or base.", ingredient=first, substance=s)
+        if carriers:
+            continue
+        for s in present:
+            if group in subs[s].disputed_allergen_groups:
+                first, names = mix.via(s)
+                out.warn("DISPUTED_ALLERGEN_MEMBER",
+                         f"{subs[s].inci} (in {names}) is a disputed member of {name}, which {why}. "
+                         "Confirm with the patient that it is acceptable.", ingredient=first, substance=s)
+            if group in subs[s].origin_unknown_groups:
+                first, names = mix.via(s)
+                out.warn("ORIGIN_UNKNOWN",
+                         f"{subs[s].inci} (in {names}) may come from {name}, which {why}; the supplier does "
+                         "not state its origin. Choose a source of stated origin if the allergy is serious.",
+                         ingredient=first, substance=s)
+
+
+def _antimicrobials(mix: _Mix) -> list[str]:
+    return [s for s in mix.present if mix.subs[s].antimicrobial]
+
+
+def _preservative_and_culture_checks(mix: _Mix, out: _Findings) -> None:
+    """Preservative-free asked for, and live cultures with a preservative."""
+    subs, antimicrobials = mix.subs, _antimicrobials(mix)
+    if mix.prep.preservative_free:
         for s in antimicrobials:
-            first, names = via(s)
+            first, names = mix.via(s)
             out.error("PRESERVATIVE_EXCLUDED",
                       f"{subs[s].inci} (in {names}) is an antimicrobial, and preservative-free was asked. "
                       "Choose a preservative-free base and remove preservatives.", ingredient=first, substance=s)
-    live = [code for code, m in materials.items() if m.viability == "live"]
+    live = [code for code, m in mix.materials.items() if m.viability == "live"]
     if live and antimicrobials:
         out.error("LIVE_CULTURE_WITH_PRESERVATIVE",
-                  f"{materials[live[0]].name} is a live culture and {subs[antimicrobials[0]].inci} is an antimicrobial: "
+                  f"{mix.materials[live[0]].name} is a live culture and {subs[antimicrobials[0]].inci} is an antimicrobial: "
                   "a preservative kills the culture. They cannot be combined.", ingredient=live[0], substance=antimicrobials[0])
 
+
+def _incompatibility_checks(mix: _Mix, out: _Findings) -> None:
+    """Every pair of materials the formulary says cannot be combined."""
+    materials = mix.materials
     codes = list(materials)
     for i, a in enumerate(codes):
         for b in codes[i + 1:]:
-            reason = formulary.incompatibilities.get(frozenset((a, b)))
+            reason = mix.formulary.incompatibilities.get(frozenset((a, b)))
             if reason:
                 out.error("INCOMPATIBLE_INGREDIENTS", f"{materials[a].name} and {materials[b].name} cannot be combined: {reason}",
                           ingredient=b)
 
-    # --- Licences ---------------------------------------------------------------------------
+
+def _licence_checks(mix: _Mix, out: _Findings) -> None:
+    """The prescriber licensed where the patient was; the pharmacy licensed where it ships, on the compounding date."""
+    context, on = mix.context, mix.compounding_date
     encounter = context.encounter_state or context.ship_to_state
-    if encounter and not any(lic.state == encounter and lic.expires_on >= compounding_date for lic in context.prescriber_licences):
+    if encounter and not any(lic.state == encounter and lic.expires_on >= on for lic in context.prescriber_licences):
         out.error("PRESCRIBER_NOT_LICENSED_IN_PATIENT_STATE",
                   f"The prescriber has no active licence in {encounter}, where the patient was at the encounter, on "
-                  f"{compounding_date.isoformat()}. A prescriber licensed in {encounter} must write this order.")
+                  f"{on.isoformat()}. A prescriber licensed in {encounter} must write this order.")
     if context.ship_to_state and not any(
-        lic.state == context.ship_to_state and lic.expires_on >= compounding_date for lic in context.pharmacy_licences
+        lic.state == context.ship_to_state and lic.expires_on >= on for lic in context.pharmacy_licences
     ):
         out.error("PHARMACY_NOT_LICENSED_FOR_DESTINATION",
-                  f"The pharmacy is not licensed to ship to {context.ship_to_state} on {compounding_date.isoformat()}. "
+                  f"The pharmacy is not licensed to ship to {context.ship_to_state} on {on.isoformat()}. "
                   "Ship to an address in another state, or ask the pharmacy.")
 
-    # --- Water, pH, preservation ------------------------------------------------------------
+
+def _water_ph_preservation(mix: _Mix, out: _Findings) -> _Water:
+    """Is it aqueous, at what pH, and is it preserved; with the warnings about each."""
+    prep, base, subs, present = mix.prep, mix.base, mix.subs, mix.present
+    antimicrobials = _antimicrobials(mix)
     has_water = any(subs[s].is_water for s in present)
     if prep.water_activity is not None:
         aqueous = prep.water_activity >= AQUEOUS_AW
@@ -232,31 +334,35 @@ def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderCo
                 out.warn("PRESERVATIVE_PH_OUT_OF_RANGE",
                          f"{facts.inci} works at pH {_ph(low)}–{_ph(high)}; at pH {_ph(target_ph)} it does not preserve the "
                          "preparation. Adjust the target pH or choose another preservative.",
-                         ingredient=via(s)[0], substance=s)
+                         ingredient=mix.via(s)[0], substance=s)
     if aqueous and antimicrobials and not qualifying:
         roles = {subs[s].antimicrobial for s in antimicrobials}
         if "non_qualifying" in roles:
             s = next(s for s in antimicrobials if subs[s].antimicrobial == "non_qualifying")
             out.warn("NON_QUALIFYING_PRESERVATIVE",
                      f"{subs[s].inci} is antimicrobial but does not qualify as a preservative for USP <795> dating; the "
-                     "preparation is dated as nonpreserved.", ingredient=via(s)[0], substance=s)
+                     "preparation is dated as nonpreserved.", ingredient=mix.via(s)[0], substance=s)
         else:
             s = antimicrobials[0]
             out.warn("BOOSTER_NOT_PRESERVATIVE",
                      f"{subs[s].inci} only boosts a preservative and never preserves on its own; the preparation is dated as "
                      "nonpreserved. Add a qualifying preservative for a 35-day date.",
-                     ingredient=via(s)[0], substance=s)
+                     ingredient=mix.via(s)[0], substance=s)
     leave_on = base is not None and base.application == "leave_on"
     if aqueous and leave_on and target_ph is not None and not (MICROBIOME_PH[0] <= target_ph <= MICROBIOME_PH[1]):
         out.warn("PH_OUTSIDE_MICROBIOME_TARGET",
                  f"Target pH {_ph(target_ph)} is outside the skin-friendly 4.5–5.5 for a leave-on preparation.")
     if target_ph is not None:
-        for code, m in materials.items():
+        for code, m in mix.materials.items():
             if (m.ph_min is not None and target_ph < m.ph_min) or (m.ph_max is not None and target_ph > m.ph_max):
                 out.warn("INGREDIENT_PH_OUT_OF_RANGE",
                          f"{m.name} needs pH {_ph(m.ph_min)}–{_ph(m.ph_max)}; the target is {_ph(target_ph)}.", ingredient=code)
+    return _Water(aqueous=aqueous, target_ph=target_ph, preserved=preserved, leave_on=leave_on)
 
-    # --- EU and OTC limits, essential copies ------------------------------------------------
+
+def _eu_and_otc_limit_checks(mix: _Mix, out: _Findings, *, leave_on: bool) -> None:
+    """EU leave-on bans and maxima (one substance, then each sum group), EU rinse-off maxima, and the OTC ranges."""
+    subs, present, base = mix.subs, mix.present, mix.base
     if leave_on:
         sums: dict[str, Decimal] = {}
         for s in present:
@@ -264,47 +370,55 @@ def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderCo
             regulated = present[s] * (facts.eu_limit_as_acid_factor or 1)
             if facts.eu_leave_on_banned:
                 out.warn("EU_LEAVE_ON_RESTRICTED", f"{facts.inci} is banned in EU leave-on products.",
-                         ingredient=via(s)[0], substance=s)
+                         ingredient=mix.via(s)[0], substance=s)
             elif facts.eu_leave_on_max_percent is not None and regulated > facts.eu_leave_on_max_percent:
                 basis = " (as acid)" if facts.eu_limit_as_acid_factor else ""
                 out.warn("EXCEEDS_EU_LEAVE_ON_LIMIT",
                          f"{facts.inci} at {_pct(regulated)}{basis} is above the EU leave-on maximum of "
-                         f"{_pct(facts.eu_leave_on_max_percent)}.", ingredient=via(s)[0], substance=s)
+                         f"{_pct(facts.eu_leave_on_max_percent)}.", ingredient=mix.via(s)[0], substance=s)
             if facts.eu_limit_sum_group:
                 sums[facts.eu_limit_sum_group] = sums.get(facts.eu_limit_sum_group, ZERO) + regulated
         for group, total in sums.items():
-            limit = formulary.sum_group_leave_on_max.get(group)
+            limit = mix.formulary.sum_group_leave_on_max.get(group)
             if limit is not None and total > limit:
                 out.warn("EXCEEDS_EU_LEAVE_ON_LIMIT",
                          f"Together the {group.replace('-', ' ')} come to {_pct(total)}, above the EU leave-on maximum of {_pct(limit)}.")
     if base is not None and base.application == "rinse_off":
-        _rinse_off_limits(out, present, subs, formulary, via)
+        _rinse_off_limits(out, present, subs, mix.formulary, mix.via)
     if base is not None:
-        for code, m in materials.items():
+        for code, m in mix.materials.items():
             otc_max = m.otc_leave_on_max_percent if base.application == "leave_on" else m.otc_rinse_off_max_percent
-            if otc_max is not None and percents[code] > otc_max:
+            if otc_max is not None and mix.percents[code] > otc_max:
                 kind = "leave-on" if base.application == "leave_on" else "rinse-off"
-                out.warn("ABOVE_OTC_RANGE", f"{m.name} at {_pct(percents[code])} is above the OTC {kind} range (up to {_pct(otc_max)}).",
+                out.warn("ABOVE_OTC_RANGE", f"{m.name} at {_pct(mix.percents[code])} is above the OTC {kind} range (up to {_pct(otc_max)}).",
                          ingredient=code)
+
+
+def _essential_copy_check(mix: _Mix, out: _Findings) -> None:
+    """One prescription-strength material in a plain base, with no note on the clinical difference."""
+    materials, percents = mix.materials, mix.percents
     rx = [code for code, m in materials.items() if m.rx_threshold_percent is not None and percents[code] >= m.rx_threshold_percent]
     others = [code for code, m in materials.items() if code not in rx and m.category not in EXCIPIENT_CATEGORIES]
-    if len(rx) == 1 and not others and not context.clinical_difference_note.strip():
+    if len(rx) == 1 and not others and not mix.context.clinical_difference_note.strip():
         m = materials[rx[0]]
         out.warn("POSSIBLE_ESSENTIAL_COPY",
                  f"{m.name} at {_pct(percents[rx[0]])} in a plain base may be essentially a copy of a commercial product. "
                  "Add a note on the clinical difference this preparation makes for the patient.", ingredient=rx[0])
 
-    # --- Batch, stock, beyond-use date ------------------------------------------------------
+
+def _batch_and_stock(mix: _Mix, out: _Findings) -> _Batch:
+    """The batch to weigh (with overage), from usable lots first to expire; short stock and tiny weighings are warnings."""
+    context, base = mix.context, mix.base
     lots_by_item: dict[str, list] = {}
     for lot in context.lots:
-        if lot.expires_on >= compounding_date and lot.quantity_on_hand > 0:
+        if lot.expires_on >= mix.compounding_date and lot.quantity_on_hand > 0:
             lots_by_item.setdefault(lot.item_code, []).append(lot)
     batch, weighings, covered = batch_weighings(
-        quantity=prep.quantity, shares=shares, base=base, settings=context.settings, lots_by_item=lots_by_item,
-        density=density, materials=materials,
+        quantity=mix.prep.quantity, shares=mix.shares, base=base, settings=context.settings, lots_by_item=lots_by_item,
+        density=mix.density, materials=mix.materials,
     )
     for line in weighings:
-        name = materials[line.item_code].name if line.kind == "material" else base.name
+        name = mix.materials[line.item_code].name if line.kind == "material" else base.name
         if not covered[line.item_code]:
             have = sum((lot.quantity_on_hand for lot in lots_by_item.get(line.item_code, [])), ZERO)
             unit = base.unit if line.kind == "base" else "g"
@@ -320,38 +434,23 @@ def evaluate(prep: PreparationInput, formulary: FormularyFacts, context: OrderCo
                      f"{name}: {line.quantity.normalize():f} g is below the balance's minimum weighable quantity "
                      f"({context.settings.minimum_weighable_g.normalize():f} g); the worksheet adds an aliquot step.",
                      ingredient=line.item_code)
+    return _Batch(quantity=batch, weighings=weighings)
 
-    category = "aqueous_preserved" if aqueous and preserved else "aqueous_nonpreserved" if aqueous else "nonaqueous_other"
+
+def _beyond_use_date(mix: _Mix, out: _Findings, water: _Water, batch: _Batch) -> dt.date:
+    """The USP <795> table's date, shortened to the first lot that expires before it."""
+    category = "aqueous_preserved" if water.aqueous and water.preserved else "aqueous_nonpreserved" if water.aqueous else "nonaqueous_other"
     days = BUD_DAYS[category]
-    table_date = compounding_date + dt.timedelta(days=days)
+    table_date = mix.compounding_date + dt.timedelta(days=days)
     beyond_use_date = table_date
-    used_lots = [lot for line in weighings for lot in line.lots]
+    used_lots = [lot for line in batch.weighings for lot in line.lots]
     for lot in sorted(used_lots, key=lambda lot: lot.expires_on):
         if lot.expires_on < table_date:
             out.warn("BUD_LIMITED_BY_COMPONENT",
                      f"Lot {lot.lot_number} of {lot.item_code} expires {lot.expires_on.isoformat()}, before the "
                      f"{days}-day date; the beyond-use date is shortened to match.", ingredient=lot.item_code)
             beyond_use_date = min(beyond_use_date, lot.expires_on)
-    refrigerate = (aqueous and not preserved) or any(m.storage == "refrigerate" for m in materials.values())
-
-    return PreparationResult(
-        findings=tuple(out),
-        compounding_date=compounding_date,
-        target_ph=target_ph,
-        aqueous=aqueous,
-        preserved=preserved,
-        beyond_use_days=(beyond_use_date - compounding_date).days,
-        beyond_use_date=beyond_use_date,
-        storage="refrigerate" if refrigerate else "room_or_refrigerate",
-        base_percent=base_share,
-        shares=shares,
-        substances=tuple(sorted(present.items(), key=lambda kv: (-kv[1], kv[0]))),
-        batch_quantity=batch,
-        weighings=tuple(weighings),
-        minimum_weighable_g=context.settings.minimum_weighable_g,
-        density=density,
-        batch_volume=prep.quantity * (1 + context.settings.overage_percent / HUNDRED) if density is not None else None,
-    )
+    return beyond_use_date
 
 
 def _rinse_off_limits(out: _Findings, present: dict[str, Decimal], subs, formulary: FormularyFacts, via) -> None:
