@@ -64,6 +64,11 @@ def base_list(*, search: str = "", vehicle: str = "", application: str = "", fre
     return _free_of(qs, free_of or [], "components").order_by("position", "code")
 
 
+def withdrawn_material_names(codes) -> dict[str, str]:
+    """{code: name} of the materials among `codes` that were withdrawn (no longer offered to prescribers)."""
+    return dict(Material.objects.filter(code__in=list(codes), is_active=False).values_list("code", "name"))
+
+
 def allergen_group_list() -> QuerySet:
     return AllergenGroup.objects.all()
 

@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fulfillment import downloads, selectors, services, tracking
+from fulfillment import downloads, rush, selectors, services, tracking
 from fulfillment.models import Job, JobStatus, RenderStatus, Shipment
 from orders import services as order_services
 from orders.api_orders import OrderAction, OrderSerializer
@@ -61,6 +61,33 @@ class OrderClarify(OrderAction):
 
     def act(self, request, order, data):
         order_services.order_request_clarification(order=order, by=request.user, question=data["question"])
+
+
+class NoBody(serializers.Serializer):
+    pass
+
+
+@extend_schema(request=None, responses={200: OrderSerializer})
+class OrderRushAccept(OrderAction):
+    """Accept the prescriber's rush request: the order's jobs move above every normal job, and the
+    promise is worked out again as a rush (never later than before)."""
+
+    permission_classes = [IsPharmacyStaff]
+    body_serializer = NoBody
+
+    def act(self, request, order, data):
+        rush.order_rush_accept(order=order, by=request.user)
+
+
+@extend_schema(request=ReasonSerializer, responses={200: OrderSerializer})
+class OrderRushDecline(OrderAction):
+    """Decline the rush request, telling the prescriber why; the promise stays as it was."""
+
+    permission_classes = [IsPharmacyStaff]
+    body_serializer = ReasonSerializer
+
+    def act(self, request, order, data):
+        rush.order_rush_decline(order=order, by=request.user, reason=data["reason"])
 
 
 class JobSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Prefetch, QuerySet
 
 from fulfillment.models import Job, JobStatus, WorkerHeartbeat, Worksheet
-from orders.models import Order, OrderStatus
+from orders.models import Order, OrderStatus, RushStatus
 
 
 def worker_last_seen():
@@ -25,8 +25,9 @@ def job_list(*, status: str = "") -> QuerySet:
 def job_board(*, statuses: list[str], per_column: int = 20) -> dict[str, list[Job]]:
     """The first jobs of each column, by priority then age: one LIMITed query per column, each walking
     job_queue_order, and only the fields a card shows, so the board costs the same with 300,000 jobs done."""
-    lean = (Job.objects.select_related("preparation", "claimed_by")
-            .only("public_id", "number", "status", "priority", "created_at", "preparation__base_name", "claimed_by__username")
+    lean = (Job.objects.select_related("preparation__order", "claimed_by")
+            .only("public_id", "number", "status", "priority", "created_at", "preparation__base_name", "claimed_by__username",
+                  "preparation__order__promised_ship_date", "preparation__order__rush")
             .order_by("-priority", "created_at", "id"))
     return {status: list(lean.filter(status=status)[:per_column]) for status in statuses}
 
@@ -46,6 +47,12 @@ def job_counts() -> dict[str, int]:
     and are not counted here (an index-only scan of the active part of job_queue_order)."""
     counts = dict(Job.objects.filter(status__in=ACTIVE).order_by().values_list("status").annotate(n=Count("pk")))
     return {status: counts.get(status, 0) for status in ACTIVE}
+
+
+def rush_requests() -> QuerySet:
+    """Orders whose prescriber asked for rush and wait for the pharmacist's answer, oldest first."""
+    return (Order.objects.filter(rush=RushStatus.REQUESTED).select_related("patient", "prescriber__user", "clinic")
+            .order_by("signed_at", "pk"))
 
 
 def verification_queue() -> QuerySet:

@@ -14,8 +14,10 @@ from formulary.models import LotStatus, StockLot
 from fulfillment import documents
 from fulfillment.models import CompoundingRecord, Job, JobStatus, QCResult, RecordLine, Shipment, WorkerHeartbeat, Worksheet
 from fulfillment.notifications import outbox
+from fulfillment.promise import RUSH_PRIORITY
 from fulfillment.transitions import job_transition
-from orders.models import Order, OrderStatus, PreparationStatus
+from orders import services as order_services
+from orders.models import Order, OrderStatus, PreparationStatus, RushStatus
 from orders.transitions import event_record, order_transition
 from portal.errors import NotFound, ServiceError
 
@@ -48,7 +50,8 @@ def order_approve(*, order: Order, by, acknowledged_warnings: list[str]) -> Orde
         order = order_transition(order=order, to=OrderStatus.APPROVED, by=by, kind="approved",
                                  message=f"Warnings acknowledged: {', '.join(warnings)}" if warnings else "")
         for prep in order.preparations.all():
-            Job.objects.create(number=f"{order.number}-{prep.position}", preparation=prep, fill=0)
+            Job.objects.create(number=f"{order.number}-{prep.position}", preparation=prep, fill=0,
+                               priority=RUSH_PRIORITY if order.rush == RushStatus.ACCEPTED else 0)
             prep.status = PreparationStatus.QUEUED
             prep.save(update_fields=["status"])
             event_record(order=order, preparation=prep, kind="job_status", actor=by, from_status=PreparationStatus.PENDING,
@@ -291,7 +294,7 @@ def job_verify(*, job: Job, by) -> Job:
 def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking_number: str, cold_pack: bool) -> Shipment:
     from fulfillment.tracking import carrier_for
 
-    carrier_for(carrier)  # an unknown carrier is refused here
+    adapter = carrier_for(carrier)  # an unknown carrier is refused here
     tracking_number = str(tracking_number or "")
     if not TRACKING_NUMBER.match(tracking_number):
         raise ServiceError("A tracking number is 6–40 letters, digits or dashes, without spaces.",
@@ -316,8 +319,12 @@ def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking
                                                    shipped_at=timezone.now())
         except IntegrityError:
             raise ServiceError("That tracking number is already on another shipment.", fields={"tracking_number": ["Already used."]}) from None
+        Shipment.objects.filter(pk=shipment.pk).update(estimated_delivery_date=adapter.estimated_delivery(shipment))
         for job in jobs:
             job_transition(job=job, to=JobStatus.SHIPPED, by=by, shipment=shipment, message=f"{job.number}: shipped {carrier} {tracking_number}")
+        # Once shipped, the order's expected delivery is the carrier's (the latest of its parcels).
+        latest = max(Shipment.objects.filter(order_id=shipment.order_id).values_list("estimated_delivery_date", flat=True))
+        order_services.order_delivery_estimate_set(order=jobs[0].preparation.order, delivery_date=latest)
         outbox.on_shipped(shipment=shipment)
     return shipment
 

@@ -32,3 +32,11 @@ def poll_tracking() -> None:
     from fulfillment import tracking
 
     tracking.shipments_poll()
+
+
+@shared_task(name="fulfillment.tasks.render_order_print", ignore_result=True, acks_late=True, autoretry_for=(Exception,),
+             retry_backoff=2, retry_backoff_max=60, max_retries=3)
+def render_order_print(order_id: int) -> None:
+    from fulfillment import order_print
+
+    order_print.order_print_render(order_id=order_id)

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from fulfillment.business_days import add_business_days
 from fulfillment.models import SHIPMENT_RANK, Job, JobStatus, Shipment, ShipmentStatus, TrackingEvent
 from fulfillment.notifications import outbox
 from fulfillment.transitions import job_transition
@@ -33,11 +34,27 @@ class Carrier:
 
     code = ""
     name = ""
+    # Business days in transit by service, as the carrier publishes them; a service not listed is taken as
+    # the slowest. The cold chain goes overnight.
+    services = {"Overnight": 1, "Two-day": 2, "Ground": 5}
+    cold_chain_service = "Overnight"
+
+    def transit_days(self, service: str) -> int:
+        wanted = (service or "").strip().lower()
+        for name, days in self.services.items():
+            if name.lower() == wanted:
+                return days
+        return max(self.services.values())
+
+    def estimated_delivery(self, shipment: Shipment) -> dt.date:
+        """The carrier's delivery estimate for a parcel handed over now: its service's transit days."""
+        return add_business_days(timezone.localtime(shipment.shipped_at).date(), self.transit_days(shipment.service))
 
     def events(self, shipment: Shipment, *, now: dt.datetime) -> list[CarrierEvent]:
         raise NotImplementedError
 
     def tracking_url(self, tracking_number: str) -> str:
+        """The carrier's own public tracking page for this parcel, or "" when it has none."""
         raise NotImplementedError
 
 
@@ -59,7 +76,14 @@ class SimulatedCarrier(Carrier):
         return found
 
     def tracking_url(self, tracking_number):
-        return f"/track/simulated/{tracking_number}"
+        # No such carrier exists, so there is no page to send anyone to: the portal's own pages (the
+        # patient's status page, the order page) show the parcel's tracking events instead.
+        return ""
+
+    def estimated_delivery(self, shipment):
+        """It knows its own schedule: delivered after its last step."""
+        step = dt.timedelta(seconds=settings.SIMULATED_CARRIER_STEP_SECONDS)
+        return timezone.localtime(shipment.shipped_at + step * len(self.STEPS)).date()
 
 
 CARRIERS = {carrier.code: carrier for carrier in (SimulatedCarrier(),)}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fulfillment import views
+from fulfillment import views, views_metrics
 
 urlpatterns = [
     path("verify/", views.verification_queue, name="verification-queue"),
@@ -10,6 +10,10 @@ urlpatterns = [
     path("verify/<uuid:order_id>/clarify/", views.verification_act, {"action": "clarify"}, name="verification-clarify"),
     path("verify/<uuid:order_id>/beyond-use-date/", views.verification_bud, name="verification-bud"),
     path("queue/", views.queue, name="queue"),
+    path("metrics/", views_metrics.metrics_page, name="metrics"),
+    path("metrics.csv", views_metrics.metrics_csv, name="metrics-csv"),
+    path("rush/<uuid:order_id>/accept/", views.rush_answer, {"accept": True}, name="rush-accept"),
+    path("rush/<uuid:order_id>/decline/", views.rush_answer, {"accept": False}, name="rush-decline"),
     path("queue/claim-next/", views.queue_claim_next, name="queue-claim-next"),
     path("jobs/<uuid:job_id>/", views.job_page, name="job"),
     path("jobs/<uuid:job_id>/worksheet-status/", views.job_worksheet_status, name="job-worksheet-status"),

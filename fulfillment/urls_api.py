@@ -1,11 +1,14 @@
 from django.urls import path
 
-from fulfillment import api
+from fulfillment import api, api_metrics
 
 urlpatterns = [
     path("orders/<uuid:order_id>/approve/", api.OrderApprove.as_view(), name="api-order-approve"),
     path("orders/<uuid:order_id>/reject/", api.OrderReject.as_view(), name="api-order-reject"),
     path("orders/<uuid:order_id>/request-clarification/", api.OrderClarify.as_view(), name="api-order-clarify"),
+    path("orders/<uuid:order_id>/rush/accept/", api.OrderRushAccept.as_view(), name="api-order-rush-accept"),
+    path("orders/<uuid:order_id>/rush/decline/", api.OrderRushDecline.as_view(), name="api-order-rush-decline"),
+    path("metrics/", api_metrics.Metrics.as_view(), name="api-metrics"),
     path("jobs/", api.JobList.as_view(), name="api-jobs"),
     path("jobs/claim-next/", api.JobClaimNext.as_view(), name="api-jobs-claim-next"),
     path("jobs/<uuid:job_id>/claim/", api.JobClaim.as_view(), name="api-job-claim"),

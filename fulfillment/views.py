@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from formulary.models import LotStatus, StockLot
-from fulfillment import documents, downloads, selectors, services
+from fulfillment import documents, downloads, promise, rush, selectors, services
 from fulfillment.models import JobStatus, RenderStatus
 from fulfillment.tracking import CARRIERS
 from orders import selectors as order_selectors
@@ -20,11 +21,26 @@ from portal.models import Role
 from portal.page_actions import act
 
 pharmacist_required = role_required(Role.PHARMACIST, Role.PHARMACY_ADMIN)
+DUE_LABELS = {"on_time": "✓ On time", "due_today": "◷ Due today", "late": "⚠ Late"}
 
 
 @pharmacist_required
 def verification_queue(request):
-    return render(request, "fulfillment/verify_queue.html", {"orders": selectors.verification_queue()})
+    return render(request, "fulfillment/verify_queue.html", {"orders": selectors.verification_queue(),
+                                                              "rush_requests": selectors.rush_requests()})
+
+
+@pharmacist_required
+@require_POST
+def rush_answer(request, order_id, accept):
+    order = order_selectors.order_get(user=request.user, public_id=order_id)
+    if accept:
+        act(request, lambda: rush.order_rush_accept(order=order, by=request.user),
+            f"Rush accepted for {order.number}: its preparations go first, and the prescriber sees the new dates.")
+    else:
+        act(request, lambda: rush.order_rush_decline(order=order, by=request.user, reason=request.POST.get("reason", "")[:1000]),
+            f"Rush declined for {order.number}; the prescriber sees your reason.")
+    return redirect("verification-queue")
 
 
 @pharmacist_required
@@ -88,6 +104,11 @@ def queue(request):
     counts = selectors.job_counts()
     columns = [status] if status else [JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.REWORK, JobStatus.READY]
     board = selectors.job_board(statuses=columns, per_column=20)
+    today = timezone.localdate()
+    for jobs in board.values():
+        for job in jobs:  # each job against its order's promised ship date, in words as well as colour
+            job.due = promise.job_due(promised=job.preparation.order.promised_ship_date, today=today)
+            job.due_label = DUE_LABELS.get(job.due, "")
     return render(request, "fulfillment/queue.html", {
         "board": [(JobStatus(s).label, s, board[s]) for s in columns],
         "counts": [(value, JobStatus(value).label, n) for value, n in counts.items()], "status": status,

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from formulary.rules_facts_builder import formulary_facts
 from orders import selectors, services
 from orders.api_validate import OrderBodySerializer
 from orders.idempotency import body_hash, idempotent, record_done
-from orders.models import Order, OrderStatus, Source
-from formulary.rules_facts_builder import formulary_facts
+from orders.models import Order, OrderStatus, RushStatus, Source
 from portal import api_examples
 from portal.audit import record_access
 from portal.errors import ServiceError
@@ -67,6 +67,12 @@ class PreparationOutSerializer(serializers.Serializer):
         return p.checked.get("substances", [])
 
 
+class RushSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=RushStatus.choices)
+    reason = serializers.CharField(help_text="Why the prescriber asked for rush.")
+    answer = serializers.CharField(help_text="Why the pharmacist declined it.")
+
+
 class OrderSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     number = serializers.CharField()
@@ -84,6 +90,16 @@ class OrderSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     preparations = PreparationOutSerializer(many=True)
     patient_status_url = serializers.SerializerMethodField()
+    promised_ship_date = serializers.DateField(allow_null=True, help_text="The ship date promised when the order was signed (or when "
+                                               "a rush was accepted); business days, after the pharmacy's daily cut-off.")
+    promised_delivery_date = serializers.DateField(allow_null=True)
+    estimated_delivery_date = serializers.DateField(allow_null=True, help_text="The promise until the order ships; then the carrier's "
+                                                    "estimate.")
+    rush = serializers.SerializerMethodField()
+
+    @extend_schema_field(RushSerializer)
+    def get_rush(self, order) -> dict:
+        return {"status": order.rush, "reason": order.rush_reason, "answer": order.rush_answer}
 
     def get_patient_status_url(self, order) -> str | None:
         """The patient's status link, for the clinic to send its own way (after approval)."""
@@ -214,6 +230,21 @@ class OrderCancel(OrderAction):
 
     def act(self, request, order, data):
         services.order_cancel(order=order, by=request.user, reason=data["reason"])
+
+
+class RushRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, allow_blank=True, help_text="Why the order is urgent (the pharmacist decides).")
+
+
+@extend_schema(request=RushRequestSerializer, responses={200: OrderSerializer})
+class OrderRushRequest(OrderAction):
+    """Ask the pharmacy to rush the order, with a reason; the pharmacist accepts (the promise moves
+    earlier) or declines with a reason."""
+
+    body_serializer = RushRequestSerializer
+
+    def act(self, request, order, data):
+        services.order_rush_request(order=order, by=request.user, reason=data["reason"])
 
 
 class EventSerializer(serializers.Serializer):

@@ -112,6 +112,13 @@ class OrderStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class RushStatus(models.TextChoices):
+    NONE = "none", "Not asked"
+    REQUESTED = "requested", "Asked, waiting for the pharmacist"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+
+
 class Source(models.TextChoices):
     WEB = "web", "Portal"
     API = "api", "API"
@@ -143,12 +150,22 @@ class Order(models.Model):
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     attestation = models.TextField(blank=True)
     event_sequence = models.PositiveIntegerField(default=0)
+    # The delivery promise made when the order was signed (or when a rush was accepted): kept to measure
+    # on-time shipping against. estimated_delivery_date is the promise until it ships, then the carrier's.
+    promised_ship_date = models.DateField(null=True, blank=True)
+    promised_delivery_date = models.DateField(null=True, blank=True)
+    estimated_delivery_date = models.DateField(null=True, blank=True)
+    rush = models.CharField(max_length=10, choices=RushStatus.choices, default=RushStatus.NONE)
+    rush_reason = models.TextField(blank=True, help_text="Why the prescriber asked for rush.")
+    rush_answer = models.TextField(blank=True, help_text="Why the pharmacist declined it.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_valid"),
+            models.CheckConstraint(condition=Q(rush__in=RushStatus.values), name="order_rush_valid"),
+            models.CheckConstraint(condition=Q(rush=RushStatus.NONE) | ~Q(rush_reason=""), name="order_rush_has_reason"),
             models.CheckConstraint(condition=Q(source__in=Source.values), name="order_source_valid"),
             models.CheckConstraint(
                 condition=Q(status=OrderStatus.DRAFT) | (Q(patient__isnull=False) & Q(signed_at__isnull=False)),
@@ -161,6 +178,10 @@ class Order(models.Model):
             models.Index(fields=["clinic", "-created_at"], name="order_clinic_created"),
             # Serves the API's external_id filter.
             models.Index(fields=["clinic", "external_id"], name="order_clinic_external_id"),
+            # Serves the metrics by signing day (orders received, clarification rate, per prescriber and formulation).
+            models.Index(fields=["signed_at"], name="order_signed_at"),
+            # Serves the pharmacist's list of rush requests waiting for an answer.
+            models.Index(fields=["signed_at"], condition=Q(rush="requested"), name="order_rush_waiting"),
         ]
 
     def __str__(self) -> str:
@@ -253,6 +274,10 @@ class OrderEvent(models.Model):
     class Meta:
         ordering = ["sequence"]
         constraints = [models.UniqueConstraint(fields=["order", "sequence"], name="order_event_sequence_unique")]
+        indexes = [
+            # Serves the metrics: approvals and clarification answers in a date range.
+            models.Index(fields=["kind", "created_at"], name="order_event_kind_created"),
+        ]
 
 
 class IdempotencyKey(models.Model):

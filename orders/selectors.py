@@ -84,12 +84,57 @@ def order_events(*, order: Order) -> QuerySet:
     return OrderEvent.objects.filter(order=order).select_related("actor", "preparation").order_by("sequence")
 
 
-def favourite_list(*, user) -> QuerySet:
+def favourite_list(*, user, search: str = "") -> QuerySet:
+    """The caller's favourites and their clinic's shared ones; `search` matches the name or an ingredient code."""
     prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
-    return Favourite.objects.filter(
+    qs = Favourite.objects.filter(
         Q(owner=prescriber) | Q(clinic_id=prescriber.clinic_id, visibility=Visibility.CLINIC)
     ).select_related("owner__user")
+    for word in search.split()[:4]:
+        qs = qs.filter(Q(name__icontains=word) | Q(preparation__icontains=word))
+    return qs
 
 
 def favourite_get(*, user, public_id) -> Favourite:
     return _by_public_id(favourite_list(user=user), public_id, "favourite")
+
+
+# --- The prescriber's day --------------------------------------------------------------------
+
+RECENTLY_REJECTED_DAYS = 30
+
+
+def orders_needing_prescriber(*, user) -> list[Order]:
+    """The caller's orders waiting for them: a pharmacist's question to answer, or a recent rejection to
+    act on. Each carries `.reason`, the pharmacist's words."""
+    from django.utils import timezone
+
+    prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
+    since = timezone.now() - dt.timedelta(days=RECENTLY_REJECTED_DAYS)
+    orders = list(
+        order_list(user=user).filter(prescriber=prescriber)
+        .filter(Q(status=OrderStatus.CLARIFICATION_REQUESTED) | Q(status=OrderStatus.REJECTED, updated_at__gte=since))[:50]
+    )
+    reasons = {}
+    for event in OrderEvent.objects.filter(order__in=orders, kind__in=["clarification_requested", "rejected"]).order_by("sequence"):
+        reasons[event.order_id] = event.message  # the latest one wins
+    for order in orders:
+        order.reason = reasons.get(order.pk, "")
+    return orders
+
+
+def draft_list(*, user, limit: int = 20) -> QuerySet:
+    """The caller's own drafts, most recently touched first."""
+    prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
+    return order_list(user=user).filter(prescriber=prescriber, status=OrderStatus.DRAFT).order_by("-updated_at", "-pk")[:limit]
+
+
+def recent_orders(*, user, limit: int = 10) -> QuerySet:
+    """The caller's newest signed orders, with their preparations."""
+    prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
+    return order_list(user=user, include_drafts=False).filter(prescriber=prescriber)[:limit]
+
+
+def patient_orders(*, user, patient) -> QuerySet:
+    """A patient's orders (not drafts), newest first, scoped like every order read."""
+    return order_list(user=user, patient=patient, include_drafts=False)

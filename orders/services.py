@@ -10,17 +10,31 @@ import secrets
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from formulary.models import AllergenGroup
 from formulary.rules_facts_builder import lots_for
-from orders.models import Favourite, Order, OrderStatus, Patient, Preparation, Prescriber, Source, Visibility
+from orders.models import (
+    Favourite,
+    Order,
+    OrderStatus,
+    Patient,
+    Preparation,
+    PreparationStatus,
+    Prescriber,
+    RushStatus,
+    Source,
+    Visibility,
+)
+from orders.promise import PromiseDates, promise_estimate
 from orders.rules.arithmetic import fefo
 from orders.rules.dating import assigned_bud_problems
-from orders.transitions import event_record, order_transition
+from orders.transitions import IllegalTransition, event_record, order_transition
 from orders.validation import ValidationOutcome, order_validate, prescriber_for_caller, result_as_json
 from portal.errors import Forbidden, ServiceError
 from portal.models import Role
+from portal.numbers import plain_number
 
 ATTESTATION = (
     "I attest that I examined this patient (in person or by telehealth), that this compounded preparation is "
@@ -132,7 +146,8 @@ def order_draft_create(*, prescriber: Prescriber, by, body: dict | None = None, 
     body = dict(body or {})
     if patient is not None:
         body["patient_id"] = str(patient.public_id)
-    body.setdefault("preparations", [{"base": "", "quantity": "", "unit": "g", "ingredients": []}])
+    body.setdefault("preparations", [{"base": "", "quantity": "", "unit": "g", "route": "topical",
+                                      "ingredients": [{"ingredient": "", "percent": ""}]}])
 
     def make(number):
         order = Order.objects.create(number=number, clinic=prescriber.clinic, prescriber=prescriber, patient=patient,
@@ -152,6 +167,15 @@ def order_draft_save(*, order: Order, body: dict, patient: Patient | None) -> Or
         raise ServiceError(f"Order {order.number} is no longer a draft.", code="not_a_draft")
     order.draft, order.patient = body, patient
     return order
+
+
+def order_draft_discard(*, order: Order, by) -> None:
+    """Throw a draft away. A draft was never an order (nothing signed, nothing sent), so it is deleted
+    rather than cancelled; the change history keeps what it held. Only while it is still a draft."""
+    with transaction.atomic():
+        deleted, _ = Order.objects.filter(pk=order.pk, status=OrderStatus.DRAFT).delete()
+    if not deleted:
+        raise ServiceError(f"Order {order.number} is signed; cancel it instead.", code="not_a_draft")
 
 
 # --- Submission -------------------------------------------------------------------------
@@ -225,6 +249,9 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
         if missing:
             raise ServiceError("The patient needs a name and a date of birth.", fields={"patient": missing})
     now = timezone.now()
+    # The delivery promise made at signing: kept on the order to measure on-time shipping against.
+    promise = promise_estimate(preparations=len(outcome.results), refrigerate=any(r.storage == "refrigerate" for r in outcome.results),
+                               order_id=draft.pk if draft is not None else None, at=now)
     with transaction.atomic():
         ship_to = _ship_to(body, outcome.patient)
         patient = outcome.patient or _inline_patient(prescriber=prescriber, data=body["patient"], ship_to=ship_to)
@@ -237,6 +264,7 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
             clinical_difference_note=body.get("clinical_difference_note") or "",
             rules_version=outcome.rules_version,
             signed_at=now, signed_by=user, attestation=ATTESTATION, draft={},
+            **(_promise_fields(promise) if promise else {}),
         )
         if draft is not None:
             order = order_transition(order=draft, to=OrderStatus.SUBMITTED, by=user, kind="signed", **fields)
@@ -268,6 +296,76 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
             for index, (prep, result, answer) in enumerate(zip(body["preparations"], outcome.results, answers))
         )
     return order
+
+
+def _promise_fields(promise: PromiseDates) -> dict:
+    return {"promised_ship_date": promise.ship_date, "promised_delivery_date": promise.delivery_date,
+            "estimated_delivery_date": promise.delivery_date}
+
+
+# --- Rush ----------------------------------------------------------------------------------
+
+RUSH_OPEN = (OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION, OrderStatus.CLARIFICATION_REQUESTED, OrderStatus.APPROVED)
+RUSH_ANSWERERS = ("pharmacist", "pharmacy_admin")
+
+
+def _rush_update(*, order: Order, was: str, **fields) -> Order:
+    """Compare-and-swap on the rush state; the version moves like any change (the API's ETag)."""
+    updated = Order.objects.filter(pk=order.pk, rush=was).update(version=F("version") + 1, updated_at=timezone.now(), **fields)
+    if updated != 1:
+        order.refresh_from_db()
+        raise IllegalTransition(f"Order {order.number}'s rush request was changed by someone else; reload the order.")
+    order.refresh_from_db()
+    return order
+
+
+def order_rush_request(*, order: Order, by, reason: str) -> Order:
+    """The prescriber (or their platform) asks for the order to be rushed, saying why; the pharmacist answers."""
+    if by.role not in ("prescriber", "platform"):
+        raise Forbidden("Rush is asked by the prescriber; the pharmacy answers it.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("Say why the order is urgent: the pharmacist decides on it.", fields={"reason": ["This field is required."]})
+    if len(reason) > 1000:
+        raise ServiceError("Keep the reason under 1,000 characters.", fields={"reason": ["At most 1,000 characters."]})
+    if order.status not in RUSH_OPEN:
+        raise IllegalTransition(f"Order {order.number} is {order.get_status_display().lower()}; rush can be asked while the pharmacy "
+                                "still has it to make.")
+    if not order.preparations.exclude(status__in=[PreparationStatus.SHIPPED, PreparationStatus.DELIVERED,
+                                                  PreparationStatus.CANCELLED]).exists():
+        raise IllegalTransition(f"Everything in order {order.number} has already shipped.")
+    if order.rush in (RushStatus.REQUESTED, RushStatus.ACCEPTED):
+        raise IllegalTransition(f"Rush was already asked for order {order.number} ({order.get_rush_display().lower()}).")
+    with transaction.atomic():
+        order = _rush_update(order=order, was=order.rush, rush=RushStatus.REQUESTED, rush_reason=reason, rush_answer="")
+        event_record(order=order, kind="rush_requested", actor=by, message=reason)
+    return order
+
+
+def order_rush_answer(*, order: Order, by, accept: bool, reason: str = "", promise: PromiseDates | None = None) -> Order:
+    """The pharmacist's answer. Fulfillment calls this from its rush workflow, which also moves the
+    order's jobs up the queue and works out the new promise (`promise`) in the same transaction."""
+    if by.role not in RUSH_ANSWERERS:
+        raise Forbidden("Only a pharmacist answers a rush request.")
+    reason = (reason or "").strip()
+    if order.rush != RushStatus.REQUESTED:
+        raise IllegalTransition(f"No rush request is waiting on order {order.number}.")
+    if not accept and not reason:
+        raise ServiceError("Tell the prescriber why the rush is declined.", fields={"reason": ["This field is required."]})
+    fields = {"rush": RushStatus.ACCEPTED if accept else RushStatus.DECLINED, "rush_answer": reason[:1000]}
+    if accept and promise is not None:
+        fields.update(_promise_fields(promise))
+    with transaction.atomic():
+        order = _rush_update(order=order, was=RushStatus.REQUESTED, **fields)
+        message = reason if not accept else (f"Now promised to ship by {promise.ship_date:%A, %B} {promise.ship_date.day}."
+                                             if promise else "")
+        event_record(order=order, kind="rush_accepted" if accept else "rush_declined", actor=by, message=message)
+    return order
+
+
+def order_delivery_estimate_set(*, order: Order, delivery_date) -> None:
+    """Once shipped, the carrier's estimate replaces the promise as the expected delivery (the promise stays)."""
+    Order.objects.filter(pk=order.pk).update(estimated_delivery_date=delivery_date, version=F("version") + 1, updated_at=timezone.now())
 
 
 def order_cancel(*, order: Order, by, reason: str = "") -> Order:
@@ -306,17 +404,51 @@ def favourite_save(*, prescriber: Prescriber, name: str, preparation: dict, visi
     return favourite
 
 
+def _own_favourite(favourite: Favourite, prescriber: Prescriber) -> None:
+    """A clinic's shared favourite is used by all, changed by its owner only."""
+    if favourite.owner_id != prescriber.pk:
+        raise Forbidden(f"“{favourite.name}” is {favourite.owner}'s favourite: only they can change it.")
+
+
+def favourite_rename(*, favourite: Favourite, prescriber: Prescriber, name: str) -> Favourite:
+    _own_favourite(favourite, prescriber)
+    name = (name or "").strip()[:120]
+    if not name:
+        raise ServiceError("Name the favourite.", fields={"name": ["This field is required."]})
+    if Favourite.objects.filter(owner=prescriber, name=name).exclude(pk=favourite.pk).exists():
+        raise ServiceError(f"You already have a favourite called “{name}”.", fields={"name": ["Choose another name."]})
+    Favourite.objects.filter(pk=favourite.pk).update(name=name)
+    favourite.name = name
+    return favourite
+
+
+def favourite_delete(*, favourite: Favourite, prescriber: Prescriber) -> None:
+    _own_favourite(favourite, prescriber)
+    Favourite.objects.filter(pk=favourite.pk).delete()
+
+
 def order_start_from_favourite(*, prescriber: Prescriber, by, favourite: Favourite, patient: Patient | None = None) -> Order:
-    return order_draft_create(prescriber=prescriber, by=by, body={"preparations": [dict(favourite.preparation)]}, patient=patient)
+    """A draft from a favourite, for this patient: the favourite's own allergen exclusions belonged to the
+    patient it was saved from, so the new patient's allergies replace them (preservative-free is the
+    formula's choice and stays). A withdrawn ingredient stays in its line, to be marked on the page."""
+    preparation = dict(favourite.preparation)
+    exclusions = dict(preparation.get("exclusions") or {})
+    exclusions["allergen_groups"] = [g.code for g in patient.allergies.all()] if patient is not None else []
+    exclusions["preservative_free"] = bool(exclusions.get("preservative_free", False))
+    preparation["exclusions"] = exclusions
+    body = {"preparations": [preparation]}
+    if patient is not None:
+        body["encounter_state"] = patient.state
+    return order_draft_create(prescriber=prescriber, by=by, body=body, patient=patient)
 
 
 def order_reorder(*, prescriber: Prescriber, by, order: Order) -> Order:
     """A new draft with the same patient and preparations as a past order (re-checked when signed)."""
     preparations = [
         {
-            "base": p.base_code, "quantity": str(p.quantity.normalize()), "unit": p.unit, "route": p.route,
-            "target_ph": str(p.target_ph) if p.target_ph is not None else "", "directions": p.directions, "refills": p.refills,
-            "ingredients": [{"ingredient": line["ingredient"], "percent": str(line["percent"])} for line in p.ingredients],
+            "base": p.base_code, "quantity": plain_number(p.quantity), "unit": p.unit, "route": p.route,
+            "target_ph": plain_number(p.target_ph), "directions": p.directions, "refills": p.refills,
+            "ingredients": [{"ingredient": line["ingredient"], "percent": plain_number(line["percent"])} for line in p.ingredients],
             "exclusions": p.exclusions,
         }
         for p in order.preparations.all()

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from formulary import selectors as formulary_selectors
 from formulary.models import AllergenGroup
+from formulary.rules_facts_builder import formulary_facts
 from orders import selectors, services
 from orders.api_validate import OrderBodySerializer
-from orders.models import OrderStatus, Sex, Visibility
-from orders.order_form import apply_action, body_for_check, body_from_post, field_errors_by_preparation
 from formulary.rules_facts_builder import formulary_facts
+from orders.models import OrderStatus, PreparationStatus, RushStatus, Sex, Visibility
+from orders.order_form import (apply_action, body_for_check, body_from_post, field_errors_by_preparation, field_names,
+                               resolve_names, strip_rows)
+from orders.promise import promise_estimate
 from orders.validation import order_validate, result_as_json
 from portal.access import prescriber_required
 from portal.audit import record_access
@@ -56,53 +61,133 @@ def _patient_or_none(user, raw):
         return None
 
 
-def run_checks(*, user, body: dict) -> dict:
-    """The engine's answer for the page: exactly what POST /api/v1/orders/validate/ would say."""
+def run_checks(*, user, body: dict, touched: set[str] | None = None) -> dict:
+    """The engine's answer for the page: exactly what POST /api/v1/orders/validate/ would say, plus the
+    page's own problems (numbers as typed, ingredient names) in words.
+
+    A field's error shows once the prescriber touched it or it holds something (`touched` None: show all,
+    as on the review page); a blank draft shows no errors, only what is still missing."""
     facts = formulary_facts()
-    serializer = OrderBodySerializer(data=body_for_check(body), context={"facts": facts})
-    if not serializer.is_valid():
-        general, per_prep = field_errors_by_preparation(serializer.errors)
-        return {"ok": False, "general": general, "preps": [{"index": i, "field_errors": per_prep.get(i, []), "result": None}
-                                                             for i in range(len(body.get("preparations", [])))]}
+    checked, problems = body_for_check(body, facts, withdrawn=_withdrawn(body, facts))
+    rows = {p: [line["_row"] for line in prep.get("ingredients", [])] for p, prep in enumerate(checked.get("preparations", []))}
+    serializer = OrderBodySerializer(data=strip_rows(checked), context={"facts": facts})
+    per_prep: dict[int, list[dict]] = {}
+    general: list[str] = []
+    valid = serializer.is_valid()
+    if not valid:
+        general, per_prep = field_errors_by_preparation(serializer.errors, rows)
+    ours = {problem["field"] for problem in problems}
+    for problem in problems:  # the page's words replace the serializer's for the same field
+        per_prep.setdefault(problem["prep"], [])
+        per_prep[problem["prep"]] = [e for e in per_prep[problem["prep"]] if e["field"] != problem["field"]]
+    for problem in problems:
+        per_prep[problem["prep"]].append({"field": problem["field"], "message": problem["message"],
+                                          "candidates": problem.get("candidates", ())})
+    values = _field_values(body)
+
+    def shown(error) -> bool:
+        return touched is None or error["field"] in touched or error["field"] in ours or bool(values.get(error["field"]))
+
+    hidden = 0
+    for index, errors in per_prep.items():
+        kept = [e for e in errors if shown(e)]
+        hidden += len(errors) - len(kept)
+        per_prep[index] = kept
+    inline = {e["field"]: e["message"] for errors in per_prep.values() for e in errors if e["field"]}
+    count = len(body.get("preparations", []))
+    if not valid or problems:
+        return {"ok": False, "general": general, "hidden": hidden, "inline": inline, "slots": field_names(body),
+                "preps": [{"index": i, "field_errors": per_prep.get(i, []), "result": None} for i in range(count)]}
     try:
         outcome = order_validate(user=user, body=serializer.validated_data, facts=facts)
     except ServiceError as exc:
         general = [exc.message]
         if "ship_to" in exc.fields:
             general = ["Choose the patient: the order ships to their address."]
-        return {"ok": False, "general": general, "preps": []}
+        return {"ok": False, "general": general, "preps": [], "inline": {}, "slots": field_names(body), "hidden": 0}
     preps = []
     for index, (result, prep) in enumerate(zip(outcome.results, serializer.validated_data["preparations"])):
         answer = result_as_json(result, facts, prep["unit"])
         answer["errors"] = [f for f in answer["findings"] if f["severity"] == "error"]
         answer["warnings"] = [f for f in answer["findings"] if f["severity"] == "warning"]
         preps.append({"index": index, "field_errors": [], "result": answer})
-    return {"ok": outcome.ok, "general": [], "preps": preps, "rules_version": outcome.rules_version, "validated": serializer.validated_data}
+    return {"ok": outcome.ok, "general": [], "preps": preps, "rules_version": outcome.rules_version, "inline": {},
+            "slots": field_names(body), "hidden": 0, "validated": serializer.validated_data}
+
+
+def _field_values(body: dict) -> dict[str, str]:
+    values = {}
+    for p, prep in enumerate(body.get("preparations", [])):
+        for field in ("base", "quantity", "target_ph", "refills", "directions"):
+            values[f"prep-{p}-{field}"] = str(prep.get(field) or "").strip() if field != "refills" else ""
+        for i, line in enumerate(prep.get("ingredients", [])):
+            values[f"prep-{p}-ing-{i}-code"] = str(line.get("ingredient") or "").strip()
+            values[f"prep-{p}-ing-{i}-percent"] = str(line.get("percent") or "").strip()
+    return values
+
+
+def _withdrawn(body: dict, facts) -> dict[str, str]:
+    """Codes in the body that the formulary withdrew ({code: name}): their lines are marked, never dropped."""
+    codes = {str(line.get("ingredient") or "") for prep in body.get("preparations", []) for line in prep.get("ingredients") or []}
+    unknown = {code for code in codes if code and code not in facts.materials}
+    return formulary_selectors.withdrawn_material_names(unknown) if unknown else {}
 
 
 def _rows(body: dict) -> list[dict]:
+    """The body as the form shows it: ingredient names (not codes), the base's unit, withdrawn lines marked."""
+    facts = formulary_facts()
+    withdrawn = _withdrawn(body, facts)
     preps = body.get("preparations") or [{}]
     rows = []
     for index, prep in enumerate(preps):
-        ingredients = prep.get("ingredients") or []
-        rows.append({"index": index, **prep, "ingredients": ingredients, "exclusions": prep.get("exclusions") or {}})
+        lines = []
+        for line in prep.get("ingredients") or []:
+            code = str(line.get("ingredient") or "")
+            material = facts.materials.get(code)
+            lines.append({**line, "name": material.name if material else withdrawn.get(code, code), "withdrawn": code in withdrawn,
+                          "percent": line.get("percent") if line.get("percent") is not None else ""})
+        base = facts.bases.get(prep.get("base") or "")
+        rows.append({"index": index, **prep, "ingredients": lines, "exclusions": prep.get("exclusions") or {},
+                     "unit": base.unit if base else prep.get("unit") or "g", "base_name": base.name if base else ""})
     return rows
 
 
-def _edit_context(request, order, body, checks=None, notice="") -> dict:
+def _edit_context(request, order, body, checks=None, notice="", touched=None) -> dict:
     patient = _patient_or_none(request.user, body.get("patient_id"))
+    touched = set() if touched is None else touched
+    checks = checks if checks is not None else run_checks(user=request.user, body=body, touched=touched)
+    inline = checks.get("inline", {})
+    rows = _rows(body)
+    for row in rows:  # each field's own error, beside it
+        p = row["index"]
+        row["errors"] = {f: inline.get(f"prep-{p}-{f}", "") for f in ("base", "quantity", "target_ph", "refills", "directions")}
+        for i, line in enumerate(row["ingredients"]):
+            line["error_code"] = inline.get(f"prep-{p}-ing-{i}-code", "")
+            line["error_percent"] = inline.get(f"prep-{p}-ing-{i}-percent", "")
+    checks["slot_messages"] = [(name, inline.get(name, "")) for name in checks.get("slots", [])
+                               if not name.endswith(("-route", "-directions", "-refills"))]
     return {
         **_facts_context(),
         "order": order,
         "body": body,
-        "rows": _rows(body),
+        "rows": rows,
         "patient": patient,
         "patients": selectors.patient_list(user=request.user)[:500],
-        "checks": checks if checks is not None else run_checks(user=request.user, body=body),
+        "checks": checks,
+        "touched": ",".join(sorted(touched)),
         "notice": notice,
         "favourites": selectors.favourite_list(user=request.user),
         "visibilities": Visibility.choices,
     }
+
+
+@prescriber_required
+def ingredient_search(request):
+    """The order form's ingredient picker: matches by name, synonym or code as the prescriber types."""
+    from orders.ingredients import ingredient_search as search
+
+    options = search(request.GET.get("q", "")[:100], formulary_facts())
+    return render(request, "orders/_ingredient_options.html", {"options": options, "q": request.GET.get("q", "")[:100]})
 
 
 @prescriber_required
@@ -154,7 +239,8 @@ def order_edit(request, order_id):
         return render(request, "orders/edit.html", _edit_context(request, order, order.draft))
 
     units = _facts_context()["units"]
-    body = body_from_post(request.POST, units=units)
+    body = resolve_names(body_from_post(request.POST, units=units), formulary_facts())
+    touched = {name for name in request.POST.get("touched", "").split(",") if name}
     patient = _patient_or_none(request.user, body.get("patient_id"))
     if body.get("patient_id") and patient is None:
         body["patient_id"] = None
@@ -191,11 +277,11 @@ def order_edit(request, order_id):
             response["HX-Redirect"] = url
             return response
         return redirect(url)
-    context = _edit_context(request, order, body, notice=notice)
+    context = _edit_context(request, order, body, notice=notice, touched=touched)
     if not request.headers.get("HX-Request"):
         return render(request, "orders/edit.html", context)
     if action == "check":
-        return render(request, "orders/_checks.html", context)
+        return render(request, "orders/_checks.html", {**context, "oob": True})
     return render(request, "orders/_form.html", context)
 
 
@@ -221,12 +307,13 @@ def order_review(request, order_id):
                 return redirect("order-detail", order_id=order.public_id)
     patient = _patient_or_none(request.user, order.draft.get("patient_id"))
     record_access(request, object_type="order", object_id=order.public_id, patient_id=patient.pk if patient else None)
-    names = {code: m.name for code, m in formulary_facts().materials.items()}
     rows = _rows(order.draft)
-    for row in rows:
-        row["ingredients"] = [{**line, "name": names.get(line.get("ingredient"), "")} for line in row["ingredients"]]
+    results = [prep["result"] for prep in checks.get("preps", []) if prep.get("result")]
+    estimate = promise_estimate(preparations=len(results), refrigerate=any(r.get("storage") == "refrigerate" for r in results),
+                                order_id=order.pk) if checks["ok"] else None
     return render(request, "orders/review.html", {
         "order": order, "checks": checks, "patient": patient, "rows": rows, "error": error, "attestation": services.ATTESTATION,
+        "estimate": estimate, "cutoff": settings.PHARMACY_CUTOFF,
     })
 
 
@@ -235,10 +322,16 @@ def order_detail(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
     events = list(selectors.order_events(order=order))
     record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
+    preparations = list(order.preparations.all())
+    open_preparations = [p for p in preparations if p.status not in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED,
+                                                                     PreparationStatus.CANCELLED)]
     return render(request, "orders/detail.html", {
-        "order": order, "events": events, "preparations": order.preparations.all(),
+        "order": order, "events": events, "preparations": preparations,
+        "shipped": any(p.status in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED) for p in preparations),
         "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
         "patient_link": _patient_link_url(order),
+        "can_rush": order.status in services.RUSH_OPEN and order.rush in (RushStatus.NONE, RushStatus.DECLINED)
+        and bool(open_preparations),
         "can_cancel": order.status in (OrderStatus.DRAFT, OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION,
                                        OrderStatus.CLARIFICATION_REQUESTED, OrderStatus.APPROVED),
     })
@@ -274,6 +367,15 @@ def order_patient_link(request, order_id, action):
         messages.success(request, "A new link is ready; the old one no longer works.")
     else:
         messages.error(request, "A status link is made once the order is approved.")
+    return redirect("order-detail", order_id=order.public_id)
+
+
+@prescriber_required
+@require_POST
+def order_rush(request, order_id):
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    act(request, lambda: services.order_rush_request(order=order, by=request.user, reason=request.POST.get("reason", "")[:1000]),
+        "Rush asked: the pharmacist will accept it (with new dates) or tell you why not.")
     return redirect("order-detail", order_id=order.public_id)
 
 
@@ -371,5 +473,50 @@ def patient_form_page(request, patient_id=None):
 
 @prescriber_required
 def favourites_page(request):
-    return render(request, "orders/favourites.html", {"favourites": selectors.favourite_list(user=request.user),
-                                                      "patients": selectors.patient_list(user=request.user)[:500]})
+    search = request.GET.get("q", "")[:100]
+    facts = formulary_facts()
+    favourites = list(selectors.favourite_list(user=request.user, search=search))
+    withdrawn = _withdrawn({"preparations": [f.preparation for f in favourites]}, facts)
+    for favourite in favourites:  # names, not codes; a withdrawn ingredient is said so
+        prep = favourite.preparation
+        base = facts.bases.get(prep.get("base") or "")
+        favourite.base_name = base.name if base else prep.get("base", "")
+        favourite.lines = [{"name": facts.materials[line["ingredient"]].name if line.get("ingredient") in facts.materials
+                            else withdrawn.get(line.get("ingredient"), line.get("ingredient")),
+                            "percent": line.get("percent"), "withdrawn": line.get("ingredient") in withdrawn}
+                           for line in prep.get("ingredients") or [] if line.get("ingredient")]
+        favourite.mine = favourite.owner.user_id == request.user.pk
+    template = "orders/_favourite_rows.html" if request.headers.get("HX-Request") else "orders/favourites.html"
+    return render(request, template, {"favourites": favourites, "q": search, "patients": selectors.patient_list(user=request.user)[:500]})
+
+
+@prescriber_required
+@require_POST
+def favourite_change(request, favourite_id, action):
+    favourite = selectors.favourite_get(user=request.user, public_id=favourite_id)
+    prescriber = services.prescriber_of(request.user)
+    if action == "rename":
+        act(request, lambda: services.favourite_rename(favourite=favourite, prescriber=prescriber, name=request.POST.get("name", "")),
+            "The favourite is renamed.")
+    else:
+        name = favourite.name
+        act(request, lambda: services.favourite_delete(favourite=favourite, prescriber=prescriber), f"“{name}” is deleted.")
+    return redirect("favourites")
+
+
+@prescriber_required
+@require_POST
+def order_discard(request, order_id):
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    act(request, lambda: services.order_draft_discard(order=order, by=request.user), f"Draft {order.number} is discarded.")
+    target = request.POST.get("next", "")
+    return redirect(target if target in ("orders", "prescriber-home") else "prescriber-home")
+
+
+@prescriber_required
+def patient_page(request, patient_id):
+    """The patient: details, allergies, and their orders with each preparation's status; reorder from any."""
+    patient = selectors.patient_get(user=request.user, public_id=patient_id)
+    record_access(request, object_type="patient", object_id=patient.public_id, patient_id=patient.pk)
+    orders = selectors.patient_orders(user=request.user, patient=patient)[:100]
+    return render(request, "orders/patient.html", {"patient": patient, "orders": orders, "allergies": list(patient.allergies.all())})

@@ -56,6 +56,30 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_time(name: str, default: str):
+    """A time of day as HH:MM (24-hour clock)."""
+    import datetime as dt
+
+    raw = os.environ.get(name, default).strip()
+    try:
+        return dt.time.fromisoformat(raw) if len(raw) == 5 else dt.time.fromisoformat("invalid")
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a time of day (use HH:MM on a 24-hour clock, e.g. 14:00)") from None
+
+
+def env_dates(name: str) -> list[str]:
+    """Dates as YYYY-MM-DD, comma-separated (kept as ISO text)."""
+    import datetime as dt
+
+    days = env_list(name)
+    for day in days:
+        try:
+            dt.date.fromisoformat(day)
+        except ValueError:
+            raise ConfigError(f"{name}: {day!r} is not a date (use YYYY-MM-DD, comma-separated)") from None
+    return days
+
+
 def parse_database_url(name: str, url: str, *, base_dir) -> dict:
     """Turn postgres://user:pass@host:port/db or sqlite:///path into a DATABASES entry."""
     parts = urlsplit(url)

@@ -68,8 +68,19 @@ def wait_for_health(url: str, children: list[subprocess.Popen], timeout: float =
     return False
 
 
+def site_url(host: str, port: int) -> str:
+    """Where this server answers, for links in emails and the API (SITE_URL when not given)."""
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "") else host
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+
+
 def main() -> None:
     host, port = read_host_port()
+    # Links in emails and the API's patient_status_url name the port this server runs on, unless the
+    # deployment says otherwise (a proxy's address). Set before the settings load; the web and the
+    # worker inherit it.
+    if not os.environ.get("SITE_URL", "").strip():
+        os.environ["SITE_URL"] = site_url(host, port)
     check_settings()
     from django.conf import settings
 
@@ -103,13 +114,13 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-    base_url = f"http://{shown_host}:{port}"
+    base_url = site_url(host, port)
     if wait_for_health(f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/healthz", children):
         mode = "PostgreSQL" if settings.DATABASES["default"]["ENGINE"].endswith("postgresql") else "SQLite (var/portal.sqlite3)"
         broker = "Redis" if settings.BROKER_CONFIGURED else "embedded filesystem queue (var/broker)"
         print(f"\nportal: serving {base_url}/  (database: {mode}; background work: Celery on {broker})")
         print(f"portal: sign in at {base_url}/accounts/login/  ·  health {base_url}/healthz  ·  API docs {base_url}/api/docs/")
+        print(f"portal: links in emails and the API point to {settings.SITE_URL} (SITE_URL)")
         print("portal: demo users dr.rivera, dr.chen, pharmacist, tech, admin; password "
               + ("from $DEMO_PASSWORD" if os.environ.get("DEMO_PASSWORD") else "compound-demo-2026"))
         print("portal: Ctrl-C stops everything.\n", flush=True)

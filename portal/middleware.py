@@ -66,3 +66,68 @@ class RejectNulMiddleware:
 
             return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class SessionEndedMiddleware:
+    """A live request from a page (htmx, or the page's own script) that meets an ended session gets
+    401 with `X-Session-Ended`, not the sign-in page: the page keeps what was typed, asks to sign in
+    again in place (static/js/portal.js) and then sends it again. A browser navigating is still sent
+    to the sign-in page as before."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.headers.get("HX-Request") and response.status_code == 302:
+            from django.conf import settings
+            from django.http import HttpResponse
+            from django.shortcuts import resolve_url
+            from django.urls import reverse
+
+            location = response.get("Location", "")
+            if location.startswith((resolve_url(settings.LOGIN_URL), reverse("two-factor-verify"), reverse("two-factor-setup"))):
+                ended = HttpResponse("Your session has ended. Sign in again to continue.", status=401,
+                                     content_type="text/plain; charset=utf-8")
+                ended["X-Session-Ended"] = "1"
+                ended["Cache-Control"] = "no-store"
+                return ended
+        return response
+
+
+class PatientPagesMiddleware:
+    """The patient's pages (a status link, an old tracking link) never show Django's debug pages, which
+    list every route, nor the staff error pages: a missing page is the patient's plain "not found", a
+    crash their plain "something went wrong" (logged, with a reference, like every other error)."""
+
+    PREFIXES = ("/s/", "/track/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith(self.PREFIXES) and response.status_code == 404 and not getattr(response, "patient_page", False):
+            return self._page(request, "patient/not_found.html", 404)
+        return response
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith(self.PREFIXES):
+            return None
+        import logging
+        import secrets
+
+        reference = secrets.token_hex(4).upper()
+        logging.getLogger("portal.patient").error("patient page failed, reference %s", reference, exc_info=exception)
+        return self._page(request, "patient/error.html", 500, {"reference": reference})
+
+    @staticmethod
+    def _page(request, template, status, context=None):
+        from django.shortcuts import render
+
+        response = render(request, template, context or {}, status=status)
+        response["Cache-Control"] = "no-store"
+        response["Referrer-Policy"] = "no-referrer"
+        response["X-Robots-Tag"] = "noindex, nofollow"
+        response.patient_page = True
+        return response

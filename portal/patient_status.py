@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from orders.patient_links import patient_link_resolve
 from portal import ratelimit
 from portal.audit import record_access
+from portal.models import Pharmacy
 
 LOOKUPS_PER_ADDRESS = 30  # per 10 minutes: a patient opens their link a few times; a guesser is stopped
 DOB_TRIES_PER_LINK = 5  # per 15 minutes
@@ -26,6 +29,7 @@ def _page(request, template: str, context: dict, status: int = 200):
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
     response["X-Robots-Tag"] = "noindex, nofollow"
+    response.patient_page = True  # portal.middleware.PatientPagesMiddleware leaves it as it is
     return response
 
 
@@ -99,11 +103,28 @@ def status_context(link) -> dict:
             "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients], "status": prep.get_status_display(),
             "steps": steps, "beyond_use_date": label["beyond_use_date"] if label else None,
             "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
-            "tracking_url": carrier.tracking_url(shipment.tracking_number) if carrier else None,
+            "directions": prep.directions, "refills_left": prep.refills_remaining, "refills": prep.refills,
+            "tracking_url": (carrier.tracking_url(shipment.tracking_number) or None) if carrier else None,
             "tracking_number": shipment.tracking_number if shipment else None, "carrier": carrier.name if carrier else None,
+            "tracking_events": list(shipment.events.all()) if shipment else [],
+            "shipped": shipment is not None, "delivered_at": shipment.delivered_at if shipment else None,
+            "expected_delivery": _expected_delivery(shipment, carrier),
         })
+    pharmacy = Pharmacy.objects.order_by("pk").first()
+    waiting = [p for p in preparations if not p["shipped"]]
     return {"first_name": order.patient.first_name, "order_status": order.get_status_display(), "preparations": preparations,
-            "shipments": Shipment.objects.filter(order=order).count()}
+            "shipments": Shipment.objects.filter(order=order).count(),
+            "pharmacy_name": pharmacy.name if pharmacy else settings.PHARMACY_NAME, "pharmacy_phone": pharmacy.phone if pharmacy else "",
+            # Before it ships: the pharmacy's promise; once a parcel is out, the carrier's estimate is shown on it.
+            "promise": {"ship": order.promised_ship_date, "delivery": order.promised_delivery_date}
+            if waiting and order.promised_ship_date and order.status not in ("rejected", "cancelled") else None}
+
+
+def _expected_delivery(shipment, carrier):
+    """Once shipped and not yet delivered: the carrier's estimate (a date, for the patient)."""
+    if shipment is None or carrier is None or shipment.delivered_at is not None:
+        return None
+    return shipment.estimated_delivery_date or carrier.estimated_delivery(shipment)
 
 
 _STEP_LABELS = {

@@ -12,9 +12,11 @@ from portal.env import (
     ConfigError,
     check_broker_url,
     env_bool,
+    env_dates,
     env_int,
     env_list,
     env_str,
+    env_time,
     parse_database_url,
 )
 
@@ -69,6 +71,7 @@ if BENCH_ENDPOINTS:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.PatientPagesMiddleware",
     "portal.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -76,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "portal.middleware.SessionEndedMiddleware",
     "portal.history.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -110,6 +114,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.session",
             ],
         },
     },
@@ -176,6 +181,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Heavy PDF renders get their own queue, so they never hold up notifications and heartbeats.
 CELERY_TASK_ROUTES = {
     "fulfillment.tasks.render_worksheet": {"queue": "pdf"},
+    "fulfillment.tasks.render_order_print": {"queue": "pdf"},
     "fulfillment.notifications.tasks.deliver_webhook": {"queue": "notify"},
     "fulfillment.notifications.tasks.send_email": {"queue": "notify"},
 }
@@ -320,6 +326,17 @@ LOGGING = {
 
 # --- The pharmacy ---------------------------------------------------------------------------
 PHARMACY_NAME = env_str("PHARMACY_NAME", "Northwind Compounding Pharmacy")
+# The delivery promise (fulfillment/promise.py): orders signed after the daily cut-off (local time) or on a
+# weekend or holiday count from the next business day; a clean order ships PHARMACY_LEAD_DAYS business
+# days later (rush: PHARMACY_RUSH_LEAD_DAYS), one more for each full day of work queued ahead of it, at
+# the measured pace but never assumed slower than PHARMACY_MIN_DAILY_CAPACITY preparations a day.
+PHARMACY_CUTOFF = env_time("PHARMACY_CUTOFF", "14:00")
+PHARMACY_HOLIDAYS = env_dates("PHARMACY_HOLIDAYS")
+PHARMACY_LEAD_DAYS = env_int("PHARMACY_LEAD_DAYS", 2, minimum=0, maximum=30)
+PHARMACY_RUSH_LEAD_DAYS = env_int("PHARMACY_RUSH_LEAD_DAYS", 1, minimum=0, maximum=30)
+PHARMACY_MIN_DAILY_CAPACITY = env_int("PHARMACY_MIN_DAILY_CAPACITY", 10, minimum=1)
+PHARMACY_CARRIER = env_str("PHARMACY_CARRIER", "simulated")
+PHARMACY_DEFAULT_SERVICE = env_str("PHARMACY_DEFAULT_SERVICE", "Ground")
 # The simulated carrier moves a parcel one step (in transit, out for delivery, delivered) per this many seconds.
 SIMULATED_CARRIER_STEP_SECONDS = env_int("SIMULATED_CARRIER_STEP_SECONDS", 3600, minimum=1)
 # Where links in emails point (the patient's status link, the prescriber's order page).

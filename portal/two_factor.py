@@ -146,6 +146,11 @@ def _verified(request, device) -> None:
     otp_login(request, device)
 
 
+def signed_in_with(request, device) -> None:
+    """This session passed its second factor with this device (signing in again in place)."""
+    _verified(request, device)
+
+
 def has_app_device(user) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 

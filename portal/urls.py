@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from csp.decorators import csp_update
 
-from portal import api, health, patient_status, views, views_account, views_audit
+from portal import api, health, patient_status, views, views_account, views_audit, views_session
 from portal.forms import SignInForm
 
 api_v1 = [
@@ -34,6 +34,8 @@ urlpatterns = [
     path("accounts/two-factor/setup/", views_account.two_factor_setup, name="two-factor-setup"),
     path("accounts/two-factor/verify/", views_account.two_factor_verify, name="two-factor-verify"),
     path("accounts/security/", views_account.security_page, name="security"),
+    path("accounts/session/keep-alive/", views_session.session_keep_alive, name="session-keep-alive"),
+    path("accounts/session/resume/", views_session.session_resume, name="session-resume"),
     path("accounts/security/recovery-codes/", views_account.recovery_codes_new, name="recovery-codes-new"),
     path("accounts/security/tokens/", views_account.token_create, name="token-create"),
     path("accounts/security/tokens/<int:token_id>/revoke/", views_account.token_revoke, name="token-revoke"),
@@ -48,6 +50,7 @@ urlpatterns = [
     path("formulary/", include("formulary.urls")),
     path("pharmacy/", include("fulfillment.urls")),
     path("", include("orders.urls")),
+    path("", include("fulfillment.urls_prescriber")),
     path("", include("fulfillment.notifications.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

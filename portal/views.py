@@ -29,13 +29,37 @@ def home(request):
 
 @role_required(Role.PRESCRIBER)
 def prescriber_home(request):
+    """What needs the prescriber, their drafts, their recent orders with each preparation's status and
+    parcel, and the clinic's shared favourites."""
+    from fulfillment.tracking import CARRIERS
+    from orders import selectors as order_selectors
+
     prescriber = selectors.prescriber_for_user(user=request.user)
     today = timezone.localdate()
-    return render(
-        request,
-        "portal/home_prescriber.html",
-        {"prescriber": prescriber, "licences": selectors.licences_with_status(prescriber.licences.all(), today)},
-    )
+    recent = list(order_selectors.recent_orders(user=request.user))
+    parcels = {}
+    for job in _parcels(recent):
+        carrier = CARRIERS.get(job.shipment.carrier)
+        parcels[job.preparation_id] = {"carrier": carrier.name if carrier else job.shipment.carrier,
+                                       "number": job.shipment.tracking_number,
+                                       "url": (carrier.tracking_url(job.shipment.tracking_number) or None) if carrier else None,
+                                       "status": job.shipment.get_status_display()}
+    for order in recent:
+        order.rows = [{"prep": p, "parcel": parcels.get(p.pk)} for p in order.preparations.all()]
+    favourites = [f for f in order_selectors.favourite_list(user=request.user) if f.visibility == "clinic" or f.owner_id == prescriber.pk]
+    return render(request, "portal/home_prescriber.html", {
+        "prescriber": prescriber, "licences": selectors.licences_with_status(prescriber.licences.all(), today),
+        "needs_you": order_selectors.orders_needing_prescriber(user=request.user),
+        "drafts": order_selectors.draft_list(user=request.user), "recent": recent, "favourites": favourites[:12],
+        "patients": order_selectors.patient_list(user=request.user)[:500],
+    })
+
+
+def _parcels(orders):
+    """The shipped jobs of these orders with their parcels, in one query."""
+    from fulfillment.models import Job
+
+    return Job.objects.filter(preparation__order__in=orders, shipment__isnull=False).select_related("shipment")
 
 
 @role_required(Role.PHARMACIST)

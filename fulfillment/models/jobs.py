@@ -57,6 +57,9 @@ class Job(models.Model):
             models.Index(fields=["status", "-priority", "created_at", "id"], name="job_queue_order"),
             # Serves the expired-claims sweep.
             models.Index(fields=["status", "claim_expires_at"], name="job_claim_expiry"),
+            # Serves the metrics: the oldest job of each status (queue age), and jobs released in a date range.
+            models.Index(fields=["status", "created_at"], name="job_status_age"),
+            models.Index(fields=["verified_at"], name="job_verified_at"),
         ]
 
     def __str__(self) -> str:

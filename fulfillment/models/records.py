@@ -55,3 +55,7 @@ class QCResult(models.Model):
             models.CheckConstraint(condition=Q(measured_ph__isnull=True) | Q(measured_ph__gte=0, measured_ph__lte=14), name="qc_ph_range"),
             models.CheckConstraint(condition=Q(fill_weight__gt=0), name="qc_fill_weight_positive"),
         ]
+        indexes = [
+            # Serves the metrics' first-pass yield: checks recorded in a date range.
+            models.Index(fields=["recorded_at"], name="qc_recorded_at"),
+        ]

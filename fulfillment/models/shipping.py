@@ -35,6 +35,7 @@ class Shipment(models.Model):
     shipped_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     shipped_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
+    estimated_delivery_date = models.DateField(null=True, blank=True, help_text="The carrier's estimate when the parcel was handed over.")
     last_polled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -47,6 +48,9 @@ class Shipment(models.Model):
         indexes = [
             # Serves the tracking poll: open shipments, least recently polled first.
             models.Index(fields=["status", "last_polled_at"], name="shipment_poll_order"),
+            # Serve the metrics by day: parcels shipped, and parcels delivered, in a date range.
+            models.Index(fields=["shipped_at"], name="shipment_shipped_at"),
+            models.Index(fields=["delivered_at"], name="shipment_delivered_at"),
         ]
 
     def __str__(self) -> str:

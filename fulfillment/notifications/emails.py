@@ -38,7 +38,7 @@ def _context(message: EmailOutbox) -> dict:
         "pharmacy": settings.PHARMACY_NAME,
         "status_url": link_url(link) if link else None,
         "shipment": shipment,
-        "tracking_url": f"{settings.SITE_URL.rstrip('/')}{carrier.tracking_url(shipment.tracking_number)}" if carrier else None,
+        "tracking_url": (carrier.tracking_url(shipment.tracking_number) or None) if carrier else None,
         "message": last_event.message if last_event else "",
         "order_url": f"{settings.SITE_URL.rstrip('/')}/orders/{order.public_id}/",
     }

@@ -36,6 +36,12 @@ def test_patient_follows_the_order_then_the_link_is_revoked(browser, live_server
     for step in ("Prescription received", "Checked by the pharmacist", "Being made", "Quality check", "Shipped"):
         expect(timeline).to_contain_text(step)
     expect(page.get_by_test_id("tracking")).to_contain_text("SIM-PHONE-01")
+    expect(page.get_by_test_id("tracking").get_by_role("link")).to_have_count(0)  # the simulated carrier has no page to link
+    expect(page.get_by_test_id("expected-delivery")).to_contain_text("Expected delivery")
+    expect(page.get_by_test_id("directions")).to_contain_text("Apply nightly.")
+    expect(page.get_by_test_id("refills")).to_contain_text("No refills")
+    expect(page.get_by_test_id("pharmacy")).to_contain_text("Northwind Compounding")
+    expect(page.get_by_test_id("pharmacy").get_by_role("link", name="(813) 555-0140")).to_be_visible()
     expect(page.get_by_test_id("bud")).to_contain_text("Use by")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # made for the phone: no sideways scrolling
 

@@ -82,7 +82,8 @@ def test_tracking_and_bud_appear_once_shipped(client, api_as, rivera, staff, rea
                                               "tracking_number": "SIM-PT-0001"}, format="json")
     token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
     page = client.post(f"/s/{token}/", {"date_of_birth": "1991-04-12"}, follow=True).content.decode()
-    assert "track parcel SIM-PT-0001" in page and "Use by" in page and "Store at 20–25 °C or in a refrigerator" in page
+    assert "Simulated Express, tracking number SIM-PT-0001" in page and "Use by" in page
+    assert "/track/" not in page  # the simulated carrier has no tracking page to link to and "Store at 20–25 °C or in a refrigerator" in page
 
 
 def test_revoked_cancelled_malformed_and_long_tokens_are_one_plain_not_found(client, api_as, rivera, staff, ready):

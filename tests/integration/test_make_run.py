@@ -30,8 +30,25 @@ def get(url):
         return exc.code, exc.read().decode()
 
 
+def port_8810_or_free() -> int:
+    """The issue's port when nobody holds it (two checkouts may run this test at once), else any free one."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", 8810))
+        except OSError:
+            return free_port()
+    return 8810
+
+
+def api(base, path, token, body=None, **headers):
+    request = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Token {token}", "Content-Type": "application/json", **headers})
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return json.loads(response.read().decode())
+
+
 def test_launcher_serves_and_works_in_the_background_then_stops(tmp_path):
-    port = free_port()
+    port = port_8810_or_free()
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "PORTAL_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     env.update(PORT=str(port), PORTAL_VAR_DIR=str(tmp_path), DEMO_PASSWORD="launcher-test-pw-1")
@@ -64,6 +81,31 @@ def test_launcher_serves_and_works_in_the_background_then_stops(tmp_path):
         assert status == 200 and worker["status"] == "ok", worker
         assert json.loads(body)["broker"]["status"] == "not configured"
         assert (tmp_path / "portal.sqlite3").exists()
+        assert f"links in emails and the API point to http://localhost:{port}" in printed
+
+        # SITE_URL follows PORT: the API's patient_status_url and the patient's email name this port
+        def token(username):
+            made = subprocess.run([sys.executable, "manage.py", "api_token", username], cwd=ROOT, env=env, capture_output=True,
+                                  text=True, check=True)
+            return made.stdout.strip()
+
+        rivera, pharmacist = token("dr.rivera"), token("pharmacist")
+        patient = next(p for p in api(base, "/api/v1/patients/", rivera)["results"] if p["last_name"] == "Okoro")
+        order = api(base, "/api/v1/orders/", rivera, {"patient_id": patient["id"], "preparations": [
+            {"base": "ointment-base", "quantity": 30, "unit": "g", "directions": "Apply nightly.",
+             "ingredients": [{"ingredient": "squalane", "percent": 5}]}]}, **{"Idempotency-Key": "launcher-port"})
+        warnings = sorted({f["code"] for p in order["preparations"] for f in p["findings"] if f["severity"] == "warning"})
+        api(base, f"/api/v1/orders/{order['id']}/approve/", pharmacist, {"acknowledged_warnings": warnings})
+        status_url = api(base, f"/api/v1/orders/{order['id']}/", rivera)["patient_status_url"]
+        assert status_url.startswith(f"http://localhost:{port}/s/"), status_url
+        # the worker sends the approval email (console backend: the worker's output, tokens redacted by the log filter)
+        while time.monotonic() < deadline:
+            log.seek(0)
+            if f"http://localhost:{port}/s/" in log.read():
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the patient's email with the status link was not sent")
     finally:
         process.send_signal(signal.SIGINT)
         try:

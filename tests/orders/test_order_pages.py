@@ -88,7 +88,8 @@ def test_bud_goes_from_14_to_35_days_with_a_preservative(as_rivera, lena, ready)
 def test_field_errors_while_typing(as_rivera, lena, ready):
     order = new_draft(as_rivera, lena)
     partial = as_rivera.post(f"/orders/{order.public_id}/edit/", form(lena, quantity="lots"), HTTP_HX_REQUEST="true").content.decode()
-    assert "Quantity: A valid number is required." in partial
+    assert "Write the quantity as a number, such as 50." in partial
+    assert 'id="err-prep-0-quantity" hx-swap-oob="true">Write the quantity as a number' in partial  # beside the field too
 
 
 def test_add_and_remove_rows(as_rivera, lena, ready):
@@ -227,3 +228,75 @@ def test_patient_list_page_uses_constant_queries(as_rivera, rivera, lena, ready)
         Patient.objects.create(clinic=rivera.clinic, first_name=f"P{i}", last_name="Many", date_of_birth=dt.date(1990, 1, 1),
                                address_line1="1", city="X", state="CA", postal_code="90001")
     assert one == count()
+
+
+def check(client, order, patient, **kw):
+    return client.post(f"/orders/{order.public_id}/edit/", form(patient, **kw), HTTP_HX_REQUEST="true").content.decode()
+
+
+def test_a_blank_draft_shows_no_errors_until_a_field_is_touched(as_rivera, lena, ready):
+    order = new_draft(as_rivera, lena)
+    page = as_rivera.get(f"/orders/{order.public_id}/edit/").content.decode()
+    form_html = page[page.index('id="order-form"'):]
+    assert 'class="error"' not in form_html and re.search(r'class="field-error"[^>]*>[^<]', form_html) is None
+    assert "Fill in the base, quantity and ingredients to see the checks." in page
+    blank = check(as_rivera, order, lena, base="", quantity="", lines=[("", "")])
+    assert "Choose a base." not in blank and "Enter the quantity" not in blank
+    touched = as_rivera.post(f"/orders/{order.public_id}/edit/", {**form(lena, base="", quantity="", lines=[("", "")]),
+                                                                 "touched": "prep-0-base,prep-0-quantity"}, HTTP_HX_REQUEST="true")
+    assert "Choose a base." in touched.content.decode() and "Enter the quantity, such as 50." in touched.content.decode()
+
+
+@pytest.mark.parametrize("typed, words", [
+    ("fifty", "Write the quantity as a number, such as 50."),
+    ("5E+1", "Write the quantity as a number, such as 50."),
+    ("0", "The quantity must be more than 0."),
+    ("30 mL", "Quantity is in g, not mL."),
+])
+def test_a_bad_quantity_is_refused_in_words(as_rivera, lena, ready, typed, words):
+    order = new_draft(as_rivera, lena)
+    page = check(as_rivera, order, lena, quantity=typed, lines=[("niacinamide", "4")])
+    assert words in page and "Ensure" not in page and "valid number" not in page
+    assert 'data-testid="can-sign"' not in page
+
+
+@pytest.mark.parametrize("strength", ["4", "4%", "4 %", " 4.0 % "])
+def test_strength_and_quantity_as_people_type_them(as_rivera, lena, ready, strength):
+    order = new_draft(as_rivera, lena)
+    page = check(as_rivera, order, lena, quantity="50 g", lines=[("Niacinamide", strength), ("pe9010", "1")],
+                 **{"prep-0-target_ph": "5.5"})
+    assert 'data-testid="can-sign"' in page, page
+    order.refresh_from_db()
+    assert order.draft["preparations"][0]["ingredients"][0]["ingredient"] == "niacinamide"  # the name was stored as its code
+
+
+def test_ingredient_names_ambiguous_and_unknown_are_explained(as_rivera, lena, ready):
+    order = new_draft(as_rivera, lena)
+    page = check(as_rivera, order, lena, lines=[("lactobacillus", "1")])
+    assert "Several ingredients match “lactobacillus”" in page and "Lactobacillus rhamnosus, live freeze-dried culture" in page
+    page = check(as_rivera, order, lena, lines=[("inullin", "1")])
+    assert "No ingredient in the formulary is called “inullin”. Did you mean Inulin?" in page
+    order.refresh_from_db()
+    assert order.draft["preparations"][0]["ingredients"][0]["ingredient"] == "inullin"  # what was typed is kept to correct
+    page = as_rivera.get(f"/orders/{order.public_id}/edit/").content.decode()
+    assert 'value="inullin"' in page
+
+
+def test_the_picker_searches_names_synonyms_and_codes(as_rivera, ready):
+    options = as_rivera.get("/orders/ingredients/?q=INUL", HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-code="inulin"' in options and 'data-name="Inulin"' in options and "prebiotic" in options and " %" in options
+    assert 'data-code="niacinamide"' in as_rivera.get("/orders/ingredients/?q=vitamin b3").content.decode()
+    assert "No ingredient matches" in as_rivera.get("/orders/ingredients/?q=zzzz").content.decode()
+
+
+def test_a_reorder_shows_quantities_as_written(as_rivera, rivera, lena, ready):
+    order = signed_order(rivera, lena)
+    response = as_rivera.post(f"/orders/{order.public_id}/reorder/")
+    draft = Order.objects.get(public_id=response["Location"].split("/")[2])
+    assert draft.draft["preparations"][0]["quantity"] == "50"
+    edit = as_rivera.get(f"/orders/{draft.public_id}/edit/").content.decode()
+    assert 'value="50"' in edit and "E+" not in edit
+    review = as_rivera.get(f"/orders/{draft.public_id}/review/").content.decode()
+    assert "50 g" in review and "E+" not in review
+    detail = as_rivera.get(f"/orders/{order.public_id}/").content.decode()
+    assert "50 g" in detail and "E+" not in detail

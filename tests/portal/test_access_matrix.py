@@ -23,9 +23,10 @@ pytestmark = pytest.mark.django_db
 # Objects owned by one clinic (or one user): another clinic's prescriber must get 404.
 CLINIC_OBJECT_ROUTES = {
     "order-detail", "order-edit", "order-review", "order-cancel", "order-answer", "order-reorder", "order-link-revoke",
-    "order-link-reissue", "webhook", "patient-edit", "token-revoke",
+    "order-link-reissue", "webhook", "patient-edit", "token-revoke", "order-discard", "patient-page", "favourite-rename",
+    "favourite-delete", "order-print", "order-print-pdf",
     "api-order", "api-order-cancel", "api-order-events", "api-patient", "api-webhook", "api-webhook-deliveries",
-    "api-webhook-redeliver",
+    "api-webhook-redeliver", "order-rush", "api-order-rush",
     "fhir-medication-request", "fhir-task", "fhir-medication-dispense", "fhir-patient",
 }
 # The pharmacy's own work: prescribers and platforms get 403 (or 404), never the data.
@@ -37,6 +38,7 @@ PHARMACY_ROUTES = {
     "api-lots", "api-lot-release", "api-lot-quarantine", "api-order-approve", "api-order-reject", "api-order-clarify",
     "api-jobs", "api-jobs-claim-next", "api-job-claim", "api-job-release", "api-job-worksheet", "api-job-record", "api-job-qc",
     "api-job-verify", "api-job-label", "api-shipments", "api-shipment",
+    "metrics", "metrics-csv", "rush-accept", "rush-decline", "api-order-rush-accept", "api-order-rush-decline", "api-metrics",
 }
 # Lists a prescriber sees: only their clinic's rows.
 LIST_ROUTES = {"orders", "patients", "webhooks", "favourites", "api-orders", "api-patients", "api-webhooks", "api-events",
@@ -48,6 +50,7 @@ OPEN_OR_SELF_ROUTES = {
     "security", "recovery-codes-new", "token-create", "password_reset", "password_reset_done", "password_reset_confirm",
     "password_reset_complete", "formulary", "order-new", "patient-new", "api-token", "api-ingredients", "api-bases",
     "api-allergen-groups", "api-orders-validate", "api-carrier-webhook", "schema", "api-docs",
+    "ingredient-search", "session-keep-alive", "session-resume",
     # FHIR: the CapabilityStatement; a transaction makes orders for the caller's own clinic only (an outsider's
     # requester is refused: tests/fulfillment/fhir/test_create.py); every other path says it is not supported.
     "fhir-metadata", "fhir-system", "fhir-unsupported",
@@ -88,6 +91,8 @@ def world(api_as, rivera, chen, ready, staff):
     from tests.builders import submit
 
     theirs = submit(api_as, chen, first="Bo", last="Stone")
+    from orders.services import favourite_save
+
     rivera_order = Order.objects.get(public_id=order["id"])
     endpoint = WebhookEndpoint.objects.get(public_id=hook.json()["id"])
     return {
@@ -99,6 +104,8 @@ def world(api_as, rivera, chen, ready, staff):
             "lot_id": StockLot.objects.first().public_id, "version": 1, "carrier": "simulated",
             "token_id": ApiToken.objects.filter(user=rivera.user).first().pk,
             "preparation_id": rivera_order.preparations.first().public_id,
+            "favourite_id": favourite_save(prescriber=rivera, name="Matrix cream", visibility="clinic",
+                                           preparation={"base": "cream-base-pf", "ingredients": []}).public_id,
         },
     }
 
@@ -115,7 +122,10 @@ def _url(route: str, kwargs: dict) -> str:
 def _state(world) -> tuple:
     order = Order.objects.get(pk=world["order"].pk)
     endpoint = WebhookEndpoint.objects.get(public_id=world["kwargs"]["endpoint_id"])
+    from orders.models import Favourite
+
     return (order.status, order.version, order.patient.last_name, endpoint.active, endpoint.url,
+            list(Favourite.objects.filter(public_id=world["kwargs"]["favourite_id"]).values_list("name", flat=True)),
             ApiToken.objects.filter(revoked_at__isnull=True).count(), list(order.patient_links.values_list("revoked_at", flat=True)))
 
 
@@ -143,7 +153,7 @@ def test_the_owning_clinic_reaches_the_same_objects(world, rivera, api_as, clien
     routes = _routes()
     page = sign_in(client, rivera.user, password)
     api = api_as(rivera.user)
-    readable = {"order-detail", "webhook", "patient-edit", "api-order", "api-order-events", "api-patient", "api-webhook",
+    readable = {"order-detail", "webhook", "patient-edit", "patient-page", "order-print", "api-order", "api-order-events", "api-patient", "api-webhook",
                 "api-webhook-deliveries", "fhir-medication-request", "fhir-task", "fhir-medication-dispense", "fhir-patient"}
     statuses = {name: (api if routes[name].startswith(("api/", "fhir/")) else page).get(_url(routes[name], world["kwargs"])).status_code
                 for name in sorted(readable)}

@@ -1,0 +1,439 @@
+"""Pharmacy metrics for a date range: SQL aggregates over orders, jobs, events and shipments.
+
+Each figure is one or two aggregate queries; no rows are read into Python. Percentiles are
+PostgreSQL's `percentile_cont` (continuous, interpolated); on SQLite (`make run`) the same
+percentile is computed in SQL with window functions. Every figure comes back as a table (columns
+and rows, rounded as shown), a few headline numbers and a chart's data, so the page, its CSV and
+the API all say the same thing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import TruncDate, TruncWeek
+from django.utils import timezone
+
+from fulfillment.models import Job, JobStatus, QCResult, Shipment
+from orders.models import Order, OrderEvent, Preparation
+from portal.errors import ServiceError
+
+DEFAULT_RANGE_DAYS = 30
+QUEUE_STATUSES = (JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.REWORK, JobStatus.READY, JobStatus.ON_HOLD)
+BUD_BUCKETS = (("Already past", None, 0), ("0–6 days", 0, 7), ("7–13 days", 7, 14), ("14–29 days", 14, 30),
+               ("30–59 days", 30, 60), ("60–89 days", 60, 90), ("90 days or more", 90, None))
+TOP = 20
+HOUR = 3600.0
+
+
+# --- The range ----------------------------------------------------------------------------------
+
+class BadRange(ServiceError):
+    code = "bad_range"
+
+
+@dataclass(frozen=True)
+class MetricsRange:
+    start: dt.date
+    end: dt.date  # inclusive
+
+    @property
+    def start_at(self) -> dt.datetime:
+        return timezone.make_aware(dt.datetime.combine(self.start, dt.time.min))
+
+    @property
+    def end_at(self) -> dt.datetime:
+        """The first instant after the range (local midnight after its last day)."""
+        return timezone.make_aware(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time.min))
+
+    @property
+    def days(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    @property
+    def weeks(self) -> list[dt.date]:
+        monday = self.start - dt.timedelta(days=self.start.weekday())
+        return [monday + dt.timedelta(weeks=n) for n in range((self.end - monday).days // 7 + 1)]
+
+
+def _day(raw: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        raise BadRange(f"“{raw[:40]}” is not a date: write the {name} date as YYYY-MM-DD, for example 2026-11-30.",
+                       fields={name: ["Write a date as YYYY-MM-DD."]}) from None
+
+
+def metrics_range(*, raw_from: str | None, raw_to: str | None, today: dt.date | None = None) -> MetricsRange:
+    """The range asked for: both ends inclusive; by default the last 30 days. Raises BadRange (400)."""
+    today = today or timezone.localdate()
+    end = _day(raw_to, "to") if raw_to else today
+    start = _day(raw_from, "from") if raw_from else end - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if start > end:
+        raise BadRange(f"The range starts on {start:%B %-d, %Y}, after it ends on {end:%B %-d, %Y}: swap the two dates.",
+                       fields={"from": ["The start comes after the end."]})
+    try:
+        earliest = end.replace(year=end.year - 2) + dt.timedelta(days=1)
+    except ValueError:  # the end is February 29
+        earliest = end.replace(year=end.year - 2, day=28) + dt.timedelta(days=1)
+    if start < earliest:
+        raise BadRange(f"The range is {(end - start).days + 1:,} days long: more than two years. It can start on "
+                       f"{earliest:%B} {earliest.day}, {earliest.year} at the earliest for this end date; choose a shorter range.",
+                       fields={"from": ["At most two years before the end."]})
+    return MetricsRange(start=start, end=end)
+
+
+# --- SQL helpers --------------------------------------------------------------------------------
+
+class SecondsBetween(Func):
+    """Seconds from the second datetime to the first, as a float, in SQL."""
+
+    arity = 2
+    output_field = FloatField()
+    template = "CAST(EXTRACT(EPOCH FROM (%(expressions)s)) AS double precision)"
+    arg_joiner = " - "
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="((julianday(%(expressions)s)) * 86400.0)", arg_joiner=") - julianday(",
+                           **extra)
+
+
+class DaysBetween(Func):
+    """Whole days from the second date to the first."""
+
+    arity = 2
+    output_field = IntegerField()
+    template = "(%(expressions)s)"
+    arg_joiner = " - "
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="CAST(julianday(%(expressions)s) AS INTEGER)",
+                           arg_joiner=") - julianday(", **extra)
+
+
+def _sql(queryset) -> tuple[str, tuple]:
+    return queryset.query.get_compiler(using=queryset.db).as_sql()
+
+
+def percentile_sql(vendor: str, sql: str, ps) -> str:
+    """One row per group of `sql`'s (group, value) rows: group, n, max, then each percentile."""
+    if vendor == "postgresql":
+        cols = ", ".join(f"percentile_cont({float(p)}) WITHIN GROUP (ORDER BY t.v)" for p in ps)
+        return f"SELECT t.g, COUNT(*), MAX(t.v), {cols} FROM ({sql}) AS t(g, v) GROUP BY t.g"
+
+    def at(p):
+        pos = f"({float(p)} * (n - 1))"
+        lo = f"CAST({pos} AS INTEGER)"
+        return f"SUM(CASE WHEN i = {lo} THEN v * (1 - ({pos} - {lo})) WHEN i = {lo} + 1 THEN v * ({pos} - {lo}) ELSE 0 END)"
+
+    return ("WITH t(g, v) AS (" + sql + "), r AS (SELECT g, v, ROW_NUMBER() OVER (PARTITION BY g ORDER BY v) - 1 AS i, "
+            "COUNT(*) OVER (PARTITION BY g) AS n FROM t) "
+            f"SELECT g, MAX(n), MAX(v), {', '.join(at(p) for p in ps)} FROM r GROUP BY g")
+
+
+def percentiles(queryset, value, *, group=None, ps=(0.5, 0.95)) -> dict:
+    """{group: {"n", "max", 0.5: …, 0.95: …}} of `value` over `queryset`, NULLs left out, in one query.
+    PostgreSQL: percentile_cont. SQLite: the same interpolation (position p·(n−1) in the ordered values)
+    with ROW_NUMBER() and COUNT() windows."""
+    inner = (queryset.order_by().annotate(_metric_group=group if group is not None else Value(0, output_field=IntegerField()))
+             .annotate(_metric_value=value).filter(_metric_value__isnull=False).values_list("_metric_group", "_metric_value"))
+    sql, params = _sql(inner)
+    query = percentile_sql(connection.vendor, sql, ps)
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        rows = cursor.fetchall()
+    return {row[0]: {"n": row[1], "max": row[2], **{p: row[3 + i] for i, p in enumerate(ps)}} for row in rows}
+
+
+def _date(value) -> dt.date | None:
+    """A group key from a raw cursor (a date, a datetime, or SQLite's text) as a date."""
+    if value is None or isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _hours(seconds) -> float | None:
+    return None if seconds is None else round(float(seconds) / HOUR, 1)
+
+
+def _pct(part, whole) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+# --- The figures --------------------------------------------------------------------------------
+
+@dataclass
+class Figure:
+    key: str
+    title: str
+    about: str  # how it is measured, in one sentence
+    columns: list[str]
+    rows: list[list]
+    chart: dict
+    summary: list[tuple[str, object]] = field(default_factory=list)
+    links: dict[int, str] = field(default_factory=dict)  # row index → where the row's last cell links
+
+    def as_json(self) -> dict:
+        return {"title": self.title, "about": self.about, "columns": self.columns, "rows": self.rows,
+                "summary": [{"label": label, "value": value} for label, value in self.summary]}
+
+
+def _week_label(day: dt.date) -> str:
+    return f"{day:%b} {day.day}, {day.year}"
+
+
+def _weekly(rng: MetricsRange, by_week: dict, make_row) -> list[list]:
+    return [[_week_label(week), *make_row(by_week.get(week))] for week in rng.weeks]
+
+
+def _line(labels, series: list[tuple[str, list]], *, y: str, kind: str = "line", **extra) -> dict:
+    return {"type": kind, "labels": labels, "y": y, "datasets": [{"label": label, "data": data} for label, data in series], **extra}
+
+
+def orders_per_day(rng: MetricsRange, tz) -> Figure:
+    received = dict(Order.objects.filter(signed_at__gte=rng.start_at, signed_at__lt=rng.end_at).order_by()
+                    .annotate(day=TruncDate("signed_at", tzinfo=tz)).values("day").annotate(n=Count("id")).values_list("day", "n"))
+    shipped = dict(Shipment.objects.filter(shipped_at__gte=rng.start_at, shipped_at__lt=rng.end_at).order_by()
+                   .annotate(day=TruncDate("shipped_at", tzinfo=tz)).values("day").annotate(n=Count("order_id", distinct=True))
+                   .values_list("day", "n"))
+    rows = [[day.isoformat(), received.get(day, 0), shipped.get(day, 0)] for day in rng.days]
+    total_in, total_out = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    return Figure(
+        key="orders", title="Orders received and shipped per day",
+        about="Received: orders signed that day. Shipped: orders with a parcel handed to the carrier that day.",
+        columns=["Day", "Received", "Shipped"], rows=rows + [["Whole range", total_in, total_out]],
+        summary=[("Orders received", total_in), ("Orders shipped", total_out)],
+        chart=_line([r[0] for r in rows], [("Received", [r[1] for r in rows]), ("Shipped", [r[2] for r in rows])], y="orders"),
+    )
+
+
+def queue_age(now: dt.datetime) -> Figure:
+    stats = percentiles(Job.objects.filter(status__in=QUEUE_STATUSES),
+                        SecondsBetween(Value(now, output_field=DateTimeField()), F("created_at")), group=F("status"))
+    rows, links = [], {}
+    for index, status in enumerate(QUEUE_STATUSES):
+        s = stats.get(status)
+        oldest = (Job.objects.filter(status=status).order_by("created_at", "id").values("public_id", "number").first()
+                  if s else None)
+        rows.append([JobStatus(status).label, s["n"] if s else 0, _hours(s and s[0.5]), _hours(s and s[0.95]), _hours(s and s["max"]),
+                     oldest["number"] if oldest else None])
+        if oldest:
+            links[index] = f"/pharmacy/jobs/{oldest['public_id']}/"
+    return Figure(
+        key="queue_age", title="Queue age now, by status",
+        about="Hours since each job still at the pharmacy entered the queue (approval), as of now, whatever the range.",
+        columns=["Status", "Jobs", "Median (hours)", "95th percentile (hours)", "Oldest (hours)", "Oldest job"], rows=rows,
+        links=links, summary=[("Jobs at the pharmacy", sum(r[1] for r in rows))],
+        chart=_line([r[0] for r in rows], [("Median", [r[2] for r in rows]), ("95th percentile", [r[3] for r in rows]),
+                                           ("Oldest", [r[4] for r in rows])], y="hours", kind="bar"),
+    )
+
+
+def _turnaround(rng, tz, *, key, title, about, what, queryset, stamp, value) -> Figure:
+    overall = percentiles(queryset, value).get(0)
+    weekly = {_date(k): v for k, v in percentiles(queryset, value, group=TruncWeek(stamp, tzinfo=tz)).items()}
+    rows = _weekly(rng, weekly, lambda s: [s["n"] if s else 0, _hours(s and s[0.5]), _hours(s and s[0.95])])
+    total = [overall["n"] if overall else 0, _hours(overall and overall[0.5]), _hours(overall and overall[0.95])]
+    return Figure(
+        key=key, title=title, about=about, columns=["Week of", what, "Median (hours)", "95th percentile (hours)"],
+        rows=rows + [["Whole range", *total]],
+        summary=[(what, total[0]), ("Median (hours)", total[1]), ("95th percentile (hours)", total[2])],
+        chart=_line([r[0] for r in rows], [("Median", [r[2] for r in rows]), ("95th percentile", [r[3] for r in rows])], y="hours"),
+    )
+
+
+def verification_turnaround(rng, tz) -> Figure:
+    approvals = OrderEvent.objects.filter(kind="approved", created_at__gte=rng.start_at, created_at__lt=rng.end_at)
+    return _turnaround(rng, tz, key="verification", title="Verification turnaround (signed → approved)",
+                       about="Hours from the prescriber's signature to the pharmacist's approval, for orders approved in the range.",
+                       what="Orders approved", queryset=approvals, stamp="created_at",
+                       value=SecondsBetween(F("created_at"), F("order__signed_at")))
+
+
+def claim_to_release(rng, tz) -> Figure:
+    released = Job.objects.filter(verified_at__gte=rng.start_at, verified_at__lt=rng.end_at, claimed_at__isnull=False)
+    return _turnaround(rng, tz, key="claim_to_release", title="Claim to release (claimed → released by the pharmacist)",
+                       about="Hours from a technician's claim of a job to the pharmacist's final release, for jobs released in the range.",
+                       what="Preparations released", queryset=released, stamp="verified_at",
+                       value=SecondsBetween(F("verified_at"), F("claimed_at")))
+
+
+def qc_yield(rng, tz) -> Figure:
+    checks = QCResult.objects.filter(recorded_at__gte=rng.start_at, recorded_at__lt=rng.end_at).order_by()
+    counts = {"jobs": Count("job", distinct=True), "failed_jobs": Count("job", distinct=True, filter=Q(passed=False)),
+              "failed": Count("id", filter=Q(passed=False))}
+    weekly = {_date(row.pop("week")): row for row in checks.annotate(week=TruncWeek("recorded_at", tzinfo=tz)).values("week")
+              .annotate(**counts)}
+    overall = checks.aggregate(**counts)
+
+    def row(s):
+        if not s or not s["jobs"]:
+            return [0, 0, None, 0, None]
+        first = s["jobs"] - s["failed_jobs"]
+        return [s["jobs"], first, _pct(first, s["jobs"]), s["failed"], _pct(s["failed"], s["jobs"])]
+
+    rows = _weekly(rng, weekly, row)
+    total = row(overall)
+    return Figure(
+        key="qc", title="Quality check: first-pass yield and rework",
+        about="Preparations checked in the range; first pass: no failed check in the range; rework rate: failed checks "
+              "(each sends the preparation back to be remade) per 100 preparations checked.",
+        columns=["Week of", "Preparations checked", "Passed first time", "First-pass yield %", "Failed checks", "Rework rate %"],
+        rows=rows + [["Whole range", *total]],
+        summary=[("First-pass yield %", total[2]), ("Rework rate %", total[4])],
+        chart=_line([r[0] for r in rows], [("First-pass yield %", [r[3] for r in rows]), ("Rework rate %", [r[5] for r in rows])],
+                    y="percent"),
+    )
+
+
+def clarifications(rng, tz) -> Figure:
+    asked = OrderEvent.objects.filter(order=OuterRef("pk"), kind="clarification_requested")
+    weekly = {_date(row.pop("week")): row for row in
+              Order.objects.filter(signed_at__gte=rng.start_at, signed_at__lt=rng.end_at).order_by()
+              .annotate(week=TruncWeek("signed_at", tzinfo=tz), asked=Exists(asked)).values("week")
+              .annotate(orders=Count("id"), asked_n=Count("id", filter=Q(asked=True)))}
+    question = (OrderEvent.objects.filter(order=OuterRef("order"), kind="clarification_requested", sequence__lt=OuterRef("sequence"))
+                .order_by("-sequence").values("created_at")[:1])
+    answers = (OrderEvent.objects.filter(kind="clarification_answered", created_at__gte=rng.start_at, created_at__lt=rng.end_at)
+               .annotate(asked_at=Subquery(question, output_field=DateTimeField())))
+    value = SecondsBetween(F("created_at"), F("asked_at"))
+    answer_weekly = {_date(k): v for k, v in percentiles(answers, value, group=TruncWeek("created_at", tzinfo=tz)).items()}
+    answer_all = percentiles(answers, value).get(0)
+    rows = []
+    for week in rng.weeks:
+        s, a = weekly.get(week) or {"orders": 0, "asked_n": 0}, answer_weekly.get(week)
+        rows.append([_week_label(week), s["orders"], s["asked_n"], _pct(s["asked_n"], s["orders"]), a["n"] if a else 0,
+                     _hours(a and a[0.5]), _hours(a and a[0.95])])
+    orders_n, asked_n = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    total = [orders_n, asked_n, _pct(asked_n, orders_n), answer_all["n"] if answer_all else 0, _hours(answer_all and answer_all[0.5]),
+             _hours(answer_all and answer_all[0.95])]
+    return Figure(
+        key="clarifications", title="Clarifications: how often, and how long answers take",
+        about="Rate: orders signed in the range whose pharmacist asked the prescriber a question. Answer time: hours from the "
+              "question to the prescriber's answer, for answers given in the range.",
+        columns=["Week of", "Orders signed", "Asked to clarify", "Clarification rate %", "Answers", "Median answer (hours)",
+                 "95th percentile answer (hours)"],
+        rows=rows + [["Whole range", *total]],
+        summary=[("Clarification rate %", total[2]), ("Median answer (hours)", total[4])],
+        chart={**_line([r[0] for r in rows], [("Clarification rate %", [r[3] for r in rows])], y="percent", kind="bar"),
+               "y2": "hours", "datasets2": [{"label": "Median answer (hours)", "data": [r[5] for r in rows]}]},
+    )
+
+
+def on_time(rng, tz) -> Figure:
+    weekly = {_date(row.pop("week")): row for row in
+              Shipment.objects.filter(shipped_at__gte=rng.start_at, shipped_at__lt=rng.end_at).order_by()
+              .annotate(week=TruncWeek("shipped_at", tzinfo=tz), day=TruncDate("shipped_at", tzinfo=tz)).values("week")
+              .annotate(parcels=Count("id"), promised=Count("id", filter=Q(order__promised_ship_date__isnull=False)),
+                        on_time=Count("id", filter=Q(day__lte=F("order__promised_ship_date"))))}
+
+    def row(s):
+        s = s or {"parcels": 0, "promised": 0, "on_time": 0}
+        return [s["parcels"], s["promised"], s["on_time"], s["promised"] - s["on_time"], _pct(s["on_time"], s["promised"])]
+
+    rows = _weekly(rng, weekly, row)
+    sums = [sum(r[i] for r in rows) for i in (1, 2, 3)]
+    total = [*sums, sums[1] - sums[2], _pct(sums[2], sums[1])]
+    return Figure(
+        key="on_time", title="Shipped on the promised day",
+        about="Parcels handed to the carrier in the range, against the ship date promised when the order was signed "
+              "(or when a rush was accepted). On time: shipped on or before that day.",
+        columns=["Week of", "Parcels shipped", "With a promise", "On time", "Late", "On time %"],
+        rows=rows + [["Whole range", *total]], summary=[("On time %", total[4]), ("Late parcels", total[3])],
+        chart=_line([r[0] for r in rows], [("On time %", [r[5] for r in rows])], y="percent", kind="bar"),
+    )
+
+
+def bud_at_delivery(rng, tz) -> Figure:
+    delivered = (Job.objects.filter(shipment__delivered_at__gte=rng.start_at, shipment__delivered_at__lt=rng.end_at,
+                                    record__isnull=False).order_by()
+                 .annotate(days_left=F("preparation__beyond_use_days") - DaysBetween(TruncDate("shipment__delivered_at", tzinfo=tz),
+                                                                                     TruncDate("record__recorded_at", tzinfo=tz))))
+    buckets = {}
+    for index, (_label, low, high) in enumerate(BUD_BUCKETS):
+        condition = Q()
+        if low is not None:
+            condition &= Q(days_left__gte=low)
+        if high is not None:
+            condition &= Q(days_left__lt=high)
+        buckets[f"bucket_{index}"] = Count("id", filter=condition)
+    found = delivered.aggregate(**buckets)
+    counts = {label: found[f"bucket_{index}"] for index, (label, _low, _high) in enumerate(BUD_BUCKETS)}
+    median = percentiles(delivered, F("days_left"), ps=(0.5,)).get(0)
+    n = sum(counts.values())
+    under_7 = counts["Already past"] + counts["0–6 days"]
+    rows = [[label, counts[label], _pct(counts[label], n)] for label, _low, _high in BUD_BUCKETS]
+    return Figure(
+        key="bud", title="Beyond-use days left at delivery",
+        about="For preparations delivered in the range: the beyond-use date (day compounded + beyond-use days) minus the "
+              "day the carrier delivered it.",
+        columns=["Days left", "Preparations", "Share %"],
+        rows=rows + [["Under 7 days", under_7, _pct(under_7, n)], ["All delivered", n, 100.0 if n else None]],
+        summary=[("Preparations delivered", n), ("Median days left", None if median is None else round(float(median[0.5]), 1)),
+                 ("Under 7 days %", _pct(under_7, n))],
+        chart=_line([r[0] for r in rows], [("Preparations", [r[1] for r in rows])], y="preparations", kind="bar"),
+    )
+
+
+def per_prescriber(rng) -> Figure:
+    found = list(Order.objects.filter(signed_at__gte=rng.start_at, signed_at__lt=rng.end_at).order_by()
+                 .values("prescriber_id", "prescriber__user__first_name", "prescriber__user__last_name", "prescriber__user__username",
+                         "prescriber__credentials", "clinic__name")
+                 .annotate(n=Count("id")).order_by("-n", "prescriber_id")[:TOP])
+    rows = []
+    for r in found:
+        name = f"{r['prescriber__user__first_name']} {r['prescriber__user__last_name']}".strip() or r["prescriber__user__username"]
+        rows.append([f"{name}, {r['prescriber__credentials']}" if r["prescriber__credentials"] else name, r["clinic__name"], r["n"]])
+    return Figure(
+        key="prescribers", title="Orders per prescriber", about=f"Orders signed in the range, by the prescriber who signed (top {TOP}).",
+        columns=["Prescriber", "Clinic", "Orders"], rows=rows,
+        chart=_line([r[0] for r in rows[:10]], [("Orders", [r[2] for r in rows[:10]])], y="orders", kind="bar", horizontal=True),
+    )
+
+
+def formulation_label(base_name: str, ingredients) -> str:
+    actives = ", ".join(f"{line.get('name', line.get('ingredient'))} {line.get('percent')} %" for line in ingredients or [])
+    return f"{base_name} with {actives}" if actives else f"{base_name}, base only"
+
+
+def per_formulation(rng) -> Figure:
+    found = list(Preparation.objects.filter(order__signed_at__gte=rng.start_at, order__signed_at__lt=rng.end_at).order_by()
+                 .values("base_name", "ingredients").annotate(n=Count("id")).order_by("-n", "base_name")[:TOP])
+    rows = [[formulation_label(r["base_name"], r["ingredients"]), r["n"]] for r in found]
+    return Figure(
+        key="formulations", title="Preparations per formulation",
+        about=f"Preparations of orders signed in the range, by base and ingredients at their strengths (top {TOP}).",
+        columns=["Formulation", "Preparations"], rows=rows,
+        chart=_line([r[0] for r in rows[:10]], [("Preparations", [r[1] for r in rows[:10]])], y="preparations", kind="bar",
+                    horizontal=True),
+    )
+
+
+def metrics_compute(*, rng: MetricsRange, now: dt.datetime | None = None) -> list[Figure]:
+    """Every figure for the range (queue age is as of `now`)."""
+    now = now or timezone.now()
+    tz = timezone.get_current_timezone()
+    return [orders_per_day(rng, tz), queue_age(now), verification_turnaround(rng, tz), claim_to_release(rng, tz), qc_yield(rng, tz),
+            clarifications(rng, tz), on_time(rng, tz), bud_at_delivery(rng, tz), per_prescriber(rng), per_formulation(rng)]
+
+
+def metrics_empty(figures: list[Figure]) -> bool:
+    """No order signed or shipped in the range (the page then says so above its empty charts)."""
+    orders = next(f for f in figures if f.key == "orders")
+    return orders.rows[-1][1] == 0 and orders.rows[-1][2] == 0

@@ -1,0 +1,71 @@
+"""In Chromium: the pharmacist's metrics page draws a chart for every figure (canvas painted, nothing
+refused by the content security policy), at desktop and phone widths, and an empty range says so."""
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from tests.twofa import sign_in_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PAINTED = """() => Array.from(document.querySelectorAll('canvas[data-chart]')).map(c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0; for (let i = 3; i < d.length; i += 4) { if (d[i]) n++; }
+  return [c.dataset.chart, c.width, c.height, n];
+})"""
+
+
+def _charts_drawn(page):
+    expect(page.locator("canvas[data-drawn='true']")).to_have_count(10)
+    painted = page.evaluate(PAINTED)
+    assert len(painted) == 10
+    for key, width, height, pixels in painted:
+        assert width > 100 and height > 100 and pixels > 200, (key, width, height, pixels)
+    return painted
+
+
+def test_charts_render_at_both_widths_and_an_empty_range_says_so(page, live_server, rivera, chen, pharmacist, technician, password,
+                                                                   formulary):
+    from bench.management.commands.generate_orders import Command
+
+    call_command(Command(), orders=150, preparations=2, days=120, patients=40, batch=150, seed=3, stdout=io.StringIO())
+    refused = []
+    # Only what the content security policy refused (a 400 page also logs a console error of its own).
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
+    ARTEFACTS.mkdir(exist_ok=True)
+    today = timezone.localdate()
+    start = today - dt.timedelta(days=89)
+
+    sign_in_browser(page, live_server.url, pharmacist, password)
+    page.goto(f"{live_server.url}/pharmacy/metrics/?from={start}&to={today}")
+    expect(page.get_by_role("heading", name="Pharmacy metrics")).to_be_visible()
+    expect(page.get_by_test_id("empty")).to_have_count(0)
+    busy = {key: pixels for key, _w, _h, pixels in _charts_drawn(page)}
+    page.screenshot(path=str(ARTEFACTS / "metrics-1366.png"), full_page=True)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    _charts_drawn(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTEFACTS / "metrics-390.png"), full_page=True)
+
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.get_by_label("From").fill("2020-01-01")
+    page.get_by_label("To (included)").fill("2020-01-31")
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_test_id("empty")).to_contain_text("No orders in this range")
+    empty = {key: pixels for key, _w, _h, pixels in _charts_drawn(page)}  # axes and legends, no data
+    assert empty["orders"] < busy["orders"]
+    page.screenshot(path=str(ARTEFACTS / "metrics-empty.png"), full_page=True)
+
+    page.get_by_label("From").fill("2026-06-01")
+    page.get_by_label("To (included)").fill("2026-05-01")
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_test_id("range-error")).to_contain_text("after it ends")
+    assert not refused, refused
