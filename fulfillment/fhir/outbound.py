@@ -271,8 +271,8 @@ def _tracking(shipment) -> list[dict]:
     outputs = [{"type": {"coding": [{"system": systems.TASK_OUTPUT, "code": "tracking-number"}], "text": "Tracking number"},
                 "valueString": f"{shipment.carrier} {shipment.tracking_number}"}]
     carrier = CARRIERS.get(shipment.carrier)
-    if carrier is not None:
-        url = carrier.tracking_url(shipment.tracking_number)
+    url = carrier.tracking_url(shipment.tracking_number) if carrier is not None else ""
+    if url:  # a carrier with no public page (the simulated one) gives no link
         if url.startswith("/"):
             url = settings.SITE_URL.rstrip("/") + url
         outputs.append({"type": {"coding": [{"system": systems.TASK_OUTPUT, "code": "tracking-url"}], "text": "Tracking link"},
