@@ -129,11 +129,20 @@ def _sql(queryset) -> tuple[str, tuple]:
     return queryset.query.get_compiler(using=queryset.db).as_sql()
 
 
-def percentile_sql(vendor: str, sql: str, ps) -> str:
-    """One row per group of `sql`'s (group, value) rows: group, n, max, then each percentile."""
+OVERALL = "__overall__"  # the key of the whole range's row beside the groups'
+
+
+def percentile_sql(vendor: str, sql: str, ps, *, overall: bool = False, extras=()) -> str:
+    """One row per group of `sql`'s (group, value) rows: group, n, max, each percentile, then each of
+    `extras` (SQL aggregates over the value written with `{v}`). PostgreSQL adds the whole set's row
+    (GROUPING SETS) when `overall`; its first column is then 1 on that row and 0 on the others."""
+    more = "".join(", " + extra.format(v="t.v" if vendor == "postgresql" else "v") for extra in extras)
     if vendor == "postgresql":
         cols = ", ".join(f"percentile_cont({float(p)}) WITHIN GROUP (ORDER BY t.v)" for p in ps)
-        return f"SELECT t.g, COUNT(*), MAX(t.v), {cols} FROM ({sql}) AS t(g, v) GROUP BY t.g"
+        if overall:
+            return (f"SELECT GROUPING(t.g), t.g, COUNT(*), MAX(t.v), {cols}{more} FROM ({sql}) AS t(g, v) "
+                    "GROUP BY GROUPING SETS ((t.g), ())")
+        return f"SELECT t.g, COUNT(*), MAX(t.v), {cols}{more} FROM ({sql}) AS t(g, v) GROUP BY t.g"
 
     def at(p):
         pos = f"({float(p)} * (n - 1))"
@@ -142,21 +151,43 @@ def percentile_sql(vendor: str, sql: str, ps) -> str:
 
     return ("WITH t(g, v) AS (" + sql + "), r AS (SELECT g, v, ROW_NUMBER() OVER (PARTITION BY g ORDER BY v) - 1 AS i, "
             "COUNT(*) OVER (PARTITION BY g) AS n FROM t) "
-            f"SELECT g, MAX(n), MAX(v), {', '.join(at(p) for p in ps)} FROM r GROUP BY g")
+            f"SELECT g, MAX(n), MAX(v), {', '.join(at(p) for p in ps)}{more} FROM r GROUP BY g")
 
 
-def percentiles(queryset, value, *, group=None, ps=(0.5, 0.95)) -> dict:
-    """{group: {"n", "max", 0.5: …, 0.95: …}} of `value` over `queryset`, NULLs left out, in one query.
-    PostgreSQL: percentile_cont. SQLite: the same interpolation (position p·(n−1) in the ordered values)
-    with ROW_NUMBER() and COUNT() windows."""
-    inner = (queryset.order_by().annotate(_metric_group=group if group is not None else Value(0, output_field=IntegerField()))
-             .annotate(_metric_value=value).filter(_metric_value__isnull=False).values_list("_metric_group", "_metric_value"))
-    sql, params = _sql(inner)
-    query = percentile_sql(connection.vendor, sql, ps)
-    with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        rows = cursor.fetchall()
-    return {row[0]: {"n": row[1], "max": row[2], **{p: row[3 + i] for i, p in enumerate(ps)}} for row in rows}
+def percentiles(queryset, value, *, group=None, ps=(0.5, 0.95), overall: bool = False, extras=()) -> dict:
+    """{group: {"n", "max", 0.5: …, 0.95: …, "extra0": …}} of `value` over `queryset`, NULLs left out;
+    with `overall`, also {OVERALL: …} for the whole set. PostgreSQL: percentile_cont, in one query
+    (GROUPING SETS). SQLite: the same interpolation (position p·(n−1) in the ordered values) with
+    ROW_NUMBER() and COUNT() windows; the whole set is a second query."""
+    def run(grouping, with_overall):
+        inner = (queryset.order_by().annotate(_metric_group=grouping if grouping is not None else Value(0, output_field=IntegerField()))
+                 .annotate(_metric_value=value).filter(_metric_value__isnull=False).values_list("_metric_group", "_metric_value"))
+        sql, params = _sql(inner)
+        with connection.cursor() as cursor:
+            cursor.execute(percentile_sql(connection.vendor, sql, ps, overall=with_overall, extras=extras), params)
+            rows = cursor.fetchall()
+        found = {}
+        for row in rows:
+            key = row[1] if with_overall else row[0]
+            if with_overall and row[0]:
+                key = OVERALL
+            row = row[1:] if with_overall else row
+            found[key] = {"n": row[1], "max": row[2], **{p: row[3 + i] for i, p in enumerate(ps)},
+                          **{f"extra{i}": row[3 + len(ps) + i] or 0 for i in range(len(extras))}}
+        return found
+
+    if not overall:
+        return run(group, False)
+    if connection.vendor == "postgresql" and group is not None:
+        found = run(group, True)
+        if not found.get(OVERALL, {}).get("n"):
+            found.pop(OVERALL, None)
+        return found
+    found = run(group, False) if group is not None else {}
+    whole = run(None, False).get(0)
+    if whole:
+        found[OVERALL] = whole
+    return found
 
 
 def _date(value) -> dt.date | None:
@@ -246,8 +277,9 @@ def queue_age(now: dt.datetime) -> Figure:
 
 
 def _turnaround(rng, tz, *, key, title, about, what, queryset, stamp, value) -> Figure:
-    overall = percentiles(queryset, value).get(0)
-    weekly = {_date(k): v for k, v in percentiles(queryset, value, group=TruncWeek(stamp, tzinfo=tz)).items()}
+    found = percentiles(queryset, value, group=TruncWeek(stamp, tzinfo=tz), overall=True)
+    overall = found.pop(OVERALL, None)
+    weekly = {_date(k): v for k, v in found.items()}
     rows = _weekly(rng, weekly, lambda s: [s["n"] if s else 0, _hours(s and s[0.5]), _hours(s and s[0.95])])
     total = [overall["n"] if overall else 0, _hours(overall and overall[0.5]), _hours(overall and overall[0.95])]
     return Figure(
@@ -313,8 +345,9 @@ def clarifications(rng, tz) -> Figure:
     answers = (OrderEvent.objects.filter(kind="clarification_answered", created_at__gte=rng.start_at, created_at__lt=rng.end_at)
                .annotate(asked_at=Subquery(question, output_field=DateTimeField())))
     value = SecondsBetween(F("created_at"), F("asked_at"))
-    answer_weekly = {_date(k): v for k, v in percentiles(answers, value, group=TruncWeek("created_at", tzinfo=tz)).items()}
-    answer_all = percentiles(answers, value).get(0)
+    found = percentiles(answers, value, group=TruncWeek("created_at", tzinfo=tz), overall=True)
+    answer_all = found.pop(OVERALL, None)
+    answer_weekly = {_date(k): v for k, v in found.items()}
     rows = []
     for week in rng.weeks:
         s, a = weekly.get(week) or {"orders": 0, "asked_n": 0}, answer_weekly.get(week)
@@ -365,17 +398,13 @@ def bud_at_delivery(rng, tz) -> Figure:
                                     record__isnull=False).order_by()
                  .annotate(days_left=F("preparation__beyond_use_days") - DaysBetween(TruncDate("shipment__delivered_at", tzinfo=tz),
                                                                                      TruncDate("record__recorded_at", tzinfo=tz))))
-    buckets = {}
-    for index, (_label, low, high) in enumerate(BUD_BUCKETS):
-        condition = Q()
-        if low is not None:
-            condition &= Q(days_left__gte=low)
-        if high is not None:
-            condition &= Q(days_left__lt=high)
-        buckets[f"bucket_{index}"] = Count("id", filter=condition)
-    found = delivered.aggregate(**buckets)
-    counts = {label: found[f"bucket_{index}"] for index, (label, _low, _high) in enumerate(BUD_BUCKETS)}
-    median = percentiles(delivered, F("days_left"), ps=(0.5,)).get(0)
+    extras = []
+    for _label, low, high in BUD_BUCKETS:
+        condition = " AND ".join([f"{{v}} >= {low}"] * (low is not None) + [f"{{v}} < {high}"] * (high is not None))
+        extras.append(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)")
+    found = percentiles(delivered, F("days_left"), ps=(0.5,), extras=extras).get(0)  # the buckets and the median in one pass
+    counts = {label: (found or {}).get(f"extra{index}", 0) for index, (label, _low, _high) in enumerate(BUD_BUCKETS)}
+    median = found if found and found["n"] else None
     n = sum(counts.values())
     under_7 = counts["Already past"] + counts["0–6 days"]
     rows = [[label, counts[label], _pct(counts[label], n)] for label, _low, _high in BUD_BUCKETS]
