@@ -29,7 +29,7 @@ test: $(VENV)/.installed-dev
 
 check: $(VENV)/.installed
 	PORTAL_ENV=production DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets;print(secrets.token_urlsafe(60))') \
-	  ALLOWED_HOSTS=portal.example.com $(PY) manage.py check --deploy --fail-level WARNING
+	  ALLOWED_HOSTS=portal.example.com CACHE_URL=redis://cache.invalid:6379/1 $(PY) manage.py check --deploy --fail-level WARNING
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -278,7 +278,7 @@ class CarrierWebhook(APIView):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, auth=[])
     def post(self, request, carrier):
-        raw = request.body
-        added = tracking.carrier_webhook_accept(carrier_code=carrier, body=raw, signature=request.headers.get("X-Carrier-Signature", ""),
-                                                payload=request.data if isinstance(request.data, dict) else {})
+        # request.body, never request.data: the signature is checked on the raw bytes before anything parses them.
+        added = tracking.carrier_webhook_accept(carrier_code=carrier, body=request.body,
+                                                signature=request.headers.get("X-Carrier-Signature", ""))
         return Response({"accepted": added})

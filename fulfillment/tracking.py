@@ -140,12 +140,21 @@ def webhook_signature(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def carrier_webhook_accept(*, carrier_code: str, body: bytes, signature: str, payload: dict) -> int:
-    """A carrier pushes an event: check its signature, then apply it like a polled one."""
+def carrier_webhook_accept(*, carrier_code: str, body: bytes, signature: str) -> int:
+    """A carrier pushes an event: check its signature on the raw bytes, and only then parse them and
+    apply the event like a polled one (an unsigned body is never parsed)."""
+    import json
+
     secret = settings.CARRIER_WEBHOOK_SECRET
     if not secret or not hmac.compare_digest(webhook_signature(secret, body), signature or ""):
         raise ServiceError("Bad signature.", code="bad_signature", status=401)
     carrier_for(carrier_code)
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ServiceError("The body is not JSON.", code="parse_error") from None
+    if not isinstance(payload, dict):
+        payload = {}
     shipment = Shipment.objects.filter(carrier=carrier_code, tracking_number=payload.get("tracking_number", "")).first()
     if shipment is None:
         raise NotFound("No such shipment.")

@@ -58,10 +58,11 @@ class PreparationSerializer(serializers.Serializer):
         return route
 
     def validate_compounding_date(self, value):
-        from django.utils import timezone
+        from orders.validation import compounding_date_problem
 
-        if value is not None and value < timezone.localdate():
-            raise serializers.ValidationError("The compounding date cannot be in the past.")
+        problem = compounding_date_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
 
@@ -77,10 +78,11 @@ class PatientInlineSerializer(serializers.Serializer):
     phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
 
     def validate_date_of_birth(self, value):
-        from django.utils import timezone
+        from orders.validation import date_of_birth_problem
 
-        if value > timezone.localdate():
-            raise serializers.ValidationError("The date of birth cannot be in the future.")
+        problem = date_of_birth_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
     allergies = serializers.ListField(child=serializers.CharField(max_length=40), max_length=30, required=False, default=list)
 

@@ -31,7 +31,7 @@ from orders.promise import PromiseDates, promise_estimate
 from orders.rules.arithmetic import fefo
 from orders.rules.dating import assigned_bud_problems
 from orders.transitions import IllegalTransition, event_record, order_transition
-from orders.validation import ValidationOutcome, order_validate, prescriber_for_caller, result_as_json
+from orders.validation import ValidationOutcome, date_of_birth_problem, order_validate, prescriber_for_caller, result_as_json
 from portal.errors import Forbidden, ServiceError
 from portal.models import Role
 from portal.numbers import plain_number
@@ -90,10 +90,8 @@ def _check_patient(data: dict, *, clinic, instance: Patient | None = None) -> di
     dob = data.get("date_of_birth")
     if not dob:
         errors["date_of_birth"] = ["This field is required."]
-    elif dob > timezone.localdate():
-        errors["date_of_birth"] = ["The date of birth cannot be in the future."]
-    elif dob < dt.date(1900, 1, 1):
-        errors["date_of_birth"] = ["Check the year of birth."]
+    elif date_of_birth_problem(dob):
+        errors["date_of_birth"] = [date_of_birth_problem(dob)]
     external_id = (data.get("external_id") or "").strip()
     if external_id:
         taken = Patient.objects.filter(clinic=clinic, external_id=external_id)

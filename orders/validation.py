@@ -9,10 +9,10 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from formulary.rules_facts_builder import formulary_facts, licences_of, lots_for, rules_version
 from orders.models import Patient, Prescriber
 from orders.rules import STORAGE_TEXT, evaluate
 from orders.rules.facts import FormularyFacts, IngredientLine, OrderContext, PreparationInput, PreparationResult
-from formulary.rules_facts_builder import formulary_facts, licences_of, lots_for, rules_version
 from portal.errors import Forbidden, NotFound, ServiceError
 from portal.models import PHARMACY_ROLES, Pharmacy, PharmacyLicence, Role
 
@@ -59,10 +59,44 @@ def patient_for_prescriber(*, prescriber: Prescriber, public_id) -> Patient:
     return patient
 
 
+COMPOUNDING_DAYS_AHEAD = 365
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+
+
+def compounding_date_problem(value: dt.date | None, today: dt.date | None = None) -> str | None:
+    """Why a compounding date cannot be used, or None: it is today or later, within a year."""
+    today = today or timezone.localdate()
+    if value is None:
+        return None
+    if value < today:
+        return "The compounding date cannot be in the past."
+    if value > today + dt.timedelta(days=COMPOUNDING_DAYS_AHEAD):
+        return f"The compounding date must be within a year of today (by {(today + dt.timedelta(days=COMPOUNDING_DAYS_AHEAD)).isoformat()})."
+    return None
+
+
+def date_of_birth_problem(value: dt.date | None, today: dt.date | None = None) -> str | None:
+    """Why a date of birth cannot be a patient's, or None: in the past, and not before 1900."""
+    today = today or timezone.localdate()
+    if value is None:
+        return None
+    if value > today:
+        return "The date of birth cannot be in the future."
+    if value < EARLIEST_BIRTH:
+        return "Check the year of birth: it must be 1900 or later."
+    return None
+
+
 def order_validate(*, user, body: dict, today: dt.date | None = None, facts: FormularyFacts | None = None) -> ValidationOutcome:
     """`body` is the cleaned order body (see orders.api_validate.OrderBodySerializer)."""
     today = today or timezone.localdate()
     facts = facts or formulary_facts()
+    # The rules engine only ever sees a date it can count from (its dating adds days to it).
+    for index, prep in enumerate(body.get("preparations") or []):
+        problem = compounding_date_problem(prep.get("compounding_date"), today)
+        if problem:
+            raise ServiceError("The order cannot be checked: see fields.",
+                               fields={f"preparations[{index}].compounding_date": [problem]})
     prescriber = prescriber_for_caller(user=user, prescriber_npi=body.get("prescriber_npi"))
 
     patient = None

@@ -28,3 +28,12 @@ class PharmacyLicenceInline(admin.TabularInline):
 class PharmacyAdmin(admin.ModelAdmin):
     list_display = ["name", "resident_state"]
     inlines = [PharmacyLicenceInline]
+
+
+def _verified_staff(request) -> bool:
+    """The admin site opens only to active staff who passed both factors in this session."""
+    user = request.user
+    return bool(user.is_active and user.is_staff and getattr(user, "is_verified", lambda: False)())
+
+
+admin.site.has_permission = _verified_staff

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Portal: accounts and pharmacy"
+
+    def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
+        from portal import two_factor
+
+        user_logged_in.connect(two_factor.remember_sign_in, dispatch_uid="portal-remember-sign-in")

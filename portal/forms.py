@@ -10,15 +10,13 @@ class SignInForm(AuthenticationForm):
     locked = False
 
     def clean(self):
-        username = self.data.get("username", "")
+        username = self.cleaned_data.get("username") or ""
+        if not username or not self.cleaned_data.get("password"):
+            return super().clean()  # nothing was tried: the fields say what is missing
         address = ratelimit.client_address(self.request) if self.request else "unknown"
-        if lockout.is_locked(username=username, address=address):
+        if not lockout.attempt(username=username, address=address):
             self.locked = True
             raise ValidationError("Too many attempts.", code="locked")
-        try:
-            cleaned = super().clean()
-        except ValidationError:
-            lockout.failure(username=username, address=address)
-            raise
+        cleaned = super().clean()  # raises on a wrong password: the attempt stays counted
         lockout.success(username=username, address=address)
         return cleaned

@@ -85,6 +85,9 @@ def main() -> None:
     from django.conf import settings
 
     manage("migrate", "--noinput", "-v", "0")
+    # Lockouts and rate limits without Redis: Django's database cache in the same database, so both
+    # gunicorn workers count together (portal.cache.AtomicDatabaseCache).
+    manage("createcachetable")
     manage("collectstatic", "--noinput", "-v", "0")
     manage("demo_data")
     if not settings.BROKER_CONFIGURED:
@@ -95,8 +98,12 @@ def main() -> None:
     web = [str(bin_dir / "gunicorn"), "portal.wsgi", "--bind", f"{host}:{port}", "--workers", os.environ.get("WEB_CONCURRENCY", "2"),
            "--access-logfile", "-", "--graceful-timeout", "5", "--logger-class", "portal.logfilters.GunicornLogger"]
     worker = [str(bin_dir / "celery"), "-A", "portal", "worker", "--beat", "--loglevel", "INFO", "--concurrency", "1",
-              "--queues", "default,pdf,notify", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")]
-    children = [subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for cmd in (web, worker)]
+              "--queues", "default,pdf,notify", "--hostname", "main@%h", "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")]
+    # Webhook deliveries have a pool of their own (threads: they wait on the network), so a clinic's slow
+    # receivers never hold up a worksheet, an email or another clinic's webhooks.
+    webhooks = [str(bin_dir / "celery"), "-A", "portal", "worker", "--loglevel", "INFO", "--pool", "threads", "--concurrency", "4",
+                "--queues", "webhooks", "--hostname", "webhooks@%h"]
+    children = [subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for cmd in (web, worker, webhooks)]
 
     def stop(*_args) -> None:
         for child in children:

@@ -1,4 +1,5 @@
-"""Keep patient status tokens out of every log line (Django's, Celery's and gunicorn's access log)."""
+"""Keep patient status tokens and password-reset links out of every log line (Django's, Celery's and
+gunicorn's access log)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import logging
 import re
 
 TOKEN_PATH = re.compile(r"/s/[^/\s\"'?#]+")
+RESET_PATH = re.compile(r"/accounts/reset/[^/\s\"'?#]+/[^/\s\"'?#]+")
 
 
 def redact(text: str) -> str:
-    return TOKEN_PATH.sub("/s/[redacted]", text)
+    return RESET_PATH.sub("/accounts/reset/[redacted]", TOKEN_PATH.sub("/s/[redacted]", text))
 
 
 class RedactPatientTokens(logging.Filter):

@@ -1,10 +1,37 @@
-"""Pages show the service layer's errors the way the API does: not found is a 404, forbidden a 403."""
+"""Request guards shared by every page and endpoint (so a new route gets them for free): NUL
+characters and over-deep JSON refused before any view, no-store on every dynamic answer, and the
+service layer's errors shown on pages the way the API shows them (404, 403, 400)."""
 
+import logging
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from django.core.exceptions import PermissionDenied
 from django.views.defaults import page_not_found, permission_denied
 
 from portal.errors import Forbidden, NotFound, error_json, fhir_outcome_json
+
+log = logging.getLogger(__name__)
+API_PREFIXES = ("/api/", "/fhir/")
+
+
+def is_api(request) -> bool:
+    return request.path.startswith(API_PREFIXES)
+
+
+def bad_input(request, message: str, *, status: int = 400, code: str = "parse_error"):
+    """A refused input: an OperationOutcome under /fhir/, the error envelope on the API, a plain page (with the
+    message) elsewhere."""
+    if request.path.startswith("/fhir/"):
+        response = fhir_outcome_json("too-long" if status == 413 else "invalid", message, status=status)
+    elif is_api(request):
+        response = error_json(code, message, status=status)
+    else:
+        from django.shortcuts import render
+
+        response = render(request, "400.html", {"message": message}, status=status)
+    response._has_been_logged = True  # the caller logged one line saying why; Django need not add "Bad Request: …"
+    return response
 
 
 class ServiceErrorMiddleware:
@@ -19,6 +46,12 @@ class ServiceErrorMiddleware:
             return page_not_found(request, Http404(exception.message))
         if isinstance(exception, Forbidden):
             return permission_denied(request, PermissionDenied(exception.message))
+        if isinstance(exception, DjangoValidationError):
+            # A model field refused a value a form or query passed through unchecked (a malformed id in
+            # a form field): bad input, not a failure of ours. Logged without the value.
+            log.warning("refused a malformed value on %s %s", request.method, request.path)
+            return bad_input(request, "A value sent is not in the expected form (for example an identifier that is not one "
+                                      "of ours). Go back, choose from the list and send the form again.", code="validation_error")
         return None
 
 
@@ -45,27 +78,90 @@ class SessionLimitsMiddleware:
         return self.get_response(request)
 
 
+_LABELS = {"code": "ingredient", "fav_name": "favourite name", "clinical_difference_note": "clinical note"}
+
+
+def _field_label(name: str) -> str:
+    """`prep-0-directions` → `directions`: the field as the form shows it, without its row prefix."""
+    last = name.rsplit("-", 1)[-1]
+    return _LABELS.get(last, last.replace("_", " ").strip() or name)
+
+
 class RejectNulMiddleware:
-    """A NUL character in the path or query string is refused with 400 before any view: PostgreSQL
-    cannot store or compare text containing one, so it would otherwise fail deep in a query. (Form and
-    serializer fields refuse NUL themselves.)"""
+    """A NUL character in the path, the query string or a page form's field is refused with 400
+    before any view: PostgreSQL cannot store or compare text containing one, so it would otherwise
+    fail deep in a query. Every page form gets this, including forms added later; the answer names
+    the field. (API bodies are JSON: their serializer fields refuse NUL with a field error.)"""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/s/"):  # the patient page answers every malformed link with its one plain 404
+        if request.path.startswith("/s/"):  # the patient page answers every malformed link or date with its one plain answer
             return self.get_response(request)
         if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
-            message = "The address contains a NUL character."
-            if request.path.startswith("/fhir/"):
-                return fhir_outcome_json("invalid", message, status=400)
-            if request.path.startswith("/api/"):
-                return error_json("parse_error", message, status=400)
-            from django.http import HttpResponseBadRequest
-
-            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+            log.warning("refused an address with a NUL character")
+            return bad_input(request, "The address contains a NUL character.")
+        if request.method == "POST" and not is_api(request) and request.content_type in (
+                "application/x-www-form-urlencoded", "multipart/form-data"):
+            try:
+                fields = [key for key, values in request.POST.lists() if "\x00" in key or any("\x00" in v for v in values)]
+            except RequestDataTooBig:
+                log.warning("refused a form larger than the upload limit on %s", request.path)
+                return bad_input(request, "The form is too large.", status=413)
+            if fields:
+                log.warning("refused a form with a NUL character on %s", request.path)
+                label = _field_label(fields[0].replace("\x00", ""))
+                return bad_input(request, f"The field “{label}” contains a NUL character (an invisible control character that "
+                                          "cannot be stored). Remove it, for example by typing the text again, and send the form again.")
         return self.get_response(request)
+
+
+class JsonBodyGuardMiddleware:
+    """Every JSON body (application/json or any +json type, on the API, FHIR or a page) is checked
+    before any view, authentication or signature work: larger than the upload limit → 400, nested
+    deeper than JSON_MAX_DEPTH → 400 (Python's parser would raise RecursionError near 1,000 levels)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.conf import settings
+
+        from portal import jsonlimits
+
+        if request.method in ("POST", "PUT", "PATCH", "DELETE") and jsonlimits.is_json(request.META.get("CONTENT_TYPE", "")):
+            try:
+                raw = request.body  # read once; DRF and views read the same bytes afterwards
+            except RequestDataTooBig:
+                log.warning("refused a body larger than the upload limit on %s %s", request.method, request.path)
+                return bad_input(request, f"The request body is larger than {settings.API_MAX_BODY_BYTES // 1024} KB.",
+                                 status=413 if request.path.startswith("/fhir/") else 400)  # FHIR says 413 for this
+            if jsonlimits.too_deep(raw, settings.JSON_MAX_DEPTH):
+                log.warning("refused a JSON body nested deeper than %d levels on %s %s", settings.JSON_MAX_DEPTH, request.method,
+                            request.path)
+                return bad_input(request, jsonlimits.message(settings.JSON_MAX_DEPTH))
+        return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store, private` on every dynamic answer (pages, API, FHIR, downloads,
+    errors), so no browser or intermediary keeps patient data, for instance behind the back button
+    of a shared clinic computer. Static files keep their long cache lifetimes."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.conf import settings
+
+        response = self.get_response(request)
+        if request.path.startswith(settings.STATIC_URL):
+            return response
+        current = response.get("Cache-Control", "")
+        if "no-store" not in current:
+            response["Cache-Control"] = "no-store, private"
+        return response
 
 
 class SessionEndedMiddleware:

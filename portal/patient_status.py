@@ -52,30 +52,39 @@ def patient_status(request, token: str):
     # Django's origin check refuses. A forged post here can only spend the rate-limited date-of-birth
     # tries of a link the forger already holds; it can reveal or change nothing.
     address = ratelimit.client_address(request)
-    if ratelimit.hit("patient-lookup", address, window=600) > LOOKUPS_PER_ADDRESS:
+    # A patient who already confirmed their date of birth in this browser is not counted against the
+    # address limit (patients behind one clinic Wi-Fi or carrier NAT share an address); guessers are,
+    # and once over the limit they are refused before any database lookup.
+    has_confirmed = any(key.startswith("patient-link-") for key in request.session.keys())  # noqa: SIM118 - a session is not iterable
+    if not has_confirmed and ratelimit.hit("patient-lookup", address, window=600) > LOOKUPS_PER_ADDRESS:
         return _limited(request)
     link = patient_link_resolve(token)
+    confirmed = link is not None and bool(request.session.get(_session_key(link)))
+    if has_confirmed and not confirmed and ratelimit.hit("patient-lookup", address, window=600) > LOOKUPS_PER_ADDRESS:
+        return _limited(request)
     if link is None:
         return _not_found(request)
-    if request.session.get(_session_key(link)):
+    if confirmed:
         record_access(request, object_type="patient_link", object_id=link.pk, patient_id=link.order.patient_id)
         return _page(request, "patient/status.html", status_context(link))
     error = False
     if request.method == "POST":
-        if ratelimit.hits("patient-dob", str(link.pk)) >= DOB_TRIES_PER_LINK or \
-                ratelimit.hits("patient-dob-address", address) >= DOB_TRIES_PER_ADDRESS:
+        # Count the try first (atomic), then compare: concurrent tries cannot get past the limit.
+        per_link = ratelimit.hit("patient-dob", str(link.pk), window=900)
+        per_address = ratelimit.hit("patient-dob-address", address, window=900)
+        if per_link > DOB_TRIES_PER_LINK or per_address > DOB_TRIES_PER_ADDRESS:
             return _limited(request)
         try:
             given = dt.date.fromisoformat(request.POST.get("date_of_birth", "").strip())
         except ValueError:
             given = None
         if given is not None and given == link.order.patient.date_of_birth:
+            ratelimit.reset("patient-dob", str(link.pk))
+            ratelimit.give_back("patient-dob-address", address)
             request.session.cycle_key()
             request.session[_session_key(link)] = True
             request.session.set_expiry(0)  # until the browser closes
             return redirect(request.path)
-        ratelimit.hit("patient-dob", str(link.pk), window=900)
-        ratelimit.hit("patient-dob-address", address, window=900)
         error = True
     return _page(request, "patient/confirm.html", {"error": error})
 

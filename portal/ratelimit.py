@@ -1,4 +1,7 @@
-"""Fixed-window counters in the cache (Redis in production, so every web process shares them)."""
+"""Fixed-window counters in the shared cache: Redis in production (INCR, atomic, keeps its expiry), the
+database cache on the embedded default (portal.cache.AtomicDatabaseCache, just as atomic), so every
+web process counts together and concurrent requests cannot slip past a limit. Callers count first
+and decide on the count returned (never read, compare, then count)."""
 
 from __future__ import annotations
 
@@ -37,6 +40,16 @@ def hit(scope: str, ident: str, *, window: int) -> int:
     except Exception:  # noqa: BLE001
         log.warning("rate limit %s not counted: the cache is unreachable", scope)
         return 0
+
+
+def give_back(scope: str, ident: str) -> None:
+    """Take one back (an attempt counted in advance turned out not to count)."""
+    try:
+        cache.decr(_key(scope, ident))
+    except ValueError:  # expired meanwhile: nothing to give back
+        pass
+    except Exception:  # noqa: BLE001 - as in hit()
+        log.warning("rate limit %s not given back: the cache is unreachable", scope)
 
 
 def reset(scope: str, ident: str) -> None:

@@ -42,21 +42,20 @@ def api_token_exchange(*, request, username: str, password: str, otp: str = "") 
     from portal.models import Role
 
     address = ratelimit.client_address(request)
-    if lockout.is_locked(username=username, address=address):
+    if not lockout.attempt(username=username, address=address):  # counted before the password is checked
         raise TooManyAttempts("Too many attempts. Try again in 15 minutes.")
     user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
-        lockout.failure(username=username, address=address)
         raise InvalidCredentials("Unable to sign in with those credentials.")
     if user.role != Role.PLATFORM:
         if not two_factor.has_app_device(user):
+            lockout.release(username=username, address=address)  # the password was right
             raise SecondFactorRequired("Set up two-factor sign-in in the browser first, then send its code as 'otp'.")
         try:
             device = two_factor.matching_device(user, otp or "")
         except two_factor.Throttled:
             device = None
-        if device is None:
-            lockout.failure(username=username, address=address)
+        if device is None:  # a wrong code counts as a failure, like a wrong password
             raise SecondFactorRequired("Send the current code from your authenticator app as 'otp'.", fields={"otp": ["Wrong or missing code."]})
     lockout.success(username=username, address=address)
     return api_token_issue(user=user, name="Token exchange")

@@ -71,8 +71,10 @@ if BENCH_ENDPOINTS:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.NoStoreMiddleware",
     "portal.middleware.PatientPagesMiddleware",
     "portal.middleware.RejectNulMiddleware",
+    "portal.middleware.JsonBodyGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -182,18 +184,29 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "fulfillment.tasks.render_worksheet": {"queue": "pdf"},
     "fulfillment.tasks.render_order_print": {"queue": "pdf"},
-    "fulfillment.notifications.tasks.deliver_webhook": {"queue": "notify"},
+    # Webhooks have their own queue and worker pool: a slow receiver never delays an email or a worksheet.
+    "fulfillment.notifications.tasks.deliver_webhook": {"queue": "webhooks"},
     "fulfillment.notifications.tasks.send_email": {"queue": "notify"},
 }
 CELERY_TIMEZONE = "UTC"
 
-# --- Cache (rate limits, later) -------------------------------------------------------------
-# Rate limits live here: Redis in production (CACHE_URL) so every web process counts together.
+# --- Cache: lockouts and rate limits ----------------------------------------------------------
+# Every web process must count together. Production: Redis (CACHE_URL), required. The embedded default
+# (development without CACHE_URL): Django's database cache in the portal's own database (the SQLite
+# file; `make run` creates its table), with an increment that cannot be raced (portal/cache.py).
+# The suite without Redis: in-process memory.
 _cache_url = env_str("CACHE_URL", "").strip()
 if _cache_url:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": check_broker_url("CACHE_URL", _cache_url)}}
-else:
+elif PRODUCTION:
+    raise ConfigError("CACHE_URL is not set in production: lockouts and rate limits must be shared by every process "
+                      "(use redis://host:6379/1)")
+elif PORTAL_ENV == "test":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CACHES = {"default": {"BACKEND": "portal.cache.AtomicDatabaseCache", "LOCATION": "portal_cache",
+                          # counters must not be culled while their window runs
+                          "OPTIONS": {"MAX_ENTRIES": 1_000_000, "CULL_FREQUENCY": 10}}}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -225,7 +238,15 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 
 # --- Email ----------------------------------------------------------------------------------
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Emails carry patient status links and password-reset links: they never go to the log. Development
+# writes each to a file in var/mail/ (open it to follow a link); production sends by SMTP and refuses
+# a backend that would print, keep in memory or drop them.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION
+                        else "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+if PRODUCTION and EMAIL_BACKEND.rsplit(".", 2)[-2] in {"console", "locmem", "filebased", "dummy"}:
+    raise ConfigError(f"EMAIL_BACKEND={EMAIL_BACKEND!r} in production: emails hold patient links and reset links, "
+                      "so they must be sent (use django.core.mail.backends.smtp.EmailBackend and the EMAIL_* settings)")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
@@ -260,7 +281,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PARSER_CLASSES": ["portal.parsers.LimitedJSONParser", "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser"],
+    # JSON only: a route that takes uploads names its parsers itself (formulary lots).
+    "DEFAULT_PARSER_CLASSES": ["portal.parsers.LimitedJSONParser"],
     "COERCE_DECIMAL_TO_STRING": False,
     "DEFAULT_PAGINATION_CLASS": "portal.pagination.Pagination",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
@@ -280,6 +302,8 @@ SPECTACULAR_SETTINGS = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024
 API_MAX_BODY_BYTES = 256 * 1024  # an order of 20 preparations of 50 ingredients is about 60 KB
+# Deeper JSON is refused with 400 before any view (portal.middleware.JsonBodyGuardMiddleware); an order nests 4 levels.
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 32, minimum=8, maximum=200)
 
 # --- Security -------------------------------------------------------------------------------
 # Content security policy (django-csp): our pages load scripts and styles from our own origin only,
@@ -343,7 +367,15 @@ SIMULATED_CARRIER_STEP_SECONDS = env_int("SIMULATED_CARRIER_STEP_SECONDS", 3600,
 SITE_URL = env_str("SITE_URL", "https://portal.example.com" if PRODUCTION else "http://127.0.0.1:8000")
 # Webhooks: https only and no private addresses in production; http and loopback allowed for development receivers.
 WEBHOOK_ALLOW_INSECURE = env_bool("WEBHOOK_ALLOW_INSECURE", not PRODUCTION)
-WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=60)
+# Short timeouts: a slow receiver holds one slot of the webhook pool for at most connect + read seconds.
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env_int("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 3, minimum=1, maximum=30)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1, maximum=60)  # read: the receiver's answer
+# One clinic cannot stall the others: endpoints per clinic, deliveries in flight per clinic (one per endpoint
+# always), and the circuit breaker (failures in a row before an endpoint is paused; the first pause, doubling).
+WEBHOOK_ENDPOINTS_PER_CLINIC = env_int("WEBHOOK_ENDPOINTS_PER_CLINIC", 10, minimum=1, maximum=100)
+WEBHOOK_CLINIC_CONCURRENCY = env_int("WEBHOOK_CLINIC_CONCURRENCY", 2, minimum=1, maximum=20)
+WEBHOOK_BREAKER_FAILURES = env_int("WEBHOOK_BREAKER_FAILURES", 5, minimum=1, maximum=100)
+WEBHOOK_BREAKER_SECONDS = env_int("WEBHOOK_BREAKER_SECONDS", 60, minimum=1, maximum=3600)
 # Seconds before each retry: about three days in all, then the delivery is dead-lettered (Standard Webhooks' schedule, extended).
 WEBHOOK_RETRY_SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000, 86400, 86400]
 CARRIER_WEBHOOK_SECRET = env_str("CARRIER_WEBHOOK_SECRET", "" if PRODUCTION else "dev-carrier-webhook-secret")

@@ -154,3 +154,103 @@ def signed_in_with(request, device) -> None:
 def has_app_device(user) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
+
+
+# --- Enrolment after a password-only sign-in ----------------------------------------------------
+# Whoever holds only a password must not be shown a new authenticator key (trust on first use would
+# hand them the account). So a first enrolment needs a sign-in from the last few minutes, and staff
+# (pharmacy roles, admin-site users) must also type a code sent to their email address.
+
+PASSWORD_AT = "password_signed_in_at"
+ENROL_FRESH_SECONDS = 10 * 60
+ENROL_EMAIL = "enrol_email"
+ENROL_EMAIL_SECONDS = 15 * 60
+ENROL_EMAIL_TRIES = 5
+ENROL_EMAILS_PER_WINDOW = 3
+
+
+def remember_sign_in(sender, request, user, **kwargs) -> None:
+    """user_logged_in: note when the password was given (portal.apps connects it)."""
+    if request is not None and hasattr(request, "session"):
+        import time
+
+        request.session[PASSWORD_AT] = int(time.time())
+
+
+def signed_in_recently(request) -> bool:
+    import time
+
+    return time.time() - request.session.get(PASSWORD_AT, 0) <= ENROL_FRESH_SECONDS
+
+
+def needs_email_confirmation(user) -> bool:
+    from portal.models import PHARMACY_ROLES
+
+    return user.role in PHARMACY_ROLES or user.is_staff or user.is_superuser
+
+
+def _code_hash(request, code: str) -> str:
+    import hashlib
+    import hmac
+
+    from django.conf import settings
+
+    key = f"{settings.SECRET_KEY}:{request.user.pk}:enrol-email".encode()
+    return hmac.new(key, _clean(code).encode(), hashlib.sha256).hexdigest()
+
+
+def email_confirmed(request) -> bool:
+    state = request.session.get(ENROL_EMAIL) or {}
+    return state.get("confirmed") == request.user.pk
+
+
+def enrol_email_send(request) -> bool:
+    """Email a one-time confirmation code to the signed-in user; False if they asked too often."""
+    import secrets
+    import time
+
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    from portal import ratelimit
+
+    user = request.user
+    if ratelimit.hit("enrol-email", str(user.pk), window=ENROL_EMAIL_SECONDS) > ENROL_EMAILS_PER_WINDOW:
+        return False
+    code = f"{secrets.randbelow(10**8):08d}"
+    request.session[ENROL_EMAIL] = {"hash": _code_hash(request, code), "at": int(time.time()), "tries": 0}
+    send_mail(
+        "Your code to set up two-factor sign-in",
+        f"Hello {user.get_short_name() or user.username},\n\n"
+        f"Your confirmation code to set up two-factor sign-in to the portal is {code[:4]} {code[4:]}.\n"
+        f"It works for {ENROL_EMAIL_SECONDS // 60} minutes, in the browser where you signed in.\n\n"
+        "If you did not just sign in, someone else has your password: reset it now and tell your pharmacy admin.\n",
+        settings.DEFAULT_FROM_EMAIL, [user.email])
+    return True
+
+
+def enrol_email_pending(request) -> bool:
+    import time
+
+    state = request.session.get(ENROL_EMAIL) or {}
+    return bool(state.get("hash")) and time.time() - state.get("at", 0) <= ENROL_EMAIL_SECONDS and state.get("tries", 0) < ENROL_EMAIL_TRIES
+
+
+def enrol_email_check(request, code: str) -> bool:
+    """Check the emailed code (at most ENROL_EMAIL_TRIES tries per code); True confirms this session."""
+    import hmac
+
+    if not enrol_email_pending(request):
+        return False
+    state = dict(request.session[ENROL_EMAIL])
+    if hmac.compare_digest(state["hash"], _code_hash(request, code)):
+        request.session[ENROL_EMAIL] = {"confirmed": request.user.pk}
+        return True
+    state["tries"] = state.get("tries", 0) + 1
+    request.session[ENROL_EMAIL] = state
+    return False
+
+
+def masked_email(email: str) -> str:
+    name, _, domain = (email or "").partition("@")
+    return f"{name[:1]}…@{domain}" if domain else ""

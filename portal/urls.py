@@ -6,8 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from csp.decorators import csp_update
 
-from portal import api, health, patient_status, views, views_account, views_audit, views_session
-from portal.forms import SignInForm
+from portal import api, health, patient_status, views, views_account, views_audit, views_session, views_signin
 
 api_v1 = [
     # The benchmark app (bench/throughput.sh) is installed only when BENCH_ENDPOINTS=1.
@@ -29,7 +28,7 @@ urlpatterns = [
     path("pharmacy/bench/", views.technician_home, name="technician-home"),
     path("pharmacy/admin/", views.pharmacy_admin_home, name="pharmacy-admin-home"),
     path("pharmacy/admin/audit/", views_audit.audit_page, name="audit"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=SignInForm), name="login"),
+    path("accounts/login/", views_signin.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/two-factor/setup/", views_account.two_factor_setup, name="two-factor-setup"),
     path("accounts/two-factor/verify/", views_account.two_factor_verify, name="two-factor-verify"),
@@ -39,7 +38,7 @@ urlpatterns = [
     path("accounts/security/recovery-codes/", views_account.recovery_codes_new, name="recovery-codes-new"),
     path("accounts/security/tokens/", views_account.token_create, name="token-create"),
     path("accounts/security/tokens/<int:token_id>/revoke/", views_account.token_revoke, name="token-revoke"),
-    path("accounts/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("accounts/password-reset/", views_signin.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "accounts/reset/<uidb64>/<token>/",
@@ -52,6 +51,8 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("", include("fulfillment.urls_prescriber")),
     path("", include("fulfillment.notifications.urls")),
+    # The admin site has no sign-in form of its own: the portal's page (lockout, second factor) signs staff in.
+    path("admin/login/", views_signin.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("fhir/r4/", include("fulfillment.fhir.urls")),

@@ -5,8 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -32,6 +34,14 @@ def two_factor_setup(request):
     """First sign-in: scan the QR code (or type the secret), confirm with one code, keep the recovery codes."""
     if two_factor.has_app_device(request.user) and not request.user.is_verified():
         return redirect(f"/accounts/two-factor/verify/?{urlencode({'next': _next(request)})}")
+    if not request.user.is_verified():  # a first enrolment, on the strength of a password alone
+        if not two_factor.signed_in_recently(request):
+            next_url = f"{reverse('two-factor-setup')}?{urlencode({'next': _next(request)})}"
+            logout(request)
+            messages.info(request, "To set up two-factor sign-in, sign in again first (it must follow a fresh sign-in).")
+            return redirect(f"{reverse('login')}?{urlencode({'next': next_url})}")
+        if two_factor.needs_email_confirmation(request.user) and not two_factor.email_confirmed(request):
+            return _email_step(request)
     device = two_factor.pending_app_device(request.user)
     error = ""
     if request.method == "POST":
@@ -45,6 +55,24 @@ def two_factor_setup(request):
     size, path = two_factor.qr_path(device)
     return _no_store(render(request, "portal/two_factor_setup.html", {
         "qr_size": size, "qr_path": path, "secret": two_factor.secret_text(device), "error": error, "next": _next(request),
+    }))
+
+
+def _email_step(request):
+    """Staff: before the authenticator key is shown, type the code we emailed to the account's address."""
+    user = request.user
+    error = ""
+    if not user.email:
+        return _no_store(render(request, "portal/two_factor_email.html", {"no_email": True}))
+    if request.method == "POST" and request.POST.get("action") != "resend":
+        if two_factor.enrol_email_check(request, request.POST.get("code", "")):
+            return redirect(f"{reverse('two-factor-setup')}?{urlencode({'next': _next(request)})}")
+        error = ("That code did not match. Enter the 8-digit code from the newest email." if two_factor.enrol_email_pending(request)
+                 else "That code has expired or was mistyped too often. Send a new one.")
+    elif (request.method == "POST" or not two_factor.enrol_email_pending(request)) and not two_factor.enrol_email_send(request):
+        error = "We sent several codes already. Wait 15 minutes, then send a new one."
+    return _no_store(render(request, "portal/two_factor_email.html", {
+        "email": two_factor.masked_email(user.email), "error": error, "next": _next(request),
     }))
 
 

@@ -232,6 +232,7 @@ def test_a_410_disables_the_endpoint_and_the_schedule_ends_in_a_dead_letter(api_
     finally:
         gone.close()
     settings.WEBHOOK_RETRY_SCHEDULE = [0, 0]
+    settings.WEBHOOK_BREAKER_FAILURES = 100  # the schedule is under test here, not the circuit breaker (tests/security/test_f03_…)
     failing = Receiver(holder, answer=500)
     try:
         holder["secret"] = register(api_as, rivera, failing.url)["secret"]

@@ -67,12 +67,13 @@ def beat_process(stack_env, tmp_path):
     log.close()
 
 
-def start_worker(env: dict, log_path: Path, *, concurrency: int = 1, name: str = "test") -> subprocess.Popen:
+def start_worker(env: dict, log_path: Path, *, concurrency: int = 1, name: str = "test", queues: str = "default,pdf,notify,webhooks",
+                 pool: str = "prefork") -> subprocess.Popen:
     """A real `celery worker` process; returns once it is ready."""
     log = open(log_path, "a+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "prefork", "--concurrency", str(concurrency),
-         "--queues", "default,pdf,notify", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", pool, "--concurrency", str(concurrency),
+         "--queues", queues, "--without-mingle", "--without-gossip", "--loglevel", "INFO",
          "--hostname", f"{name}-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

@@ -2,7 +2,10 @@
 PostgreSQL: no 500, no answer outside the schema (status, content type, body), authentication never
 ignored, and another clinic's prescriber never reads the first one's objects (object-level checks
 with two prescriber identities). A second, shorter run covers the pharmacy's operations as a
-pharmacist. Bounded by schemathesis' own time budget (about three minutes in all)."""
+pharmacist. A third phase sends every operation that takes a body a deeply nested JSON body and a
+body with NUL characters in its strings (issue 17: both answered 500 before), and asks schemathesis'
+checks of each answer: no 500, status and content type as documented. Bounded by schemathesis' own
+time budget (about three minutes in all)."""
 
 from __future__ import annotations
 
@@ -52,6 +55,54 @@ def _run(tmp_path: Path, base: str, name: str, *, user: str, peers: list[str], t
     return failures, done.stdout
 
 
+def _with_nul(value):
+    """Every string in a documented example, with a NUL in it."""
+    if isinstance(value, str):
+        return value[:1] + "\x00" + value[1:]
+    if isinstance(value, list):
+        return [_with_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _with_nul(item) for key, item in value.items()}
+    return value
+
+
+def _nested(depth: int):
+    body: list = []
+    for _ in range(depth):
+        body = [body]
+    return body
+
+
+def _hostile_phase(base: str, tokens: dict[str, str], path_parameters: dict) -> tuple[list[str], int]:
+    """Nested JSON and NUL characters at every operation that takes a JSON body, as each identity."""
+    import schemathesis
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
+
+    schema = schemathesis.openapi.from_url(f"{base}/api/schema/")
+    failures, sent = [], 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        body = operation.body[0] if operation.body else None
+        if body is None or "json" not in body.media_type:
+            continue
+        examples = [example.get("value") for example in (body.definition.get("examples") or {}).values() if isinstance(example, dict)]
+        example = next((e for e in examples if isinstance(e, dict)), {"name": "x"})
+        params = {name: str(path_parameters.get(name, "00000000-0000-0000-0000-000000000000")) for name in
+                  {p.name for p in operation.path_parameters}}
+        for label, hostile in (("nested", _nested(900)), ("nul", _with_nul(example))):
+            for who, token in tokens.items():
+                case = operation.Case(path_parameters=params, body=hostile, media_type=body.media_type,
+                                      headers={"Authorization": f"Token {token}", "Idempotency-Key": f"hostile-{sent}"})
+                response = case.call(base_url=base)
+                sent += 1
+                try:
+                    case.validate_response(response, checks=[not_a_server_error, status_code_conformance, content_type_conformance])
+                except Exception as exc:  # noqa: BLE001 - schemathesis' FailureGroup: what it found, for the report
+                    failures.append(f"{label} {operation.label} as {who}: {response.status_code} {str(exc)[:300]}")
+    return failures, sent
+
+
 def test_the_whole_api_holds_to_its_schema_under_fuzzing(world, live_server, tmp_path, rivera, chen, pharmacist, technician, settings):  # noqa: F811
     settings.ORDER_CREATE_PER_MINUTE = 1_000_000  # the fuzzer creates orders as fast as it can
     kw = world["kwargs"]
@@ -68,5 +119,7 @@ def test_the_whole_api_holds_to_its_schema_under_fuzzing(world, live_server, tmp
                     "path.shipment_id": kw["shipment_id"]},
         checks=CHECKS, max_time=45,
         extra=["--include-path-regex", r"/api/v1/(jobs|formulary/lots|shipments)|/(approve|reject|request-clarification)/$"])
-    assert "Operations:" in out and "Tested:" in out and "Tested:" in staff_out  # it really ran
-    assert failures + staff_failures == [], "\n".join(failures + staff_failures)
+    hostile_failures, sent = _hostile_phase(live_server.url, {**prescribers, **staff}, kw)
+    print(f"[fuzz] nested-JSON and NUL phase: {sent} requests")
+    assert "Operations:" in out and "Tested:" in out and "Tested:" in staff_out and sent > 40  # it really ran
+    assert failures + staff_failures + hostile_failures == [], "\n".join(failures + staff_failures + hostile_failures)

@@ -51,6 +51,7 @@ OPEN_OR_SELF_ROUTES = {
     "password_reset_complete", "formulary", "order-new", "patient-new", "api-token", "api-ingredients", "api-bases",
     "api-allergen-groups", "api-orders-validate", "api-carrier-webhook", "schema", "api-docs",
     "ingredient-search", "session-keep-alive", "session-resume",
+    "admin-login",  # a redirect to the portal's sign-in (tests/security/test_f01_admin_sign_in.py)
     # FHIR: the CapabilityStatement; a transaction makes orders for the caller's own clinic only (an outsider's
     # requester is refused: tests/fulfillment/fhir/test_create.py); every other path says it is not supported.
     "fhir-metadata", "fhir-system", "fhir-unsupported",

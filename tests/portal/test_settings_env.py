@@ -68,7 +68,7 @@ def test_non_numeric_port_stops_the_launcher_with_one_line():
     ],
 )
 def test_production_refuses_unsafe_settings(env, named):
-    env = {"PORTAL_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(60), **env}
+    env = {"PORTAL_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(60), "CACHE_URL": "redis://cache.invalid:6379/1", **env}
     if env["SECRET_KEY"] == "":
         env.pop("SECRET_KEY")
     result = run(["manage.py", "check"], **env)
@@ -85,6 +85,7 @@ def test_check_deploy_is_clean_in_production():
         SECRET_KEY=secrets.token_urlsafe(60),
         ALLOWED_HOSTS="portal.example.com",
         DATABASE_URL="sqlite:////tmp/portal-deploy-check.sqlite3",
+        CACHE_URL="redis://cache.invalid:6379/1",
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
@@ -106,7 +107,8 @@ def test_production_responses_carry_hsts_and_secure_cookies():
         "  'cookie_secure': bool(cookie and cookie['secure']), 'cookie_httponly': bool(cookie and cookie['httponly'])}))\n"
     )
     result = run(["-c", script], PORTAL_ENV="production", DEBUG="0", SECRET_KEY=secrets.token_urlsafe(60), ALLOWED_HOSTS="portal.example.com",
-                 DATABASE_URL="sqlite:////tmp/portal-deploy-check.sqlite3", DJANGO_SETTINGS_MODULE="portal.settings")
+                 DATABASE_URL="sqlite:////tmp/portal-deploy-check.sqlite3", DJANGO_SETTINGS_MODULE="portal.settings",
+                 CACHE_URL="redis://cache.invalid:6379/1")
     assert result.returncode == 0, result.stderr
     import json
 
