@@ -15,7 +15,7 @@ LINKS = [line.strip() for line in open(os.environ.get("PATIENT_LINKS_FILE", "/de
 ORDER = {
     "patient": {"first_name": "Load", "last_name": "Test", "date_of_birth": "1990-01-01"},
     "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94607"},
-    "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "target_ph": 5.0,
+    "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily.", "target_ph": 5.0,
                       "ingredients": [{"ingredient": "pe9010", "percent": 1}, {"ingredient": "niacinamide", "percent": 4},
                                       {"ingredient": "panthenol", "percent": 1}]}],
 }

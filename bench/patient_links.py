@@ -21,7 +21,7 @@ doctor.force_authenticate(User.objects.get(username="dr.rivera"))
 pharmacist.force_authenticate(User.objects.get(username="pharmacist"))
 body = {"patient": {"first_name": "Link", "last_name": "Load", "date_of_birth": "1990-01-01"},
         "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94607"},
-        "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g"}]}
+        "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g", "directions": "Apply twice daily."}]}
 for _ in range(5):
     order = doctor.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()
     pharmacist.post(f"/api/v1/orders/{order['id']}/approve/", {}, format="json")

@@ -50,7 +50,7 @@ def main() -> None:
         body = {
             "patient": {"first_name": "Bench", "last_name": "Patient"},
             "ship_to": {"state": "CA"},
-            "preparations": [{"base": prep.base, "quantity": 100, "unit": "g", "target_ph": 5.0,
+            "preparations": [{"base": prep.base, "quantity": 100, "unit": "g", "directions": "Apply twice daily.", "target_ph": 5.0,
                               "ingredients": [{"ingredient": line.code, "percent": str(line.percent)} for line in prep.ingredients]}],
         }
         payload = json.dumps(body)

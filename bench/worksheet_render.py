@@ -41,7 +41,7 @@ def a_job() -> Job:
     pharmacist.force_authenticate(User.objects.get(username="pharmacist"))
     body = {"patient": {"first_name": "Bench", "last_name": "Mark", "date_of_birth": "1990-01-01"},
             "ship_to": {"line1": "1 A St", "city": "Oakland", "state": "CA", "postal_code": "94607"},
-            "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "target_ph": 5.0,
+            "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily.", "target_ph": 5.0,
                               "ingredients": [{"ingredient": c, "percent": p} for c, p in
                                               (("pe9010", 1), ("niacinamide", 4), ("bifida-ferment-lysate", 2), ("panthenol", 1),
                                                ("allantoin", "0.2"), ("ceramide-np", 1))]}]}

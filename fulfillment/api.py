@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fulfillment import downloads, rush, selectors, services, tracking
-from fulfillment.models import Job, JobStatus, RenderStatus, Shipment
+from fulfillment.models import Job, JobStatus, RecordStep, RenderStatus, Shipment
 from orders import services as order_services
 from orders.api_orders import OrderAction, OrderSerializer
 from portal import api_examples
@@ -163,7 +163,11 @@ class JobWorksheet(Staff):
 
 class RecordLineSerializer(serializers.Serializer):
     item = serializers.CharField(max_length=60)
-    lot_number = serializers.CharField(max_length=60)
+    step = serializers.ChoiceField(choices=RecordStep.choices, required=False, default=RecordStep.WEIGH,
+                                   help_text="weigh, or for a material below the minimum weighable quantity its three aliquot "
+                                             "lines: aliquot_material, aliquot_base (the mixture's weight, a lot of the base), "
+                                             "aliquot_portion (no lot: it comes from the mixture)")
+    lot_number = serializers.CharField(max_length=60, allow_blank=True, required=False, default="")
     actual_grams = serializers.DecimalField(max_digits=10, decimal_places=3, min_value=0)
 
 

@@ -16,11 +16,13 @@ from django.utils import timezone
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
+from formulary.rules_facts_builder import formulary_facts, lots_for
 from fulfillment.models import Job
+from orders.presentation import free_of_line, percent_text, preparation_safety, quantity_text
 from orders.rules.arithmetic import fefo
 from orders.rules.dating import beyond_use
 from orders.rules.engine import STORAGE_TEXT
-from formulary.rules_facts_builder import formulary_facts, lots_for
+from orders.rules.titles import route_name
 from portal.models import Pharmacy
 
 VEHICLE_STEPS = {
@@ -41,6 +43,24 @@ VEHICLE_STEPS = {
                  "Incorporate geometrically; mix until smooth."],
     "balm": ["Melt the balm base at 60–65 °C.", "Cool to 40 °C and add each material with stirring.", "Pour into the tin and let set."],
 }
+
+_CLEAN = "Clean before and after: wash with hot water and detergent, rinse with purified water, wipe with 70 % isopropyl alcohol and let dry."
+EQUIPMENT = {
+    "cream": "Class A balance, unguator jar and electronic mortar and pestle, stainless spatula.",
+    "lotion": "Class A balance, tared bottle or beaker, vortex mixer or overhead stirrer.",
+    "gel": "Class A balance, tared jar, flexible spatula.",
+    "serum": "Class A balance, glass beaker, magnetic stirrer, dropper bottle.",
+    "spray": "Class A balance, glass beaker, magnetic stirrer, spray bottle.",
+    "shampoo": "Class A balance, beaker, overhead stirrer at low speed.",
+    "conditioner": "Class A balance, tared jar, overhead stirrer at low speed.",
+    "scalp_solution": "Class A balance, glass beaker, magnetic stirrer, dropper bottle.",
+    "ointment": "Class A balance, ointment slab, stainless spatulas.",
+    "balm": "Class A balance, water bath with thermometer, stainless beaker, tin.",
+}
+
+
+def equipment_line(vehicle: str) -> str:
+    return f"{EQUIPMENT.get(vehicle, 'Class A balance, clean vessel, stainless spatula.')} {_CLEAN}"
 
 
 class DenyAllFetcher(URLFetcher):
@@ -92,18 +112,93 @@ def batch_lines(job: Job) -> dict:
         need = Decimal(str(line["millilitres"])) if line["kind"] == "base" and line.get("millilitres") is not None else quantity
         chosen, enough = fefo(by_item.get(line["item"], []), need)
         lines.append({**line, "lots": [{"lot_number": lot.lot_number, "expires_on": lot.expires_on} for lot in chosen],
-                      "enough": enough, "aliquot": _aliquot(quantity, Decimal(str(batch["minimum_weighable_g"])))
+                      "enough": enough, "aliquot": _aliquot(quantity, Decimal(str(batch["minimum_weighable_g"])))["text"]
                       if line["below_minimum_weighable"] else None})
     return {**batch, "lines": lines}
 
 
-def _aliquot(quantity: Decimal, mwq: Decimal) -> str:
-    """Aliquot method (WM-04): weigh f × q of the material, make up to f × MWQ with base, take MWQ of that."""
+def _aliquot(quantity: Decimal, mwq: Decimal) -> dict:
+    """Aliquot method (WM-04): weigh f × q of the material, make it up to f × MWQ with base, mix, and take
+    MWQ of the mixture into the batch; that portion carries q of the material and MWQ − q of base, so the
+    base weighed directly is MWQ − q less."""
     factor = 10 if quantity * 10 >= mwq else 100
-    total = mwq * factor
-    return (f"Aliquot: weigh {(quantity * factor).normalize():f} g of the material, make up to {total.normalize():f} g with the "
-            f"base and mix well; weigh {mwq.normalize():f} g of this mixture into the batch and weigh "
-            f"{(mwq - quantity).normalize():f} g less base.")
+    material, total = quantity * factor, mwq * factor
+    return {"factor": factor, "material": material, "total": total, "portion": mwq, "base_less": mwq - quantity,
+            "text": (f"Aliquot: weigh {_g(material)} g of the material, make up to {_g(total)} g with the base and mix well; "
+                     f"weigh {_g(mwq)} g of this mixture into the batch ({_g(mwq - quantity)} g less base is weighed).")}
+
+
+def _g(value: Decimal) -> str:
+    """Grams as the balance shows them (0.01 g), without a trailing exponent."""
+    return f"{value.quantize(Decimal('0.01')):f}"
+
+
+# Lysates and ferments go in last, below 40 °C (the vehicle steps say so); everything else in formula order.
+LATE_CATEGORIES = frozenset({"probiotic", "postbiotic"})
+
+
+def _added_late(line: dict, categories: dict[str, str]) -> bool:
+    name = (line.get("name") or "").lower()
+    return categories.get(line["item"]) in LATE_CATEGORIES or "lysate" in name or "ferment" in name
+
+
+def record_plan(job: Job, batch: dict | None = None) -> list[dict]:
+    """Every weighing of the compounding record, in the order of addition: the base first (the rest of
+    the batch, already less what the aliquots bring), the materials, lysates and ferments last; a material
+    below the minimum weighable quantity as its three aliquot weighings. The page, the worksheet and
+    job_record all read this list, so the table, the steps and what is checked always agree."""
+    batch = batch or batch_lines(job)
+    mwq = Decimal(str(batch["minimum_weighable_g"]))
+    facts = formulary_facts()
+    categories = {code: m.category for code, m in facts.materials.items()}
+    base_line = next((line for line in batch["lines"] if line["kind"] == "base"), None)
+    materials = [line for line in batch["lines"] if line["kind"] == "material"]
+    materials = [line for line in materials if not _added_late(line, categories)] + [line for line in materials if _added_late(line, categories)]
+    lots_by_item = {line["item"]: line["lots"] for line in batch["lines"]}
+    enough = {line["item"]: line.get("enough", True) for line in batch["lines"]}
+    rows: list[dict] = []
+    aliquots = {line["item"]: _aliquot(Decimal(str(line["quantity"])), mwq) for line in materials if line["below_minimum_weighable"]}
+    if base_line is not None:
+        less = sum((a["base_less"] for a in aliquots.values()), Decimal(0))
+        planned = Decimal(str(base_line["quantity"])) - less
+        note = f"the rest, {_g(less)} g less for the aliquot{'s' if len(aliquots) > 1 else ''}" if aliquots else "the rest of the batch"
+        remainder = Decimal(str(base_line["quantity"]))
+        millilitres = base_line.get("millilitres")
+        if millilitres is not None and less and remainder:  # the base's volume, less what the aliquots bring, as the grams are
+            millilitres = f"{(Decimal(str(millilitres)) * planned / remainder).quantize(Decimal('0.01')):f}"
+        rows.append({"item": base_line["item"], "step": "weigh", "name": base_line["name"], "lot_item": base_line["item"],
+                     "lot_kind": "base", "planned": planned, "millilitres": millilitres, "what": f"{base_line['name']} ({note})", "label": base_line["name"],
+                     "takes_lot": True, "share_percent": base_line["share_percent"]})
+    for line in materials:
+        code, name = line["item"], line["name"]
+        late = _added_late(line, categories)
+        when = "last, below 40 °C" if late else ""
+        aliquot = aliquots.get(code)
+        if aliquot is None:
+            rows.append({"item": code, "step": "weigh", "name": name, "lot_item": code, "lot_kind": "material",
+                         "planned": Decimal(str(line["quantity"])), "millilitres": line.get("millilitres"), "what": name + (f" ({when})" if when else ""), "label": name,
+                         "takes_lot": True, "share_percent": line["share_percent"]})
+            continue
+        base_name = base_line["name"] if base_line else "the base"
+        rows += [
+            {"item": code, "step": "aliquot_material", "name": name, "lot_item": code, "lot_kind": "material",
+             "planned": aliquot["material"], "what": f"{name}: aliquot ({aliquot['factor']} × {_g(Decimal(str(line['quantity'])))} g, "
+             "too light to weigh directly)", "label": f"{name} for the aliquot", "takes_lot": True,
+             "share_percent": line["share_percent"]},
+            {"item": code, "step": "aliquot_base", "name": base_name, "lot_item": base_line["item"] if base_line else "",
+             "lot_kind": "base", "planned": aliquot["total"], "what": f"{name} aliquot: made up to {_g(aliquot['total'])} g with the base, mixed (weigh the mixture)", "label": f"the {name} aliquot mixture", "takes_lot": True, "share_percent": None},
+            {"item": code, "step": "aliquot_portion", "name": name, "lot_item": code, "lot_kind": "material",
+             "planned": aliquot["portion"], "what": f"{name} aliquot: {_g(aliquot['portion'])} g of the mixture into the batch" + (f" ({when})" if when else ""),
+             "label": f"the {name} aliquot portion", "takes_lot": False, "share_percent": None},
+        ]
+    for position, row in enumerate(rows, start=1):
+        row["position"] = position
+        row["key"] = row["item"] if row["step"] == "weigh" else f"{row['item']}.{row['step']}"
+        row["lots"] = lots_by_item.get(row["lot_item"], [])
+        row["enough"] = enough.get(row["lot_item"], True)
+        row["planned_text"] = _g(row["planned"])
+        row.setdefault("millilitres", None)
+    return rows
 
 
 def density_of(prep) -> Decimal | None:
@@ -159,11 +254,32 @@ def qc_spec(job: Job) -> dict:
     return spec
 
 
+def qc_text(qc, unit: str) -> str:
+    """'pH 5.1 · fill 51 g · appearance as specified': a QC result as people say it."""
+    parts = []
+    if qc.measured_ph is not None:
+        parts.append(f"pH {qc.measured_ph.normalize():f}")
+    parts.append(f"fill {qc.fill_weight.normalize():f} {unit}")
+    parts.append("appearance as specified" if qc.appearance_ok else "appearance not as specified")
+    return " · ".join(parts)
+
+
+def ship_defaults(preparations) -> dict:
+    """A refrigerated preparation goes overnight with a cold pack; everything else ground."""
+    cold = any(prep.storage == "refrigerate" for prep in preparations)
+    return {"service": "Overnight" if cold else "Ground", "cold_pack": cold}
+
+
 def _initials(patient) -> str:
     return f"{patient.first_name[:1]}.{patient.last_name[:1]}.".upper()
 
 
+def fill_text(job: Job) -> str:
+    return "original fill" if job.fill == 0 else f"refill {job.fill}"
+
+
 def worksheet_context(job: Job, version: int) -> dict:
+
     prep = job.preparation
     order = prep.order
     base = formulary_facts().bases.get(prep.base_code)
@@ -182,8 +298,12 @@ def worksheet_context(job: Job, version: int) -> dict:
         "prescriber": order.prescriber,
         "vehicle": vehicle.replace("_", " "),
         "steps": VEHICLE_STEPS.get(vehicle, ["Weigh the base.", "Add each material in the order listed.", "Mix until uniform."]),
+        "equipment": equipment_line(vehicle),
         "batch": batch,
         "volume": volume,
+        "plan": record_plan(job, batch),
+        "safety": preparation_safety(prep),
+        "fill_text": fill_text(job),
         "tolerance": "±5 % per weighing",
         "qc": qc_spec(job),
         "bud_days": prep.beyond_use_days,
@@ -214,12 +334,18 @@ def label_context(job: Job) -> dict:
     dating = dating_context(prep, compounded_on=compounded_on, lot_expiries=[line.lot_expires_on for line in record.lines.all()])
     bud = dating["date"]
     pharmacy = Pharmacy.objects.order_by("pk").first()
+
     return {
         "patient_name": f"{order.patient.first_name} {order.patient.last_name}",
-        "preparation": prep.label,
+        "free_of_line": free_of_line(prep.exclusions),
+        "route": route_name(prep.route),
+        "pharmacy_address": " ".join((pharmacy.address or "").split()) if pharmacy else "",
+        "bars": barcode_bars(job.number),
+        "preparation": prep.base_name + (" with " + ", ".join(f"{line['name']} {percent_text(line['percent'])}".replace(" %", "\u00a0%")
+                                                              for line in prep.ingredients) if prep.ingredients else ""),
         "actives": prep.ingredients,
         "directions": prep.directions,
-        "quantity": f"{prep.quantity.normalize():f} {prep.unit}",
+        "quantity": quantity_text(prep.quantity, prep.unit),
         "beyond_use_date": bud,
         "dating": dating,
         "storage_line": STORAGE_TEXT.get(prep.storage, ""),
@@ -229,6 +355,7 @@ def label_context(job: Job) -> dict:
         "pharmacy_phone": pharmacy.phone if pharmacy else "",
         "compounded_on": compounded_on,
         "refills": f"{prep.refills_remaining} of {prep.refills}",
+        "fill": fill_text(job),
         "cautions": ["For external use only.", "Keep out of reach of children.", "Compounded preparation."],
     }
 
@@ -244,5 +371,10 @@ def worksheet_pdf(job: Job, version: int) -> bytes:
 
 
 def label_pdf(job: Job) -> bytes:
-    pdf, _refused = render_pdf(render_to_string("fulfillment/label_pdf.html", {"label": label_context(job), "job": job}))
+    return labels_pdf([job])
+
+
+def labels_pdf(jobs: list[Job]) -> bytes:
+    """One label per page: a job's own, or every label of a package in one PDF to print at once."""
+    pdf, _refused = render_pdf(render_to_string("fulfillment/label_pdf.html", {"labels": [label_context(job) for job in jobs]}))
     return pdf

@@ -34,3 +34,13 @@ def label_download(request, job: Job) -> HttpResponse:
     record_access(request, object_type="label", object_id=job.public_id, patient_id=job.preparation.order.patient_id,
                   action=AccessAction.DOWNLOAD)
     return pdf_response(documents.label_pdf(job), f"label-{job.number}.pdf")
+
+
+def shipment_labels_download(request, shipment) -> HttpResponse:
+    """Every label of one package, one per page (each job's patient is recorded as read)."""
+    jobs = list(shipment.jobs.select_related("preparation__order").order_by("number"))
+    if not jobs:
+        raise NotFound("This shipment holds no jobs.")
+    record_access(request, object_type="shipment labels", object_id=shipment.public_id, patient_id=shipment.order.patient_id,
+                  action=AccessAction.DOWNLOAD)
+    return pdf_response(documents.labels_pdf(jobs), f"labels-{shipment.tracking_number}.pdf")

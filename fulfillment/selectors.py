@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import BooleanField, Case, Count, OuterRef, Prefetch, QuerySet, Subquery, Value, When
 
-from fulfillment.models import Job, JobStatus, WorkerHeartbeat, Worksheet
-from orders.models import Order, OrderStatus, RushStatus
+from fulfillment.models import Job, JobStatus, Shipment, WorkerHeartbeat, Worksheet
+from orders.models import Order, OrderEvent, OrderStatus, RushStatus
+from portal.errors import NotFound
 
 
 def worker_last_seen():
@@ -49,6 +50,13 @@ def job_counts() -> dict[str, int]:
     return {status: counts.get(status, 0) for status in ACTIVE}
 
 
+ANSWER_KINDS = ("clarification_answered", "amended")
+
+
+def _last_event(kinds) -> Subquery:
+    return Subquery(OrderEvent.objects.filter(order=OuterRef("pk"), kind__in=kinds).order_by("-sequence").values("created_at")[:1])
+
+
 def rush_requests() -> QuerySet:
     """Orders whose prescriber asked for rush and wait for the pharmacist's answer, oldest first."""
     return (Order.objects.filter(rush=RushStatus.REQUESTED).select_related("patient", "prescriber__user", "clinic")
@@ -56,5 +64,27 @@ def rush_requests() -> QuerySet:
 
 
 def verification_queue() -> QuerySet:
+    """Orders to verify, the ones the prescriber has just answered first (marked `answered`), then oldest signed first."""
+    last_kind = Subquery(OrderEvent.objects.filter(order=OuterRef("pk")).exclude(kind="transition_refused")
+                         .order_by("-sequence").values("kind")[:1])
     return (Order.objects.filter(status__in=[OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION])
-            .select_related("patient", "prescriber__user", "clinic").prefetch_related("preparations").order_by("signed_at", "pk"))
+            .annotate(last_kind=last_kind, answered_at=_last_event(ANSWER_KINDS))
+            .annotate(answered=Case(When(last_kind__in=ANSWER_KINDS, then=Value(True)), default=Value(False), output_field=BooleanField()))
+            .select_related("patient", "prescriber__user", "clinic").prefetch_related("preparations", "amendments")
+            .order_by("-answered", "signed_at", "pk"))
+
+
+def clarification_waiting() -> QuerySet:
+    """Orders waiting for the prescriber's answer, longest waiting first, with the question and when it was asked."""
+    asked = OrderEvent.objects.filter(order=OuterRef("pk"), kind="clarification_requested").order_by("-sequence")
+    return (Order.objects.filter(status=OrderStatus.CLARIFICATION_REQUESTED)
+            .annotate(asked_at=Subquery(asked.values("created_at")[:1]), question=Subquery(asked.values("message")[:1]))
+            .select_related("patient", "prescriber__user", "clinic").order_by("asked_at", "pk"))
+
+
+def shipment_get(*, public_id) -> Shipment:
+    """A shipment, for pharmacy staff (the pages that call this are staff-only)."""
+    shipment = Shipment.objects.select_related("order").filter(public_id=public_id).first()
+    if shipment is None:
+        raise NotFound("No such shipment.")
+    return shipment

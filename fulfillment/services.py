@@ -18,6 +18,7 @@ from fulfillment.promise import RUSH_PRIORITY
 from fulfillment.transitions import job_transition
 from orders import services as order_services
 from orders.models import Order, OrderStatus, PreparationStatus, RushStatus
+from orders.rules.titles import title as rule_title
 from orders.transitions import event_record, order_transition
 from portal.errors import NotFound, ServiceError
 
@@ -44,11 +45,12 @@ def order_approve(*, order: Order, by, acknowledged_warnings: list[str]) -> Orde
     warnings = sorted({f["code"] for p in order.preparations.all() for f in p.checked.get("findings", []) if f["severity"] == "warning"})
     missing = [code for code in warnings if code not in set(acknowledged_warnings or [])]
     if missing:
-        raise ServiceError(f"Acknowledge every warning before approving: {', '.join(missing)}.", code="warnings_not_acknowledged",
-                           fields={"acknowledged_warnings": [f"Not acknowledged: {', '.join(missing)}."]})
+        named = "; ".join(f"{rule_title(code)} ({code})" for code in missing)
+        raise ServiceError(f"Acknowledge every warning before approving: {named}.", code="warnings_not_acknowledged",
+                           fields={"acknowledged_warnings": ["Tick each warning to acknowledge it."]})
     with transaction.atomic():
         order = order_transition(order=order, to=OrderStatus.APPROVED, by=by, kind="approved",
-                                 message=f"Warnings acknowledged: {', '.join(warnings)}" if warnings else "")
+                                 message=f"Warnings acknowledged: {'; '.join(rule_title(code) for code in warnings)}" if warnings else "")
         for prep in order.preparations.all():
             Job.objects.create(number=f"{order.number}-{prep.position}", preparation=prep, fill=0,
                                priority=RUSH_PRIORITY if order.rush == RushStatus.ACCEPTED else 0)
@@ -73,8 +75,16 @@ def _claim_fields(by) -> dict:
     return {"claimed_by": by, "claimed_at": now, "claim_expires_at": now + dt.timedelta(minutes=CLAIM_MINUTES)}
 
 
+# A new worksheet version only while the preparation is still to be made: once recorded, checked or shipped, the
+# signed worksheet is the record on paper.
+WORKSHEET_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.REWORK, JobStatus.ON_HOLD})
+
+
 def worksheet_request(*, job: Job, by=None) -> Worksheet:
     """A new worksheet version, rendered by the worker after commit (the sweep re-sends a lost one)."""
+    if job.status not in WORKSHEET_STATUSES:
+        raise ServiceError(f"Job {job.number} is {job.get_status_display().lower()}: its worksheet can no longer change.",
+                           code="illegal_transition", status=409)
     from fulfillment.tasks import render_worksheet
 
     with transaction.atomic():
@@ -107,7 +117,7 @@ def job_release(*, job: Job, by) -> Job:
     if job.claimed_by_id != by.id and by.role == "technician":
         raise ServiceError("Only the person who claimed the job, or a pharmacist, can release it.", code="not_your_claim", status=403)
     return job_transition(job=job, to=JobStatus.QUEUED, by=by, claimed_by=None, claimed_at=None, claim_expires_at=None,
-                          message=f"{job.number} released")
+                          message="released")
 
 
 def claims_expire(*, now=None) -> int:
@@ -117,7 +127,7 @@ def claims_expire(*, now=None) -> int:
     for job in Job.objects.filter(status=JobStatus.COMPOUNDING, claim_expires_at__lt=now, record__isnull=True).select_related("preparation__order"):
         try:
             job_transition(job=job, to=JobStatus.QUEUED, by=None, claimed_by=None, claimed_at=None, claim_expires_at=None,
-                           message=f"{job.number}: claim expired")
+                           message="claim expired")
             count += 1
         except ServiceError:
             continue
@@ -130,16 +140,62 @@ class ExpiredComponent(ServiceError):
     code = "EXPIRED_COMPONENT"
 
 
+_COMMA_DECIMAL = re.compile(r"^\s*-?\d+,\d+\s*$")
+
+
+def _weight(raw, *, what: str = "A weight") -> tuple[Decimal | None, str]:
+    """A weight as typed at the bench: (grams, "") or (None, the problem in words)."""
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        return None, "Type the weight the balance shows."
+    if _COMMA_DECIMAL.match(text):
+        return None, f"Write {text.replace(',', '.')} with a point, not a comma."
+    try:
+        value = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return None, f"“{text[:20]}” is not a weight in grams."
+    if not value.is_finite():
+        return None, f"“{text[:20]}” is not a weight in grams."
+    if value < 0:
+        return None, f"{what} cannot be negative."
+    if value == 0:
+        return None, f"{what} of 0 g cannot be recorded; type what the balance shows."
+    if value > 100000:
+        return None, f"{value.normalize():f} g is more than any batch; check the number."
+    return value, ""
+
+
+def _lot_problem(row: dict, lot_number: str, today) -> tuple[StockLot | None, str, bool]:
+    """The lot typed or scanned for `row`: (lot, "", False), or (None, the problem in words, expired?)."""
+    if not lot_number:
+        return None, "Scan or type the lot used.", False
+    wanted = {"material__code": row["lot_item"]} if row["lot_kind"] == "material" else {"base__code": row["lot_item"]}
+    lot = StockLot.objects.select_related("material", "base").filter(lot_number=lot_number, **wanted).first()
+    if lot is None:
+        other = StockLot.objects.filter(lot_number=lot_number).select_related("material", "base").first()
+        if other is not None:
+            other_name = other.material.name if other.material_id else other.base.name
+            return None, f"Lot {lot_number} is of {other_name}, not {row['name']}.", False
+        return None, f"No lot {lot_number} of {row['name']} is in stock.", False
+    if lot.expires_on < today or lot.status == LotStatus.EXPIRED:
+        return None, f"Lot {lot_number} of {row['name']} expired on {lot.expires_on:%Y-%m-%d}; it cannot be used.", True
+    if lot.status != LotStatus.RELEASED:
+        return None, f"Lot {lot_number} is {lot.get_status_display().lower()}; use a released lot.", False
+    return lot, "", False
+
+
 def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> CompoundingRecord:
-    """Lots used and actual weights for every material and the base; stock deducted by lot, in one transaction."""
+    """Lots used and actual weights for every weighing of the record (documents.record_plan: the base, each
+    material, and each aliquot's three weighings), and the yield. Every problem is reported at once, by line
+    and field, and nothing is saved until all are right; then stock is deducted by lot, in one transaction.
+    Each line keeps exactly the weight typed."""
     _record_while_compounding(job)
     batch = documents.batch_lines(job)
-    planned = {line["item"]: line for line in batch["lines"]}
-    yield_grams = _dec(actual_yield_grams, "actual_yield_grams", low=Decimal("0.001"), high=Decimal(100000))
-    chosen = _record_lines_check(planned, lots)
+    plan = documents.record_plan(job, batch)
+    chosen, yield_grams = _record_lines_check(plan, lots, actual_yield_grams)
     density = Decimal(str(batch["density"])) if batch.get("density") is not None else None
-    return _record_write(job=job, by=by, chosen=chosen, theoretical=Decimal(str(batch["quantity"])), yield_grams=yield_grams,
-                         density=density)
+    return _record_write(job=job, by=by, plan=plan, chosen=chosen, theoretical=Decimal(str(batch["quantity"])),
+                         yield_grams=yield_grams, density=density)
 
 
 def _record_while_compounding(job: Job) -> None:
@@ -148,88 +204,101 @@ def _record_while_compounding(job: Job) -> None:
                            status=409)
 
 
-def _record_lines_check(planned: dict[str, dict], lots) -> list[tuple]:
-    """Each line names a planned item once, a released, unexpired lot of it, and a weight within tolerance; every
-    planned item has a line. Returns (item, lot, grams, planned grams) per line, or raises with every problem."""
-    if not isinstance(lots, list) or not lots:
-        raise ServiceError("Record the lot and weight of every material and the base.", fields={"lots": ["This field is required."]})
-    today = timezone.localdate()
+def _record_lines_check(plan: list[dict], lots, actual_yield_grams) -> tuple[dict[tuple[str, str], tuple], Decimal]:
+    """Each line names a weighing of the plan once, a released, unexpired lot of the right item, and a weight within
+    tolerance; every weighing has a line; the yield is a weight. Returns ({(item, step): (row, lot, grams)}, yield),
+    or raises with every problem by line and field (EXPIRED_COMPONENT when a lot has expired)."""
+    by_key = {(row["item"], row["step"]): row for row in plan}
     errors: dict[str, list[str]] = {}
-    chosen = []
-    seen = set()
-    for index, row in enumerate(lots):
+    yield_grams, problem = _weight(actual_yield_grams, what="The yield")
+    if problem:
+        errors["actual_yield_grams"] = [problem]
+    if not isinstance(lots, list) or not lots:
+        errors["lots"] = ["Record the lot and weight of every line."]
+        raise ServiceError("The compounding record is incomplete: see fields.", fields=errors)
+    today = timezone.localdate()
+    expired = False
+    chosen: dict[tuple[str, str], tuple] = {}
+    for index, given in enumerate(lots):
         where = f"lots[{index}]"
-        if not isinstance(row, dict):
-            errors[where] = ["Each line is {item, lot_number, actual_grams}."]
+        if not isinstance(given, dict):
+            errors[where] = ["Each line is {item, step, lot_number, actual_grams}."]
             continue
-        item, lot_number = str(row.get("item", "")).strip(), str(row.get("lot_number", "")).strip()
-        if item not in planned:
-            errors[f"{where}.item"] = [f"{item or '(blank)'} is not part of this preparation."]
+        item, step = str(given.get("item", "")).strip(), str(given.get("step") or "weigh").strip()
+        row = by_key.get((item, step))
+        if row is None:
+            aliquot = any(key[0] == item for key in by_key)
+            errors[f"{where}.item"] = [f"{item or '(blank)'} is weighed as an aliquot here: record its three aliquot lines." if aliquot
+                                       else f"{item or '(blank)'} is not part of this preparation."]
             continue
-        if item in seen:
-            errors[f"{where}.item"] = [f"{item} is recorded twice."]
+        if (item, step) in chosen:
+            errors[f"{where}.item"] = [f"{row['label']} is recorded twice."]
             continue
-        seen.add(item)
-        try:
-            grams = _dec(row.get("actual_grams"), f"{where}.actual_grams", low=Decimal("0.001"), high=Decimal(100000))
-        except ServiceError as exc:
-            errors.update(exc.fields)
-            continue
-        lot = _record_lot(planned[item], item, lot_number, where, today, errors)
-        if lot is None:
-            continue
-        want = Decimal(str(planned[item]["quantity"]))
-        if not planned[item]["below_minimum_weighable"] and abs(grams - want) > want * WEIGHING_TOLERANCE:
-            errors[f"{where}.actual_grams"] = [f"{grams} g is more than 5 % from the {want} g on the worksheet; re-weigh."]
-            continue
-        chosen.append((item, lot, grams, want))
-    missing = [item for item in planned if item not in seen]
+        grams, problem = _weight(given.get("actual_grams"))
+        if problem:
+            errors[f"{where}.actual_grams"] = [problem]
+        elif abs(grams - row["planned"]) > row["planned"] * WEIGHING_TOLERANCE:
+            errors[f"{where}.actual_grams"] = [(f"{grams.normalize():f} g is more than 5 % from the {row['planned_text']} g on the "
+                                                "worksheet; re-weigh.")]
+        lot = None
+        if row["takes_lot"]:
+            lot, problem, was_expired = _lot_problem(row, str(given.get("lot_number", "")).strip(), today)
+            expired = expired or was_expired
+            if problem:
+                errors[f"{where}.lot_number"] = [problem]
+        chosen[(item, step)] = (row, lot, grams)
+    missing = [row["label"] for key, row in by_key.items() if key not in chosen]
     if missing:
         errors["lots"] = [f"Missing: {', '.join(missing)}."]
     if errors:
-        raise ServiceError("The compounding record is incomplete or wrong: see fields.", fields=errors)
-    return chosen
+        count = len([k for k in errors if k != "lots"]) or 1
+        message = f"The record was not saved: {count} {'entry needs' if count == 1 else 'entries need'} fixing (marked). Nothing typed is lost."
+        raise (ExpiredComponent if expired else ServiceError)(message, fields=errors)
+    return chosen, yield_grams
 
 
-def _record_lot(line: dict, item: str, lot_number: str, where: str, today, errors: dict) -> StockLot | None:
-    """The lot named on a line, if it is of the item, released and in date. An expired lot stops the record at once."""
-    lot = StockLot.objects.select_related("material", "base").filter(lot_number=lot_number).filter(
-        **({"material__code": item} if line["kind"] == "material" else {"base__code": item})).first()
-    if lot is None:
-        other = StockLot.objects.filter(lot_number=lot_number).select_related("material", "base").first()
-        errors[f"{where}.lot_number"] = [f"Lot {lot_number} is of {other.item_code}, not {item}." if other
-                                         else f"No lot {lot_number} of {item}."]
-        return None
-    if lot.expires_on < today or lot.status == LotStatus.EXPIRED:
-        raise ExpiredComponent(f"Lot {lot_number} of {item} expired on {lot.expires_on}; it cannot be used.",
-                               fields={f"{where}.lot_number": ["EXPIRED_COMPONENT"]})
-    if lot.status != LotStatus.RELEASED:
-        errors[f"{where}.lot_number"] = [f"Lot {lot_number} is {lot.get_status_display().lower()}; use a released lot."]
-        return None
-    return lot
-
-
-def _record_write(*, job: Job, by, chosen: list[tuple], theoretical: Decimal, yield_grams: Decimal,
+def _record_write(*, job: Job, by, plan: list[dict], chosen: dict, theoretical: Decimal, yield_grams: Decimal,
                   density: Decimal | None) -> CompoundingRecord:
-    """The record, its lines and the stock taken from each lot, and the job on to QC: one transaction."""
+    """The record, its lines in the order of addition, the stock taken from each lot (lots locked in id order), and
+    the job on to QC: one transaction. An aliquot's portion comes from its mixture: nothing more from stock."""
+    lines = []
+    for row in plan:
+        _row, lot, grams = chosen[(row["item"], row["step"])]
+        if row["step"] == "aliquot_portion":
+            lot = chosen[(row["item"], "aliquot_material")][1]
+        lines.append((row, lot, grams))
+    take: dict[int, tuple[StockLot, Decimal]] = {}
+    for row, lot, grams in lines:
+        if row["step"] == "aliquot_portion":
+            continue
+        amount = grams
+        if row["step"] == "aliquot_base":  # the mixture's weight, less the material weighed into it
+            amount = max(grams - chosen[(row["item"], "aliquot_material")][2], Decimal(0))
+        held = take.get(lot.pk, (lot, Decimal(0)))
+        take[lot.pk] = (lot, held[1] + amount)
     yield_percent = (yield_grams / theoretical * 100).quantize(Decimal("0.01"))
     with transaction.atomic():
         record = CompoundingRecord.objects.create(
             job=job, recorded_by=by, theoretical_grams=theoretical, actual_yield_grams=yield_grams, yield_percent=yield_percent,
             yield_flagged=not (YIELD_RANGE[0] <= yield_percent <= YIELD_RANGE[1]),
         )
-        for item, lot, grams, want in chosen:
+        for lot_pk in sorted(take):  # a fixed lock order: two records never deadlock over the same lots
+            lot, grams = take[lot_pk]
             # Material lots are kept in grams; an mL base's lots in mL: the weighed grams / its density.
             in_ml = bool(lot.base_id and lot.unit == "mL" and density)
             amount = (grams / density).quantize(Decimal("0.001")) if in_ml else grams
-            taken = StockLot.objects.filter(pk=lot.pk, quantity_on_hand__gte=amount).update(quantity_on_hand=F("quantity_on_hand") - amount)
+            taken = StockLot.objects.filter(pk=lot_pk, quantity_on_hand__gte=amount).update(quantity_on_hand=F("quantity_on_hand") - amount)
             if taken != 1:
-                raise ServiceError(f"Lot {lot.lot_number} of {item} has less than {amount} {'mL' if in_ml else 'g'} on hand.",
+                raise ServiceError(f"Lot {lot.lot_number} has less than {amount.normalize():f} {'mL' if in_ml else 'g'} on hand.",
                                    fields={"lots": [f"Not enough left in lot {lot.lot_number}."]})
-            StockLot.objects.filter(pk=lot.pk, quantity_on_hand=0).update(status=LotStatus.EXHAUSTED)
-            RecordLine.objects.create(record=record, item_code=item, lot=lot, lot_number=lot.lot_number, lot_expires_on=lot.expires_on,
-                                      planned_grams=want, actual_grams=grams)
-        job_transition(job=job, to=JobStatus.QC, by=by, message=f"{job.number}: record entered, yield {yield_percent} %")
+            StockLot.objects.filter(pk=lot_pk, quantity_on_hand=0).update(status=LotStatus.EXHAUSTED)
+        RecordLine.objects.bulk_create(
+            RecordLine(record=record, position=row["position"], step=row["step"], item_code=lot.item_code, item_name=row["name"],
+                       description=row["what"][:300], lot=lot, lot_number=lot.lot_number, lot_expires_on=lot.expires_on,
+                       planned_grams=row["planned"], actual_grams=grams)
+            for row, lot, grams in lines
+        )
+        job_transition(job=job, to=JobStatus.QC, by=by, message=f"record entered, yield {yield_percent} %")
     return record
 
 
@@ -239,17 +308,34 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight) -> QCResult:
     if job.status != JobStatus.QC:
         raise ServiceError(f"Job {job.number} is {job.get_status_display().lower()}; QC comes after the record.", code="illegal_transition",
                            status=409)
+    latest = job.qc_results.order_by("-recorded_at", "-pk").first()
+    if latest is not None and latest.passed:
+        raise ServiceError(f"Job {job.number} has passed QC; the pharmacist's release comes next.", code="illegal_transition", status=409)
     spec = documents.qc_spec(job)
-    fill = _dec(fill_weight, "fill_weight", low=Decimal("0.001"), high=Decimal(100000))
-    measured = None if ph in (None, "") else _dec(ph, "ph", low=Decimal(0), high=Decimal(14))
+    errors: dict[str, list[str]] = {}
+    fill, problem = _weight(fill_weight, what="The fill weight")
+    if problem:
+        errors["fill_weight"] = [problem]
+    measured = None
+    if ph not in (None, ""):
+        text = str(ph).strip()
+        try:
+            measured = Decimal(text.replace(",", ".") if _COMMA_DECIMAL.match(text) else text)
+        except (InvalidOperation, ValueError):
+            errors["ph"] = [f"“{text[:20]}” is not a pH: type a number from 0 to 14."]
+        else:
+            if not measured.is_finite() or not (0 <= measured <= 14):
+                errors["ph"] = ["A pH is a number from 0 to 14."]
+                measured = None
+    elif spec["ph_min"] is not None:
+        errors["ph"] = ["Measure and type the pH: this preparation contains water."]
     if not isinstance(appearance_ok, bool):
-        raise ServiceError("Say whether the appearance is right.", fields={"appearance_ok": ["true or false."]})
+        errors["appearance_ok"] = ["Say whether the appearance is as specified."]
+    if errors:
+        raise ServiceError("QC was not saved: see the marked fields. What you typed is kept.", fields=errors)
     problems = []
-    if spec["ph_min"] is not None:
-        if measured is None:
-            raise ServiceError("Measure the pH of an aqueous preparation.", fields={"ph": ["This field is required."]})
-        if not (Decimal(str(spec["ph_min"])) <= measured <= Decimal(str(spec["ph_max"]))):
-            problems.append(f"pH {measured} is outside {spec['ph_min']}–{spec['ph_max']}.")
+    if spec["ph_min"] is not None and not (Decimal(str(spec["ph_min"])) <= measured <= Decimal(str(spec["ph_max"]))):
+        problems.append(f"pH {measured.normalize():f} is outside {spec['ph_min']}–{spec['ph_max']}.")
     if not appearance_ok:
         problems.append(f"Appearance is not as specified: {spec['appearance']}.")
     if not (Decimal(str(spec["fill_min"])) <= fill <= Decimal(str(spec["fill_max"]))):
@@ -258,7 +344,7 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight) -> QCResult:
             problems.append(f"Fill weight {fill.normalize():f} g (≈ {as_ml} mL) is outside {spec['fill_min']}–{spec['fill_max']} g "
                             f"({spec['fill_min_ml']}–{spec['fill_max_ml']} mL).")
         else:
-            problems.append(f"Fill weight {fill} {spec['unit']} is outside {spec['fill_min']}–{spec['fill_max']} {spec['unit']}.")
+            problems.append(f"Fill weight {fill.normalize():f} {spec['unit']} is outside {spec['fill_min']}–{spec['fill_max']} {spec['unit']}.")
     flags = []
     if job.record.yield_flagged:
         flags.append(f"Yield {job.record.yield_percent} % is outside 95–105 %.")
@@ -266,7 +352,10 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight) -> QCResult:
         result = QCResult.objects.create(job=job, measured_ph=measured, appearance_ok=appearance_ok, fill_weight=fill,
                                          passed=not problems, problems=problems + flags, recorded_by=by)
         if problems:
-            job_transition(job=job, to=JobStatus.REWORK, by=by, message=f"{job.number}: QC failed: {' '.join(problems)}")
+            job_transition(job=job, to=JobStatus.REWORK, by=by, message=f"QC failed: {' '.join(problems)}")
+        else:
+            event_record(order=job.preparation.order, preparation=job.preparation, kind="qc_passed", actor=by,
+                         message=documents.qc_text(result, job.preparation.unit).replace(" · ", ", "))
     return result
 
 
@@ -286,7 +375,7 @@ def job_verify(*, job: Job, by) -> Job:
     if problems:
         raise ServiceError("Cannot release: " + " ".join(problems), code="release_refused", status=409)
     return job_transition(job=job, to=JobStatus.READY, by=by, verified_by=by, verified_at=timezone.now(),
-                          message=f"{job.number}: verified and released by the pharmacist")
+                          message="verified and released by the pharmacist")
 
 
 # --- Shipping ------------------------------------------------------------------------------
@@ -321,7 +410,7 @@ def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking
             raise ServiceError("That tracking number is already on another shipment.", fields={"tracking_number": ["Already used."]}) from None
         Shipment.objects.filter(pk=shipment.pk).update(estimated_delivery_date=adapter.estimated_delivery(shipment))
         for job in jobs:
-            job_transition(job=job, to=JobStatus.SHIPPED, by=by, shipment=shipment, message=f"{job.number}: shipped {carrier} {tracking_number}")
+            job_transition(job=job, to=JobStatus.SHIPPED, by=by, shipment=shipment, message=f"shipped {carrier_for(carrier).name} {tracking_number}")
         # Once shipped, the order's expected delivery is the carrier's (the latest of its parcels).
         latest = max(Shipment.objects.filter(order_id=shipment.order_id).values_list("estimated_delivery_date", flat=True))
         order_services.order_delivery_estimate_set(order=jobs[0].preparation.order, delivery_date=latest)

@@ -9,8 +9,8 @@ from django.db import transaction
 from django.db.models import F
 
 from fulfillment.models import Job, JobStatus
-from orders.models import Preparation
-from orders.transitions import IllegalTransition, event_record
+from orders.models import OrderStatus, Preparation
+from orders.transitions import IllegalTransition, event_record, order_transition
 from portal.models import Role
 
 log = logging.getLogger(__name__)
@@ -62,5 +62,32 @@ def job_transition(*, job: Job, to: str, by, message: str = "", **fields) -> Job
         Preparation.objects.filter(pk=job.preparation_id).update(status=to)
         event_record(order=job.preparation.order, preparation=job.preparation, kind="job_status", actor=by, from_status=frm,
                      to_status=to, message=message or job.number)
+        if to in ROLL_UP_ON:
+            order_roll_up(order=job.preparation.order, by=by)
     job.refresh_from_db()
     return job
+
+
+ROLL_UP_ON = frozenset({J.SHIPPED, J.DELIVERED, J.CANCELLED})
+ORDER_OPEN = frozenset({OrderStatus.APPROVED, OrderStatus.SHIPPED})
+
+
+def order_roll_up(*, order, by) -> None:
+    """The order follows its jobs, through the order's own door, in the job's transaction: shipped once every
+    open (not cancelled) job has shipped, delivered once every one has been delivered. Partly shipped is
+    shown from the preparations (Order.status_text) and is not a status."""
+    # event_record has just updated the order's row in this transaction, so the row is locked: two jobs of one
+    # order shipping at once are rolled up one after the other, and the second sees the first.
+    statuses = set(Job.objects.filter(preparation__order_id=order.pk).exclude(status=J.CANCELLED).values_list("status", flat=True))
+    order.refresh_from_db()
+    if not statuses or order.status not in ORDER_OPEN:
+        return
+    if statuses == {J.DELIVERED}:
+        target = OrderStatus.DELIVERED
+    elif statuses <= {J.SHIPPED, J.DELIVERED}:
+        target = OrderStatus.SHIPPED
+    else:
+        return
+    if target != order.status:
+        order_transition(order=order, to=target, by=by, kind="status_changed",
+                         message="every preparation has shipped" if target == OrderStatus.SHIPPED else "every parcel has arrived")

@@ -14,9 +14,18 @@ from fulfillment.models import JobStatus, RenderStatus
 from fulfillment.tracking import CARRIERS
 from orders import selectors as order_selectors
 from orders import services as order_services
+from orders.presentation import (
+    allergy_names,
+    amendment_changes,
+    preparation_safety,
+    preparation_view_amended,
+    quantity_text,
+    ship_to_text,
+)
+from orders.rules.titles import title
 from portal.access import pharmacy_staff_required, role_required
 from portal.audit import record_access
-from portal.errors import NotFound
+from portal.errors import NotFound, ServiceError
 from portal.models import Role
 from portal.page_actions import act
 
@@ -26,7 +35,12 @@ DUE_LABELS = {"on_time": "✓ On time", "due_today": "◷ Due today", "late": "�
 
 @pharmacist_required
 def verification_queue(request):
-    return render(request, "fulfillment/verify_queue.html", {"orders": selectors.verification_queue(),
+
+    orders = list(selectors.verification_queue())
+    for order in orders:
+        codes = sorted({f["code"] for p in order.preparations.all() for f in p.checked.get("findings", [])})
+        order.warnings = [{"code": code, "title": title(code)} for code in codes]
+    return render(request, "fulfillment/verify_queue.html", {"orders": orders, "waiting": selectors.clarification_waiting(),
                                                               "rush_requests": selectors.rush_requests()})
 
 
@@ -45,12 +59,18 @@ def rush_answer(request, order_id, accept):
 
 @pharmacist_required
 def verification_detail(request, order_id):
+
     order = order_selectors.order_get(user=request.user, public_id=order_id)
     preparations = list(order.preparations.all())
-    warnings = sorted({f["code"] for p in preparations for f in p.checked.get("findings", []) if f["severity"] == "warning"})
+    changes = amendment_changes(order)
+    codes = sorted({f["code"] for p in preparations for f in p.checked.get("findings", []) if f["severity"] == "warning"})
     record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
     return render(request, "fulfillment/verify_detail.html", {
-        "order": order, "preparations": preparations, "warnings": warnings, "events": order_selectors.order_events(order=order),
+        "order": order, "preps": [preparation_view_amended(p, changes) for p in preparations], "changes": changes,
+        "warnings": [{"code": code, "title": title(code)} for code in codes],
+        "allergies": allergy_names(order.patient), "ship_to": ship_to_text(order),
+        "previous": order_selectors.patient_previous_orders(order=order),
+        "history": order_selectors.order_history(order=order),
         "bud_assignable": order.status in order_services.BUD_ASSIGNABLE, "bud_form": request.session.pop("bud_form", {}),
     })
 
@@ -124,35 +144,94 @@ def queue_claim_next(request):
     except NotFound:
         messages.info(request, "The queue is empty.")
         return redirect("queue")
-    messages.success(request, f"You have {job.number}. Its worksheet is being prepared.")
+    messages.success(request, f"You have {job.number}.")  # the worksheet card below says how its worksheet is coming along
     return redirect("job", job_id=job.public_id)
 
 
-def _job_context(job) -> dict:
-    batch = documents.batch_lines(job)
-    codes = [line["item"] for line in batch["lines"]]
-    lots = StockLot.objects.filter(status=LotStatus.RELEASED).select_related("material", "base").order_by("expires_on")
+def _record_form(plan: list[dict], by_item: dict, post=None, fields: dict | None = None, message: str = "") -> dict:
+    """The record form's rows: empty to start (a weight is typed from the balance, never pre-filled), or,
+    after a refusal, exactly what was typed with each problem beside its field."""
+    fields = fields or {}
+    rows = []
+    for index, row in enumerate(plan):
+        key = row["key"]
+        lot_errors = fields.get(f"lots[{index}].lot_number", [])
+        grams_errors = fields.get(f"lots[{index}].actual_grams", []) + fields.get(f"lots[{index}].item", [])
+        rows.append({**row, "lots": by_item.get(row["lot_item"], []),
+                     "suggested": row["lots"][0]["lot_number"] if row["lots"] else "",
+                     "lot_number": post.get(f"lot-{key}", "") if post is not None else "",
+                     "grams": post.get(f"grams-{key}", "") if post is not None else "",
+                     "lot_errors": lot_errors, "grams_errors": grams_errors, "errors": bool(lot_errors or grams_errors)})
+    return {"rows": rows, "yield": post.get("actual_yield_grams", "") if post is not None else "",
+            "yield_errors": fields.get("actual_yield_grams", []), "general": fields.get("lots", []), "message": message}
+
+
+def _lot_choices(plan: list[dict]) -> dict[str, list]:
+    """Released lots of each item the record weighs, first to expire first: the lot field's suggestions."""
+    codes = {row["lot_item"] for row in plan}
     by_item: dict[str, list] = {}
-    for lot in lots:
+    for lot in StockLot.objects.filter(status=LotStatus.RELEASED).select_related("material", "base").order_by("expires_on"):
         if lot.item_code in codes:
             by_item.setdefault(lot.item_code, []).append(lot)
-    record = getattr(job, "record", None)
+    return by_item
+
+
+def _record_lots_from_post(plan: list[dict], post) -> list[dict]:
+    return [{"item": row["item"], "step": row["step"], "lot_number": post.get(f"lot-{row['key']}", "") if row["takes_lot"] else "",
+             "actual_grams": post.get(f"grams-{row['key']}", "")} for row in plan]
+
+
+def _record_lines(record) -> list[dict]:
+    return [{"what": line.description or line.item_name or line.item_code, "lot_number": line.lot_number,
+             "lot_expires_on": line.lot_expires_on, "planned": f"{line.planned_grams.normalize():f}",
+             "actual": f"{line.actual_grams.normalize():f}"} for line in record.lines.all()]
+
+
+def _actions(job, user, qc) -> dict:
+    """What the job's door allows now, so the page offers nothing it would refuse."""
+    status = job.status
+    pharmacist = user.role in (Role.PHARMACIST, Role.PHARMACY_ADMIN)
+    qc_passed = qc is not None and qc.passed
     return {
-        "job": job, "prep": job.preparation, "order": job.preparation.order, "batch": batch,
-        "volume": documents.volume_context(job.preparation, batch),
-        "lot_choices": [{"line": line, "lots": by_item.get(line["item"], [])} for line in batch["lines"]],
+        "claim": status in (JobStatus.QUEUED, JobStatus.REWORK),
+        "release": status == JobStatus.COMPOUNDING,
+        "worksheet": status in services.WORKSHEET_STATUSES,
+        "qc": status == JobStatus.QC and not qc_passed,
+        "verify": status == JobStatus.QC and qc_passed and pharmacist,
+        "ship": status == JobStatus.READY,
+    }
+
+
+def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | None = None) -> dict:
+
+    batch = documents.batch_lines(job)
+    plan = documents.record_plan(job, batch)
+    record = getattr(job, "record", None)
+    prep = job.preparation
+    order = prep.order
+    qc = job.qc_results.order_by("-recorded_at", "-pk").first()
+    ready = [j for j in selectors.job_list(status=JobStatus.READY) if j.preparation.order_id == order.pk]
+    return {
+        "job": job, "prep": prep, "order": order, "batch": batch, "safety": preparation_safety(prep),
+        "fill_text": "original fill" if job.fill == 0 else f"refill {job.fill}",
+        "volume": documents.volume_context(prep, batch),
+        "record_form": record_form or _record_form(plan, _lot_choices(plan)),
         "worksheet": selectors.latest_worksheet(job), "record": record,
-        "qc": job.qc_results.order_by("-recorded_at", "-pk").first(), "spec": documents.qc_spec(job),
+        "record_lines": _record_lines(record) if record else [],
+        "qc": qc, "qc_form": qc_form or {}, "spec": documents.qc_spec(job),
+        "qc_text": documents.qc_text(qc, prep.unit) if qc else "",
         "label": documents.label_context(job) if record else None, "carriers": CARRIERS.values(),
-        "siblings": [j for j in selectors.job_list(status=JobStatus.READY) if j.preparation.order_id == job.preparation.order_id],
-        "render_status": RenderStatus,
+        "siblings": ready or [job], "ship_to": ship_to_text(order), "ship_defaults": documents.ship_defaults([prep]),
+        "render_status": RenderStatus, "actions": _actions(job, user, qc),
+        "history": order_selectors.order_history(order=order, preparation=prep),
+        "quantity": quantity_text(prep.quantity, prep.unit),
     }
 
 
 @pharmacy_staff_required
 def job_page(request, job_id):
     job = services.job_get(public_id=job_id)
-    context = _job_context(job)
+    context = _job_context(job, request.user)
     record_access(request, object_type="job", object_id=job.public_id, patient_id=context["order"].patient_id)
     return render(request, "fulfillment/job.html", context)
 
@@ -176,14 +255,30 @@ def job_act(request, job_id, action):
     elif action == "worksheet":
         act(request, lambda: services.worksheet_request(job=job, by=request.user), "A new worksheet version is being prepared.")
     elif action == "record":
-        batch = documents.batch_lines(job)
-        lots = [{"item": line["item"], "lot_number": post.get(f"lot-{line['item']}", ""), "actual_grams": post.get(f"grams-{line['item']}", "")}
-                for line in batch["lines"]]
-        act(request, lambda: services.job_record(job=job, by=request.user, lots=lots, actual_yield_grams=post.get("actual_yield_grams", "")),
-             "Compounding record saved; stock deducted.")
+        plan = documents.record_plan(job)
+        try:
+            services.job_record(job=job, by=request.user, lots=_record_lots_from_post(plan, post),
+                                actual_yield_grams=post.get("actual_yield_grams", ""))
+        except ServiceError as exc:
+            if exc.status == 409:
+                messages.error(request, exc.message)
+                return redirect("job", job_id=job.public_id)
+            # Shown again with every value as typed and each problem beside its field: nothing is lost.
+            form = _record_form(plan, _lot_choices(plan), post=post, fields=exc.fields, message=exc.message)
+            return render(request, "fulfillment/job.html", _job_context(job, request.user, record_form=form))
+        messages.success(request, "Compounding record saved; stock deducted.")
     elif action == "qc":
-        act(request, lambda: services.job_qc(job=job, by=request.user, ph=post.get("ph", ""), appearance_ok=post.get("appearance_ok") == "yes",
-                                              fill_weight=post.get("fill_weight", "")), "QC recorded.")
+        try:
+            services.job_qc(job=job, by=request.user, ph=post.get("ph", ""), appearance_ok=post.get("appearance_ok") == "yes",
+                            fill_weight=post.get("fill_weight", ""))
+        except ServiceError as exc:
+            if exc.status == 409:
+                messages.error(request, exc.message)
+                return redirect("job", job_id=job.public_id)
+            qc_form = {"ph": post.get("ph", ""), "fill_weight": post.get("fill_weight", ""), "appearance_ok": post.get("appearance_ok", ""),
+                       "errors": exc.fields, "message": exc.message}
+            return render(request, "fulfillment/job.html", _job_context(job, request.user, qc_form=qc_form))
+        messages.success(request, "QC recorded.")
     elif action == "verify":
         if request.user.role == Role.TECHNICIAN:
             messages.error(request, "Only a pharmacist releases a preparation.")
@@ -209,3 +304,8 @@ def job_worksheet_pdf(request, job_id, version):
 @pharmacy_staff_required
 def job_label_pdf(request, job_id):
     return downloads.label_download(request, services.job_get(public_id=job_id))
+
+
+@pharmacy_staff_required
+def shipment_labels_pdf(request, shipment_id):
+    return downloads.shipment_labels_download(request, selectors.shipment_get(public_id=shipment_id))

@@ -15,6 +15,7 @@ from orders import selectors, services
 from orders.api_validate import OrderBodySerializer
 from orders.idempotency import body_hash, idempotent, record_done
 from orders.models import Order, OrderStatus, RushStatus, Source
+from orders.presentation import titled
 from portal import api_examples
 from portal.audit import record_access
 from portal.errors import ServiceError
@@ -55,7 +56,7 @@ class PreparationOutSerializer(serializers.Serializer):
     substances = serializers.SerializerMethodField()
 
     def get_findings(self, p) -> list[dict]:
-        return p.checked.get("findings", [])
+        return titled(p.checked.get("findings", []))
 
     def get_aqueous(self, p) -> bool:
         return p.checked.get("aqueous")
@@ -230,6 +231,28 @@ class OrderCancel(OrderAction):
 
     def act(self, request, order, data):
         services.order_cancel(order=order, by=request.user, reason=data["reason"])
+
+
+class AmendSerializer(OrderBodySerializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="",
+                                 help_text="For the pharmacist: what changed and why.")
+
+
+@extend_schema(request=AmendSerializer, responses={200: OrderSerializer},
+               parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+               description="Answer the pharmacist's clarification by changing the order: the same body as a new order (the "
+                           "patient stays the order's), signed again as a new version and sent back for verification. 422 with "
+                           "findings when the rules find errors; 409, nothing changed, unless the order awaits an answer.")
+class OrderAmend(APIView):
+    def post(self, request, order_id):
+        order = selectors.order_get(user=request.user, public_id=order_id)
+        check_if_match(request, order)
+        body = AmendSerializer(data=request.data, context={"facts": formulary_facts()})
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        note = data.pop("note", "")
+        services.order_amend(order=order, by=request.user, body=data, note=note)
+        return order_response(order)
 
 
 class RushRequestSerializer(serializers.Serializer):

@@ -116,6 +116,7 @@ class OrderBodySerializer(serializers.Serializer):
 
 class FindingSerializer(serializers.Serializer):
     code = serializers.CharField()
+    title = serializers.CharField(help_text="The rule's name for people; `code` is the stable identifier.")
     severity = serializers.ChoiceField(choices=["error", "warning"])
     ingredient = serializers.CharField(allow_null=True)
     substance = serializers.CharField(allow_null=True)

@@ -108,6 +108,8 @@ class OrderStatus(models.TextChoices):
     IN_VERIFICATION = "in_verification", "In verification"
     CLARIFICATION_REQUESTED = "clarification_requested", "Clarification requested"
     APPROVED = "approved", "Approved"
+    SHIPPED = "shipped", "Shipped"  # every open preparation has shipped (rolled up from the jobs)
+    DELIVERED = "delivered", "Delivered"  # every open preparation has been delivered
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
 
@@ -190,6 +192,15 @@ class Order(models.Model):
     @property
     def is_draft(self) -> bool:
         return self.status == OrderStatus.DRAFT
+
+    @property
+    def status_text(self) -> str:
+        """The status as people read it: an approved order whose preparations have partly shipped says so."""
+        if self.status == OrderStatus.APPROVED:
+            shipped = [p for p in self.preparations.all() if p.status in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED)]
+            if shipped:
+                return "Partly shipped"
+        return self.get_status_display()
 
 
 class PreparationStatus(models.TextChoices):
@@ -277,6 +288,26 @@ class OrderEvent(models.Model):
         indexes = [
             # Serves the metrics: approvals and clarification answers in a date range.
             models.Index(fields=["kind", "created_at"], name="order_event_kind_created"),
+        ]
+
+
+class OrderAmendment(models.Model):
+    """A prescriber's answer to a clarification by changing the order: a new version of the same order. The
+    preparations as they stood before are kept here, so the pharmacist sees what changed and the old version
+    stays readable; the order's preparations are the new version."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="amendments")
+    version = models.PositiveSmallIntegerField(help_text="The version this amendment made: 2 for the first.")
+    previous = models.JSONField(help_text="The preparations of the version before, as signed.")
+    note = models.TextField(blank=True, help_text="The prescriber's words to the pharmacist.")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["version"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "version"], name="order_amendment_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=2), name="order_amendment_version_from_2"),
         ]
 
 

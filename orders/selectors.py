@@ -7,6 +7,7 @@ import datetime as dt
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 
+from orders.history_text import history
 from orders.models import Favourite, Order, OrderEvent, OrderStatus, Patient, PatientLink, Preparation, Visibility
 from orders.validation import prescriber_for_caller
 from portal.errors import NotFound
@@ -99,6 +100,20 @@ def favourite_get(*, user, public_id) -> Favourite:
     return _by_public_id(favourite_list(user=user), public_id, "favourite")
 
 
+def order_history(*, order: Order, preparation=None, pharmacy: bool = True) -> list[dict]:
+    """The order's events as sentences (orders.history_text), oldest first; one preparation's, with the order's own."""
+    events = order_events(order=order)
+    if preparation is not None:
+        events = events.filter(Q(preparation=preparation) | Q(preparation__isnull=True))
+    return history(events, pharmacy=pharmacy)
+
+
+def patient_previous_orders(*, order: Order, limit: int = 10) -> list[Order]:
+    """The same patient's other signed orders, newest first (for the pharmacist verifying this one)."""
+    if order.patient_id is None:
+        return []
+    return list(Order.objects.filter(patient_id=order.patient_id).exclude(pk=order.pk).exclude(status=OrderStatus.DRAFT)
+                .prefetch_related("preparations").order_by("-signed_at")[:limit])
 # --- The prescriber's day --------------------------------------------------------------------
 
 RECENTLY_REJECTED_DAYS = 30

@@ -18,6 +18,7 @@ from formulary.rules_facts_builder import lots_for
 from orders.models import (
     Favourite,
     Order,
+    OrderAmendment,
     OrderStatus,
     Patient,
     Preparation,
@@ -274,26 +275,31 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
                 return created
 
             order = _with_unique_number(make)
-        names = {code: m.name for code, m in outcome.facts.materials.items()}
-        Preparation.objects.bulk_create(
-            Preparation(
-                order=order, position=index + 1,
-                base_code=prep["base"], base_name=outcome.facts.bases[prep["base"]].name,
-                quantity=prep["quantity"], unit=prep["unit"], route=prep.get("route") or "topical",
-                target_ph=result.target_ph, water_activity=prep.get("water_activity"),
-                directions=prep.get("directions", ""), refills=prep.get("refills", 0), refills_remaining=prep.get("refills", 0),
-                exclusions={"allergen_groups": list((prep.get("exclusions") or {}).get("allergen_groups", [])),
-                            "preservative_free": bool((prep.get("exclusions") or {}).get("preservative_free", False))},
-                ingredients=[
-                    {"ingredient": line["ingredient"], "name": names[line["ingredient"]], "percent": float(line["percent"]),
-                     "share_percent": float(round(result.shares[line["ingredient"]], 4))}
-                    for line in prep.get("ingredients", [])
-                ],
-                checked=answer, beyond_use_days=result.beyond_use_days, storage=result.storage,
-            )
-            for index, (prep, result, answer) in enumerate(zip(body["preparations"], outcome.results, answers))
-        )
+        _preparations_create(order=order, body=body, outcome=outcome, answers=answers)
     return order
+
+
+def _preparations_create(*, order: Order, body: dict, outcome: ValidationOutcome, answers: list[dict]) -> None:
+    """The signed snapshot of each preparation: what was ordered and what the rules said of it."""
+    names = {code: m.name for code, m in outcome.facts.materials.items()}
+    Preparation.objects.bulk_create(
+        Preparation(
+            order=order, position=index + 1,
+            base_code=prep["base"], base_name=outcome.facts.bases[prep["base"]].name,
+            quantity=prep["quantity"], unit=prep["unit"], route=prep.get("route") or "topical",
+            target_ph=result.target_ph, water_activity=prep.get("water_activity"),
+            directions=prep.get("directions", ""), refills=prep.get("refills", 0), refills_remaining=prep.get("refills", 0),
+            exclusions={"allergen_groups": list((prep.get("exclusions") or {}).get("allergen_groups", [])),
+                        "preservative_free": bool((prep.get("exclusions") or {}).get("preservative_free", False))},
+            ingredients=[
+                {"ingredient": line["ingredient"], "name": names[line["ingredient"]], "percent": float(line["percent"]),
+                 "share_percent": float(round(result.shares[line["ingredient"]], 4))}
+                for line in prep.get("ingredients", [])
+            ],
+            checked=answer, beyond_use_days=result.beyond_use_days, storage=result.storage,
+        )
+        for index, (prep, result, answer) in enumerate(zip(body["preparations"], outcome.results, answers))
+    )
 
 
 def _promise_fields(promise: PromiseDates) -> dict:
@@ -382,6 +388,95 @@ def order_answer_clarification(*, order: Order, by, answer: str) -> Order:
     if not answer:
         raise ServiceError("Write your answer for the pharmacist.", fields={"answer": ["This field is required."]})
     return order_transition(order=order, to=OrderStatus.SUBMITTED, by=by, message=answer, kind="clarification_answered")
+
+
+# --- Amending an order the pharmacist asked about ----------------------------------------------
+
+def preparations_as_body(order: Order) -> list[dict]:
+    """The order's preparations as the order body takes them (to edit them again)."""
+    return [
+        {
+            "base": p.base_code, "quantity": f"{p.quantity.normalize():f}", "unit": p.unit, "route": p.route,
+            "target_ph": f"{p.target_ph.normalize():f}" if p.target_ph is not None else "", "directions": p.directions,
+            "refills": p.refills, "water_activity": str(p.water_activity) if p.water_activity is not None else "",
+            "ingredients": [{"ingredient": line["ingredient"], "percent": str(line["percent"])} for line in p.ingredients],
+            "exclusions": p.exclusions,
+        }
+        for p in order.preparations.all()
+    ]
+
+
+def _preparation_snapshot(p: Preparation) -> dict:
+    return {"position": p.position, "base_code": p.base_code, "base_name": p.base_name, "quantity": f"{p.quantity.normalize():f}",
+            "unit": p.unit, "route": p.route, "target_ph": f"{p.target_ph.normalize():f}" if p.target_ph is not None else None,
+            "directions": p.directions, "refills": p.refills, "exclusions": p.exclusions, "ingredients": p.ingredients,
+            "beyond_use_days": p.beyond_use_days, "storage": p.storage}
+
+
+class NotAwaitingAnswer(ServiceError):
+    status = 409
+    code = "illegal_transition"
+
+
+def _awaiting_answer(order: Order) -> None:
+    if order.status != OrderStatus.CLARIFICATION_REQUESTED:
+        raise NotAwaitingAnswer(f"Order {order.number} is {order.get_status_display().lower()}: only an order the pharmacist asked "
+                                "about can be amended.")
+
+
+def order_amend_start(*, order: Order, by) -> Order:
+    """Open the order's preparations for editing, while the question waits (the order keeps its status)."""
+    _awaiting_answer(order)
+    body = {"patient_id": str(order.patient.public_id), "encounter_state": order.encounter_state,
+            "clinical_difference_note": order.clinical_difference_note, "preparations": preparations_as_body(order),
+            "amending": True}
+    if order.draft.get("amending"):
+        return order  # already open: keep what was typed
+    updated = Order.objects.filter(pk=order.pk, status=OrderStatus.CLARIFICATION_REQUESTED).update(draft=body, updated_at=timezone.now())
+    if updated != 1:
+        order.refresh_from_db()
+        _awaiting_answer(order)
+    order.draft = body
+    return order
+
+
+def order_amend_draft_save(*, order: Order, body: dict) -> Order:
+    """Keep what the prescriber types while amending; the patient stays the order's."""
+    body = {**body, "patient_id": str(order.patient.public_id), "amending": True}
+    updated = Order.objects.filter(pk=order.pk, status=OrderStatus.CLARIFICATION_REQUESTED).update(draft=body, updated_at=timezone.now())
+    if updated != 1:
+        order.refresh_from_db()
+        _awaiting_answer(order)
+    order.draft = body
+    return order
+
+
+def order_amend(*, order: Order, by, body: dict, note: str = "", today: dt.date | None = None) -> Order:
+    """Sign the order again with changed preparations: the answer to the pharmacist's question. The same checks
+    as a new order (422, nothing saved); the order goes back to the pharmacist as a new version, the version
+    before kept on an OrderAmendment. Refused with 409, nothing changed, unless the order still waits for an answer."""
+    _awaiting_answer(order)
+    body = {**body, "patient_id": order.patient.public_id}
+    body.pop("patient", None)
+    body.pop("amending", None)
+    outcome = order_validate(user=by, body=body, today=today)
+    answers = [result_as_json(r, outcome.facts, p["unit"]) for r, p in zip(outcome.results, body["preparations"])]
+    if not outcome.ok:
+        raise OrderNotAcceptable(outcome, answers)
+    note = (note or "").strip()[:2000]
+    with transaction.atomic():
+        version = order.amendments.count() + 2
+        previous = [_preparation_snapshot(p) for p in order.preparations.all()]
+        # The door first: if the pharmacy approved, rejected or cancelled meanwhile, this raises and nothing changes.
+        order = order_transition(order=order, to=OrderStatus.SUBMITTED, by=by, kind="amended",
+                                 message=f"version {version}" + (f": {note}" if note else ""),
+                                 rules_version=outcome.rules_version, encounter_state=outcome.encounter_state,
+                                 clinical_difference_note=body.get("clinical_difference_note") or "", draft={},
+                                 signed_at=timezone.now(), signed_by=by, attestation=ATTESTATION)
+        OrderAmendment.objects.create(order=order, version=version, previous=previous, note=note, by=by)
+        order.preparations.all().delete()
+        _preparations_create(order=order, body=body, outcome=outcome, answers=answers)
+    return order
 
 
 # --- Favourites and reorders ---------------------------------------------------------------
@@ -511,7 +606,8 @@ def preparation_bud_assign(*, preparation: Preparation, by, days, citation: str,
         longer = "longer" if days > preparation.beyond_use_days else "shorter"
         event_record(order=order, preparation=preparation, kind="bud_assigned", actor=by,
                      message=f"Beyond-use period of preparation {preparation.position} set to {days} days ({longer} than the table's "
-                             f"{preparation.beyond_use_days}) per {citation[:300]}. Reason: {reason[:300]}")
+                             f"{preparation.beyond_use_days}) by {by.get_full_name() or by.username} per {citation[:300]}. "
+                             f"Reason: {reason[:300]}")
     preparation.refresh_from_db()
     return preparation
 
@@ -528,6 +624,7 @@ def preparation_bud_clear(*, preparation: Preparation, by) -> Preparation:
         Preparation.objects.filter(pk=preparation.pk).update(assigned_bud_days=None, bud_citation="", bud_reason="",
                                                              bud_assigned_by=None, bud_assigned_at=None)
         event_record(order=order, preparation=preparation, kind="bud_assigned", actor=by,
-                     message=f"Beyond-use period of preparation {preparation.position} back to the table's {preparation.beyond_use_days} days.")
+                     message=f"Beyond-use period of preparation {preparation.position} back to the table's {preparation.beyond_use_days} days "
+                             f"({by.get_full_name() or by.username}).")
     preparation.refresh_from_db()
     return preparation

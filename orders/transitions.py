@@ -14,6 +14,7 @@ S = OrderStatus
 PRESCRIBER = frozenset({Role.PRESCRIBER})
 PHARMACIST = frozenset({Role.PHARMACIST, Role.PHARMACY_ADMIN})
 ANYONE = frozenset({Role.PRESCRIBER, *PHARMACY_ROLES})
+STAFF_OR_SYSTEM = frozenset({*PHARMACY_ROLES, "system"})  # the roll-up from jobs: a shipment by staff, a delivery by the carrier poll
 
 # (from, to) -> the roles that may make that move
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
@@ -31,6 +32,9 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (S.CLARIFICATION_REQUESTED, S.SUBMITTED): PRESCRIBER,
     (S.CLARIFICATION_REQUESTED, S.CANCELLED): ANYONE,
     (S.APPROVED, S.CANCELLED): ANYONE,  # only while no preparation has started compounding (checked below)
+    (S.APPROVED, S.SHIPPED): STAFF_OR_SYSTEM,
+    (S.APPROVED, S.DELIVERED): STAFF_OR_SYSTEM,
+    (S.SHIPPED, S.DELIVERED): STAFF_OR_SYSTEM,
 }
 # Preparation statuses after which the order can no longer be cancelled.
 STARTED = frozenset({PreparationStatus.COMPOUNDING, PreparationStatus.QC, PreparationStatus.READY, PreparationStatus.SHIPPED,
@@ -54,9 +58,18 @@ def event_record(*, order: Order, kind: str, actor=None, message: str = "", from
     return event
 
 
+def _role(by) -> str:
+    return "system" if by is None else by.role
+
+
 def may_transition(*, order: Order, to: str, by) -> bool:
     roles = TRANSITIONS.get((order.status, to))
-    return bool(roles) and by.role in roles
+    return bool(roles) and _role(by) in roles
+
+
+def may_cancel(*, order: Order, by) -> bool:
+    """What the door would answer to a cancel now: the table, the role, and nothing started."""
+    return may_transition(order=order, to=S.CANCELLED, by=by) and not any(p.status in STARTED for p in order.preparations.all())
 
 
 def order_transition(*, order: Order, to: str, by, message: str = "", kind: str = "status_changed", **fields) -> Order:
@@ -66,11 +79,14 @@ def order_transition(*, order: Order, to: str, by, message: str = "", kind: str 
     roles = TRANSITIONS.get((frm, to))
     if roles is None:
         raise IllegalTransition(f"Order {order.number} is {order.get_status_display().lower()}; it cannot become {S(to).label.lower()}.")
-    if by.role not in roles:
-        raise IllegalTransition(f"A {by.get_role_display().lower()} cannot move an order from {S(frm).label.lower()} to {S(to).label.lower()}.")
+    if _role(by) not in roles:
+        who = "The system" if by is None else f"A {by.get_role_display().lower()}"
+        raise IllegalTransition(f"{who} cannot move an order from {S(frm).label.lower()} to {S(to).label.lower()}.")
     with transaction.atomic():
-        if to == S.CANCELLED and order.preparations.filter(status__in=STARTED).exists():
-            raise IllegalTransition(f"Order {order.number} is being compounded; it can no longer be cancelled. Call the pharmacy.")
+        started = set(order.preparations.filter(status__in=STARTED).values_list("status", flat=True)) if to == S.CANCELLED else set()
+        if started:
+            where = "has shipped" if started & {PreparationStatus.SHIPPED, PreparationStatus.DELIVERED} else "is being compounded"
+            raise IllegalTransition(f"Order {order.number} {where}; it can no longer be cancelled. Call the pharmacy.")
         updated = Order.objects.filter(pk=order.pk, status=frm, version=order.version).update(
             status=to, version=F("version") + 1, **fields
         )

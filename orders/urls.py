@@ -12,6 +12,7 @@ urlpatterns = [
     path("orders/<uuid:order_id>/cancel/", views.order_cancel, name="order-cancel"),
     path("orders/<uuid:order_id>/rush/", views.order_rush, name="order-rush"),
     path("orders/<uuid:order_id>/answer/", views.order_answer, name="order-answer"),
+    path("orders/<uuid:order_id>/amend/", views.order_amend, name="order-amend"),
     path("orders/<uuid:order_id>/reorder/", views.order_reorder, name="order-reorder"),
     path("orders/<uuid:order_id>/discard/", views.order_discard, name="order-discard"),
     path("orders/<uuid:order_id>/patient-link/revoke/", views.order_patient_link, {"action": "revoke"}, name="order-link-revoke"),

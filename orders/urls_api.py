@@ -7,6 +7,7 @@ urlpatterns = [
     path("orders/", api_orders.OrderListCreate.as_view(), name="api-orders"),
     path("orders/<uuid:order_id>/", api_orders.OrderDetail.as_view(), name="api-order"),
     path("orders/<uuid:order_id>/cancel/", api_orders.OrderCancel.as_view(), name="api-order-cancel"),
+    path("orders/<uuid:order_id>/amend/", api_orders.OrderAmend.as_view(), name="api-order-amend"),
     path("orders/<uuid:order_id>/rush/", api_orders.OrderRushRequest.as_view(), name="api-order-rush"),
     path("orders/<uuid:order_id>/events/", api_orders.OrderEvents.as_view(), name="api-order-events"),
     path("patients/", api_patients.PatientListCreate.as_view(), name="api-patients"),

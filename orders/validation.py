@@ -13,6 +13,7 @@ from formulary.rules_facts_builder import formulary_facts, licences_of, lots_for
 from orders.models import Patient, Prescriber
 from orders.rules import STORAGE_TEXT, evaluate
 from orders.rules.facts import FormularyFacts, IngredientLine, OrderContext, PreparationInput, PreparationResult
+from orders.rules.titles import title as rule_title
 from portal.errors import Forbidden, NotFound, ServiceError
 from portal.models import PHARMACY_ROLES, Pharmacy, PharmacyLicence, Role
 
@@ -162,6 +163,7 @@ def _preparation_input(prep: dict) -> PreparationInput:
         ingredients=tuple(IngredientLine(code=line["ingredient"], percent=line["percent"]) for line in prep.get("ingredients", [])),
         excluded_allergen_groups=frozenset(exclusions.get("allergen_groups", [])),
         preservative_free=bool(exclusions.get("preservative_free", False)),
+        directions=prep.get("directions") or "",
     )
 
 
@@ -175,7 +177,8 @@ def result_as_json(result: PreparationResult, facts: FormularyFacts, unit: str) 
     return {
         "ok": result.ok,
         "findings": [
-            {"code": f.code, "severity": f.severity, "ingredient": f.ingredient, "substance": f.substance, "message": f.message}
+            {"code": f.code, "title": rule_title(f.code), "severity": f.severity, "ingredient": f.ingredient, "substance": f.substance,
+             "message": f.message}
             for f in result.findings
         ],
         "aqueous": result.aqueous,

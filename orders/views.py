@@ -16,11 +16,13 @@ from formulary.models import AllergenGroup
 from formulary.rules_facts_builder import formulary_facts
 from orders import selectors, services
 from orders.api_validate import OrderBodySerializer
-from formulary.rules_facts_builder import formulary_facts
 from orders.models import OrderStatus, PreparationStatus, RushStatus, Sex, Visibility
 from orders.order_form import (apply_action, body_for_check, body_from_post, field_errors_by_preparation, field_names,
                                resolve_names, strip_rows)
 from orders.promise import promise_estimate
+from orders.presentation import preparation_view, safety, ship_to_text
+from orders.rules.titles import route_choices
+from orders.transitions import may_cancel
 from orders.validation import order_validate, result_as_json
 from portal.access import prescriber_required
 from portal.audit import record_access
@@ -43,8 +45,8 @@ def _facts_context() -> dict:
     return {
         "bases": sorted(facts.bases.values(), key=lambda b: b.name),
         "materials": sorted(facts.materials.values(), key=lambda m: m.name),
-        "non_sterile_routes": sorted(facts.non_sterile_routes),
-        "sterile_routes": sorted(facts.sterile_routes),
+        # Only the routes this pharmacy compounds, topical first; sterile routes are never offered.
+        "routes": route_choices(facts.non_sterile_routes),
         "groups": list(AllergenGroup.objects.all()),
         "states": USState.choices,
         "common_directions": COMMON_DIRECTIONS,
@@ -229,10 +231,15 @@ def order_new(request):
     return redirect("order-edit", order_id=order.public_id)
 
 
+def _amending(order) -> bool:
+    """An order the pharmacist asked about, opened for a new version (services.order_amend_start)."""
+    return order.status == OrderStatus.CLARIFICATION_REQUESTED and bool(order.draft.get("amending"))
+
+
 @prescriber_required
 def order_edit(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    if order.status != OrderStatus.DRAFT:
+    if order.status != OrderStatus.DRAFT and not _amending(order):
         return redirect("order-detail", order_id=order.public_id)
     if request.method != "POST":
         record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
@@ -241,6 +248,8 @@ def order_edit(request, order_id):
     units = _facts_context()["units"]
     body = resolve_names(body_from_post(request.POST, units=units), formulary_facts())
     touched = {name for name in request.POST.get("touched", "").split(",") if name}
+    if _amending(order):
+        body["patient_id"] = str(order.patient.public_id)  # a new version is for the same patient
     patient = _patient_or_none(request.user, body.get("patient_id"))
     if body.get("patient_id") and patient is None:
         body["patient_id"] = None
@@ -268,7 +277,14 @@ def order_edit(request, order_id):
                 notice = f"Saved “{favourite.name}” to your favourites."
             except ServiceError as exc:
                 notice = exc.message
-    services.order_draft_save(order=order, body=body, patient=patient)
+    try:
+        if _amending(order):
+            services.order_amend_draft_save(order=order, body=body)
+        else:
+            services.order_draft_save(order=order, body=body, patient=patient)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("order-detail", order_id=order.public_id)
 
     if action == "review":
         url = reverse("order-review", kwargs={"order_id": order.public_id})
@@ -288,11 +304,25 @@ def order_edit(request, order_id):
 @prescriber_required
 def order_review(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    if order.status != OrderStatus.DRAFT:
+    amending = _amending(order)
+    if order.status != OrderStatus.DRAFT and not amending:
         return redirect("order-detail", order_id=order.public_id)
     checks = run_checks(user=request.user, body=order.draft)
     error = ""
-    if request.method == "POST":
+    if request.method == "POST" and amending:
+        if request.POST.get("attest") != "on":
+            error = "Tick the attestation to sign."
+        elif checks["ok"]:
+            try:
+                services.order_amend(order=order, by=request.user, body=checks["validated"], note=request.POST.get("note", ""))
+            except services.OrderNotAcceptable:
+                checks = run_checks(user=request.user, body=order.draft)
+            except ServiceError as exc:
+                error = exc.message
+            else:
+                messages.success(request, f"Order {order.number} is signed again as a new version and back with the pharmacist.")
+                return redirect("order-detail", order_id=order.public_id)
+    elif request.method == "POST":
         if request.POST.get("attest") != "on":
             error = "Tick the attestation to sign."
         elif checks["ok"]:
@@ -307,12 +337,22 @@ def order_review(request, order_id):
                 return redirect("order-detail", order_id=order.public_id)
     patient = _patient_or_none(request.user, order.draft.get("patient_id"))
     record_access(request, object_type="order", object_id=order.public_id, patient_id=patient.pk if patient else None)
+    facts = formulary_facts()
+    names = {code: m.name for code, m in facts.materials.items()}
     rows = _rows(order.draft)
+    for row in rows:
+        row["ingredients"] = [{**line, "name": names.get(line.get("ingredient"), "")} for line in row["ingredients"]]
+        base = facts.bases.get(row.get("base") or "")
+        row["safety"] = safety(patient=patient, base=base.name if base else (row.get("base") or "No base chosen"),
+                               quantity=row.get("quantity", ""), unit=base.unit if base else row.get("unit", ""),
+                               route=row.get("route") or "topical", ingredients=row["ingredients"], exclusions=row["exclusions"],
+                               directions=row.get("directions", ""))
     results = [prep["result"] for prep in checks.get("preps", []) if prep.get("result")]
     estimate = promise_estimate(preparations=len(results), refrigerate=any(r.get("storage") == "refrigerate" for r in results),
                                 order_id=order.pk) if checks["ok"] else None
     return render(request, "orders/review.html", {
         "order": order, "checks": checks, "patient": patient, "rows": rows, "error": error, "attestation": services.ATTESTATION,
+        "amending": amending, "version": order.amendments.count() + 2 if amending else None,
         "estimate": estimate, "cutoff": settings.PHARMACY_CUTOFF,
     })
 
@@ -326,15 +366,22 @@ def order_detail(request, order_id):
     open_preparations = [p for p in preparations if p.status not in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED,
                                                                      PreparationStatus.CANCELLED)]
     return render(request, "orders/detail.html", {
-        "order": order, "events": events, "preparations": preparations,
-        "shipped": any(p.status in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED) for p in preparations),
+        "order": order, "events": events, "preps": [preparation_view(p) for p in order.preparations.all()],
+        "history": selectors.order_history(order=order, pharmacy=False),
         "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
         "patient_link": _patient_link_url(order),
+        "can_cancel": may_cancel(order=order, by=request.user),
+        "shipments": list(order.shipments.order_by("shipped_at")), "ship_to": ship_to_text(order),
+        "dispatched": order.status in DISPATCHED,
+        "shipped": any(p.status in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED) for p in preparations),
+        "preparations": preparations,
         "can_rush": order.status in services.RUSH_OPEN and order.rush in (RushStatus.NONE, RushStatus.DECLINED)
         and bool(open_preparations),
-        "can_cancel": order.status in (OrderStatus.DRAFT, OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION,
-                                       OrderStatus.CLARIFICATION_REQUESTED, OrderStatus.APPROVED),
     })
+
+
+# An order the pharmacy has approved and is making, shipping or has delivered: the patient's link applies.
+DISPATCHED = (OrderStatus.APPROVED, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 
 
 def _patient_link_url(order):
@@ -362,7 +409,7 @@ def order_patient_link(request, order_id, action):
     if action == "revoke":
         patient_link_revoke(order=order)
         messages.success(request, "The patient's link no longer works.")
-    elif order.status in (OrderStatus.APPROVED,):
+    elif order.status in DISPATCHED:
         patient_link_issue(order=order)
         messages.success(request, "A new link is ready; the old one no longer works.")
     else:
@@ -386,6 +433,19 @@ def order_answer(request, order_id):
     act(request, lambda: services.order_answer_clarification(order=order, by=request.user, answer=request.POST.get("answer", "")[:2000]),
         "Your answer is with the pharmacist; the order is back in their queue.")
     return redirect("order-detail", order_id=order.public_id)
+
+
+@prescriber_required
+@require_POST
+def order_amend(request, order_id):
+    """Answer the pharmacist by changing the order: open its preparations for editing (a new version when signed)."""
+    order = selectors.order_get(user=request.user, public_id=order_id)
+    try:
+        services.order_amend_start(order=order, by=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("order-detail", order_id=order.public_id)
+    return redirect("order-edit", order_id=order.public_id)
 
 
 @prescriber_required

@@ -52,9 +52,15 @@ def claimed_job(api_as, rivera, staff, **kw):
 
 
 def record_body(job_id, yield_grams=None, **overrides):
+    """Every weighing of the record at exactly its worksheet weight, with the first lot to use; materials
+    first and the base last (the API takes the lines in any order)."""
     job = Job.objects.get(public_id=job_id)
     batch = documents.batch_lines(job)
-    lots = [{"item": line["item"], "lot_number": line["lots"][0]["lot_number"], "actual_grams": line["quantity"]} for line in batch["lines"]]
+    plan = documents.record_plan(job, batch)
+    plan = [row for row in plan if row["lot_kind"] == "material" or row["step"] != "weigh"] + \
+        [row for row in plan if row["lot_kind"] == "base" and row["step"] == "weigh"]
+    lots = [{"item": row["item"], "step": row["step"], "lot_number": row["lots"][0]["lot_number"] if row["takes_lot"] else "",
+             "actual_grams": str(row["planned"])} for row in plan]
     for item, change in overrides.items():
         for line in lots:
             if line["item"] == item:

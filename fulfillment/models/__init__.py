@@ -11,11 +11,12 @@ from fulfillment.models.notifications import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from fulfillment.models.records import CompoundingRecord, QCResult, RecordLine
+from fulfillment.models.records import CompoundingRecord, QCResult, RecordLine, RecordStep
 from fulfillment.models.shipping import SHIPMENT_RANK, Shipment, ShipmentStatus, TrackingEvent
 from fulfillment.models.workers import WorkerHeartbeat
 
 __all__ = [
-    "SHIPMENT_RANK", "CompoundingRecord", "EmailOutbox", "Job", "JobStatus", "OutboxStatus", "PayloadFormat", "QCResult", "RecordLine", "RenderStatus",
+    "SHIPMENT_RANK", "CompoundingRecord", "EmailOutbox", "Job", "JobStatus", "OutboxStatus", "PayloadFormat", "QCResult", "RecordLine",
+    "RecordStep", "RenderStatus",
     "Shipment", "ShipmentStatus", "TrackingEvent", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "WorkerHeartbeat", "Worksheet",
 ]

@@ -24,10 +24,24 @@ class CompoundingRecord(models.Model):
         constraints = [models.CheckConstraint(condition=Q(actual_yield_grams__gt=0), name="record_yield_positive")]
 
 
+class RecordStep(models.TextChoices):
+    """What a record line weighed. A material too light to weigh directly (WM-04) is weighed as an
+    aliquot: the material, the mixture made up with base, and the portion of it taken into the batch."""
+
+    WEIGH = "weigh", "Weighed into the batch"
+    ALIQUOT_MATERIAL = "aliquot_material", "Aliquot: the material"
+    ALIQUOT_BASE = "aliquot_base", "Aliquot: made up with base"
+    ALIQUOT_PORTION = "aliquot_portion", "Aliquot: portion into the batch"
+
+
 @tracked()
 class RecordLine(models.Model):
     record = models.ForeignKey(CompoundingRecord, on_delete=models.CASCADE, related_name="lines")
-    item_code = models.CharField(max_length=60)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order of addition, as on the worksheet.")
+    step = models.CharField(max_length=20, choices=RecordStep.choices, default=RecordStep.WEIGH)
+    item_code = models.CharField(max_length=60, help_text="The material or base whose lot this line used.")
+    item_name = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=300, blank=True, help_text="The weighing in words, as the worksheet said it.")
     lot = models.ForeignKey("formulary.StockLot", on_delete=models.PROTECT, related_name="+")
     lot_number = models.CharField(max_length=60)
     lot_expires_on = models.DateField()
@@ -35,7 +49,11 @@ class RecordLine(models.Model):
     actual_grams = models.DecimalField(max_digits=10, decimal_places=3)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(actual_grams__gt=0), name="record_line_positive")]
+        ordering = ["position", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(actual_grams__gt=0), name="record_line_positive"),
+            models.CheckConstraint(condition=Q(step__in=RecordStep.values), name="record_line_step_valid"),
+        ]
 
 
 @tracked()

@@ -56,6 +56,21 @@ class Shipment(models.Model):
     def __str__(self) -> str:
         return f"{self.carrier} {self.tracking_number}"
 
+    @property
+    def carrier_name(self) -> str:
+        from fulfillment.tracking import CARRIERS
+
+        carrier = CARRIERS.get(self.carrier)
+        return carrier.name if carrier else self.carrier
+
+    @property
+    def tracking_url(self) -> str:
+        """Where the prescriber and the patient follow the parcel (read by the order page through order.shipments)."""
+        from fulfillment.tracking import CARRIERS
+
+        carrier = CARRIERS.get(self.carrier)
+        return carrier.tracking_url(self.tracking_number) if carrier else ""
+
 
 class TrackingEvent(models.Model):
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")

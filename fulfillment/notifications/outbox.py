@@ -20,7 +20,8 @@ from fulfillment.fhir.events import fill as fill_fhir_payload
 from fulfillment.models import EmailOutbox, OutboxStatus, PayloadFormat, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated")
-ORDER_STATUS_KINDS = {"signed", "approved", "rejected", "cancelled", "clarification_requested", "clarification_answered", "status_changed"}
+ORDER_STATUS_KINDS = {"signed", "approved", "rejected", "cancelled", "clarification_requested", "clarification_answered", "amended",
+                      "status_changed"}
 PRESCRIBER_EMAILS = {"clarification_requested": "prescriber_clarification", "rejected": "prescriber_rejected"}
 
 

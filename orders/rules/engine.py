@@ -25,10 +25,11 @@ from orders.rules.facts import (
     PreparationResult,
 )
 
-RULES_VERSION = "2026.12.1"
+RULES_VERSION = "2026.12.2"
 
 AQUEOUS_AW = Decimal("0.60")
 MICROBIOME_PH = (Decimal("4.5"), Decimal("5.5"))
+TOPICAL_PH = (Decimal("3.0"), Decimal("9.0"))  # outside it a leave-on or rinse-off irritates or burns skin (docs/rules.md)
 BUD_DAYS = {"aqueous_nonpreserved": 14, "aqueous_preserved": 35, "nonaqueous_oral": 90, "nonaqueous_other": 180}
 STORAGE_TEXT = {
     "refrigerate": "Store in a refrigerator, 2–8 °C",
@@ -211,6 +212,8 @@ def _quantity_route_patient_checks(mix: _Mix, out: _Findings) -> None:
         out.error("OUT_OF_SCOPE_STERILE",
                   f"The {prep.route.replace('_', ' ')} route needs a sterile preparation (USP <797>); this pharmacy compounds "
                   "non-sterile topicals only.")
+    if prep.directions is not None and not prep.directions.strip():
+        out.error("DIRECTIONS_MISSING", "Write the directions for use: the label tells the patient how and how often to apply it.")
     if not mix.context.patient_named:
         out.error("NO_IDENTIFIED_PATIENT", "A compounded preparation is made for one named patient (503A). Add the patient.")
 
@@ -348,6 +351,10 @@ def _water_ph_preservation(mix: _Mix, out: _Findings) -> _Water:
                      f"{subs[s].inci} only boosts a preservative and never preserves on its own; the preparation is dated as "
                      "nonpreserved. Add a qualifying preservative for a 35-day date.",
                      ingredient=mix.via(s)[0], substance=s)
+    if target_ph is not None and not (TOPICAL_PH[0] <= target_ph <= TOPICAL_PH[1]):
+        out.error("PH_NOT_TOPICAL",
+                  f"Target pH {_ph(target_ph)} is outside 3.0–9.0, the range a preparation for skin, scalp or nails is made in. "
+                  "Choose a target pH between 3.0 and 9.0 (4.5–5.5 suits skin best).")
     leave_on = base is not None and base.application == "leave_on"
     if aqueous and leave_on and target_ph is not None and not (MICROBIOME_PH[0] <= target_ph <= MICROBIOME_PH[1]):
         out.warn("PH_OUTSIDE_MICROBIOME_TARGET",

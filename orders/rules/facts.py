@@ -143,6 +143,7 @@ class PreparationInput:
     compounding_date: dt.date | None = None
     excluded_allergen_groups: frozenset[str] = frozenset()
     preservative_free: bool = False
+    directions: str | None = None  # None: not judged (a caller with no directions to give, e.g. a bench)
 
 
 @dataclass(frozen=True)

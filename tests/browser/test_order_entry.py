@@ -40,6 +40,7 @@ def test_order_entry_with_live_checks(page, browser, live_server, rivera, chen, 
     expect(page.locator('input[name="prep-0-exclude"][value="FRAGRANCE"]')).to_be_checked()
     page.get_by_label("Base").select_option("cream-base-pf")
     page.get_by_label("Quantity").fill("50")
+    page.get_by_label("Directions").fill("Apply a thin layer at night.")
     page.get_by_label("Ingredient 1 of preparation 1").fill("lavender-oil")
     page.get_by_label("Strength 1 of preparation 1").fill("0.5")
     allergy = page.locator('#checks [data-code="PATIENT_ALLERGY"]').first

@@ -17,7 +17,7 @@ def test_markup_in_a_patient_name_never_runs(page, live_server, api_as, rivera, 
     _demo_stock(technician)
     body = {"patient": {"first_name": EVIL, "last_name": "<script>alert(2)</script>", "date_of_birth": "1991-04-12"},
             "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
-            "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g"}]}
+            "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g", "directions": "Apply twice daily."}]}
     order = api_as(rivera.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))

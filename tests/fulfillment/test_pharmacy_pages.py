@@ -20,7 +20,7 @@ def order(api_as, rivera, technician, formulary):
     _demo_stock(technician)
     body = {"patient": {"first_name": EVIL, "last_name": "Lopez", "date_of_birth": "1991-04-12"},
             "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
-            "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g", "ingredients": [{"ingredient": "ceramide-np", "percent": 1}]}]}
+            "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g", "directions": "Apply twice daily.", "ingredients": [{"ingredient": "ceramide-np", "percent": 1}]}]}
     return api_as(rivera.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()
 
 

@@ -60,8 +60,9 @@ def test_a_100_ml_shampoo_worksheet_weighs_grams_to_the_centigram(api_as, rivera
     expected["shampoo-base-capb"] = batch - sum(expected.values())
     assert "100 mL ≈ 102.0 g dispensed" in text
     assert "Batch 105 mL ≈ 107.10 g" in text
+    names = {"zinc-pyrithione": "Zinc", "phenoxyethanol": "Phenoxyethanol", "shampoo-base-capb": "Sulfate"}  # the worksheet names, never codes
     for item, grams in expected.items():
-        assert re.search(rf"{re.escape(item)}.*?{re.escape(str(grams))}", text, re.DOTALL), (item, grams)
+        assert re.search(rf"{re.escape(names[item])}.*?{re.escape(str(grams))}", text, re.DOTALL), (item, grams)
     assert "≈ 0.97 mL" in text  # the phenoxyethanol, 1.07 g at 1.102 g/mL
     assert "Fill weight 102.0–107.1 g (100.0–105.0 mL at 1.02 g/mL)" in text
     assert "Colonial Chemical" in text  # the density's source
@@ -120,7 +121,8 @@ def test_an_assigned_bud_with_its_citation_reaches_the_worksheet_and_label(api_a
     prep = Preparation.objects.get(order__public_id=order["id"])
     assert (prep.assigned_bud_days, prep.bud_citation, prep.bud_reason, prep.bud_assigned_by) == (60, CITATION, REASON, pharmacist)
     assert prep.beyond_use_days == 35  # the table's period stays
-    assert OrderEvent.objects.filter(order=prep.order, kind="bud_assigned", actor=pharmacist).exists()
+    event = OrderEvent.objects.get(order=prep.order, kind="bud_assigned", actor=pharmacist)
+    assert event.message.startswith("Beyond-use period of preparation 1 set to 60 days (longer than the table's 35) by Test Pharm per Allen LV.")
     seen = api_as(rivera.user).get(f"/api/v1/orders/{order['id']}/").json()["preparations"][0]
     assert (seen["beyond_use_days"], seen["assigned_beyond_use_days"], seen["beyond_use_citation"]) == (35, 60, CITATION)
 

@@ -25,7 +25,8 @@ def test_worksheet_grams_match_the_engine_to_the_milligram(api_as, rivera, staff
     text = pdf_text(response.content)
     engine = order["preparations"][0]
     # 50 g with 5 % overage = 52.5 g; 1 % pe9010 = 0.53 g, 4 % niacinamide = 2.10 g, the base the remainder
-    expected = {"pe9010": "0.53", "niacinamide": "2.1", "cream-base-pf": "49.87"}
+    # (the worksheet names materials, never codes: a name's first word, then its grams)
+    expected = {"Phenoxyethanol": "0.53", "Niacinamide": "2.1", "Oil-in-water": "49.87"}
     assert "Batch 52.5 g" in text
     for item, grams in expected.items():
         assert re.search(rf"{re.escape(item)}.*?{re.escape(grams)}", text, re.DOTALL), (item, grams)

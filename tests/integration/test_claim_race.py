@@ -21,7 +21,7 @@ def test_concurrent_claims_get_distinct_jobs(api_as, rivera, pharmacist, technic
     _demo_stock(technician)
     body = {"patient": {"first_name": "Maya", "last_name": "Lopez", "date_of_birth": "1991-04-12"},
             "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
-            "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g"}] * 20}
+            "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g", "directions": "Apply twice daily."}] * 20}
     order = api_as(rivera.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()
     api_as(pharmacist).post(f"/api/v1/orders/{order['id']}/approve/", {}, format="json")
     technicians = [UserFactory(username=f"tech{i}", role="technician") for i in range(20)]

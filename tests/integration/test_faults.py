@@ -70,7 +70,7 @@ def shop(api_as, rivera, pharmacist, technician, formulary):
     def approved_order(first="Maya"):
         body = {"patient": {"first_name": first, "last_name": "Lopez", "date_of_birth": "1991-04-12"},
                 "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
-                "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "target_ph": 5.0,
+                "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily.", "target_ph": 5.0,
                                   "ingredients": [{"ingredient": "pe9010", "percent": 1}, {"ingredient": "niacinamide", "percent": 4}]}]}
         response = clients["doctor"].post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
         assert response.status_code == 201, response.content
@@ -179,7 +179,7 @@ def test_approve_and_cancel_at_the_same_moment(shop, capsys):
     for round_ in range(8):
         body = {"patient": {"first_name": f"Race{round_}", "last_name": "Lopez", "date_of_birth": "1991-04-12"},
                 "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
-                "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g"}]}
+                "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g", "directions": "Apply twice daily."}]}
         order_id = shop["doctor"].post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()["id"]
         barrier = threading.Barrier(2)
         results = {}

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 BODY = {
     "patient": {"first_name": "Maya", "last_name": "Lopez", "date_of_birth": "1991-04-12", "external_id": "P-1"},
     "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
-    "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "target_ph": 5.0,
+    "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily.", "target_ph": 5.0,
                       "ingredients": [{"ingredient": "pe9010", "percent": 1}]}],
 }
 

@@ -157,7 +157,7 @@ def test_patient_search_as_you_type(as_rivera, lena, ready):
 def signed_order(rivera, lena):
     draft = services.order_draft_create(prescriber=rivera, by=rivera.user, patient=lena)
     body = {"patient_id": lena.public_id, "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "route": "topical",
-                                                            "refills": 1, "directions": "", "ingredients": [], "exclusions": {}}]}
+                                                            "refills": 1, "directions": "Apply nightly.", "ingredients": [], "exclusions": {}}]}
     from decimal import Decimal
 
     body["preparations"][0]["quantity"] = Decimal(50)

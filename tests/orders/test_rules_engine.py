@@ -376,3 +376,39 @@ def test_weighings_add_up_to_the_batch_with_overage():
     assert sum(line.quantity for line in result.weighings) == result.batch_quantity
     niacinamide = next(line for line in result.weighings if line.item_code == "niacinamide")
     assert niacinamide.quantity == D("2.10")
+
+
+# --- Rules that stop a signature (issue 15) ------------------------------------------------
+
+@pytest.mark.parametrize("ph, fires", [("2.9", True), ("3.0", False), ("5.0", False), ("9.0", False), ("9.1", True), ("14", True)])
+def test_a_target_ph_outside_3_to_9_is_an_error_for_a_topical(ph, fires):
+    result = run(prep(target_ph=D(ph)))
+    assert ("PH_NOT_TOPICAL" in codes(result)) is fires
+    if fires:
+        assert finding(result, "PH_NOT_TOPICAL").severity == "error" and not result.ok
+
+
+def test_an_anhydrous_base_has_no_ph_to_judge():
+    assert "PH_NOT_TOPICAL" not in codes(run(prep(base="ointment-base", target_ph=D(14))))
+
+
+@pytest.mark.parametrize("directions, fires", [("", True), ("   ", True), ("Apply nightly.", False), (None, False)])
+def test_empty_directions_are_an_error(directions, fires):
+    result = run(prep(directions=directions))
+    assert ("DIRECTIONS_MISSING" in codes(result)) is fires
+    if fires:
+        assert finding(result, "DIRECTIONS_MISSING").severity == "error"
+
+
+def test_every_code_the_engine_can_report_has_a_title_and_a_reason():
+    import inspect
+    import re
+
+    from orders.rules import engine
+    from orders.rules.titles import RULE_TEXT
+
+    reported = set(re.findall(r'"([A-Z][A-Z_]{4,})"', inspect.getsource(engine)))
+    reported -= {"RULES_VERSION"}
+    assert reported - set(RULE_TEXT) == set()
+    assert all(title and reason and (title[0].isupper() or title.startswith("pH")) and "_" not in title
+               for title, reason in RULE_TEXT.values())

@@ -48,7 +48,7 @@ def body(**overrides):
         "patient": {"first_name": "Maya", "last_name": "Lopez", "date_of_birth": "1991-04-12"},
         "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
         "preparations": [
-            {"base": "cream-base-pf", "quantity": 50, "unit": "g", "target_ph": 5.0,
+            {"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily.", "target_ph": 5.0,
              "ingredients": [{"ingredient": "pe9010", "percent": 1}, {"ingredient": "niacinamide", "percent": 4}]},
         ],
     }
@@ -70,7 +70,7 @@ def test_answer_has_every_field_the_contract_names(api_as, rivera, stocked):
     assert prep["base_percent"] == 95.0
     assert {"substance": "phenoxyethanol", "inci": "Phenoxyethanol", "percent": 0.9} in prep["substances"]
     assert [f["code"] for f in prep["findings"]] == ["AW_NOT_MEASURED"]
-    assert set(prep["findings"][0]) == {"code", "severity", "ingredient", "substance", "message"}
+    assert set(prep["findings"][0]) == {"code", "title", "severity", "ingredient", "substance", "message"}
     lines = {line["item"]: line for line in prep["batch"]["lines"]}
     assert lines["niacinamide"]["quantity"] == 2.1 and lines["niacinamide"]["lots"][0]["lot_number"] == "NIACINAMID-01"
 
@@ -83,8 +83,8 @@ def test_session_sign_in_works_too(client, rivera, password, stocked):
 
 def test_errors_make_ok_false_in_order(api_as, rivera, stocked):
     data = body(preparations=[
-        {"base": "cream-base-pf", "quantity": 50, "unit": "g"},
-        {"base": "cream-base-pf", "quantity": 50, "unit": "g", "ingredients": [{"ingredient": "staphylococcus-hominis-a9", "percent": 1}]},
+        {"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily."},
+        {"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily.", "ingredients": [{"ingredient": "staphylococcus-hominis-a9", "percent": 1}]},
     ])
     answer = api_as(rivera.user).post(URL, data, format="json").json()
     assert answer["ok"] is False
@@ -93,7 +93,7 @@ def test_errors_make_ok_false_in_order(api_as, rivera, stocked):
 
 
 def test_unknown_codes_are_findings_not_crashes(api_as, rivera, stocked):
-    data = body(preparations=[{"base": "nope", "quantity": 50, "unit": "g", "ingredients": [{"ingredient": "ghost", "percent": 1}]}])
+    data = body(preparations=[{"base": "nope", "quantity": 50, "unit": "g", "directions": "Apply twice daily.", "ingredients": [{"ingredient": "ghost", "percent": 1}]}])
     response = api_as(rivera.user).post(URL, data, format="json")
     assert response.status_code == 200
     assert {"UNKNOWN_BASE", "UNKNOWN_INGREDIENT"} <= {f["code"] for f in response.json()["preparations"][0]["findings"]}
@@ -178,11 +178,11 @@ def test_nothing_is_saved(api_as, rivera, stocked):
 def test_query_count_does_not_grow_with_ingredients(api_as, rivera, stocked):
     client = api_as(rivera.user)
     client.post(URL, body(), format="json")
-    few = body(preparations=[{"base": "cream-base-pf", "quantity": 50, "unit": "g", "ingredients": [{"ingredient": "niacinamide", "percent": 4}]}])
+    few = body(preparations=[{"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily.", "ingredients": [{"ingredient": "niacinamide", "percent": 4}]}])
     many_lines = [{"ingredient": c, "percent": p} for c, p in [
         ("niacinamide", 4), ("panthenol", 1), ("allantoin", "0.5"), ("glycerin", 3), ("ceramide-np", 1), ("squalane", 2),
         ("bifida-ferment-lysate", 2), ("inulin", 1), ("sodium-hyaluronate", "0.5"), ("pe9010", 1)]]
-    many = body(preparations=[{"base": "cream-base-pf", "quantity": 50, "unit": "g", "ingredients": many_lines}] * 3)
+    many = body(preparations=[{"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily.", "ingredients": many_lines}] * 3)
     counts = []
     for data in (few, many):
         with CaptureQueriesContext(connection) as ctx:
@@ -201,7 +201,7 @@ def bad(client, data, raw=None):
 
 
 def prep_with(**fields):
-    base = {"base": "cream-base-pf", "quantity": 50, "unit": "g", "ingredients": [{"ingredient": "niacinamide", "percent": 4}]}
+    base = {"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily.", "ingredients": [{"ingredient": "niacinamide", "percent": 4}]}
     base.update(fields)
     return body(preparations=[base])
 

@@ -22,10 +22,10 @@ pytestmark = pytest.mark.django_db
 
 # Objects owned by one clinic (or one user): another clinic's prescriber must get 404.
 CLINIC_OBJECT_ROUTES = {
-    "order-detail", "order-edit", "order-review", "order-cancel", "order-answer", "order-reorder", "order-link-revoke",
+    "order-detail", "order-edit", "order-review", "order-cancel", "order-answer", "order-amend", "order-reorder", "order-link-revoke",
     "order-link-reissue", "webhook", "patient-edit", "token-revoke", "order-discard", "patient-page", "favourite-rename",
     "favourite-delete", "order-print", "order-print-pdf",
-    "api-order", "api-order-cancel", "api-order-events", "api-patient", "api-webhook", "api-webhook-deliveries",
+    "api-order", "api-order-cancel", "api-order-amend", "api-order-events", "api-patient", "api-webhook", "api-webhook-deliveries",
     "api-webhook-redeliver", "order-rush", "api-order-rush",
     "fhir-medication-request", "fhir-task", "fhir-medication-dispense", "fhir-patient",
 }
@@ -34,7 +34,7 @@ PHARMACY_ROUTES = {
     "pharmacist-home", "technician-home", "pharmacy-admin-home", "audit", "stock", "stock-receive", "stock-lot-release",
     "stock-lot-quarantine", "verification-queue", "verification-detail", "verification-approve", "verification-reject",
     "verification-clarify", "verification-bud", "queue", "queue-claim-next", "job", "job-worksheet-status", "job-worksheet-pdf", "job-label-pdf",
-    "job-claim", "job-release", "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship",
+    "job-claim", "job-release", "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship", "shipment-labels-pdf",
     "api-lots", "api-lot-release", "api-lot-quarantine", "api-order-approve", "api-order-reject", "api-order-clarify",
     "api-jobs", "api-jobs-claim-next", "api-job-claim", "api-job-release", "api-job-worksheet", "api-job-record", "api-job-qc",
     "api-job-verify", "api-job-label", "api-shipments", "api-shipment",

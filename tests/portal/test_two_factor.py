@@ -106,7 +106,7 @@ def test_orders_per_minute_are_limited_per_account(api_as, rivera, chen, ready, 
     before = Order.objects.count()
     body = {"patient": {"first_name": "A", "last_name": "B", "date_of_birth": "1990-01-01"},
             "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
-            "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g"}]}
+            "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily."}]}
     refused = api_as(rivera.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_orders"
     assert Order.objects.count() == before

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fulfillment', '0007_metrics_indexes_and_carrier_estimate'),
+        ('fulfillment', '0008_record_line_steps'),
         ('orders', '0007_patient_link_history_without_secrets'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
