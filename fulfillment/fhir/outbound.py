@@ -200,6 +200,7 @@ def current_job(prep: Preparation) -> Job | None:
     return jobs[-1] if jobs else None
 
 
+FILLING = (OrderStatus.APPROVED, OrderStatus.SHIPPED, OrderStatus.DELIVERED)  # the jobs say where each preparation is
 JOB_TASK = {
     JobStatus.QUEUED: ("accepted", "verified"), JobStatus.COMPOUNDING: ("in-progress", "compounding"),
     JobStatus.REWORK: ("in-progress", "rework"), JobStatus.QC: ("in-progress", "qc"),
@@ -219,7 +220,7 @@ def task_status(order: Order, prep: Preparation, job: Job | None) -> tuple[str, 
         return "on-hold", "clarification-requested"
     if order.status == OrderStatus.IN_VERIFICATION:
         return "requested", "in-verification"
-    if order.status != OrderStatus.APPROVED:
+    if order.status not in FILLING:
         return "requested", "submitted"
     if job is None:  # approved: its job is made in the same transaction, queued
         return "accepted", "verified"

@@ -94,7 +94,8 @@ def medication_requests(*, user, identifier: str = "", patient: str = "", status
 
 
 def _status_q(value: str) -> Q:
-    live = Q(order__status__in=[OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION, OrderStatus.APPROVED])
+    filling = [OrderStatus.APPROVED, OrderStatus.SHIPPED, OrderStatus.DELIVERED]
+    live = Q(order__status__in=[OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION, *filling])
     done = Q(status=PreparationStatus.DELIVERED, refills_remaining=0)
     cancelled = Q(order__status=OrderStatus.CANCELLED) | Q(status=PreparationStatus.CANCELLED)
     return {
@@ -103,7 +104,7 @@ def _status_q(value: str) -> Q:
         "on-hold": Q(order__status=OrderStatus.CLARIFICATION_REQUESTED),
         "stopped": Q(order__status=OrderStatus.REJECTED),
         "cancelled": cancelled,
-        "completed": Q(order__status=OrderStatus.APPROVED) & done,
+        "completed": Q(order__status__in=filling) & done,
     }[value]
 
 

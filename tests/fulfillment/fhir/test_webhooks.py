@@ -81,6 +81,7 @@ def test_a_fhir_endpoint_hears_each_change_as_the_task_and_dispense_it_changed(a
             ("preparation.status_changed", "in-progress", "qc", "in-progress"),
             ("preparation.status_changed", "in-progress", "qc-passed", "in-progress"),
             ("preparation.status_changed", "in-progress", "shipped", "completed"),
+            ("order.status_changed", "in-progress", "shipped", None),  # every preparation shipped: the order too
             ("shipment.tracking_updated", "in-progress", "shipped", "completed"),
         ]
         shipped = bundles[-1]["entry"]
