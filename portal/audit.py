@@ -27,7 +27,7 @@ def record_access(request, *, object_type: str, object_id, patient_id: int | Non
     path = request.path
     if path.startswith("/s/"):
         channel = "link"
-    elif path.startswith("/api/"):
+    elif path.startswith(("/api/", "/fhir/")):
         channel = "api"
     else:
         channel = "page"

@@ -40,3 +40,12 @@ def error_json(code: str, message: str, *, status: int, fields: dict | None = No
     from django.http import JsonResponse
 
     return JsonResponse({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status)
+
+
+def fhir_outcome_json(issue_type: str, message: str, *, status: int):
+    """An OperationOutcome for answers given outside the FHIR views (the 404 and 500 handlers, the NUL check)
+    under /fhir/, where every answer is FHIR (the FHIR package builds its own inside its views)."""
+    from django.http import JsonResponse
+
+    return JsonResponse({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": issue_type, "diagnostics": message}]},
+                        status=status, content_type="application/fhir+json")

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.views.defaults import page_not_found, permission_denied
 
-from portal.errors import Forbidden, NotFound, error_json
+from portal.errors import Forbidden, NotFound, error_json, fhir_outcome_json
 
 log = logging.getLogger(__name__)
 API_PREFIXES = ("/api/", "/fhir/")
@@ -20,8 +20,11 @@ def is_api(request) -> bool:
 
 
 def bad_input(request, message: str, *, status: int = 400, code: str = "parse_error"):
-    """A refused input: the error envelope on the API, a plain page (with the message) elsewhere."""
-    if is_api(request):
+    """A refused input: an OperationOutcome under /fhir/, the error envelope on the API, a plain page (with the
+    message) elsewhere."""
+    if request.path.startswith("/fhir/"):
+        response = fhir_outcome_json("too-long" if status == 413 else "invalid", message, status=status)
+    elif is_api(request):
         response = error_json(code, message, status=status)
     else:
         from django.shortcuts import render
@@ -132,7 +135,8 @@ class JsonBodyGuardMiddleware:
                 raw = request.body  # read once; DRF and views read the same bytes afterwards
             except RequestDataTooBig:
                 log.warning("refused a body larger than the upload limit on %s %s", request.method, request.path)
-                return bad_input(request, f"The request body is larger than {settings.API_MAX_BODY_BYTES // 1024} KB.")
+                return bad_input(request, f"The request body is larger than {settings.API_MAX_BODY_BYTES // 1024} KB.",
+                                 status=413 if request.path.startswith("/fhir/") else 400)  # FHIR says 413 for this
             if jsonlimits.too_deep(raw, settings.JSON_MAX_DEPTH):
                 log.warning("refused a JSON body nested deeper than %d levels on %s %s", settings.JSON_MAX_DEPTH, request.method,
                             request.path)

@@ -26,7 +26,8 @@ RECOVERY_DEVICE = "Recovery codes"
 
 # Reachable while signed in with a password only.
 OPEN_PREFIXES = ("/accounts/two-factor/", "/accounts/logout/", "/accounts/login/", "/accounts/password-reset/",
-                 "/accounts/reset/", "/static/", "/healthz", "/s/")
+                 "/accounts/reset/", "/static/", "/healthz", "/s/",
+                 "/fhir/")  # FHIR reads no session at all: only API tokens (fulfillment/fhir/api.py)
 
 
 def requires_second_factor(user) -> bool:

@@ -55,6 +55,7 @@ urlpatterns = [
     path("admin/login/", views_signin.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("fhir/r4/", include("fulfillment.fhir.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI starts itself with an inline script and styles: its page alone allows them.
     path("api/docs/", csp_update({"script-src": ["'unsafe-inline'"], "style-src": ["'unsafe-inline'"]})(

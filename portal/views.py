@@ -9,7 +9,7 @@ from django.utils import timezone
 from portal.access import role_required
 from portal.models import Role
 from portal import selectors
-from portal.errors import error_json
+from portal.errors import error_json, fhir_outcome_json
 
 ROLE_HOME = {
     Role.PRESCRIBER: "prescriber-home",
@@ -84,6 +84,9 @@ def server_error(request):
 
     reference = secrets.token_hex(4).upper()
     request.error_reference = reference
+    if request.path.startswith("/fhir/"):
+        return fhir_outcome_json("exception", f"Something went wrong on our side. Try again; if it persists, quote reference "
+                                              f"{reference}.", status=500)
     if request.path.startswith("/api/"):
         return error_json("server_error", f"Something went wrong on our side. Try again; if it persists, quote reference {reference}.",
                           status=500)
@@ -98,6 +101,8 @@ def not_found(request, exception=None):
     """404: the JSON error envelope on the API (even for paths no route matches), the page elsewhere."""
     from django.views.defaults import page_not_found
 
+    if request.path.startswith("/fhir/"):
+        return fhir_outcome_json("not-found", "No such resource. GET /fhir/r4/metadata lists what this server supports.", status=404)
     if request.path.startswith("/api/"):
         return error_json("not_found", "No such resource.", status=404)
     return page_not_found(request, exception)

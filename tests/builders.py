@@ -92,7 +92,8 @@ class Receiver:
                 key = base64.b64decode(receiver.secret_holder["secret"].removeprefix("whsec_"))
                 expected = "v1," + base64.b64encode(hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()).decode()
                 receiver.verified.append(hmac.compare_digest(expected, sig))
-                receiver.received.append({"id": msg_id, "attempt": int(self.headers["webhook-attempt"]), "body": json.loads(body)})
+                receiver.received.append({"id": msg_id, "attempt": int(self.headers["webhook-attempt"]), "body": json.loads(body),
+                                          "content_type": self.headers["content-type"]})
                 if receiver.fail_first > 0 and msg_id == receiver.received[0]["id"]:  # the first event fails three times
                     receiver.fail_first -= 1
                     self.send_response(500)

@@ -3,12 +3,20 @@ shipping and tracking, the notifications outbox, worker heartbeats. Tables keep 
 when this was one file (Django names a table after the app and the model, not the module)."""
 
 from fulfillment.models.jobs import Job, JobStatus, RenderStatus, Worksheet
-from fulfillment.models.notifications import EmailOutbox, OutboxStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from fulfillment.models.notifications import (
+    EmailOutbox,
+    OutboxStatus,
+    PayloadFormat,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from fulfillment.models.records import CompoundingRecord, QCResult, RecordLine, RecordStep
 from fulfillment.models.shipping import SHIPMENT_RANK, Shipment, ShipmentStatus, TrackingEvent
 from fulfillment.models.workers import WorkerHeartbeat
 
 __all__ = [
-    "SHIPMENT_RANK", "CompoundingRecord", "EmailOutbox", "Job", "JobStatus", "OutboxStatus", "QCResult", "RecordLine", "RecordStep", "RenderStatus",
+    "SHIPMENT_RANK", "CompoundingRecord", "EmailOutbox", "Job", "JobStatus", "OutboxStatus", "PayloadFormat", "QCResult", "RecordLine",
+    "RecordStep", "RenderStatus",
     "Shipment", "ShipmentStatus", "TrackingEvent", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "WorkerHeartbeat", "Worksheet",
 ]

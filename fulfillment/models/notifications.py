@@ -39,17 +39,29 @@ class EmailOutbox(models.Model):
         ]
 
 
+class PayloadFormat(models.TextChoices):
+    JSON = "json", "Portal JSON"
+    FHIR = "fhir", "FHIR R4 (Task and MedicationDispense)"
+
+
 class WebhookEndpoint(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     clinic = models.ForeignKey("orders.Clinic", on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(max_length=500)
     secret = models.CharField(max_length=100, help_text="whsec_… (Standard Webhooks); shown once when created.")
     event_types = models.JSONField(default=list)
+    payload_format = models.CharField(max_length=10, choices=PayloadFormat.choices, default=PayloadFormat.JSON,
+                                      help_text="What each delivery carries: the portal's JSON, or the changed FHIR resources.")
     description = models.CharField(max_length=200, blank=True)
     active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(payload_format__in=PayloadFormat.values), name="webhook_endpoint_payload_format_valid"),
+        ]
 
     def __str__(self) -> str:
         return self.url
@@ -64,6 +76,8 @@ class WebhookEvent(models.Model):
     type = models.CharField(max_length=60)
     sequence = models.PositiveIntegerField()
     payload = models.JSONField()
+    fhir_payload = models.JSONField(null=True, blank=True, help_text="The changed FHIR resources, for endpoints that ask for "
+                                                                      "them (built only when one does).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

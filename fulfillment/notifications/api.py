@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fulfillment.notifications import webhooks
-from fulfillment.models import WebhookDelivery, WebhookEvent
+from fulfillment.models import PayloadFormat, WebhookDelivery, WebhookEvent
 from fulfillment.notifications.outbox import EVENT_TYPES
 from orders.validation import prescriber_for_caller
 from portal import api_examples
@@ -20,6 +20,9 @@ class EndpointIn(serializers.Serializer):
     url = serializers.CharField(max_length=500)
     event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1, max_length=3)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    payload_format = serializers.ChoiceField(choices=PayloadFormat.choices, required=False, default=PayloadFormat.JSON,
+                                             help_text="fhir: each delivery carries the changed Task and MedicationDispense "
+                                                       "(docs/fhir.md).")
 
 
 class EndpointOut(serializers.Serializer):
@@ -27,6 +30,7 @@ class EndpointOut(serializers.Serializer):
     url = serializers.CharField()
     event_types = serializers.ListField(child=serializers.CharField())
     description = serializers.CharField()
+    payload_format = serializers.CharField()
     active = serializers.BooleanField()
     disabled_reason = serializers.CharField()
     created_at = serializers.DateTimeField()

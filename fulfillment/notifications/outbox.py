@@ -15,7 +15,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from fulfillment.models import EmailOutbox, OutboxStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from fulfillment.fhir.events import event_bundle
+from fulfillment.fhir.events import fill as fill_fhir_payload
+from fulfillment.models import EmailOutbox, OutboxStatus, PayloadFormat, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated")
 ORDER_STATUS_KINDS = {"signed", "approved", "rejected", "cancelled", "clarification_requested", "clarification_answered", "amended",
@@ -40,13 +42,21 @@ def event_emit(*, order, type: str, data: dict) -> WebhookEvent:
         "data": {"order_id": str(order.public_id), "order_number": order.number, "external_id": order.external_id,
                  "sequence": sequence, **data},
     }
+    endpoints = [e for e in WebhookEndpoint.objects.filter(clinic_id=order.clinic_id, active=True) if type in e.event_types]
+    fhir_payload = None
+    if any(e.payload_format == PayloadFormat.FHIR for e in endpoints):
+        fhir_payload = event_bundle(event_id=event_id, type=type, sequence=sequence, timestamp=payload["timestamp"], order=order,
+                                    data=data)
     event = WebhookEvent.objects.create(public_id=event_id, clinic_id=order.clinic_id, order=order, type=type, sequence=sequence,
-                                        payload=payload)
+                                        payload=payload, fhir_payload=fhir_payload)
+    if fhir_payload is None and any(e.payload_format == PayloadFormat.FHIR for e in endpoints):
+        # The order's first event comes before its preparations exist: its Bundle is built as soon as they are
+        # committed, before any delivery is queued (on_commit runs in order); the delivery builds it if this was lost.
+        transaction.on_commit(lambda: fill_fhir_payload(event.pk), robust=True)
     now = timezone.now()
-    for endpoint in WebhookEndpoint.objects.filter(clinic_id=order.clinic_id, active=True):
-        if type in endpoint.event_types:
-            delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, next_attempt_at=now)
-            _enqueue_after_commit(deliver_webhook, delivery.pk)
+    for endpoint in endpoints:
+        delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, next_attempt_at=now)
+        _enqueue_after_commit(deliver_webhook, delivery.pk)
     return event
 
 

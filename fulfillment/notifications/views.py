@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 
 from fulfillment.notifications import webhooks
-from fulfillment.models import WebhookDelivery
+from fulfillment.models import PayloadFormat, WebhookDelivery
 from fulfillment.notifications.outbox import EVENT_TYPES
 from orders.validation import prescriber_for_caller
 from portal.access import prescriber_required
@@ -21,7 +21,8 @@ def webhooks_page(request):
         try:
             endpoint = webhooks.endpoint_create(clinic=clinic, by=request.user, url=request.POST.get("url", ""),
                                                 event_types=request.POST.getlist("event_types"),
-                                                description=request.POST.get("description", ""))
+                                                description=request.POST.get("description", ""),
+                                                payload_format=request.POST.get("payload_format", PayloadFormat.JSON))
         except ServiceError as exc:
             for field, problems in exc.fields.items():
                 for problem in problems:
@@ -30,7 +31,8 @@ def webhooks_page(request):
             secret = endpoint.secret
             messages.success(request, "Endpoint added. Copy its signing secret now: it is not shown again.")
     return render(request, "fulfillment/webhooks.html", {"endpoints": clinic.webhook_endpoints.order_by("-created_at"),
-                                                         "event_types": EVENT_TYPES, "secret": secret})
+                                                         "event_types": EVENT_TYPES, "secret": secret,
+                                                         "payload_formats": PayloadFormat.choices})
 
 
 @prescriber_required

@@ -30,7 +30,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from fulfillment.models import OutboxStatus, WebhookDelivery, WebhookEndpoint
+from fulfillment.fhir.events import fill as fill_fhir_payload
+from fulfillment.models import OutboxStatus, PayloadFormat, WebhookDelivery, WebhookEndpoint
 from fulfillment.notifications.outbox import EVENT_TYPES, claim, retry_delay, webhook_schedule
 from portal import outbound
 from portal.errors import NotFound, ServiceError
@@ -51,7 +52,8 @@ def url_problem(url: str) -> str | None:
     return outbound.url_problem(url or "", allow_insecure=settings.WEBHOOK_ALLOW_INSECURE)
 
 
-def endpoint_create(*, clinic, by, url: str, event_types: list[str], description: str = "") -> WebhookEndpoint:
+def endpoint_create(*, clinic, by, url: str, event_types: list[str], description: str = "",
+                    payload_format: str = PayloadFormat.JSON) -> WebhookEndpoint:
     from orders.models import Clinic
 
     url = (url or "").strip()
@@ -62,6 +64,8 @@ def endpoint_create(*, clinic, by, url: str, event_types: list[str], description
     unknown = [t for t in event_types if t not in EVENT_TYPES]
     if unknown or not event_types:
         errors["event_types"] = [f"Choose from {', '.join(EVENT_TYPES)}."]
+    if payload_format not in PayloadFormat.values:
+        errors["payload_format"] = [f"Choose {' or '.join(PayloadFormat.values)}."]
     if errors:
         raise ServiceError("The webhook endpoint cannot be saved: see fields.", fields=errors)
     limit = settings.WEBHOOK_ENDPOINTS_PER_CLINIC
@@ -71,7 +75,7 @@ def endpoint_create(*, clinic, by, url: str, event_types: list[str], description
             raise ServiceError(f"A clinic may have at most {limit} webhook endpoints. Remove one you no longer use, then add this one.",
                                code="too_many_endpoints", status=409, fields={"url": [f"At most {limit} endpoints per clinic."]})
         return WebhookEndpoint.objects.create(clinic=clinic, url=url, secret=new_secret(), event_types=list(dict.fromkeys(event_types)),
-                                              description=(description or "")[:200], created_by=by)
+                                              description=(description or "")[:200], created_by=by, payload_format=payload_format)
 
 
 def endpoint_get(*, clinic, public_id) -> WebhookEndpoint:
@@ -180,10 +184,15 @@ def _attempt(delivery_id: int) -> WebhookDelivery | None:
     endpoint = delivery.endpoint
     if not endpoint.active:
         return _finish(delivery, status=OutboxStatus.DEAD, error=f"endpoint disabled: {endpoint.disabled_reason}")
-    body = json.dumps(delivery.event.payload, separators=(",", ":")).encode()
+    fhir = endpoint.payload_format == PayloadFormat.FHIR
+    if fhir and delivery.event.fhir_payload is None:
+        fill_fhir_payload(delivery.event_id)  # its after-commit build was lost
+        delivery.event.refresh_from_db(fields=["fhir_payload"])
+    fhir = fhir and delivery.event.fhir_payload is not None
+    body = json.dumps(delivery.event.fhir_payload if fhir else delivery.event.payload, separators=(",", ":")).encode()
     timestamp = int(time.time())
     headers = {
-        "content-type": "application/json",
+        "content-type": "application/fhir+json" if fhir else "application/json",
         "user-agent": "compounding-portal-webhooks/1",
         "webhook-id": delivery.event.public_id,
         "webhook-timestamp": str(timestamp),

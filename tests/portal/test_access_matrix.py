@@ -27,6 +27,7 @@ CLINIC_OBJECT_ROUTES = {
     "favourite-delete", "order-print", "order-print-pdf",
     "api-order", "api-order-cancel", "api-order-amend", "api-order-events", "api-patient", "api-webhook", "api-webhook-deliveries",
     "api-webhook-redeliver", "order-rush", "api-order-rush",
+    "fhir-medication-request", "fhir-task", "fhir-medication-dispense", "fhir-patient",
 }
 # The pharmacy's own work: prescribers and platforms get 403 (or 404), never the data.
 PHARMACY_ROUTES = {
@@ -40,7 +41,8 @@ PHARMACY_ROUTES = {
     "metrics", "metrics-csv", "rush-accept", "rush-decline", "api-order-rush-accept", "api-order-rush-decline", "api-metrics",
 }
 # Lists a prescriber sees: only their clinic's rows.
-LIST_ROUTES = {"orders", "patients", "webhooks", "favourites", "api-orders", "api-patients", "api-webhooks", "api-events"}
+LIST_ROUTES = {"orders", "patients", "webhooks", "favourites", "api-orders", "api-patients", "api-webhooks", "api-events",
+               "fhir-medication-requests", "fhir-tasks", "fhir-medication-dispenses"}
 # No patient data, or only the caller's own account: sign-in, two factors, the formulary, docs, health,
 # the patient's own link (tested in test_patient_links), the carrier's signed webhook (tests/fulfillment/test_shipping.py).
 OPEN_OR_SELF_ROUTES = {
@@ -50,7 +52,11 @@ OPEN_OR_SELF_ROUTES = {
     "api-allergen-groups", "api-orders-validate", "api-carrier-webhook", "schema", "api-docs",
     "ingredient-search", "session-keep-alive", "session-resume",
     "admin-login",  # a redirect to the portal's sign-in (tests/security/test_f01_admin_sign_in.py)
+    # FHIR: the CapabilityStatement; a transaction makes orders for the caller's own clinic only (an outsider's
+    # requester is refused: tests/fulfillment/fhir/test_create.py); every other path says it is not supported.
+    "fhir-metadata", "fhir-system", "fhir-unsupported",
 }
+TOKEN_PREFIXES = ("/api/", "/fhir/")  # answered to tokens (the test's API client); everything else is a page
 
 
 def _routes():
@@ -98,6 +104,7 @@ def world(api_as, rivera, chen, ready, staff):
             "job_id": Job.objects.get(public_id=job["id"]).public_id, "shipment_id": Shipment.objects.get().public_id,
             "lot_id": StockLot.objects.first().public_id, "version": 1, "carrier": "simulated",
             "token_id": ApiToken.objects.filter(user=rivera.user).first().pk,
+            "preparation_id": rivera_order.preparations.first().public_id,
             "favourite_id": favourite_save(prescriber=rivera, name="Matrix cream", visibility="clinic",
                                            preparation={"base": "cream-base-pf", "ingredients": []}).public_id,
         },
@@ -132,7 +139,7 @@ def test_another_clinics_prescriber_gets_404_everywhere_and_changes_nothing(worl
     wrong = []
     for name in sorted(CLINIC_OBJECT_ROUTES):
         url = _url(routes[name], world["kwargs"])
-        caller = api if url.startswith("/api/") else page
+        caller = api if url.startswith(TOKEN_PREFIXES) else page
         for method in ("get", "post", "put", "patch", "delete"):
             response = getattr(caller, method)(url, {}, **({"format": "json"} if caller is api else {}))
             if response.status_code not in (404, 405):
@@ -148,8 +155,8 @@ def test_the_owning_clinic_reaches_the_same_objects(world, rivera, api_as, clien
     page = sign_in(client, rivera.user, password)
     api = api_as(rivera.user)
     readable = {"order-detail", "webhook", "patient-edit", "patient-page", "order-print", "api-order", "api-order-events", "api-patient", "api-webhook",
-                "api-webhook-deliveries"}
-    statuses = {name: (api if routes[name].startswith("api/") else page).get(_url(routes[name], world["kwargs"])).status_code
+                "api-webhook-deliveries", "fhir-medication-request", "fhir-task", "fhir-medication-dispense", "fhir-patient"}
+    statuses = {name: (api if routes[name].startswith(("api/", "fhir/")) else page).get(_url(routes[name], world["kwargs"])).status_code
                 for name in sorted(readable)}
     assert statuses == {name: 200 for name in readable}
 
@@ -163,7 +170,7 @@ def test_lists_hold_only_the_callers_clinic(world, chen, api_as, client, passwor
                str(world["kwargs"]["endpoint_id"])]
     seen_own = False
     for name in sorted(LIST_ROUTES):
-        response = (api if routes[name].startswith("api/") else page).get(_url(routes[name], {}))
+        response = (api if routes[name].startswith(("api/", "fhir/")) else page).get(_url(routes[name], {}))
         assert response.status_code == 200, name
         body = response.content.decode()
         assert [s for s in secrets if s in body] == [], name
@@ -183,7 +190,7 @@ def test_prescribers_and_platforms_get_nothing_from_pharmacy_routes(world, who, 
     wrong = []
     for name in sorted(PHARMACY_ROUTES):
         url = _url(routes[name], world["kwargs"])
-        caller = api if url.startswith("/api/") else page
+        caller = api if url.startswith(TOKEN_PREFIXES) else page
         for method in ("get", "post"):
             response = getattr(caller, method)(url, {}, **({"format": "json"} if caller is api else {}))
             allowed = (401, 403, 404, 405) if caller is api else (302, 403, 404, 405)
@@ -198,8 +205,8 @@ def test_signed_out_callers_get_nothing(world, client, api_client):
     wrong = []
     for name in sorted(CLINIC_OBJECT_ROUTES | PHARMACY_ROUTES | LIST_ROUTES):
         url = _url(routes[name], world["kwargs"])
-        response = (api_client if url.startswith("/api/") else client).get(url)
-        expected = {401} if url.startswith("/api/") else {302, 405}
+        response = (api_client if url.startswith(TOKEN_PREFIXES) else client).get(url)
+        expected = {401} if url.startswith(TOKEN_PREFIXES) else {302, 405}
         if response.status_code not in expected or (response.status_code == 302 and "/accounts/login/" not in response["Location"]):
             wrong.append((url, response.status_code))
     assert wrong == []
