@@ -22,13 +22,13 @@ from orders import services as order_services
 from orders.api_validate import OrderBodySerializer
 from orders.idempotency import body_hash, idempotent, record_done
 from orders.models import Order, Patient, Prescriber, Source
+from orders.rules.titles import RULE_TEXT
 from orders.services import OrderNotAcceptable
 from orders.validation import prescriber_for_caller
 from portal.errors import ServiceError
 from portal.models import Role
 
 MAX_BUNDLE_ENTRIES = 60
-RULE_TITLES: dict[str, str] = {}  # filled from orders.rules when it names its codes (plain titles)
 
 # Findings that are about an element other than an ingredient: where they point.
 FINDING_ELEMENT = {
@@ -181,11 +181,9 @@ def _rule_system() -> str:
 
 
 def _title(code: str) -> str | None:
-    try:
-        from orders.rules import RULE_TITLES as titles  # issue 15 gives every rule code a plain title
-    except ImportError:
-        return None
-    return titles.get(code)
+    """The rule's plain title (orders/rules/titles.py), or None for a code without one."""
+    text = RULE_TEXT.get(code)
+    return text[0] if text else None
 
 
 def _field_issues(errors, draft: Draft, prefix: str = "") -> list[Issue]:

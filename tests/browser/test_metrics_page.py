@@ -56,16 +56,16 @@ def test_charts_render_at_both_widths_and_an_empty_range_says_so(page, live_serv
     page.screenshot(path=str(ARTEFACTS / "metrics-390.png"), full_page=True)
 
     page.set_viewport_size({"width": 1366, "height": 900})
-    page.get_by_label("From").fill("2020-01-01")
-    page.get_by_label("To (included)").fill("2020-01-31")
+    page.get_by_label("From", exact=True).fill("2020-01-01")
+    page.get_by_label("To (included)", exact=True).fill("2020-01-31")
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_test_id("empty")).to_contain_text("No orders in this range")
     empty = {key: pixels for key, _w, _h, pixels in _charts_drawn(page)}  # axes and legends, no data
     assert empty["orders"] < busy["orders"]
     page.screenshot(path=str(ARTEFACTS / "metrics-empty.png"), full_page=True)
 
-    page.get_by_label("From").fill("2026-06-01")
-    page.get_by_label("To (included)").fill("2026-05-01")
+    page.get_by_label("From", exact=True).fill("2026-06-01")
+    page.get_by_label("To (included)", exact=True).fill("2026-05-01")
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_test_id("range-error")).to_contain_text("after it ends")
     assert not refused, refused

@@ -92,6 +92,7 @@ def test_a_live_culture_is_refused_with_the_rule_code_and_a_path_to_the_ingredie
     live = [i for i in issues(response) if i["details"]["coding"][0]["code"] == "LIVE_ORGANISM_NOT_COMPOUNDABLE"]
     assert live and live[0]["severity"] == "error" and live[0]["code"] == "business-rule"
     assert live[0]["details"]["coding"][0]["system"] == systems.RULE
+    assert live[0]["details"]["coding"][0]["display"] == "Live organisms"  # the rule's plain title
     assert live[0]["expression"] == ["MedicationRequest.contained[0].ingredient[2]"]
     assert "live" in live[0]["diagnostics"].lower()
     assert Order.objects.count() == 0 and Patient.objects.count() == 0
