@@ -13,10 +13,10 @@ from portal.env import ConfigError, env_bool, env_int, parse_database_url
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(args, **env):
+def run(args, timeout=120, **env):
     dropped = ("DATABASE_URL", "CELERY_BROKER_URL", "PORTAL_ENV", "DEBUG", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
     base = {k: v for k, v in os.environ.items() if k not in dropped}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=timeout)
 
 
 def test_postgres_url_is_parsed():
@@ -108,7 +108,8 @@ def test_production_responses_carry_hsts_and_secure_cookies():
     )
     result = run(["-c", script], PORTAL_ENV="production", DEBUG="0", SECRET_KEY=secrets.token_urlsafe(60), ALLOWED_HOSTS="portal.example.com",
                  DATABASE_URL="sqlite:////tmp/portal-deploy-check.sqlite3", DJANGO_SETTINGS_MODULE="portal.settings",
-                 CACHE_URL="redis://cache.invalid:6379/1")
+                 CACHE_URL="redis://cache.invalid:6379/1",
+                 timeout=480)  # collectstatic compresses every asset (about 70 s of CPU here, minutes on a busy machine)
     assert result.returncode == 0, result.stderr
     import json
 
