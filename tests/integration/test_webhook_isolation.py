@@ -84,7 +84,7 @@ def test_three_slow_endpoints_of_one_clinic_leave_another_clinic_and_worksheets_
             started = time.monotonic()
             body = {"patient": {"first_name": first, "last_name": "Stone", "date_of_birth": "1980-02-02"},
                     "ship_to": {"line1": "2 Bay St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
-                    "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g"}]}
+                    "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g", "directions": "Apply twice daily."}]}
             assert doctor_b.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).status_code == 201
             assert wait(lambda: len(fast.received) > before, timeout=60, every=0.05), hooks.log_path.read_text()[-3000:]
             return time.monotonic() - started
