@@ -59,7 +59,9 @@ def week_label(d):
 
 
 def expected(start: dt.date, end: dt.date, now: dt.datetime) -> dict:
-    inside = lambda t: t is not None and start <= day(t) <= end
+    def inside(t):
+        return t is not None and start <= day(t) <= end
+
     weeks = []
     w = start - dt.timedelta(days=start.weekday())
     while w <= end:

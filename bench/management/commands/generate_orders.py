@@ -203,7 +203,10 @@ class Command(BaseCommand):
     def _order_life(self, signed: dt.datetime, formulations) -> dict:
         """Every step's time from the signature on; only the steps already in the past happen."""
         rng, now = self.rng, self.now
-        past = lambda at: at is not None and at <= now
+
+        def past(at):
+            return at is not None and at <= now
+
         rush = "accepted" if rng.random() < RUSH_SHARE else ""
         refrigerate = any(f[4] == "refrigerate" for f in formulations)
         service, transit = ("Overnight", 1) if refrigerate else ("Ground", 5)
