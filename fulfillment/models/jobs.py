@@ -42,6 +42,12 @@ class Job(models.Model):
     verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     verified_at = models.DateTimeField(null=True, blank=True)
     shipment = models.ForeignKey("Shipment", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
+    # Kept by the delivery (fulfillment.tracking) for the metrics' beyond-use figure: one indexed row per
+    # delivered job instead of joining its parcel, compounding record and preparation.
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text="When the carrier delivered the job's parcel.")
+    beyond_use_days_left = models.IntegerField(
+        null=True, blank=True,
+        help_text="At delivery: beyond-use days (the table's) minus the days from compounding to delivery; negative when past.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -60,6 +66,8 @@ class Job(models.Model):
             # Serves the metrics: the oldest job of each status (queue age), and jobs released in a date range.
             models.Index(fields=["status", "created_at"], name="job_status_age"),
             models.Index(fields=["verified_at"], name="job_verified_at"),
+            # Serves the metrics' beyond-use days left at delivery: an index-only scan of the range's deliveries.
+            models.Index(fields=["delivered_at"], include=["beyond_use_days_left"], name="job_delivered_bud"),
         ]
 
     def __str__(self) -> str:
