@@ -8,7 +8,7 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 
 from orders.history_text import history
-from orders.models import Favourite, Order, OrderEvent, OrderStatus, Patient, PatientLink, Preparation, Visibility
+from orders.models import Favourite, Order, OrderEvent, OrderStatus, Patient, PatientLink, Preparation, PreparationStatus, Visibility
 from orders.validation import prescriber_for_caller
 from portal.errors import NotFound
 from portal.models import PHARMACY_ROLES
@@ -106,6 +106,18 @@ def order_history(*, order: Order, preparation=None, pharmacy: bool = True) -> l
     if preparation is not None:
         events = events.filter(Q(preparation=preparation) | Q(preparation__isnull=True))
     return history(events, pharmacy=pharmacy)
+
+
+def hold_reasons(*, order: Order) -> dict[int, str]:
+    """{preparation id: the pharmacist's reason} for each of the order's preparations now on hold: the reason
+    is the message of the event that put it on hold (the job door writes it), so everyone reads the same words."""
+    held = [p.pk for p in order.preparations.all() if p.status == PreparationStatus.ON_HOLD]
+    reasons: dict[int, str] = {}
+    if held:
+        for event in OrderEvent.objects.filter(order=order, preparation_id__in=held, kind="job_status",
+                                               to_status=PreparationStatus.ON_HOLD).order_by("sequence"):
+            reasons[event.preparation_id] = event.message  # the latest hold wins
+    return reasons
 
 
 def patient_previous_orders(*, order: Order, limit: int = 10) -> list[Order]:
