@@ -25,6 +25,15 @@ def _clinic_scope(user) -> Q:
     return Q(clinic_id=prescriber.clinic_id)
 
 
+def clinics_for_caller(*, user) -> QuerySet:
+    """The clinics the caller acts for: a prescriber's own, or the ones a platform account is linked to
+    (refused, as before, for anyone else)."""
+    if user.role == Role.PLATFORM:
+        return Clinic.objects.filter(platform_accounts=user).order_by("name", "pk")
+    prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
+    return Clinic.objects.filter(pk=prescriber.clinic_id)
+
+
 def patient_list(*, user, search: str = "") -> QuerySet:
     if user.role == Role.PLATFORM:
         qs = Patient.objects.filter(_clinic_scope(user))

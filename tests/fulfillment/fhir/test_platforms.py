@@ -51,3 +51,56 @@ def test_a_platform_gets_nothing_of_a_clinic_it_does_not_serve(api_as, platform,
     unlinked = api_as(UserFactory(username="other-platform", role="platform"))
     assert post(unlinked, "/fhir/r4/MedicationRequest", compound_request(rivera.npi)).status_code == 403
     assert unlinked.get("/api/v1/orders/").status_code == 200 and unlinked.get("/api/v1/orders/").json()["results"] == []
+
+
+HOOK = {"url": "http://127.0.0.1:9/hook", "event_types": ["order.status_changed"], "payload_format": "fhir"}
+
+
+def test_a_platform_keeps_its_own_webhooks_and_reads_its_clinics_events(api_as, platform, rivera, chen, ready):
+    client = api_as(platform)
+    made = client.post("/api/v1/webhooks/", HOOK, format="json")
+    assert made.status_code == 201, made.json()
+    assert (made.json()["clinic_name"], made.json()["payload_format"]) == ("Northstar Telederm", "fhir") and made.json()["secret"]
+    hook = made.json()["id"]
+    # the clinic's prescriber sees the same endpoint (it is the clinic's); another clinic's prescriber does not
+    assert [e["id"] for e in api_as(rivera.user).get("/api/v1/webhooks/").json()] == [hook]
+    assert api_as(chen.user).get(f"/api/v1/webhooks/{hook}/").status_code == 404
+    theirs = api_as(chen.user).post("/api/v1/webhooks/", HOOK, format="json").json()["id"]
+    assert [e["id"] for e in client.get("/api/v1/webhooks/").json()] == [hook]
+    assert client.get(f"/api/v1/webhooks/{theirs}/").status_code == 404
+    assert client.delete(f"/api/v1/webhooks/{theirs}/").status_code == 404
+    # the event feed: its clinics' orders only
+    post(client, "/fhir/r4/MedicationRequest", compound_request(rivera.npi))
+    post(api_as(chen.user), "/fhir/r4/MedicationRequest", compound_request(chen.npi, identifier="chen-1"))
+    events = client.get("/api/v1/events/").json()["events"]
+    assert events and {e["data"]["external_id"] for e in events} == {"ehr-rx-1001"}
+
+
+def test_a_platform_of_several_clinics_names_the_clinic_of_a_new_endpoint(api_as, platform, rivera, chen, ready):
+    client = api_as(platform)
+    other = api_as(UserFactory(username="other-platform", role="platform"))
+    assert other.post("/api/v1/webhooks/", HOOK, format="json").status_code == 403  # linked to no clinic
+    chen.clinic.platform_accounts.add(platform)
+    unnamed = client.post("/api/v1/webhooks/", HOOK, format="json")
+    assert unnamed.status_code == 400 and "several clinics" in unnamed.json()["error"]["fields"]["clinic"][0]
+    assert "Harbor Skin Telehealth" in unnamed.json()["error"]["fields"]["clinic"][0]
+    refused = other.post("/api/v1/webhooks/", {**HOOK, "clinic": str(chen.clinic.public_id)}, format="json")
+    assert refused.status_code == 400 and "do not act for this clinic" in refused.json()["error"]["fields"]["clinic"][0]
+    named = client.post("/api/v1/webhooks/", {**HOOK, "clinic": str(chen.clinic.public_id)}, format="json")
+    assert named.status_code == 201 and named.json()["clinic_name"] == "Harbor Skin Telehealth"
+    assert [e["id"] for e in api_as(chen.user).get("/api/v1/webhooks/").json()] == [named.json()["id"]]
+    assert api_as(rivera.user).get("/api/v1/webhooks/").json() == []
+
+
+def test_a_platform_makes_a_patient_for_a_prescriber_it_acts_for(api_as, platform, rivera, chen, ready):
+    client = api_as(platform)
+    patient = {**API_BODY["patient"], "external_id": "P-90", "state": "CA", "address_line1": "1 Main St", "city": "Oakland",
+               "postal_code": "94601"}
+    unnamed = client.post("/api/v1/patients/", patient, format="json")
+    assert unnamed.status_code == 400 and "prescriber_npi" in unnamed.json()["error"]["fields"]
+    assert client.post("/api/v1/patients/", {**patient, "prescriber_npi": chen.npi}, format="json").status_code == 403
+    made = client.post("/api/v1/patients/", {**patient, "prescriber_npi": rivera.npi}, format="json")
+    assert made.status_code == 201, made.json()
+    assert "prescriber_npi" not in made.json()
+    assert Patient.objects.get().clinic_id == rivera.clinic_id
+    assert [p["external_id"] for p in client.get("/api/v1/patients/").json()["results"]] == ["P-90"]
