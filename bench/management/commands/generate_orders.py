@@ -188,7 +188,7 @@ class Command(BaseCommand):
                             priority=RUSH_PRIORITY if plan["rush"] == "accepted" else self.rng.choice((0, 0, 0, 0, 1)),
                             created_at=job["created"], claimed_at=job["claimed"], claimed_by=self.staff if job["claimed"] else None,
                             verified_at=job["verified"], verified_by=self.staff if job["verified"] else None, shipment=shipment,
-                            **self._delivery(prep, job, shipment)))
+                            **self._delivery(prep, job, shipment), **self._hold(job)))
         Job.objects.bulk_create(jobs)
         for job_row in jobs:
             job = by_order[job_row.preparation.order_id]["jobs"][job_row.preparation.position - 1]
@@ -201,6 +201,13 @@ class Command(BaseCommand):
                                 recorded_by=self.staff, recorded_at=at) for at, passed in job["checks"]]
         CompoundingRecord.objects.bulk_create(records)
         QCResult.objects.bulk_create(checks)
+
+    @staticmethod
+    def _hold(job: dict) -> dict:
+        """A held job says why, and where it resumes (the job_hold_has_reason constraint)."""
+        if job["status"] != JobStatus.ON_HOLD:
+            return {}
+        return {"hold_reason": "Waiting for a lot to be released.", "held_from": JobStatus.QUEUED}
 
     @staticmethod
     def _delivery(prep, job: dict, shipment) -> dict:
