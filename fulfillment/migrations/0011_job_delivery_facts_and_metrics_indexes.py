@@ -80,6 +80,15 @@ class Migration(migrations.Migration):
             model_name='job',
             index=models.Index(fields=['delivered_at'], include=('beyond_use_days_left',), name='job_delivered_bud'),
         ),
+        migrations.RemoveIndex(
+            model_name='job',
+            name='job_verified_at',
+        ),
+        migrations.AddIndex(
+            model_name='job',
+            index=models.Index(fields=['verified_at'], include=('claimed_at',), name='job_verified_claimed'),
+        ),
+    
         migrations.RunPython(fill, migrations.RunPython.noop),
         pgtrigger.migrations.AddTrigger(
             model_name='job',
