@@ -13,6 +13,7 @@ api_v1 = [
     *([path("bench/", include("bench.urls"))] if apps.is_installed("bench") else []),
     path("auth/token/", api.TokenView.as_view(), name="api-token"),
     path("formulary/", include("formulary.urls_api")),
+    path("mfrs/", include("formulary.urls_api_mfrs")),
     path("", include("orders.urls_api")),
     path("", include("fulfillment.urls_api")),
     path("", include("fulfillment.notifications.urls_api")),
