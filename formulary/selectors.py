@@ -155,3 +155,15 @@ def mfr_versions(*, mfr) -> list:
 
     return list(MasterFormulationRecord.objects.filter(formulation_key=mfr.formulation_key).select_related("approved_by")
                 .order_by("-version"))
+
+
+def mfr_order_numbers(*, mfr, limit: int = 20) -> list[str]:
+    """The numbers of the latest orders whose preparations follow this record (no patient data)."""
+    return list(mfr.preparations.order_by("-order__signed_at").values_list("order__number", flat=True).distinct()[:limit])
+
+
+def mfr_approved_of(*, formulation_key: str):
+    """The approved version of a formulation, if there is one."""
+    from formulary.models import MasterFormulationRecord, MfrStatus
+
+    return MasterFormulationRecord.objects.filter(formulation_key=formulation_key, status=MfrStatus.APPROVED).first()

@@ -48,6 +48,7 @@ urlpatterns = [
     ),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("formulary/", include("formulary.urls")),
+    path("pharmacy/mfrs/", include("formulary.urls_mfrs")),
     path("pharmacy/", include("fulfillment.urls")),
     path("", include("orders.urls")),
     path("", include("fulfillment.urls_prescriber")),
