@@ -1,4 +1,5 @@
-"""Webhook endpoints, their delivery logs, and the event feed, for the clinic's prescribers."""
+"""Webhook endpoints, their delivery logs, and the event feed, for the clinic's prescribers and for the telehealth
+platform accounts linked to the clinic (a platform linked to several clinics names the clinic of a new endpoint)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fulfillment.notifications import webhooks
-from fulfillment.models import PayloadFormat, WebhookDelivery, WebhookEvent
+from fulfillment.models import PayloadFormat, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from fulfillment.notifications.outbox import EVENT_TYPES
-from orders.validation import prescriber_for_caller
+from orders.selectors import clinics_for_caller
 from portal import api_examples
-from portal.errors import NotFound
+from portal.errors import Forbidden, NotFound
 
 
 class EndpointIn(serializers.Serializer):
     url = serializers.CharField(max_length=500)
-    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1, max_length=3)
+    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1, max_length=len(EVENT_TYPES))
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     payload_format = serializers.ChoiceField(choices=PayloadFormat.choices, required=False, default=PayloadFormat.JSON,
                                              help_text="fhir: each delivery carries the changed Task and MedicationDispense "
                                                        "(docs/fhir.md).")
+    clinic = serializers.UUIDField(required=False, allow_null=True, default=None,
+                                   help_text="A platform account linked to several clinics: the clinic whose events the endpoint "
+                                             "hears (its id, as listed with each endpoint). Otherwise leave it out.")
 
 
 class EndpointOut(serializers.Serializer):
@@ -34,6 +38,8 @@ class EndpointOut(serializers.Serializer):
     active = serializers.BooleanField()
     disabled_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
+    clinic = serializers.UUIDField(source="clinic.public_id")
+    clinic_name = serializers.CharField(source="clinic.name")
 
 
 class DeliveryOut(serializers.Serializer):
@@ -48,46 +54,64 @@ class DeliveryOut(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
 
 
-def _clinic(user):
-    return prescriber_for_caller(user=user, prescriber_npi=None).clinic
+def _clinics(user):
+    """The clinics whose endpoints and events the caller may see (a prescriber's one; a platform's linked ones)."""
+    return clinics_for_caller(user=user)
+
+
+def _clinic_for_new_endpoint(user, chosen):
+    clinics = list(_clinics(user))
+    if chosen is not None:
+        clinic = next((c for c in clinics if c.public_id == chosen), None)
+        if clinic is None:
+            raise serializers.ValidationError({"clinic": ["You do not act for this clinic: choose one of the clinics you are linked to."]})
+        return clinic
+    if not clinics:
+        raise Forbidden("This platform account acts for no clinic yet: the pharmacy links it to the clinics it serves.")
+    if len(clinics) > 1:
+        names = ", ".join(f"{c.name} ({c.public_id})" for c in clinics)
+        raise serializers.ValidationError({"clinic": [f"You act for several clinics: name the one this endpoint is for ({names})."]})
+    return clinics[0]
 
 
 class WebhookList(APIView):
     @extend_schema(responses={200: EndpointOut(many=True)})
     def get(self, request):
-        endpoints = _clinic(request.user).webhook_endpoints.order_by("-created_at")
+        endpoints = WebhookEndpoint.objects.filter(clinic__in=_clinics(request.user)).select_related("clinic").order_by("-created_at")
         return Response(EndpointOut(endpoints, many=True).data)
 
     @extend_schema(request=EndpointIn, responses={201: OpenApiTypes.OBJECT}, examples=[api_examples.WEBHOOK])
     def post(self, request):
         body = EndpointIn(data=request.data)
         body.is_valid(raise_exception=True)
-        endpoint = webhooks.endpoint_create(clinic=_clinic(request.user), by=request.user, **body.validated_data)
+        data = dict(body.validated_data)
+        clinic = _clinic_for_new_endpoint(request.user, data.pop("clinic"))
+        endpoint = webhooks.endpoint_create(clinic=clinic, by=request.user, **data)
         return Response({**EndpointOut(endpoint).data, "secret": endpoint.secret}, status=201)  # the only time it is shown
 
 
 class WebhookDetail(APIView):
     @extend_schema(responses={200: EndpointOut})
     def get(self, request, endpoint_id):
-        return Response(EndpointOut(webhooks.endpoint_get(clinic=_clinic(request.user), public_id=endpoint_id)).data)
+        return Response(EndpointOut(webhooks.endpoint_get(clinics=_clinics(request.user), public_id=endpoint_id)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, endpoint_id):
-        webhooks.endpoint_get(clinic=_clinic(request.user), public_id=endpoint_id).delete()
+        webhooks.endpoint_get(clinics=_clinics(request.user), public_id=endpoint_id).delete()
         return Response(status=204)
 
 
 class WebhookDeliveries(APIView):
     @extend_schema(responses={200: DeliveryOut(many=True)})
     def get(self, request, endpoint_id):
-        endpoint = webhooks.endpoint_get(clinic=_clinic(request.user), public_id=endpoint_id)
+        endpoint = webhooks.endpoint_get(clinics=_clinics(request.user), public_id=endpoint_id)
         return Response(DeliveryOut(endpoint.deliveries.select_related("event")[:200], many=True).data)
 
 
 class WebhookRedeliver(APIView):
     @extend_schema(request=None, responses={202: DeliveryOut})
     def post(self, request, delivery_id):
-        delivery = WebhookDelivery.objects.filter(public_id=delivery_id, endpoint__clinic=_clinic(request.user)).first()
+        delivery = WebhookDelivery.objects.filter(public_id=delivery_id, endpoint__clinic__in=_clinics(request.user)).first()
         if delivery is None:
             raise NotFound("No such delivery.")
         return Response(DeliveryOut(webhooks.delivery_redeliver(delivery=delivery)).data, status=202)
@@ -96,11 +120,11 @@ class WebhookRedeliver(APIView):
 @extend_schema(parameters=[OpenApiParameter("after", OpenApiTypes.STR, description="The next_cursor of the previous page.")],
                responses={200: OpenApiTypes.OBJECT})
 class EventFeed(APIView):
-    """The clinic's events in order, to pull what a webhook missed."""
+    """The clinic's events in order (a platform's: its linked clinics'), to pull what a webhook missed."""
 
     def get(self, request):
         raw = request.query_params.get("after", "0") or "0"
         if not raw.isdigit() or len(raw) > 18:
             raise serializers.ValidationError({"after": ["Use the next_cursor you were given."]})
-        events = list(WebhookEvent.objects.filter(clinic=_clinic(request.user), id__gt=int(raw)).order_by("id")[:100])
+        events = list(WebhookEvent.objects.filter(clinic__in=_clinics(request.user), id__gt=int(raw)).order_by("id")[:100])
         return Response({"events": [e.payload for e in events], "next_cursor": str(events[-1].id) if events else raw})

@@ -19,7 +19,7 @@ from fulfillment.fhir.events import event_bundle
 from fulfillment.fhir.events import fill as fill_fhir_payload
 from fulfillment.models import EmailOutbox, OutboxStatus, PayloadFormat, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
-EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated")
+EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated", "job.on_hold", "job.resumed")
 ORDER_STATUS_KINDS = {"signed", "approved", "rejected", "cancelled", "clarification_requested", "clarification_answered", "amended",
                       "status_changed"}
 PRESCRIBER_EMAILS = {"clarification_requested": "prescriber_clarification", "rejected": "prescriber_rejected"}
@@ -89,6 +89,22 @@ def on_order_event(order_event) -> None:
         event_emit(order=order, type="preparation.status_changed",
                    data={"preparation_id": str(prep.public_id), "position": prep.position, "status": order_event.to_status,
                          "previous_status": order_event.from_status})
+        lifecycle_emit(order_event)
+
+
+def lifecycle_emit(order_event) -> None:
+    """The events of a prescription's life after its first fill (issue 18), beside preparation.status_changed:
+    a job held or resumed. Ids and statuses only: the hold reason is read from the order (it may name the patient's care)."""
+    if order_event.kind != "job_status" or not order_event.preparation_id:
+        return
+    if order_event.to_status == "on_hold" or order_event.from_status == "on_hold" and order_event.to_status != "cancelled":
+        from fulfillment.models import Job
+
+        job = Job.objects.filter(preparation_id=order_event.preparation_id).order_by("-fill").first()
+        event_emit(order=order_event.order, type="job.on_hold" if order_event.to_status == "on_hold" else "job.resumed",
+                   data={"job_id": str(job.public_id) if job else None, "job_number": job.number if job else None,
+                         "fill": job.fill if job else None, "preparation_id": str(order_event.preparation.public_id),
+                         "status": order_event.to_status, "previous_status": order_event.from_status})
 
 
 def on_shipped(*, shipment) -> None:

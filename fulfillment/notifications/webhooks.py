@@ -78,8 +78,10 @@ def endpoint_create(*, clinic, by, url: str, event_types: list[str], description
                                               description=(description or "")[:200], created_by=by, payload_format=payload_format)
 
 
-def endpoint_get(*, clinic, public_id) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.filter(clinic=clinic, public_id=public_id).first()
+def endpoint_get(*, public_id, clinic=None, clinics=None) -> WebhookEndpoint:
+    """One endpoint of the clinic (or of one of the clinics a platform account acts for); any other is 404."""
+    scope = {"clinic": clinic} if clinics is None else {"clinic__in": clinics}
+    endpoint = WebhookEndpoint.objects.filter(public_id=public_id, **scope).select_related("clinic").first()
     if endpoint is None:
         raise NotFound("No such webhook endpoint.")
     return endpoint

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('formulary', '0004_master_formulation_records'),
-        ('orders', '0011_order_amendments'),
+        ('orders', '0012_clinic_platform_accounts'),
     ]
 
     operations = [
