@@ -54,6 +54,13 @@ class PreparationOutSerializer(serializers.Serializer):
     aqueous = serializers.SerializerMethodField()
     preserved = serializers.SerializerMethodField()
     substances = serializers.SerializerMethodField()
+    mfr = serializers.SerializerMethodField(help_text="The master formulation record it follows: {id, code, version, status}; "
+                                                      "a draft blocks the order's approval until a pharmacist approves it.")
+
+    def get_mfr(self, p) -> dict | None:
+        if p.mfr is None:
+            return None
+        return {"id": str(p.mfr.public_id), "code": p.mfr.code, "version": p.mfr.version, "status": p.mfr.status}
 
     @staticmethod
     def _checked(p) -> dict:
@@ -145,7 +152,7 @@ def order_response(order: Order, status: int = 200) -> Response:
 
 
 def _order_json(order: Order) -> dict:
-    order = Order.objects.select_related("patient", "prescriber").prefetch_related("preparations").get(pk=order.pk)
+    order = Order.objects.select_related("patient", "prescriber").prefetch_related("preparations__mfr").get(pk=order.pk)
     return OrderSerializer(order).data
 
 

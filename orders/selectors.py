@@ -72,7 +72,7 @@ def order_list(*, user, status: str = "", patient=None, external_id: str = "", d
     qs = (
         Order.objects.filter(_clinic_scope(user))
         .select_related("patient", "prescriber__user", "clinic")
-        .prefetch_related(Prefetch("preparations", queryset=Preparation.objects.order_by("position")),
+        .prefetch_related(Prefetch("preparations", queryset=Preparation.objects.select_related("mfr").order_by("position")),
                           Prefetch("patient_links", queryset=PatientLink.objects.filter(revoked_at__isnull=True).order_by("-created_at"),
                                    to_attr="live_links"))
         .order_by("-created_at", "-pk")
@@ -119,6 +119,13 @@ def order_list_api(**filters) -> QuerySet:
                  .annotate(checked_shown=CheckedShown("checked"))),
         Prefetch("patient_links", queryset=PatientLink.objects.filter(revoked_at__isnull=True).order_by("-created_at"),
                  to_attr="live_links"))
+
+
+def preparation_get(*, user, public_id) -> Preparation:
+    """A signed preparation the caller may see (its order in the caller's scope); anything else is not found."""
+    orders = order_list(user=user, include_drafts=False).values("pk")
+    return _by_public_id(Preparation.objects.filter(order__in=orders).select_related("order__patient", "order__prescriber__user"),
+                         public_id, "preparation")
 
 
 def order_events(*, order: Order) -> QuerySet:
