@@ -67,14 +67,22 @@ def patient_get(*, user, public_id) -> Patient:
     return _by_public_id(patient_list(user=user), public_id, "patient")
 
 
+def _preparations() -> QuerySet:
+    """An order's preparations as every order read shows them (order_list, order_list_api)."""
+    return Preparation.objects.select_related("mfr").order_by("position")
+
+
+def _live_links() -> Prefetch:
+    return Prefetch("patient_links", queryset=PatientLink.objects.filter(revoked_at__isnull=True).order_by("-created_at"),
+                    to_attr="live_links")
+
+
 def order_list(*, user, status: str = "", patient=None, external_id: str = "", date_from=None, date_to=None,
                include_drafts: bool = True) -> QuerySet:
     qs = (
         Order.objects.filter(_clinic_scope(user))
         .select_related("patient", "prescriber__user", "clinic")
-        .prefetch_related(Prefetch("preparations", queryset=Preparation.objects.select_related("mfr").order_by("position")),
-                          Prefetch("patient_links", queryset=PatientLink.objects.filter(revoked_at__isnull=True).order_by("-created_at"),
-                                   to_attr="live_links"))
+        .prefetch_related(Prefetch("preparations", queryset=_preparations()), _live_links())
         .order_by("-created_at", "-pk")
     )
     if user.role in PHARMACY_ROLES:
@@ -115,10 +123,8 @@ def order_list_api(**filters) -> QuerySet:
     """order_list for the API's list: the same orders, each preparation's snapshot cut to what the answer shows
     (`checked_shown`, read by orders.api_orders), and the order's draft body and attestation left in the database."""
     return order_list(**filters).defer("draft", "attestation").prefetch_related(None).prefetch_related(
-        Prefetch("preparations", queryset=Preparation.objects.order_by("position").defer("checked")
-                 .annotate(checked_shown=CheckedShown("checked"))),
-        Prefetch("patient_links", queryset=PatientLink.objects.filter(revoked_at__isnull=True).order_by("-created_at"),
-                 to_attr="live_links"))
+        Prefetch("preparations", queryset=_preparations().defer("checked").annotate(checked_shown=CheckedShown("checked"))),
+        _live_links())
 
 
 def preparation_get(*, user, public_id) -> Preparation:
