@@ -39,7 +39,7 @@ def formulary_item_edited(*, item, by=None) -> int:
     else:
         return 0
     who = f" by {by.get_full_name() or by.username}" if by is not None else ""
-    return mfrs_flag_for_review(item_codes=codes, reason=f"{what} was edited in the formulary on {timezone.now():%Y-%m-%d %H:%M} UTC{who}: "
+    return mfrs_flag_for_review(item_codes=codes, reason=f"{what} was edited in the formulary on {timezone.localtime():%Y-%m-%d %H:%M %Z}{who}: "
                                                           "check the components, calculations and beyond-use date still hold.")
 
 

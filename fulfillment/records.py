@@ -28,7 +28,7 @@ def _who(user) -> str:
 
 
 def _when(moment) -> str:
-    return "" if moment is None else timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+    return "" if moment is None else timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def mfr_for_record(job: Job):
@@ -64,7 +64,7 @@ def deviation_add(*, job: Job, by, what: str, reason: str) -> CompoundingRecord:
         errors["reason"] = ["Give the reason."]
     if errors:
         raise ServiceError("The deviation was not recorded: see the marked fields.", fields=errors)
-    entry = {"what": what[:1000], "reason": reason[:2000], "by": _who(by), "at": timezone.now().isoformat(timespec="seconds")}
+    entry = {"what": what[:1000], "reason": reason[:2000], "by": _who(by), "at": _when(timezone.now())}
     with transaction.atomic():
         record = CompoundingRecord.objects.select_for_update().get(pk=record.pk)
         _refuse_if_frozen(record)
@@ -138,7 +138,7 @@ def record_data(job: Job, *, released_by=None, released_at=None) -> dict:
         steps.append({"step": "Quality check " + ("passed" if q.passed else "failed: " + " ".join(q.problems)), "by": _who(q.recorded_by),
                       "at": _when(q.recorded_at)})
     for d in record.deviations:
-        steps.append({"step": f"Deviation recorded: {d['what']}", "by": d["by"], "at": d["at"].replace("T", " ")[:16]})
+        steps.append({"step": f"Deviation recorded: {d['what']}", "by": d["by"], "at": d["at"]})
     if released_by is not None:
         steps.append({"step": "Completeness review and release by the pharmacist", "by": _who(released_by), "at": _when(released_at)})
     qc_rows = []
