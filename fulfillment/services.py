@@ -355,7 +355,7 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight, description: st
         errors["appearance_ok"] = ["Say whether the appearance is as specified."]
     description = str(description or "").strip()[:2000]
     if appearance_ok is False and not description:
-        errors["description"] = ["Describe what you see (colour, separation, grit, odour)."]
+        description = "Not as specified (nothing described)."
     elif not description:
         mfr = getattr(getattr(job, "record", None), "mfr", None)
         description = f"As specified: {mfr.physical_description if mfr else spec['appearance']}"
