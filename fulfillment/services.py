@@ -413,6 +413,10 @@ def job_verify(*, job: Job, by) -> Job:
     with transaction.atomic():
         job = job_transition(job=job, to=JobStatus.READY, by=by, verified_by=by, verified_at=now,
                              message="verified and released by the pharmacist")
+        if job.fill:
+            from fulfillment.refills import refill_release
+
+            refill_release(job=job, by=by)  # one refill fewer remains
         frozen = CompoundingRecord.objects.filter(pk=record.pk, frozen__isnull=True).update(**records.record_freeze_fields(job, by=by, at=now))
         if frozen != 1:
             raise ServiceError(f"The compounding record of {job.number} was already released.", code="record_frozen", status=409)

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('formulary', '0005_stock_lot_manufacturer'),
-        ('fulfillment', '0010_job_holds'),
+        ('fulfillment', '0011_job_delivery_facts_and_metrics_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
