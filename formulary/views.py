@@ -63,6 +63,7 @@ def stock(request):
     status_filter = request.GET.get("status", "")
     if status_filter not in LotStatus.values:
         status_filter = ""
+    errors = request.session.pop("stock_errors", {})
     return render(
         request,
         "formulary/stock.html",
@@ -76,7 +77,8 @@ def stock(request):
             "materials": Material.objects.active().only("code", "name"),
             "bases": Base.objects.active().only("code", "name", "unit"),
             "form": request.session.pop("stock_form", {}),
-            "errors": request.session.pop("stock_errors", {}),
+            "errors": errors,
+            "general_errors": errors.get("__all__", []),
         },
     )
 

@@ -312,7 +312,7 @@ def order_edit(request, order_id):
     if _amending(order):
         body["patient_id"] = str(order.patient.public_id)  # a new version is for the same patient
     elif body.get("patient_id") and parse_public_id(body["patient_id"]) is None:
-        input_errors.setdefault("patient", CHOICE_MESSAGE)
+        input_errors["patient"] = CHOICE_MESSAGE  # a choice, not text: a NUL in it makes it no id at all
     patient = _patient_or_none(request.user, body.get("patient_id"))
     if body.get("patient_id") and patient is None:
         body["patient_id"] = None
