@@ -15,7 +15,7 @@ from formulary import selectors, services
 from formulary.models import Base, Category, FormularyState, LotStatus, Material
 from portal.access import pharmacy_staff_required
 from portal.errors import ServiceError
-from portal.form_input import FormInput, form_input_checked, post_without_nul
+from portal.form_input import HIDDEN_MESSAGE, FormInput, form_input_checked, post_without_nul
 
 
 def _vehicle_kinds() -> list[str]:
@@ -94,11 +94,13 @@ def _parse_date(raw: str):
 @pharmacy_staff_required
 @require_POST
 def stock_receive(request):
-    checked = FormInput(request.POST)
+    checked = FormInput(request.POST, request)
     for field in ("item", "lot_number", "supplier", "quantity", "received_on", "expires_on", "release"):
         checked.text(field, strip=False)
     data = post_without_nul(request.POST)  # what the form shows again; a field that held a NUL is in error below
     errors: dict[str, list[str]] = {field: [message] for field, message in checked.errors.items()}
+    if checked.stray:  # a NUL in a field the form does not show: said above it
+        errors["__all__"] = [HIDDEN_MESSAGE]
     expires_on = _parse_date(data.get("expires_on", ""))
     received_on = _parse_date(data.get("received_on", "")) if data.get("received_on") else None
     if expires_on is None:

@@ -51,11 +51,12 @@ def verification_queue(request, *, decline_form: dict | None = None):
 @require_POST
 def rush_answer(request, order_id, accept):
     order = order_selectors.order_get(user=request.user, public_id=order_id)
+    checked = FormInput(request.POST, request)
     if accept:
-        act(request, lambda: rush.order_rush_accept(order=order, by=request.user),
-            f"Rush accepted for {order.number}: its preparations go first, and the prescriber sees the new dates.")
+        if checked.ok:  # a NUL in the form: nothing accepted, said above the queue
+            act(request, lambda: rush.order_rush_accept(order=order, by=request.user),
+                f"Rush accepted for {order.number}: its preparations go first, and the prescriber sees the new dates.")
     else:
-        checked = FormInput(request.POST)
         reason = checked.text("reason", max_length=1000)
         if not checked.ok:  # the queue again, the reason as typed beside its error; nothing changed
             return verification_queue(request, decline_form={"order": order.public_id, "values": checked.values, "errors": checked.errors})
@@ -94,7 +95,7 @@ def verification_bud(request, order_id):
     order = order_selectors.order_get(user=request.user, public_id=order_id)
     post = request.POST
     position = post.get("preparation", "")
-    checked = FormInput(post)
+    checked = FormInput(post, request)
     for field, limit in (("days", 10), ("citation", 2000), ("reason", 2000)):
         checked.text(field, max_length=limit)
     checked.choice("action", ("assign", "clear"), default="assign")
@@ -124,7 +125,7 @@ def verification_bud(request, order_id):
 @require_POST
 def verification_act(request, order_id, action):
     order = order_selectors.order_get(user=request.user, public_id=order_id)
-    checked = FormInput(request.POST)
+    checked = FormInput(request.POST, request)
     field = {"approve": "acknowledge", "reject": "reason"}.get(action, "question")
     if field == "acknowledge":
         checked.texts(field)
@@ -277,7 +278,7 @@ def job_worksheet_status(request, job_id):
 def _job_input_refused(request, job, action: str, post):
     """A NUL or a malformed id in the record, QC or ship form: the job page again, every value as typed (without
     the NUL) and the error beside its field; nothing recorded or shipped. None when the form is clean."""
-    checked = FormInput(post)
+    checked = FormInput(post, request)
     if action == "record":
         plan = documents.record_plan(job)
         fields = {}
@@ -289,7 +290,7 @@ def _job_input_refused(request, job, action: str, post):
         checked.text("actual_yield_grams")
         if "actual_yield_grams" in checked.errors:
             fields["actual_yield_grams"] = [checked.errors["actual_yield_grams"]]
-        if not fields:
+        if checked.ok:
             return None
         form = _record_form(plan, _lot_choices(plan), post=post_without_nul(post), fields=fields,
                             message="Nothing was saved: a field below holds a character that cannot be stored.")
@@ -307,11 +308,13 @@ def _job_input_refused(request, job, action: str, post):
         checked.choice("carrier", tuple(CARRIERS), default="")
         checked.text("service", max_length=60)
         checked.text("tracking_number", max_length=40)
-        checked.values["cold_pack"] = post.get("cold_pack") == "on"
+        checked.values["cold_pack"] = checked.choice("cold_pack", ("on", ""), default="") == "on"
         if checked.ok:
             return None
         ship_form = {"values": checked.values, "errors": checked.errors}
         return render(request, "fulfillment/job.html", _job_context(job, request.user, ship_form=ship_form))
+    if not checked.ok:  # claim, release, a new worksheet, verify: a NUL in the form acts on nothing
+        return redirect("job", job_id=job.public_id)
     return None
 
 

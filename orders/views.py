@@ -252,7 +252,7 @@ START_FROM = ("home", "favourites")
 @require_POST
 def order_new(request):
     """A new draft: blank, for a patient, or from a favourite (with the patient chosen beside it)."""
-    checked = FormInput(request.POST)
+    checked = FormInput(request.POST, request)
     patient_id = checked.public_id("patient")
     favourite_id = checked.public_id("favourite", message="This favourite is not one of yours (the page may be out of date). "
                                                            "Nothing was started: choose a favourite below again.")
@@ -375,7 +375,7 @@ def order_review(request, order_id):
         return redirect("order-detail", order_id=order.public_id)
     checks = run_checks(user=request.user, body=order.draft)
     error = ""
-    checked = FormInput(request.POST)
+    checked = FormInput(request.POST, request)
     if request.method == "POST":
         checked.text("note", max_length=2000)
         checked.choice("attest", ("on", ""), default="")
@@ -480,7 +480,7 @@ def _patient_link_url(order):
 @require_POST
 def order_cancel(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    checked = FormInput(request.POST)
+    checked = FormInput(request.POST, request)
     reason = checked.text("reason", max_length=1000)
     if not checked.ok:
         return _detail_refused(request, order, "cancel", checked)
@@ -511,7 +511,7 @@ def order_patient_link(request, order_id, action):
 @require_POST
 def order_rush(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    checked = FormInput(request.POST)
+    checked = FormInput(request.POST, request)
     reason = checked.text("reason", max_length=1000)
     if not checked.ok:
         return _detail_refused(request, order, "rush", checked)
@@ -525,7 +525,7 @@ def order_rush(request, order_id):
 @require_POST
 def order_answer(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    checked = FormInput(request.POST)
+    checked = FormInput(request.POST, request)
     answer = checked.text("answer", max_length=2000)
     if not checked.ok:
         return _detail_refused(request, order, "answer", checked)
@@ -593,6 +593,8 @@ def _patient_data(post) -> tuple[dict, dict]:
     data["allergies"] = checked.texts("allergies")
     if "allergies" in checked.errors:
         errors["allergies"] = [checked.errors["allergies"]]
+    if checked.stray:  # a NUL in a field the page does not show (which button, a hidden one): said above the form
+        errors.setdefault("__all__", []).append(HIDDEN_MESSAGE)
     return data, errors
 
 
@@ -669,27 +671,29 @@ def favourites_page(request, *, start_form: dict | None = None, rename_form: dic
 def favourite_change(request, favourite_id, action):
     favourite = selectors.favourite_get(user=request.user, public_id=favourite_id)
     prescriber = services.prescriber_of(request.user)
+    checked = FormInput(request.POST, request)
     if action == "rename":
-        checked = FormInput(request.POST)
         name = checked.text("name", max_length=120)
         if not checked.ok:  # the favourites again, the name as typed beside its error; nothing renamed
             return favourites_page(request, rename_form={"favourite": str(favourite.public_id), "values": checked.values,
                                                          "errors": checked.errors})
         act(request, lambda: services.favourite_rename(favourite=favourite, prescriber=prescriber, name=name),
             "The favourite is renamed.")
-    else:
+    elif checked.ok:  # a NUL in the delete form: nothing deleted, said above the list
         name = favourite.name
         act(request, lambda: services.favourite_delete(favourite=favourite, prescriber=prescriber), f"“{name}” is deleted.")
     return redirect("favourites")
 
 
-@form_input_checked  # its one field, `next`, is only compared with two names
+@form_input_checked
 @prescriber_required
 @require_POST
 def order_discard(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    act(request, lambda: services.order_draft_discard(order=order, by=request.user), f"Draft {order.number} is discarded.")
-    target = request.POST.get("next", "")
+    checked = FormInput(request.POST, request)
+    target = checked.text("next")
+    if checked.ok:  # a NUL in the form: nothing discarded, said on the page it goes back to
+        act(request, lambda: services.order_draft_discard(order=order, by=request.user), f"Draft {order.number} is discarded.")
     return redirect(target if target in ("orders", "prescriber-home") else "prescriber-home")
 
 

@@ -61,14 +61,29 @@ class FormInput:
     """One POST, read field by field: `text()` and `public_id()` return the usable value and note an error
     (NUL_MESSAGE, CHOICE_MESSAGE, too long) under the field's name; `values` is what the page shows again."""
 
-    def __init__(self, post):
+    def __init__(self, post, request=None):
         self.post = post
+        self.request = request
         self.errors: dict[str, str] = {}
         self.values: dict[str, object] = {}
+        self._nul_fields = [name for name in nul_fields(post) if name != "csrfmiddlewaretoken"]
+        self._said = False
+
+    @property
+    def stray(self) -> list[str]:
+        """Fields holding a NUL that the view does not read as text (hidden ones, buttons): no place beside them."""
+        return [name for name in self._nul_fields if name not in self.values]
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        """Nothing to refuse: no field in error, and no NUL anywhere in the form (a form holding one acts on
+        nothing). A NUL in a field with no place on the page is said once, above it (a message)."""
+        if self.stray and self.request is not None and not self._said:
+            from django.contrib import messages
+
+            messages.error(self.request, HIDDEN_MESSAGE)
+            self._said = True
+        return not self.errors and not self.stray
 
     def error(self, name: str, message: str) -> None:
         self.errors.setdefault(name, message)

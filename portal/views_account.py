@@ -118,7 +118,7 @@ def recovery_codes_new(request):
 @login_required
 @require_POST
 def token_create(request):
-    checked = FormInput(request.POST)
+    checked = FormInput(request.POST, request)
     name = checked.text("name", max_length=100)
     if checked.ok and not name:
         checked.error("name", "Give the token a name of 1 to 100 characters (what will use it).")

@@ -21,7 +21,7 @@ def webhooks_page(request):
     secret = None
     errors, values = {}, {"event_types": list(EVENT_TYPES), "payload_format": PayloadFormat.JSON}
     if request.method == "POST":
-        checked = FormInput(request.POST)
+        checked = FormInput(request.POST, request)
         url = checked.text("url", max_length=500)
         event_types = checked.texts("event_types")
         payload_format = checked.choice("payload_format", PayloadFormat.values, default=PayloadFormat.JSON)
@@ -51,7 +51,7 @@ def webhook_page(request, endpoint_id):
     endpoint = webhooks.endpoint_get(clinic=clinic, public_id=endpoint_id)
     error = ""
     if request.method == "POST":
-        checked = FormInput(request.POST)
+        checked = FormInput(request.POST, request)
         action = checked.choice("action", ("delete", "redeliver"), default="redeliver")
         delivery_id = checked.public_id("delivery")
         if action == "delete" and checked.ok:

@@ -145,3 +145,66 @@ def test_a_form_that_does_not_check_its_fields_is_still_refused_by_the_middlewar
 def test_the_patient_status_page_keeps_its_one_plain_answer(client):
     """The patient's page answers every malformed link or date the same way (its own rule)."""
     assert client.post("/s/abc/", {"date_of_birth": "a\x00b"}).status_code == 404
+
+
+CHECKED_ROUTES = {
+    "order-new", "order-edit", "order-review", "order-cancel", "order-rush", "order-answer", "order-discard", "patient-new",
+    "patient-edit", "favourite-rename", "favourite-delete", "webhooks", "webhook", "token-create", "verification-approve",
+    "verification-reject", "verification-clarify", "verification-bud", "rush-accept", "rush-decline", "job-claim", "job-release",
+    "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship", "stock-receive",
+}
+
+
+def test_the_views_that_check_their_own_fields_are_the_ones_tested_here():
+    """A view marked @form_input_checked is let through by the middleware: it must be one whose forms the tests
+    above (and tests/security/test_f07_malformed_ids_in_forms.py) post NUL and malformed ids to."""
+    from django.urls import get_resolver
+
+    def walk(patterns):
+        for p in patterns:
+            if hasattr(p, "url_patterns"):
+                yield from walk(p.url_patterns)
+            elif getattr(p.callback, "form_input_checked", False):
+                yield p.name
+
+    assert set(walk(get_resolver().url_patterns)) == CHECKED_ROUTES
+
+
+HOSTILE = ["12\x00", "abc", "9" * 40, "\x00"]
+
+
+def test_hostile_values_in_every_field_of_every_checked_form_never_answer_500(doctor, orders, rivera, api_as, staff, pharmacist,
+                                                                              password):
+    """Every field of each checked form, in turn, holding each hostile value: never a 500, nothing half-saved."""
+    pharmacy = sign_in(Client(), pharmacist, password)
+    submitted, asked = orders["submitted"], orders["asked"]
+    favourite = favourite_save(prescriber=rivera, name="Night cream", visibility="mine",
+                               preparation={"base": "cream-base-pf", "ingredients": []})
+    draft = Order.objects.get(public_id=doctor.post("/orders/new/").url.split("/")[2])
+    forms = [
+        (doctor, f"/orders/{draft.public_id}/edit/", {"prep_count": "1", "prep-0-base": "cream-base-pf", "prep-0-ing_count": "1",
+                                                      "prep-0-ing-0-code": "niacinamide", "prep-0-ing-0-percent": "4",
+                                                      "prep-0-quantity": "50", "prep-0-refills": "1", "patient": "",
+                                                      "encounter_state": "CA", "action": "check", "touched": ""}),
+        (doctor, "/orders/new/", {"favourite": str(favourite.public_id), "patient": "", "from": "favourites"}),
+        (doctor, "/patients/new/", {"first_name": "Maya", "last_name": "Lopez", "date_of_birth": "1991-04-12", "state": "CA",
+                                    "address_line1": "1 Main St", "city": "Oakland", "postal_code": "94601", "sex": "female",
+                                    "allergies": "FRAGRANCE"}),
+        (doctor, "/webhooks/", {"url": "http://127.0.0.1:9/h", "event_types": "order.status_changed", "payload_format": "json",
+                                "description": "EHR"}),
+        (doctor, f"/orders/{asked.public_id}/answer/", {"answer": "Four percent."}),
+        (doctor, f"/orders/{submitted.public_id}/rush/", {"reason": "Travels Friday."}),
+        (doctor, f"/favourites/{favourite.public_id}/rename/", {"name": "Day cream"}),
+        (pharmacy, f"/pharmacy/verify/{submitted.public_id}/beyond-use-date/", {"preparation": "1", "days": "60", "citation": "Study",
+                                                                                "reason": "Data.", "action": "assign"}),
+        (pharmacy, f"/pharmacy/verify/{submitted.public_id}/approve/", {"acknowledge": "PRESERVATIVE_SYSTEM"}),
+    ]
+    for who, url, good in forms:
+        for field in good:
+            for bad in HOSTILE:
+                before = _state()
+                response = who.post(url, {**good, field: bad})
+                assert response.status_code < 500, (url, field, bad, response.status_code)
+                assert "\x00" not in response.content.decode()
+                if "\x00" in bad:
+                    assert _state() == before, (url, field, bad)  # a NUL is never saved anywhere
