@@ -439,10 +439,11 @@ def order_detail(request, order_id):
 def _detail_context(request, order) -> dict:
     events = list(selectors.order_events(order=order))
     preparations = list(order.preparations.all())
+    holds = selectors.hold_reasons(order=order)
     open_preparations = [p for p in preparations if p.status not in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED,
                                                                      PreparationStatus.CANCELLED)]
     return {
-        "order": order, "events": events, "preps": [preparation_view(p) for p in order.preparations.all()],
+        "order": order, "events": events, "preps": [{**preparation_view(p), "hold_reason": holds.get(p.pk, "")} for p in preparations],
         "history": selectors.order_history(order=order, pharmacy=False),
         "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
         "patient_link": _patient_link_url(order),
