@@ -275,7 +275,8 @@ def _actions(job, user, qc) -> dict:
     }
 
 
-def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | None = None, ship_form: dict | None = None) -> dict:
+def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | None = None, ship_form: dict | None = None,
+                 hold_form: dict | None = None) -> dict:
 
     batch = documents.batch_lines(job)
     plan = documents.record_plan(job, batch)
@@ -298,7 +299,7 @@ def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | 
         "siblings": ready or [job], "ship_to": ship_to_text(order), "ship_defaults": documents.ship_defaults([prep]),
         "render_status": RenderStatus, "actions": _actions(job, user, qc),
         "history": order_selectors.order_history(order=order, preparation=prep),
-        "quantity": quantity_text(prep.quantity, prep.unit), "ship_form": ship_form or {},
+        "quantity": quantity_text(prep.quantity, prep.unit), "ship_form": ship_form or {}, "hold_form": hold_form or {},
     }
 
 
@@ -355,7 +356,13 @@ def _job_input_refused(request, job, action: str, post):
             return None
         ship_form = {"values": checked.values, "errors": checked.errors}
         return render(request, "fulfillment/job.html", _job_context(job, request.user, ship_form=ship_form))
-    if not checked.ok:  # claim, release, a new worksheet, verify: a NUL in the form acts on nothing
+    if action == "hold":
+        checked.text("reason", max_length=500)
+        if checked.ok:
+            return None
+        hold_form = {"values": checked.values, "errors": checked.errors}
+        return render(request, "fulfillment/job.html", _job_context(job, request.user, hold_form=hold_form))
+    if not checked.ok:  # claim, release, a new worksheet, verify, resume: a NUL in the form acts on nothing
         return redirect("job", job_id=job.public_id)
     return None
 

@@ -124,6 +124,7 @@ def test_each_pharmacy_form_shows_the_error_beside_the_field(api_as, rivera, sta
         (tech, "/formulary/stock/receive/", {**lot, "supplier": TYPED}, 'data-field="supplier"'),
         (tech, f"/pharmacy/jobs/{compounding['id']}/record/", {f"grams-{plan_key}": "1\x002", "actual_yield_grams": "50"}, "field-error"),
         (tech, f"/pharmacy/jobs/{qc_job['id']}/qc/", {"ph": "5\x00.0", "fill_weight": "50", "appearance_ok": "yes"}, "field-error"),
+        (pharmacy, f"/pharmacy/jobs/{compounding['id']}/hold/", {"reason": TYPED}, 'id="err-hold-reason"'),
         (tech, f"/pharmacy/jobs/{ready_job['id']}/ship/", {"jobs": [ready_job["id"]], "carrier": "simulated", "service": "Ground",
                                                           "tracking_number": TYPED}, 'id="err-tracking_number"'),
     ]
@@ -151,7 +152,7 @@ CHECKED_ROUTES = {
     "order-new", "order-edit", "order-review", "order-cancel", "order-rush", "order-answer", "order-discard", "patient-new",
     "patient-edit", "favourite-rename", "favourite-delete", "webhooks", "webhook", "token-create", "verification-approve",
     "verification-reject", "verification-clarify", "verification-bud", "rush-accept", "rush-decline", "job-claim", "job-release",
-    "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship", "stock-receive",
+    "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship", "job-hold", "job-resume", "stock-receive",
 }
 
 
