@@ -95,7 +95,7 @@ def _parse_date(raw: str):
 @require_POST
 def stock_receive(request):
     checked = FormInput(request.POST, request)
-    for field in ("item", "lot_number", "supplier", "quantity", "received_on", "expires_on", "release"):
+    for field in ("item", "lot_number", "supplier", "manufacturer", "quantity", "received_on", "expires_on", "release"):
         checked.text(field, strip=False)
     data = post_without_nul(request.POST)  # what the form shows again; a field that held a NUL is in error below
     errors: dict[str, list[str]] = {field: [message] for field, message in checked.errors.items()}
@@ -121,7 +121,7 @@ def stock_receive(request):
                 material_code=code if kind == "material" else None,
                 base_code=code if kind == "base" else None,
                 lot_number=data.get("lot_number", ""),
-                supplier=data.get("supplier", ""),
+                supplier=data.get("supplier", ""), manufacturer=data.get("manufacturer", ""),
                 expires_on=expires_on,
                 received_on=received_on,
                 quantity=quantity,
@@ -131,7 +131,7 @@ def stock_receive(request):
         except ServiceError as exc:
             errors = exc.fields or {"__all__": [exc.message]}
             errors = {("item" if field in ("material", "base") else field): msgs for field, msgs in errors.items()}
-            shown = {"item", "lot_number", "supplier", "quantity", "received_on", "expires_on", "certificate", "__all__"}
+            shown = {"item", "lot_number", "supplier", "manufacturer", "quantity", "received_on", "expires_on", "certificate", "__all__"}
             for field in [f for f in errors if f not in shown]:  # a problem of no field on the form: said above it
                 errors.setdefault("__all__", []).extend(errors.pop(field))
         else:
