@@ -21,6 +21,8 @@ app.conf.beat_schedule = {
     "relay-outbox": {"task": "fulfillment.notifications.tasks.relay_outbox", "schedule": float(os.environ.get("OUTBOX_RELAY_SECONDS", "10"))},
     "expire-claims": {"task": "fulfillment.tasks.expire_claims", "schedule": 300.0},
     "poll-tracking": {"task": "fulfillment.tasks.poll_tracking", "schedule": float(os.environ.get("TRACKING_POLL_SECONDS", "60"))},
+    "request-auto-refills": {"task": "fulfillment.tasks.request_auto_refills",
+                             "schedule": float(os.environ.get("AUTO_REFILL_SECONDS", "3600"))},
 }
 
 
