@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -82,9 +83,17 @@ def test_the_worksheet_prints_the_mfr_id_and_version_and_follows_its_steps(api_a
     mfr = Preparation.objects.get(order__public_id=order["id"]).mfr
     worksheet = Worksheet.objects.get(job__public_id=job["id"])
     with worksheet.pdf.open("rb") as handle:
-        text = pdf_text(handle.read())
+        pdf = handle.read()
+    text = pdf_text(pdf)
+    screens = Path(__file__).resolve().parents[2] / "var" / "screens"
+    screens.mkdir(parents=True, exist_ok=True)
+    (screens / "worksheet-with-mfr.pdf").write_bytes(pdf)  # looked at with pdftoppm
     assert f"Follows master formulation record {mfr.code} version 1" in text
     assert mfr.steps[2] in text  # the order of addition, as the MFR states it
+    from fulfillment import documents
+
+    plan = documents.record_plan(Job.objects.get(public_id=job["id"]))
+    assert [row["item"] for row in plan] == [c["code"] for c in mfr.components]  # and the record weighs in that order
 
 
 def test_release_of_an_incomplete_record_is_refused_naming_what_is_missing(api_as, rivera, staff, ready):
