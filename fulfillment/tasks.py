@@ -22,6 +22,23 @@ def resend_worksheets() -> None:
         render_worksheet.delay(worksheet_id)
 
 
+@shared_task(name="fulfillment.tasks.render_record_pdf", ignore_result=True, acks_late=True, autoretry_for=(Exception,),
+             retry_backoff=2, retry_backoff_max=60, max_retries=5)
+def render_record_pdf(record_id: int) -> None:
+    """A released compounding record's PDF, rendered once; its SHA-256 stored (idempotent)."""
+    from fulfillment import records
+
+    records.record_pdf_render(record_id=record_id)
+
+
+@shared_task(name="fulfillment.tasks.resend_record_pdfs", ignore_result=True)
+def resend_record_pdfs() -> None:
+    from fulfillment import records
+
+    for record_id in records.records_to_render():
+        render_record_pdf.delay(record_id)
+
+
 @shared_task(name="fulfillment.tasks.expire_claims", ignore_result=True)
 def expire_claims() -> None:
     services.claims_expire()
@@ -40,3 +57,16 @@ def render_order_print(order_id: int) -> None:
     from fulfillment import order_print
 
     order_print.order_print_render(order_id=order_id)
+
+
+@shared_task(name="fulfillment.tasks.request_auto_refills", ignore_result=True, acks_late=True)
+def request_auto_refills(today: str | None = None) -> None:
+    """Beat: request every automatic refill that is due (fulfillment.refills.auto_refills_request). `today` (ISO date)
+    only for tests and replays; the beat sends none."""
+    import datetime as dt
+
+    from fulfillment.refills import auto_refills_request
+    from portal.history import history_context
+
+    with history_context(task="request_auto_refills"):
+        auto_refills_request(today=dt.date.fromisoformat(today) if today else None)
