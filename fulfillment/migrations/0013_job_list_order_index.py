@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fulfillment', '0011_job_delivery_facts_and_metrics_indexes'),
+        ('fulfillment', '0012_compounding_record_795'),
         ('orders', '0014_refill_requests'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
