@@ -17,16 +17,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-import django
+import django  # noqa: E402 - after Django is set up
 
 django.setup()
-from django.db import connection
-from django.test.utils import setup_test_environment
-from django.utils import timezone
+from django.db import connection  # noqa: E402 - after Django is set up
+from django.test.utils import setup_test_environment  # noqa: E402 - after Django is set up
+from django.utils import timezone  # noqa: E402 - after Django is set up
 
-from bench.scale import measure, verified_client
-from fulfillment.models import Job, Shipment
-from orders.models import Order
+from bench.scale import measure, verified_client  # noqa: E402 - after Django is set up
+from fulfillment.models import Job, Shipment  # noqa: E402 - after Django is set up
+from orders.models import Order  # noqa: E402 - after Django is set up
 
 
 def main() -> None:

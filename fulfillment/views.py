@@ -8,10 +8,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from formulary.models import LotStatus, StockLot
-from fulfillment import documents, downloads, promise, rush, selectors, services
+from formulary import selectors as formulary_selectors
+from fulfillment import documents, downloads, promise, rush, selectors, services, workflows
+from fulfillment.carriers import CARRIERS
 from fulfillment.models import JobStatus, RenderStatus
-from fulfillment.tracking import CARRIERS
 from orders import selectors as order_selectors
 from orders import services as order_services
 from portal.access import pharmacy_staff_required, role_required
@@ -26,8 +26,8 @@ DUE_LABELS = {"on_time": "✓ On time", "due_today": "◷ Due today", "late": "�
 
 @pharmacist_required
 def verification_queue(request):
-    return render(request, "fulfillment/verify_queue.html", {"orders": selectors.verification_queue(),
-                                                              "rush_requests": selectors.rush_requests()})
+    return render(request, "fulfillment/verify_queue.html", {"orders": selectors.verification_queue(user=request.user),
+                                                              "rush_requests": selectors.rush_requests(user=request.user)})
 
 
 @pharmacist_required
@@ -83,15 +83,15 @@ def verification_bud(request, order_id):
 def verification_act(request, order_id, action):
     order = order_selectors.order_get(user=request.user, public_id=order_id)
     if action == "approve":
-        ok = act(request, lambda: services.order_approve(order=order, by=request.user,
+        ok = act(request, lambda: workflows.order_approve(order=order, by=request.user,
                                                           acknowledged_warnings=request.POST.getlist("acknowledge")),
                   f"Order {order.number} approved; its preparations are in the compounding queue.")
     elif action == "reject":
-        ok = act(request, lambda: services.order_reject(order=order, by=request.user, reason=request.POST.get("reason", "")),
+        ok = act(request, lambda: workflows.order_reject(order=order, by=request.user, reason=request.POST.get("reason", "")),
                   f"Order {order.number} rejected.")
     else:
-        ok = act(request, lambda: order_services.order_request_clarification(order=order, by=request.user,
-                                                                               question=request.POST.get("question", "")),
+        ok = act(request, lambda: workflows.order_clarify(order=order, by=request.user,
+                                                                question=request.POST.get("question", "")),
                   f"Question sent to {order.prescriber}.")
     return redirect("verification-queue" if ok else "verification-detail", **({} if ok else {"order_id": order.public_id}))
 
@@ -101,9 +101,9 @@ def queue(request):
     status = request.GET.get("status", "")
     if status not in JobStatus.values:
         status = ""
-    counts = selectors.job_counts()
+    counts = selectors.job_counts(user=request.user)
     columns = [status] if status else [JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.REWORK, JobStatus.READY]
-    board = selectors.job_board(statuses=columns, per_column=20)
+    board = selectors.job_board(user=request.user, statuses=columns, per_column=20)
     today = timezone.localdate()
     for jobs in board.values():
         for job in jobs:  # each job against its order's promised ship date, in words as well as colour
@@ -128,14 +128,11 @@ def queue_claim_next(request):
     return redirect("job", job_id=job.public_id)
 
 
-def _job_context(job) -> dict:
+def _job_context(job, user) -> dict:
     batch = documents.batch_lines(job)
-    codes = [line["item"] for line in batch["lines"]]
-    lots = StockLot.objects.filter(status=LotStatus.RELEASED).select_related("material", "base").order_by("expires_on")
     by_item: dict[str, list] = {}
-    for lot in lots:
-        if lot.item_code in codes:
-            by_item.setdefault(lot.item_code, []).append(lot)
+    for lot in formulary_selectors.released_lots_of(item_codes=[line["item"] for line in batch["lines"]]):
+        by_item.setdefault(lot.item_code, []).append(lot)
     record = getattr(job, "record", None)
     return {
         "job": job, "prep": job.preparation, "order": job.preparation.order, "batch": batch,
@@ -144,22 +141,22 @@ def _job_context(job) -> dict:
         "worksheet": selectors.latest_worksheet(job), "record": record,
         "qc": job.qc_results.order_by("-recorded_at", "-pk").first(), "spec": documents.qc_spec(job),
         "label": documents.label_context(job) if record else None, "carriers": CARRIERS.values(),
-        "siblings": [j for j in selectors.job_list(status=JobStatus.READY) if j.preparation.order_id == job.preparation.order_id],
+        "siblings": selectors.jobs_ready_of_order(user=user, order_id=job.preparation.order_id),
         "render_status": RenderStatus,
     }
 
 
 @pharmacy_staff_required
 def job_page(request, job_id):
-    job = services.job_get(public_id=job_id)
-    context = _job_context(job)
+    job = selectors.job_get(user=request.user, public_id=job_id)
+    context = _job_context(job, request.user)
     record_access(request, object_type="job", object_id=job.public_id, patient_id=context["order"].patient_id)
     return render(request, "fulfillment/job.html", context)
 
 
 @pharmacy_staff_required
 def job_worksheet_status(request, job_id):
-    job = services.job_get(public_id=job_id)
+    job = selectors.job_get(user=request.user, public_id=job_id)
     return render(request, "fulfillment/_worksheet_status.html", {"job": job, "worksheet": selectors.latest_worksheet(job),
                                                                   "render_status": RenderStatus})
 
@@ -167,12 +164,12 @@ def job_worksheet_status(request, job_id):
 @pharmacy_staff_required
 @require_POST
 def job_act(request, job_id, action):
-    job = services.job_get(public_id=job_id)
+    job = selectors.job_get(user=request.user, public_id=job_id)
     post = request.POST
     if action == "claim":
         act(request, lambda: services.job_claim(job=job, by=request.user), f"You have {job.number}.")
     elif action == "release":
-        act(request, lambda: services.job_release(job=job, by=request.user), f"{job.number} is back in the queue.")
+        act(request, lambda: services.job_claim_give_back(job=job, by=request.user), f"{job.number} is back in the queue.")
     elif action == "worksheet":
         act(request, lambda: services.worksheet_request(job=job, by=request.user), "A new worksheet version is being prepared.")
     elif action == "record":
@@ -190,7 +187,7 @@ def job_act(request, job_id, action):
         else:
             act(request, lambda: services.job_verify(job=job, by=request.user), f"{job.number} verified and ready to ship.")
     elif action == "ship":
-        jobs = [services.job_get(public_id=value) for value in post.getlist("jobs")] or [job]
+        jobs = [selectors.job_get(user=request.user, public_id=value) for value in post.getlist("jobs")] or [job]
         act(request, lambda: services.shipment_create(by=request.user, jobs=jobs, carrier=post.get("carrier", ""),
                                                        service=post.get("service", ""), tracking_number=post.get("tracking_number", ""),
                                                        cold_pack=post.get("cold_pack") == "on"), "Shipped.")
@@ -199,13 +196,11 @@ def job_act(request, job_id, action):
 
 @pharmacy_staff_required
 def job_worksheet_pdf(request, job_id, version):
-    job = services.job_get(public_id=job_id)
-    worksheet = job.worksheets.filter(version=version, status=RenderStatus.READY).first()
-    if worksheet is None:
-        raise NotFound("That worksheet is not ready.")
+    job = selectors.job_get(user=request.user, public_id=job_id)
+    worksheet = selectors.worksheet_ready(job=job, version=version)
     return downloads.worksheet_download(request, job, worksheet)
 
 
 @pharmacy_staff_required
 def job_label_pdf(request, job_id):
-    return downloads.label_download(request, services.job_get(public_id=job_id))
+    return downloads.label_download(request, selectors.job_get(user=request.user, public_id=job_id))

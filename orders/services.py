@@ -296,6 +296,13 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
     return order
 
 
+def order_webhook_sequence_next(*, order: Order) -> int:
+    """The order's next webhook sequence number. The update locks the order's row until the caller's
+    transaction ends, so two notifications of one order never get the same number."""
+    Order.objects.filter(pk=order.pk).update(webhook_sequence=F("webhook_sequence") + 1)
+    return Order.objects.values_list("webhook_sequence", flat=True).get(pk=order.pk)
+
+
 def _promise_fields(promise: PromiseDates) -> dict:
     return {"promised_ship_date": promise.ship_date, "promised_delivery_date": promise.delivery_date,
             "estimated_delivery_date": promise.delivery_date}

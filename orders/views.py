@@ -16,8 +16,8 @@ from formulary.models import AllergenGroup
 from formulary.rules_facts_builder import formulary_facts
 from orders import selectors, services
 from orders.api_validate import OrderBodySerializer
-from formulary.rules_facts_builder import formulary_facts
 from orders.models import OrderStatus, PreparationStatus, RushStatus, Sex, Visibility
+from orders.transitions import may_transition
 from orders.order_form import (apply_action, body_for_check, body_from_post, field_errors_by_preparation, field_names,
                                resolve_names, strip_rows)
 from orders.promise import promise_estimate
@@ -332,8 +332,7 @@ def order_detail(request, order_id):
         "patient_link": _patient_link_url(order),
         "can_rush": order.status in services.RUSH_OPEN and order.rush in (RushStatus.NONE, RushStatus.DECLINED)
         and bool(open_preparations),
-        "can_cancel": order.status in (OrderStatus.DRAFT, OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION,
-                                       OrderStatus.CLARIFICATION_REQUESTED, OrderStatus.APPROVED),
+        "can_cancel": may_transition(order=order, to=OrderStatus.CANCELLED, by=request.user),
     })
 
 

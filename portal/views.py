@@ -38,7 +38,7 @@ def prescriber_home(request):
     today = timezone.localdate()
     recent = list(order_selectors.recent_orders(user=request.user))
     parcels = {}
-    for job in _parcels(recent):
+    for job in _parcels(recent, request.user):
         carrier = CARRIERS.get(job.shipment.carrier)
         parcels[job.preparation_id] = {"carrier": carrier.name if carrier else job.shipment.carrier,
                                        "number": job.shipment.tracking_number,
@@ -55,11 +55,11 @@ def prescriber_home(request):
     })
 
 
-def _parcels(orders):
+def _parcels(orders, user):
     """The shipped jobs of these orders with their parcels, in one query."""
-    from fulfillment.models import Job
+    from fulfillment.selectors import shipped_jobs_of_orders
 
-    return Job.objects.filter(preparation__order__in=orders, shipment__isnull=False).select_related("shipment")
+    return shipped_jobs_of_orders(user=user, orders=orders)
 
 
 @role_required(Role.PHARMACIST)

@@ -59,7 +59,7 @@ def week_label(d):
 
 
 def expected(start: dt.date, end: dt.date, now: dt.datetime) -> dict:
-    inside = lambda t: t is not None and start <= day(t) <= end
+    inside = lambda t: t is not None and start <= day(t) <= end  # noqa: E731
     weeks = []
     w = start - dt.timedelta(days=start.weekday())
     while w <= end:

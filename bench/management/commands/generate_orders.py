@@ -203,7 +203,7 @@ class Command(BaseCommand):
     def _order_life(self, signed: dt.datetime, formulations) -> dict:
         """Every step's time from the signature on; only the steps already in the past happen."""
         rng, now = self.rng, self.now
-        past = lambda at: at is not None and at <= now
+        past = lambda at: at is not None and at <= now  # noqa: E731
         rush = "accepted" if rng.random() < RUSH_SHARE else ""
         refrigerate = any(f[4] == "refrigerate" for f in formulations)
         service, transit = ("Overnight", 1) if refrigerate else ("Ground", 5)
