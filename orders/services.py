@@ -19,6 +19,7 @@ from orders.models import (
     Favourite,
     Order,
     OrderAmendment,
+    OrderEventKind,
     OrderStatus,
     Patient,
     Preparation,
@@ -302,6 +303,13 @@ def _preparations_create(*, order: Order, body: dict, outcome: ValidationOutcome
     )
 
 
+def order_webhook_sequence_next(*, order: Order) -> int:
+    """The order's next webhook sequence number. The update locks the order's row until the caller's
+    transaction ends, so two notifications of one order never get the same number."""
+    Order.objects.filter(pk=order.pk).update(webhook_sequence=F("webhook_sequence") + 1)
+    return Order.objects.values_list("webhook_sequence", flat=True).get(pk=order.pk)
+
+
 def _promise_fields(promise: PromiseDates) -> dict:
     return {"promised_ship_date": promise.ship_date, "promised_delivery_date": promise.delivery_date,
             "estimated_delivery_date": promise.delivery_date}
@@ -373,7 +381,10 @@ def order_delivery_estimate_set(*, order: Order, delivery_date) -> None:
 
 
 def order_cancel(*, order: Order, by, reason: str = "") -> Order:
-    return order_transition(order=order, to=OrderStatus.CANCELLED, by=by, message=reason.strip(), kind="cancelled")
+    if order.status == OrderStatus.DRAFT:
+        raise IllegalTransition(f"Order {order.number} is a draft that was never signed, so there is nothing to cancel: "
+                                "discard the draft instead (nothing was sent to the pharmacy).")
+    return order_transition(order=order, to=OrderStatus.CANCELLED, by=by, message=reason.strip(), kind=OrderEventKind.CANCELLED)
 
 
 def order_request_clarification(*, order: Order, by, question: str) -> Order:

@@ -31,14 +31,14 @@ def home(request):
 def prescriber_home(request):
     """What needs the prescriber, their drafts, their recent orders with each preparation's status and
     parcel, and the clinic's shared favourites."""
-    from fulfillment.tracking import CARRIERS
+    from fulfillment.carriers import CARRIERS
     from orders import selectors as order_selectors
 
     prescriber = selectors.prescriber_for_user(user=request.user)
     today = timezone.localdate()
     recent = list(order_selectors.recent_orders(user=request.user))
     parcels = {}
-    for job in _parcels(recent):
+    for job in _parcels(recent, request.user):
         carrier = CARRIERS.get(job.shipment.carrier)
         parcels[job.preparation_id] = {"carrier": carrier.name if carrier else job.shipment.carrier,
                                        "number": job.shipment.tracking_number,
@@ -55,11 +55,11 @@ def prescriber_home(request):
     })
 
 
-def _parcels(orders):
+def _parcels(orders, user):
     """The shipped jobs of these orders with their parcels, in one query."""
-    from fulfillment.models import Job
+    from fulfillment.selectors import shipped_jobs_of_orders
 
-    return Job.objects.filter(preparation__order__in=orders, shipment__isnull=False).select_related("shipment")
+    return shipped_jobs_of_orders(user=user, orders=orders)
 
 
 @role_required(Role.PHARMACIST)

@@ -5,17 +5,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-from fulfillment.notifications import webhooks
-from fulfillment.models import PayloadFormat, WebhookDelivery
-from fulfillment.notifications.outbox import EVENT_TYPES
-from orders.validation import prescriber_for_caller
+from fulfillment.models import PayloadFormat
+from fulfillment.notifications import outbox, selectors, webhooks
 from portal.access import prescriber_required
-from portal.errors import NotFound, ServiceError
+from portal.errors import ServiceError
 
 
 @prescriber_required
 def webhooks_page(request):
-    clinic = prescriber_for_caller(user=request.user, prescriber_npi=None).clinic
+    clinic = selectors.clinic_of(user=request.user)
     secret = None
     if request.method == "POST":
         try:
@@ -30,24 +28,22 @@ def webhooks_page(request):
         else:
             secret = endpoint.secret
             messages.success(request, "Endpoint added. Copy its signing secret now: it is not shown again.")
-    return render(request, "fulfillment/webhooks.html", {"endpoints": clinic.webhook_endpoints.order_by("-created_at"),
-                                                         "event_types": EVENT_TYPES, "secret": secret,
+    return render(request, "fulfillment/webhooks.html", {"endpoints": selectors.endpoint_list(user=request.user),
+                                                         "event_types": webhooks.EVENT_TYPES, "secret": secret,
                                                          "payload_formats": PayloadFormat.choices})
 
 
 @prescriber_required
 def webhook_page(request, endpoint_id):
-    clinic = prescriber_for_caller(user=request.user, prescriber_npi=None).clinic
-    endpoint = webhooks.endpoint_get(clinic=clinic, public_id=endpoint_id)
+    endpoint = selectors.endpoint_get(user=request.user, public_id=endpoint_id)
     if request.method == "POST":
         if request.POST.get("action") == "delete":
-            endpoint.delete()
+            webhooks.endpoint_delete(endpoint=endpoint)
             messages.success(request, "Endpoint removed.")
             return redirect("webhooks")
-        delivery = WebhookDelivery.objects.filter(endpoint=endpoint, public_id=request.POST.get("delivery", "")).first()
-        if delivery is None:
-            raise NotFound("No such delivery.")
-        webhooks.delivery_redeliver(delivery=delivery)
+        delivery = selectors.delivery_get(user=request.user, public_id=request.POST.get("delivery", ""), endpoint=endpoint)
+        outbox.delivery_redeliver(delivery=delivery)
         messages.success(request, "Sent again.")
         return redirect("webhook", endpoint_id=endpoint.public_id)
-    return render(request, "fulfillment/webhook.html", {"endpoint": endpoint, "deliveries": endpoint.deliveries.select_related("event")[:200]})
+    return render(request, "fulfillment/webhook.html", {"endpoint": endpoint,
+                                                        "deliveries": selectors.delivery_list(user=request.user, endpoint=endpoint)})

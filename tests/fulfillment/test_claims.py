@@ -31,7 +31,7 @@ def test_claim_next_takes_priority_then_age_and_release_returns_it(api_as, river
 
 
 def test_expired_claims_return_to_the_queue(api_as, rivera, staff, ready):
-    from fulfillment.services import claims_expire
+    from fulfillment.upkeep import claims_expire
 
     order = submit(api_as, rivera)
     approve(staff, order)

@@ -1,0 +1,58 @@
+"""What each change tells the outside world: the order door's events (orders.events, connected in
+fulfillment's AppConfig.ready), and the shipments fulfillment reports. Each writes to the outbox in
+the change's own transaction."""
+
+from __future__ import annotations
+
+from fulfillment import carriers
+from fulfillment.notifications.outbox import email_queue, event_emit
+from orders.models import OrderEventKind
+from orders.patient_links import patient_link_issue
+
+K = OrderEventKind
+ORDER_STATUS_KINDS = {K.SIGNED, K.APPROVED, K.REJECTED, K.CANCELLED, K.CLARIFICATION_REQUESTED, K.CLARIFICATION_ANSWERED,
+                      K.AMENDED, K.STATUS_CHANGED}
+PRESCRIBER_EMAILS = {K.CLARIFICATION_REQUESTED: "prescriber_clarification", K.REJECTED: "prescriber_rejected"}
+
+
+def on_order_event(sender, event, **kwargs) -> None:
+    """Receiver of orders.events.order_event_recorded: webhooks for status changes, and the emails they call for."""
+    order = event.order
+    kind = event.kind
+    if kind in ORDER_STATUS_KINDS and event.to_status:
+        event_emit(order=order, type="order.status_changed", data={"status": event.to_status, "previous_status": event.from_status})
+        if kind == K.APPROVED:
+            patient_link_issue(order=order)
+            email_queue(template="patient_approved", to=order.patient.email, order=order)
+        if kind in PRESCRIBER_EMAILS:
+            email_queue(template=PRESCRIBER_EMAILS[kind], to=order.prescriber.user.email, order=order,
+                        payload={"message": event.message})
+    elif kind == K.JOB_STATUS and event.preparation_id:
+        prep = event.preparation
+        event_emit(order=order, type="preparation.status_changed",
+                   data={"preparation_id": str(prep.public_id), "position": prep.position, "status": event.to_status,
+                         "previous_status": event.from_status})
+
+
+def _shipment_payload(shipment) -> dict:
+    return {"shipment": {"carrier": shipment.carrier, "service": shipment.service, "tracking_number": shipment.tracking_number,
+                         "cold_pack": shipment.cold_pack},
+            "tracking_url": carriers.tracking_url(shipment)}
+
+
+def on_shipped(*, shipment) -> None:
+    order = shipment.order
+    event_emit(order=order, type="shipment.tracking_updated",
+               data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier, "tracking_number": shipment.tracking_number,
+                     "status": shipment.status})
+    email_queue(template="patient_shipped", to=order.patient.email, order=order, payload=_shipment_payload(shipment))
+    email_queue(template="prescriber_shipped", to=order.prescriber.user.email, order=order, payload=_shipment_payload(shipment))
+
+
+def on_tracking(*, shipment, status: str, delivered: bool) -> None:
+    event_emit(order=shipment.order, type="shipment.tracking_updated",
+               data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier, "tracking_number": shipment.tracking_number,
+                     "status": status})
+    if delivered:
+        email_queue(template="patient_delivered", to=shipment.order.patient.email, order=shipment.order,
+                    payload=_shipment_payload(shipment))
