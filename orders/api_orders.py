@@ -251,7 +251,7 @@ class OrderAmend(APIView):
         data = dict(body.validated_data)
         note = data.pop("note", "")
         services.order_amend(order=order, by=request.user, body=data, note=note)
-        return order_response(order)
+        return order_response(order, user=request.user)
 
 
 class RushRequestSerializer(serializers.Serializer):
