@@ -18,7 +18,7 @@ from weasyprint.urls import URLFetcher
 
 from formulary.rules_facts_builder import formulary_facts, lots_for
 from fulfillment.models import Job
-from orders.presentation import free_of_line, percent_text, preparation_safety, quantity_text
+from orders.presentation import allergy_names, free_of_line, percent_text, preparation_safety, quantity_text
 from orders.rules.arithmetic import fefo
 from orders.rules.dating import beyond_use
 from orders.rules.engine import STORAGE_TEXT
@@ -337,6 +337,8 @@ def label_context(job: Job) -> dict:
 
     return {
         "patient_name": f"{order.patient.first_name} {order.patient.last_name}",
+        # What the patient is allergic to travels with the jar: whoever opens or refills it sees it.
+        "allergies": allergy_names(order.patient),
         "free_of_line": free_of_line(prep.exclusions),
         "route": route_name(prep.route),
         "pharmacy_address": " ".join((pharmacy.address or "").split()) if pharmacy else "",

@@ -84,7 +84,7 @@ def metrics_range(*, raw_from: str | None, raw_to: str | None, today: dt.date | 
     end = _day(raw_to, "to") if raw_to else today
     start = _day(raw_from, "from") if raw_from else end - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1)
     if start > end:
-        raise BadRange(f"The range starts on {start:%B %-d, %Y}, after it ends on {end:%B %-d, %Y}: swap the two dates.",
+        raise BadRange(f"The range starts on {start:%b %-d, %Y}, after it ends on {end:%b %-d, %Y}: swap the two dates.",
                        fields={"from": ["The start comes after the end."]})
     try:
         earliest = end.replace(year=end.year - 2) + dt.timedelta(days=1)
@@ -92,7 +92,7 @@ def metrics_range(*, raw_from: str | None, raw_to: str | None, today: dt.date | 
         earliest = end.replace(year=end.year - 2, day=28) + dt.timedelta(days=1)
     if start < earliest:
         raise BadRange(f"The range is {(end - start).days + 1:,} days long: more than two years. It can start on "
-                       f"{earliest:%B} {earliest.day}, {earliest.year} at the earliest for this end date; choose a shorter range.",
+                       f"{earliest:%b} {earliest.day}, {earliest.year} at the earliest for this end date; choose a shorter range.",
                        fields={"from": ["At most two years before the end."]})
     return MetricsRange(start=start, end=end)
 

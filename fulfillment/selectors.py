@@ -11,6 +11,7 @@ from fulfillment.documents import label_context
 from fulfillment.models import Job, JobStatus, RenderStatus, Shipment, WorkerHeartbeat, Worksheet
 from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, RushStatus
 from orders.rules.engine import STORAGE_TEXT
+from orders.selectors import hold_reasons
 from orders.validation import prescriber_for_caller
 from portal.errors import NotFound
 from portal.models import PHARMACY_ROLES, Pharmacy
@@ -156,7 +157,10 @@ def patient_status(*, link) -> dict:
     order = link.order
     events = list(order.events.filter(kind__in=[K.SIGNED, K.APPROVED, K.JOB_STATUS, K.CANCELLED]).order_by("sequence"))
     preparations = []
-    jobs = {job.preparation_id: job for job in Job.objects.filter(preparation__order=order).select_related("record", "shipment")}
+    # The latest fill of each preparation (a refill is another job of the same preparation).
+    jobs = {job.preparation_id: job for job in Job.objects.filter(preparation__order=order).select_related("record", "shipment")
+            .order_by("fill")}
+    holds = hold_reasons(order=order)
     for prep in order.preparations.all():
         job = jobs.get(prep.pk)
         steps = [{"label": "Prescription received", "at": order.signed_at}]
@@ -168,6 +172,7 @@ def patient_status(*, link) -> dict:
         carrier = CARRIERS.get(shipment.carrier) if shipment else None
         preparations.append({
             "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients], "status": prep.get_status_display(),
+            "hold_reason": holds.get(prep.pk, ""),
             "steps": steps, "beyond_use_date": label["beyond_use_date"] if label else None,
             "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
             "directions": prep.directions, "refills_left": prep.refills_remaining, "refills": prep.refills,
@@ -197,4 +202,5 @@ def _expected_delivery(shipment, carrier):
 _STEP_LABELS = {
     "approved": "Checked by the pharmacist", "queued": "Waiting to be made", "compounding": "Being made",
     "qc": "Quality check", "ready": "Ready to ship", "shipped": "Shipped", "delivered": "Delivered", "rework": "Being remade",
+    "on_hold": "On hold",
 }

@@ -31,7 +31,10 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (J.COMPOUNDING, J.ON_HOLD): PHARMACIST,
     (J.QC, J.ON_HOLD): PHARMACIST,
     (J.REWORK, J.ON_HOLD): PHARMACIST,
-    (J.ON_HOLD, J.QUEUED): PHARMACIST,
+    (J.ON_HOLD, J.QUEUED): PHARMACIST,  # resumed: back to where it was held (fulfillment.holds)
+    (J.ON_HOLD, J.COMPOUNDING): PHARMACIST,
+    (J.ON_HOLD, J.QC): PHARMACIST,
+    (J.ON_HOLD, J.REWORK): PHARMACIST,
     (J.QUEUED, J.CANCELLED): STAFF | SYSTEM,
     (J.ON_HOLD, J.CANCELLED): PHARMACIST | SYSTEM,  # system: the order was cancelled
 }

@@ -22,5 +22,5 @@ urlpatterns = [
     path("shipments/<uuid:shipment_id>/labels.pdf", views.shipment_labels_pdf, name="shipment-labels-pdf"),
 ] + [
     path(f"jobs/<uuid:job_id>/{action}/", views.job_act, {"action": action}, name=f"job-{action}")
-    for action in ("claim", "release", "worksheet", "record", "qc", "verify", "ship")
+    for action in ("claim", "release", "worksheet", "record", "qc", "verify", "ship", "hold", "resume")
 ]

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from formulary import selectors as formulary_selectors
-from fulfillment import documents, downloads, promise, rush, selectors, services, workflows
+from fulfillment import documents, downloads, holds, promise, rush, selectors, services, workflows
 from fulfillment.carriers import CARRIERS
 from fulfillment.models import JobStatus, RenderStatus
 from orders import selectors as order_selectors
@@ -197,6 +197,8 @@ def _actions(job, user, qc) -> dict:
         "qc": status == JobStatus.QC and not qc_passed,
         "verify": status == JobStatus.QC and qc_passed and pharmacist,
         "ship": status == JobStatus.READY,
+        "hold": status in holds.HOLDABLE and pharmacist,
+        "resume": status == JobStatus.ON_HOLD and pharmacist,
     }
 
 
@@ -211,6 +213,7 @@ def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | 
     return {
         "job": job, "prep": prep, "order": order, "batch": batch, "safety": preparation_safety(prep),
         "fill_text": "original fill" if job.fill == 0 else f"refill {job.fill}",
+        "held_from_text": JobStatus(job.held_from).label.lower() if job.held_from in JobStatus.values else "",
         "volume": documents.volume_context(prep, batch),
         "record_form": record_form or _record_form(plan, _lot_choices(plan)),
         "worksheet": selectors.latest_worksheet(job), "record": record,
@@ -278,6 +281,13 @@ def job_act(request, job_id, action):
                        "errors": exc.fields, "message": exc.message}
             return render(request, "fulfillment/job.html", _job_context(job, request.user, qc_form=qc_form))
         messages.success(request, "QC recorded.")
+    elif action in ("hold", "resume") and request.user.role == Role.TECHNICIAN:
+        messages.error(request, "Only a pharmacist puts a job on hold or resumes it.")
+    elif action == "hold":
+        act(request, lambda: holds.job_hold(job=job, by=request.user, reason=post.get("reason", "")),
+            f"{job.number} is on hold; the prescriber and the patient see your reason.")
+    elif action == "resume":
+        act(request, lambda: holds.job_resume(job=job, by=request.user), f"{job.number} is off hold.")
     elif action == "verify":
         if request.user.role == Role.TECHNICIAN:
             messages.error(request, "Only a pharmacist releases a preparation.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -16,9 +17,21 @@ from portal.models import Role
 metrics_required = role_required(Role.PHARMACIST, Role.PHARMACY_ADMIN)
 
 
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def day_text(day: dt.date) -> str:
+    """A date as people read it everywhere in the portal: "Sep 7, 2026" (the template's "M j, Y")."""
+    return f"{day:%b} {day.day}, {day.year}"
+
+
 def _cell(value) -> str:
     if value is None:
         return "—"
+    if isinstance(value, dt.date):
+        return day_text(value)
+    if isinstance(value, str) and ISO_DAY.match(value):  # a day row's key (the CSV keeps it as YYYY-MM-DD)
+        return day_text(dt.date.fromisoformat(value))
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -45,13 +58,20 @@ def metrics_page(request):
         return render(request, "fulfillment/metrics.html", {**context, "error": exc.message}, status=400)
     figures = metrics.metrics_compute(rng=rng)
     for figure in figures:
-        figure.display_rows = [{"cells": [_cell(v) for v in row], "link": figure.links.get(index),
-                                "total": row[0] == "Whole range"} for index, row in enumerate(figure.rows)]
+        # Each cell carries its column's name: on a phone a wide table is shown as one small card per row.
+        figure.display_rows = [{"cells": [{"value": _cell(v), "column": column} for v, column in zip(row, figure.columns)],
+                                "link": figure.links.get(index), "total": row[0] == "Whole range"}
+                               for index, row in enumerate(figure.rows)]
         figure.summary = [(label, _cell(value)) for label, value in figure.summary]
     return render(request, "fulfillment/metrics.html", {
         **context, "raw_from": rng.start.isoformat(), "raw_to": rng.end.isoformat(), "rng": rng, "figures": figures,
-        "charts": {f.key: f.chart for f in figures}, "empty": metrics.metrics_empty(figures),
+        "charts": {f.key: _chart_for_people(f.chart) for f in figures}, "empty": metrics.metrics_empty(figures),
     })
+
+
+def _chart_for_people(chart: dict) -> dict:
+    """The chart's axis labels in the same date style as the tables beside it."""
+    return {**chart, "labels": [_cell(label) if isinstance(label, (str, dt.date)) else label for label in chart.get("labels", [])]}
 
 
 @metrics_required

@@ -19,6 +19,7 @@ class PrescriberAdmin(admin.ModelAdmin):
 @admin.register(Clinic)
 class ClinicAdmin(admin.ModelAdmin):
     list_display = ["name"]
+    filter_horizontal = ["platform_accounts"]
 
 
 @admin.register(Patient)

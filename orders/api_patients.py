@@ -29,11 +29,14 @@ class PatientSerializer(serializers.ModelSerializer):
     allergies = AllergyCodesField(max_length=30, required=False)
     sex = serializers.ChoiceField(choices=Sex.choices, required=False)
     state = serializers.ChoiceField(choices=USState.choices)
+    prescriber_npi = serializers.CharField(max_length=10, required=False, allow_blank=True, write_only=True,
+                                           help_text="A platform account: the NPI of a prescriber of the clinic the patient "
+                                                     "belongs to (a prescriber's token leaves it out).")
 
     class Meta:
         model = Patient
         fields = ["id", "external_id", "first_name", "last_name", "date_of_birth", "sex", "email", "phone", "address_line1",
-                  "address_line2", "city", "state", "postal_code", "allergies", "notes", "created_at"]
+                  "address_line2", "city", "state", "postal_code", "allergies", "notes", "created_at", "prescriber_npi"]
         read_only_fields = ["created_at"]
         extra_kwargs = {"notes": {"max_length": 2000}}
 
@@ -54,7 +57,9 @@ class PatientListCreate(generics.ListAPIView):
     def post(self, request):
         body = PatientSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        patient = services.patient_create(prescriber=services.prescriber_of(request.user), data=body.validated_data)
+        data = dict(body.validated_data)
+        prescriber = services.prescriber_of(request.user, prescriber_npi=data.pop("prescriber_npi", "") or None)
+        patient = services.patient_create(prescriber=prescriber, data=data)
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 

@@ -33,8 +33,8 @@ def _job_sentence(event: OrderEvent, who: str, detail: str) -> str:
         return "Queued for compounding."
     if to == S.QUEUED and frm == S.COMPOUNDING:
         return "The claim expired; back in the queue." if event.actor is None else f"Released back to the queue by {who}."
-    if to == S.QUEUED and frm == S.ON_HOLD:
-        return f"Taken off hold by {who}."
+    if frm == S.ON_HOLD and to != S.CANCELLED:
+        return f"Taken off hold by {who}; {S(to).label.lower() if to in S.values else to} again."
     if to == S.COMPOUNDING:
         return f"Claimed by {who}." if frm == S.QUEUED else f"Claimed again for rework by {who}."
     if to == S.QC:

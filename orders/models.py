@@ -18,6 +18,9 @@ from portal.npi import validate_npi
 class Clinic(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, unique=True)
+    platform_accounts = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="platform_clinics", limit_choices_to={"role": "platform"},
+        help_text="Telehealth platform accounts (API only) that order for this clinic's prescribers and read its orders.")
 
     def __str__(self) -> str:
         return self.name

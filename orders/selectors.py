@@ -9,23 +9,39 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 
 from orders.history_text import history
-from orders.models import Favourite, Order, OrderEvent, OrderStatus, Patient, PatientLink, Preparation, Visibility
+from orders.models import Clinic, Favourite, Order, OrderEvent, OrderStatus, Patient, PatientLink, Preparation, PreparationStatus, Visibility
 from orders.validation import prescriber_for_caller
 from portal.errors import NotFound
-from portal.models import PHARMACY_ROLES
+from portal.models import PHARMACY_ROLES, Role
 
 
 def _clinic_scope(user) -> Q:
-    """Pharmacy staff see every clinic's orders; a prescriber only their own clinic's."""
+    """Pharmacy staff see every clinic's orders; a prescriber only their own clinic's; a platform account the
+    clinics it acts for."""
     if user.role in PHARMACY_ROLES:
         return Q()
+    if user.role == Role.PLATFORM:
+        return Q(clinic_id__in=Clinic.objects.filter(platform_accounts=user).values("pk"))
     prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
     return Q(clinic_id=prescriber.clinic_id)
 
 
-def patient_list(*, user, search: str = "") -> QuerySet:
+def clinics_for_caller(*, user) -> QuerySet:
+    """The clinics the caller acts for: a prescriber's own, or the ones a platform account is linked to
+    (refused, as before, for anyone else)."""
+    if user.role == Role.PLATFORM:
+        return Clinic.objects.filter(platform_accounts=user).order_by("name", "pk")
     prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
-    qs = Patient.objects.filter(clinic_id=prescriber.clinic_id).prefetch_related("allergies").order_by("last_name", "first_name", "pk")
+    return Clinic.objects.filter(pk=prescriber.clinic_id)
+
+
+def patient_list(*, user, search: str = "") -> QuerySet:
+    if user.role == Role.PLATFORM:
+        qs = Patient.objects.filter(_clinic_scope(user))
+    else:
+        prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
+        qs = Patient.objects.filter(clinic_id=prescriber.clinic_id)
+    qs = qs.prefetch_related("allergies").order_by("last_name", "first_name", "pk")
     search = search.strip()
     if search:
         try:
@@ -124,6 +140,18 @@ def order_history(*, order: Order, preparation=None, pharmacy: bool = True) -> l
     if preparation is not None:
         events = events.filter(Q(preparation=preparation) | Q(preparation__isnull=True))
     return history(events, pharmacy=pharmacy)
+
+
+def hold_reasons(*, order: Order) -> dict[int, str]:
+    """{preparation id: the pharmacist's reason} for each of the order's preparations now on hold: the reason
+    is the message of the event that put it on hold (the job door writes it), so everyone reads the same words."""
+    held = [p.pk for p in order.preparations.all() if p.status == PreparationStatus.ON_HOLD]
+    reasons: dict[int, str] = {}
+    if held:
+        for event in OrderEvent.objects.filter(order=order, preparation_id__in=held, kind="job_status",
+                                               to_status=PreparationStatus.ON_HOLD).order_by("sequence"):
+            reasons[event.preparation_id] = event.message  # the latest hold wins
+    return reasons
 
 
 def patient_previous_orders(*, order: Order, limit: int = 10) -> list[Order]:

@@ -561,8 +561,8 @@ def order_reorder(*, prescriber: Prescriber, by, order: Order) -> Order:
     return order_draft_create(prescriber=prescriber, by=by, body=body, patient=order.patient)
 
 
-def prescriber_of(user) -> Prescriber:
-    return prescriber_for_caller(user=user, prescriber_npi=None)
+def prescriber_of(user, prescriber_npi: str | None = None) -> Prescriber:
+    return prescriber_for_caller(user=user, prescriber_npi=prescriber_npi)
 
 
 # --- A pharmacist's beyond-use date ---------------------------------------------------------

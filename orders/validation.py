@@ -34,7 +34,8 @@ class ValidationOutcome:
 
 
 def prescriber_for_caller(*, user, prescriber_npi: str | None) -> Prescriber:
-    """A prescriber acts for themself; pharmacy staff name the prescriber by NPI."""
+    """A prescriber acts for themself; pharmacy staff name the prescriber by NPI; a platform account names a
+    prescriber of a clinic it is linked to (Clinic.platform_accounts), and no other."""
     if user.role == Role.PRESCRIBER:
         prescriber = Prescriber.objects.select_related("clinic").filter(user=user).first()
         if prescriber is None:
@@ -49,7 +50,17 @@ def prescriber_for_caller(*, user, prescriber_npi: str | None) -> Prescriber:
         if prescriber is None:
             raise ServiceError(f"No prescriber with NPI {prescriber_npi}.", fields={"prescriber_npi": ["No prescriber with this NPI."]})
         return prescriber
-    raise Forbidden("This account cannot order; platform accounts act for a prescriber of a linked clinic.")
+    if user.role == Role.PLATFORM:
+        if not user.platform_clinics.exists():
+            raise Forbidden("This platform account acts for no clinic yet: the pharmacy links it to the clinics it serves.")
+        if not prescriber_npi:
+            raise ServiceError("A platform names the prescriber it orders for.",
+                               fields={"prescriber_npi": ["Name the prescriber's NPI."]})
+        prescriber = Prescriber.objects.select_related("clinic").filter(npi=prescriber_npi, clinic__platform_accounts=user).first()
+        if prescriber is None:
+            raise Forbidden(f"NPI {prescriber_npi} is not a prescriber of a clinic this platform account acts for.")
+        return prescriber
+    raise Forbidden("This account cannot order.")
 
 
 def patient_for_prescriber(*, prescriber: Prescriber, public_id) -> Patient:

@@ -37,6 +37,8 @@ DEMO_USERS = [
     ("admin", Role.PHARMACY_ADMIN, "Dana", "Brooks", "admin@northwind.example", True),
 ]
 
+DEMO_PLATFORM = "platform"
+
 PRESCRIBERS = {
     "dr.rivera": ("Northstar Telederm", _npi("123456789"), "MD", ["CA", "NY", "TX", "FL", "WA"]),
     "dr.chen": ("Harbor Skin Telehealth", _npi("198765432"), "NP", ["CA"]),
@@ -104,6 +106,15 @@ def _demo_clinics(users: dict[str, User]) -> dict[str, Clinic]:
     return clinics
 
 
+def _demo_platform(clinic: Clinic, password: str) -> User:
+    """A telehealth platform's account (API only), acting for Northstar Telederm: `manage.py api_token platform`."""
+    user, _ = User.objects.get_or_create(username=DEMO_PLATFORM, defaults={"role": Role.PLATFORM, "first_name": "Demo platform"})
+    user.set_password(password)
+    user.save()
+    clinic.platform_accounts.add(user)
+    return user
+
+
 def _demo_patients(clinics: dict[str, Clinic]) -> None:
     groups = {g.code: g for g in AllergenGroup.objects.all()}
     for clinic_name, external_id, first, last, dob, sex, state, city, postal_code, allergies in PATIENTS:
@@ -167,6 +178,7 @@ def demo_data_load(*, password: str) -> dict:
     users = _demo_users(password)
     _demo_pharmacy()
     clinics = _demo_clinics(users)
+    _demo_platform(clinics["Northstar Telederm"], password)
     _demo_patients(clinics)
     lots = _demo_stock(users["tech"])
     return {"users": [u[0] for u in DEMO_USERS], "new_lots": lots}

@@ -128,7 +128,7 @@ def main() -> None:
         print(f"\nportal: serving {base_url}/  (database: {mode}; background work: Celery on {broker})")
         print(f"portal: sign in at {base_url}/accounts/login/  ·  health {base_url}/healthz  ·  API docs {base_url}/api/docs/")
         print(f"portal: links in emails and the API point to {settings.SITE_URL} (SITE_URL)")
-        print("portal: demo users dr.rivera, dr.chen, pharmacist, tech, admin; password "
+        print("portal: demo users dr.rivera, dr.chen, pharmacist, tech, admin (and platform, API only); password "
               + ("from $DEMO_PASSWORD" if os.environ.get("DEMO_PASSWORD") else "compound-demo-2026"))
         print("portal: Ctrl-C stops everything.\n", flush=True)
     else:

@@ -35,9 +35,11 @@ def capability_statement() -> dict:
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Every read is scoped to the caller's clinic; another clinic's resources are not found.",
+            "documentation": "Every read is scoped to the caller's clinic (a platform's: the clinics it acts for); another clinic's "
+                             "resources are not found.",
             "security": {"cors": False, "description": "Authorization: Token <token> (the portal's API tokens; a prescriber's "
-                                                       "token orders under that prescriber's NPI)."},
+                                                       "token orders under that prescriber's NPI; a telehealth platform's token for the "
+                                                       "prescribers of the clinics the pharmacy linked it to, named by NPI)."},
             "resource": [
                 {
                     "type": "MedicationRequest",

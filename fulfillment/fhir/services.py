@@ -130,7 +130,8 @@ def _prepare(*, user, draft: Draft) -> dict:
 
 
 def _check_requester(*, user, draft: Draft) -> None:
-    """The requester must be the caller (a prescriber's token); anyone else is refused before anything is read."""
+    """The requester must be the caller (a prescriber's token), or a prescriber of a clinic the platform account acts
+    for; anyone else is refused before anything is read or made."""
     npi = draft.requester_npi
     where = f"{draft.root}.requester"
     if user.role == Role.PRESCRIBER:
@@ -141,7 +142,12 @@ def _check_requester(*, user, draft: Draft) -> None:
             fail(403, f"The requester (NPI {npi}) is not you: a prescriber's token orders under the prescriber's own NPI "
                       f"({own}), never another prescriber's.", expression=where, code="forbidden", detail_code="requester_not_caller")
         return
-    fail(403, "Only a prescriber's token can order here.", code="forbidden", detail_code="forbidden")
+    if user.role == Role.PLATFORM:
+        if not Prescriber.objects.filter(npi=npi, clinic__platform_accounts=user).exists():
+            fail(403, f"The requester (NPI {npi}) is not a prescriber of a clinic this platform account acts for.",
+                 expression=where, code="forbidden", detail_code="requester_not_linked")
+        return
+    fail(403, "Only a prescriber's or a telehealth platform's token can order here.", code="forbidden", detail_code="forbidden")
 
 
 def _submit(*, user, draft: Draft, body: dict) -> Order:
@@ -243,7 +249,7 @@ def _existing(*, user, draft: Draft, condition: str | None) -> Order | None:
         fail(412, f"If-None-Exist names identifier {condition!r}, but the MedicationRequest's identifier is "
                   f"{(draft.identifier or {}).get('value')!r}: they must be the same.", expression=f"{draft.root}.identifier",
              code="processing", detail_code="condition_mismatch")
-    prescriber = prescriber_for_caller(user=user, prescriber_npi=None)
+    prescriber = prescriber_for_caller(user=user, prescriber_npi=draft.requester_npi)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"fhir-identifier:{prescriber.clinic_id}:{condition}"])

@@ -1,4 +1,5 @@
-"""Webhook endpoints, their delivery logs, and the event feed, for the clinic's prescribers."""
+"""Webhook endpoints, their delivery logs, and the event feed, for the clinic's prescribers and for the telehealth
+platform accounts linked to the clinic (a platform linked to several clinics names the clinic of a new endpoint)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,19 @@ from fulfillment.models import PayloadFormat
 from fulfillment.notifications import outbox, selectors, webhooks
 from fulfillment.notifications.webhooks import EVENT_TYPES
 from portal import api_examples
+from portal.errors import Forbidden
 
 
 class EndpointIn(serializers.Serializer):
     url = serializers.CharField(max_length=500)
-    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1, max_length=3)
+    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1, max_length=len(EVENT_TYPES))
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     payload_format = serializers.ChoiceField(choices=PayloadFormat.choices, required=False, default=PayloadFormat.JSON,
                                              help_text="fhir: each delivery carries the changed Task and MedicationDispense "
                                                        "(docs/fhir.md).")
+    clinic = serializers.UUIDField(required=False, allow_null=True, default=None,
+                                   help_text="A platform account linked to several clinics: the clinic whose events the endpoint "
+                                             "hears (its id, as listed with each endpoint). Otherwise leave it out.")
 
 
 class EndpointOut(serializers.Serializer):
@@ -32,6 +37,8 @@ class EndpointOut(serializers.Serializer):
     active = serializers.BooleanField()
     disabled_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
+    clinic = serializers.UUIDField(source="clinic.public_id")
+    clinic_name = serializers.CharField(source="clinic.name")
 
 
 class DeliveryOut(serializers.Serializer):
@@ -46,6 +53,21 @@ class DeliveryOut(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
 
 
+def _clinic_for_new_endpoint(user, chosen):
+    clinics = list(selectors.clinics_of(user=user))
+    if chosen is not None:
+        clinic = next((c for c in clinics if c.public_id == chosen), None)
+        if clinic is None:
+            raise serializers.ValidationError({"clinic": ["You do not act for this clinic: choose one of the clinics you are linked to."]})
+        return clinic
+    if not clinics:
+        raise Forbidden("This platform account acts for no clinic yet: the pharmacy links it to the clinics it serves.")
+    if len(clinics) > 1:
+        names = ", ".join(f"{c.name} ({c.public_id})" for c in clinics)
+        raise serializers.ValidationError({"clinic": [f"You act for several clinics: name the one this endpoint is for ({names})."]})
+    return clinics[0]
+
+
 class WebhookList(APIView):
     @extend_schema(responses={200: EndpointOut(many=True)})
     def get(self, request):
@@ -55,7 +77,9 @@ class WebhookList(APIView):
     def post(self, request):
         body = EndpointIn(data=request.data)
         body.is_valid(raise_exception=True)
-        endpoint = webhooks.endpoint_create(clinic=selectors.clinic_of(user=request.user), by=request.user, **body.validated_data)
+        data = dict(body.validated_data)
+        clinic = _clinic_for_new_endpoint(request.user, data.pop("clinic"))
+        endpoint = webhooks.endpoint_create(clinic=clinic, by=request.user, **data)
         return Response({**EndpointOut(endpoint).data, "secret": endpoint.secret}, status=201)  # the only time it is shown
 
 
@@ -87,7 +111,7 @@ class WebhookRedeliver(APIView):
 @extend_schema(parameters=[OpenApiParameter("after", OpenApiTypes.STR, description="The next_cursor of the previous page.")],
                responses={200: OpenApiTypes.OBJECT})
 class EventFeed(APIView):
-    """The clinic's events in order, to pull what a webhook missed."""
+    """The clinic's events in order (a platform's: its linked clinics'), to pull what a webhook missed."""
 
     def get(self, request):
         raw = request.query_params.get("after", "0") or "0"

@@ -5,6 +5,7 @@ the change's own transaction."""
 from __future__ import annotations
 
 from fulfillment import carriers
+from fulfillment.models import Job
 from fulfillment.notifications.outbox import email_queue, event_emit
 from orders.models import OrderEventKind
 from orders.patient_links import patient_link_issue
@@ -32,6 +33,20 @@ def on_order_event(sender, event, **kwargs) -> None:
         event_emit(order=order, type="preparation.status_changed",
                    data={"preparation_id": str(prep.public_id), "position": prep.position, "status": event.to_status,
                          "previous_status": event.from_status})
+        lifecycle_emit(event)
+
+
+def lifecycle_emit(event) -> None:
+    """The events of a prescription's life after its first fill (issue 18), beside preparation.status_changed:
+    a job held or resumed. Ids and statuses only: the hold reason is read from the order (it may name the patient's care)."""
+    if event.kind != K.JOB_STATUS or not event.preparation_id:
+        return
+    if event.to_status == "on_hold" or event.from_status == "on_hold" and event.to_status != "cancelled":
+        job = Job.objects.filter(preparation_id=event.preparation_id).order_by("-fill").first()
+        event_emit(order=event.order, type="job.on_hold" if event.to_status == "on_hold" else "job.resumed",
+                   data={"job_id": str(job.public_id) if job else None, "job_number": job.number if job else None,
+                         "fill": job.fill if job else None, "preparation_id": str(event.preparation.public_id),
+                         "status": event.to_status, "previous_status": event.from_status})
 
 
 def _shipment_payload(shipment) -> dict:

@@ -37,7 +37,7 @@ from portal import outbound
 from portal.errors import ServiceError
 
 
-EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated")
+EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated", "job.on_hold", "job.resumed")
 
 
 def new_secret() -> str:

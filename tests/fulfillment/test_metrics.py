@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 import math
+import re
 import sqlite3
 from collections import Counter, defaultdict
 from html.parser import HTMLParser
@@ -218,6 +219,9 @@ class Tables(HTMLParser):
 def shown(value) -> str:
     if value is None:
         return "—"
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):  # a day: the CSV's ISO, the page's "Sep 7, 2026"
+        day = dt.date.fromisoformat(value)
+        return f"{day:%b} {day.day}, {day.year}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):

@@ -143,6 +143,46 @@ def test_the_label_carries_the_pharmacy_address_the_free_of_line_and_the_rx_barc
     for words in ("400 Harbor Blvd, Tampa, FL 33602", "Free of: Fragrance and essential oils · Do not substitute", f"Rx {job.number}",
                   "Route: Topical (skin)", "original fill", "Niacinamide 4 %"):
         assert words in text, words
+    assert "Allergies: Tree nuts" in text  # the patient's allergy list, on the jar
     job.refresh_from_db()
     bars = documents.label_context(job)["bars"]
     assert bars == documents.barcode_bars(job.number) and sum(run["width"] for run in bars) > 50  # Code 128 of the Rx number
+
+
+def test_the_label_lists_every_allergy_on_one_label_and_reads_back_with_pdftotext(api_as, rivera, staff, ready, tmp_path):
+    """A patient with five allergies: every one is printed, in words, and the label stays one 4 × 2.5 in page. Read back
+    with pypdf and with poppler's pdftotext (what a pharmacy's own tools would see); the PNG is kept to look at."""
+    import io
+    import shutil
+    import subprocess
+
+    from pypdf import PdfReader
+
+    from tests.builders import record_body
+
+    body = {**BODY, "patient": {**BODY["patient"], "last_name": "Okafor",
+                                "allergies": ["TREE_NUTS", "LANOLIN", "PROPYLENE_GLYCOL", "COCAMIDOPROPYL_BETAINE", "BALSAM_OF_PERU"]}}
+    response = api_as(rivera.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+    assert response.status_code == 201, response.json()
+    approve(staff, response.json())
+    job_id = staff["tech"].post("/api/v1/jobs/claim-next/").json()["id"]
+    assert staff["tech"].post(f"/api/v1/jobs/{job_id}/record/", record_body(job_id), format="json").status_code == 200
+    pdf = staff["tech"].get(f"/api/v1/jobs/{job_id}/label/").content
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 1
+    width, height = (float(v) / 72 for v in reader.pages[0].mediabox.upper_right)
+    assert (round(width, 2), round(height, 2)) == (4.0, 2.5)
+    names = ["Balsam of Peru", "Cocamidopropyl betaine", "Lanolin / wool alcohols", "Propylene glycol", "Tree nuts"]
+    line = re.search(r"Allergies: (.*?) Free of:", pdf_text(pdf))  # the allergy line is followed by the free-of box
+    assert line and sorted(line.group(1).split(", ")) == names, pdf_text(pdf)
+    allergies = f"Allergies: {line.group(1)}"
+    path = tmp_path / "label.pdf"
+    path.write_bytes(pdf)
+    if shutil.which("pdftotext"):
+        poppler = " ".join(subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout.split())
+        assert allergies in poppler and "Free of: Fragrance and essential oils" in poppler
+    artefacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+    if shutil.which("pdftoppm"):
+        artefacts.mkdir(exist_ok=True)
+        subprocess.run(["pdftoppm", "-png", "-r", "150", "-singlefile", str(path), str(artefacts / "label-allergies")], check=True)
+        assert (artefacts / "label-allergies.png").stat().st_size > 5000

@@ -34,10 +34,10 @@ PHARMACY_ROUTES = {
     "pharmacist-home", "technician-home", "pharmacy-admin-home", "audit", "stock", "stock-receive", "stock-lot-release",
     "stock-lot-quarantine", "verification-queue", "verification-detail", "verification-approve", "verification-reject",
     "verification-clarify", "verification-bud", "queue", "queue-claim-next", "job", "job-worksheet-status", "job-worksheet-pdf", "job-label-pdf",
-    "job-claim", "job-release", "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship", "shipment-labels-pdf",
+    "job-claim", "job-release", "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship", "job-hold", "job-resume", "shipment-labels-pdf",
     "api-lots", "api-lot-release", "api-lot-quarantine", "api-order-approve", "api-order-reject", "api-order-clarify",
     "api-jobs", "api-jobs-claim-next", "api-job-claim", "api-job-release", "api-job-worksheet", "api-job-record", "api-job-qc",
-    "api-job-verify", "api-job-label", "api-shipments", "api-shipment",
+    "api-job-verify", "api-job-hold", "api-job-resume", "api-job-label", "api-shipments", "api-shipment",
     "metrics", "metrics-csv", "rush-accept", "rush-decline", "api-order-rush-accept", "api-order-rush-decline", "api-metrics",
 }
 # Lists a prescriber sees: only their clinic's rows.

@@ -24,7 +24,8 @@ def test_demo_data_is_idempotent():
     first = counts()
     demo_data_load(password="demo-password-123")
     assert counts() == first
-    assert first["User"] == 5 and first["Clinic"] == 2 and first["Patient"] == 4
+    assert first["User"] == 6 and first["Clinic"] == 2 and first["Patient"] == 4  # five who sign in, and the platform account
+    assert [c.name for c in Clinic.objects.filter(platform_accounts__username="platform")] == ["Northstar Telederm"]
 
 
 def test_demo_people_and_licences():

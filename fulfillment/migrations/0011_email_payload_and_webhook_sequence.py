@@ -20,8 +20,8 @@ def webhook_counters_from_events(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fulfillment', '0009_webhook_fhir_payloads'),
-        ('orders', '0012_event_kinds_and_webhook_counter'),
+        ('fulfillment', '0010_job_holds'),
+        ('orders', '0013_event_kinds_and_webhook_counter'),
     ]
 
     operations = [
