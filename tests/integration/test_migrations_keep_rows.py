@@ -87,7 +87,8 @@ def _fill(apps) -> None:
                                           storage="refrigerate", checked={"ok": True}, ingredients=[{"ingredient": "niacinamide"}])
         Job.objects.create(number=f"{approved.number}-{position}", preparation=prep, status=status,
                            shipment=shipment if status in ("shipped", "delivered") else None,
-                           claimed_by=tech if status == "compounding" else None, claimed_at=now if status == "compounding" else None)
+                           claimed_by=tech if status == "compounding" else None, claimed_at=now if status == "compounding" else None,
+                           **({"hold_reason": "Waiting for the prescriber's call", "held_from": "queued"} if status == "on_hold" else {}))
     Preparation.objects.create(order=Order.objects.get(status="submitted"), position=1, status="pending", base_code="cream-base-pf",
                                base_name="Cream base", quantity=Decimal("30"), unit="g", beyond_use_days=35, storage="refrigerate")
 
