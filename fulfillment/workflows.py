@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from formulary.mfrs import MfrNotApproved
+from formulary.models import MfrStatus
 from fulfillment.models import Job, JobStatus
 from fulfillment.promise import RUSH_PRIORITY
 from fulfillment.transitions import job_create, job_transition
@@ -35,6 +37,7 @@ def order_approve(*, order: Order, by, acknowledged_warnings: list[str]) -> Orde
         named = "; ".join(f"{rule_title(code)} ({code})" for code in missing)
         raise ServiceError(f"Acknowledge every warning before approving: {named}.", code="warnings_not_acknowledged",
                            fields={"acknowledged_warnings": ["Tick each warning to acknowledge it."]})
+    mfrs_check_approved(order)
     with transaction.atomic():
         order = order_transition(order=order, to=OrderStatus.APPROVED, by=by, kind=OrderEventKind.APPROVED,
                                  message=f"Warnings acknowledged: {'; '.join(rule_title(code) for code in warnings)}" if warnings else "")
@@ -42,6 +45,20 @@ def order_approve(*, order: Order, by, acknowledged_warnings: list[str]) -> Orde
         for prep in order.preparations.all():
             job_create(preparation=prep, by=by, priority=priority)
     return order
+
+
+def mfrs_check_approved(order: Order) -> None:
+    """USP <795> 7.2: a preparation is made only from an approved master formulation record. 409 MFR_NOT_APPROVED naming
+    each preparation whose record is a draft (or retired, or missing), nothing changed."""
+    problems = []
+    for prep in order.preparations.select_related("mfr"):
+        if prep.mfr is None:
+            problems.append(f"preparation {prep.position} has no master formulation record yet")
+        elif prep.mfr.status != MfrStatus.APPROVED:
+            problems.append(f"preparation {prep.position} follows {prep.mfr.label}, which is {prep.mfr.get_status_display().lower()}")
+    if problems:
+        raise MfrNotApproved(f"Approve the master formulation records first: {'; '.join(problems)}.",
+                             fields={"mfr": [problem[0].upper() + problem[1:] + "." for problem in problems]})
 
 
 def order_reject(*, order: Order, by, reason: str) -> Order:

@@ -251,6 +251,10 @@ class Preparation(models.Model):
     bud_reason = models.TextField(blank=True)
     bud_assigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     bud_assigned_at = models.DateTimeField(null=True, blank=True)
+    # The master formulation record it follows (USP <795> 7.2): the approved version of its formulation, or the
+    # draft proposed at submission that a pharmacist approves before the order can be.
+    mfr = models.ForeignKey("formulary.MasterFormulationRecord", null=True, blank=True, on_delete=models.PROTECT,
+                            related_name="preparations")
 
     class Meta:
         ordering = ["position"]

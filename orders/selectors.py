@@ -89,7 +89,7 @@ def order_list(*, user, status: str = "", patient=None, external_id: str = "", d
     qs = (
         Order.objects.filter(_clinic_scope(user))
         .select_related("patient", "prescriber__user", "clinic")
-        .prefetch_related(Prefetch("preparations", queryset=Preparation.objects.order_by("position")),
+        .prefetch_related(Prefetch("preparations", queryset=Preparation.objects.select_related("mfr").order_by("position")),
                           Prefetch("patient_links", queryset=PatientLink.objects.filter(revoked_at__isnull=True).order_by("-created_at"),
                                    to_attr="live_links"))
         .order_by("-created_at", "-pk")

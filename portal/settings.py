@@ -297,7 +297,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"USStateEnum": "portal.states.USState"},
+    "ENUM_NAME_OVERRIDES": {"USStateEnum": "portal.states.USState", "MfrStatusEnum": "formulary.models_mfr.MfrStatus"},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "portal.api_schema.document_errors"],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024

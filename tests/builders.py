@@ -35,7 +35,20 @@ def submit(api_as, prescriber, *, first="Maya", last="Lopez", ingredients=None, 
     return response.json()
 
 
+def approve_mfrs(pharmacist_client, order):
+    """What the pharmacist does first at verification: approve each preparation's proposed master formulation
+    record (USP <795> 7.2) that is still a draft."""
+    for prep in order["preparations"]:
+        if not prep.get("mfr"):
+            continue
+        mfr = pharmacist_client.get(f"/api/v1/mfrs/{prep['mfr']['id']}/").json()
+        if mfr["status"] == "draft":
+            response = pharmacist_client.post(f"/api/v1/mfrs/{mfr['id']}/approve/")
+            assert response.status_code == 200, response.json()
+
+
 def approve(staff, order):
+    approve_mfrs(staff["pharmacist"], order)
     warnings = sorted({f["code"] for p in order["preparations"] for f in p["findings"] if f["severity"] == "warning"})
     response = staff["pharmacist"].post(f"/api/v1/orders/{order['id']}/approve/", {"acknowledged_warnings": warnings}, format="json")
     assert response.status_code == 200, response.json()

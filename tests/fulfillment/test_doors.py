@@ -16,7 +16,7 @@ from fulfillment.models import Job, JobStatus, WebhookDelivery, WebhookEvent
 from orders import transitions as order_door
 from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, PreparationStatus
 from portal.errors import record_refusal
-from tests.builders import Receiver, approve, submit
+from tests.builders import Receiver, approve, approve_mfrs, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +136,9 @@ def test_a_refused_move_inside_a_transaction_is_recorded_after_its_rollback(api_
 
 def test_both_doors_record_refusals_alike_through_pages_and_the_api(client, api_as, rivera, staff, technician, ready):
     order = submit(api_as, rivera)
-    # the order door, through the API: a technician cannot approve
+    # the order door, through the API: a technician cannot approve (the records it follows are approved first, so the
+    # door is what refuses)
+    approve_mfrs(staff["pharmacist"], order)
     refused = staff["tech"].post(f"/api/v1/orders/{order['id']}/approve/", {"acknowledged_warnings": ["AW_NOT_MEASURED"]}, format="json")
     assert refused.status_code == 409
     db_order = Order.objects.get(public_id=order["id"])

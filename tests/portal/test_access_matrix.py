@@ -39,6 +39,9 @@ PHARMACY_ROUTES = {
     "api-jobs", "api-jobs-claim-next", "api-job-claim", "api-job-release", "api-job-worksheet", "api-job-record", "api-job-qc",
     "api-job-verify", "api-job-hold", "api-job-resume", "api-job-label", "api-shipments", "api-shipment",
     "metrics", "metrics-csv", "rush-accept", "rush-decline", "api-order-rush-accept", "api-order-rush-decline", "api-metrics",
+    # Master formulation records: the pharmacy's recipes (no patient data), for pharmacy staff only.
+    "mfr-library", "mfr", "mfr-print", "mfr-compare", "mfr-approve", "mfr-retire", "mfr-revise", "mfr-edit", "mfr-review",
+    "verification-mfr", "api-mfrs", "api-mfr", "api-mfr-approve", "api-mfr-retire", "api-mfr-revise",
 }
 # Lists a prescriber sees: only their clinic's rows.
 LIST_ROUTES = {"orders", "patients", "webhooks", "favourites", "api-orders", "api-patients", "api-webhooks", "api-events",
@@ -105,6 +108,7 @@ def world(api_as, rivera, chen, ready, staff):
             "lot_id": StockLot.objects.first().public_id, "version": 1, "carrier": "simulated",
             "token_id": ApiToken.objects.filter(user=rivera.user).first().pk,
             "preparation_id": rivera_order.preparations.first().public_id,
+            "mfr_id": rivera_order.preparations.first().mfr.public_id, "other_id": rivera_order.preparations.first().mfr.public_id,
             "favourite_id": favourite_save(prescriber=rivera, name="Matrix cream", visibility="clinic",
                                            preparation={"base": "cream-base-pf", "ingredients": []}).public_id,
         },

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0012_clinic_platform_accounts'),
+        ('orders', '0013_preparation_mfr'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
