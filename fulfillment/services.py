@@ -85,12 +85,12 @@ def job_claim(*, job: Job, by) -> Job:
 
 
 def job_claim_give_back(*, job: Job, by) -> Job:
-    """Give a claimed job back to the queue (the route and the button say "release claim"; the pharmacist's
-    final check is job_verify)."""
+    """Give a claimed job back to the queue. (Only the API's route keeps its first name, POST /jobs/{id}/release/;
+    the pages and the history say "give back". Release is the pharmacist's final check: job_verify.)"""
     if job.claimed_by_id != by.id and by.role == "technician":
-        raise ServiceError("Only the person who claimed the job, or a pharmacist, can release it.", code="not_your_claim", status=403)
+        raise ServiceError("Only the person who claimed the job, or a pharmacist, can give it back.", code="not_your_claim", status=403)
     return job_transition(job=job, to=JobStatus.QUEUED, by=by, claimed_by=None, claimed_at=None, claim_expires_at=None,
-                          message="released")
+                          message="claim given back")
 
 
 # --- The compounding record ---------------------------------------------------------------

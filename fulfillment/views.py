@@ -231,7 +231,7 @@ def _actions(job, user, qc) -> dict:
     qc_passed = qc is not None and qc.passed
     return {
         "claim": status in (JobStatus.QUEUED, JobStatus.REWORK),
-        "release": status == JobStatus.COMPOUNDING,
+        "give_back": status == JobStatus.COMPOUNDING,  # the claim, to the queue (the route keeps its name, job-release)
         "worksheet": status in services.WORKSHEET_STATUSES,
         "qc": status == JobStatus.QC and not qc_passed,
         "verify": status == JobStatus.QC and qc_passed and pharmacist,
