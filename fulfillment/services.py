@@ -329,8 +329,14 @@ def job_verify(*, job: Job, by) -> Job:
         problems.append(f"The label lacks {', '.join(missing)}.")
     if problems:
         raise ServiceError("Cannot release: " + " ".join(problems), code="release_refused", status=409)
-    return job_transition(job=job, to=JobStatus.READY, by=by, verified_by=by, verified_at=timezone.now(),
-                          message="verified and released by the pharmacist")
+    with transaction.atomic():
+        job = job_transition(job=job, to=JobStatus.READY, by=by, verified_by=by, verified_at=timezone.now(),
+                             message="verified and released by the pharmacist")
+        if job.fill:
+            from fulfillment.refills import refill_release
+
+            refill_release(job=job, by=by)  # one refill fewer remains
+    return job
 
 
 # --- Shipping ------------------------------------------------------------------------------

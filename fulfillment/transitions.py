@@ -45,14 +45,17 @@ def _role(by) -> str:
 
 
 def job_create(*, preparation: Preparation, by, fill: int = 0, priority: int = 0) -> Job:
-    """A new job for a preparation of an approved order, queued: the preparation follows, and the order
-    records (and announces) the step from pending to queued."""
+    """A new job for a preparation, queued: the original fill when its order is approved (from pending), or a refill
+    (fill n, issue 18: from wherever the preparation's last fill stands). The preparation follows, and the order
+    records (and announces) the step to queued."""
     order = preparation.order
+    frm = PreparationStatus.PENDING if fill == 0 else preparation.status
+    number = f"{order.number}-{preparation.position}" + (f"-R{fill}" if fill else "")
     with transaction.atomic():
-        job = Job.objects.create(number=f"{order.number}-{preparation.position}", preparation=preparation, fill=fill, priority=priority)
+        job = Job.objects.create(number=number, preparation=preparation, fill=fill, priority=priority)
         Preparation.objects.filter(pk=preparation.pk).update(status=PreparationStatus.QUEUED)
-        event_record(order=order, preparation=preparation, kind=OrderEventKind.JOB_STATUS, actor=by,
-                     from_status=PreparationStatus.PENDING, to_status=job.status, message=f"{job.number} queued")
+        event_record(order=order, preparation=preparation, kind=OrderEventKind.JOB_STATUS, actor=by, from_status=frm,
+                     to_status=job.status, message=f"{job.number} queued" + (f" (refill {fill})" if fill else ""))
     preparation.status = PreparationStatus.QUEUED
     return job
 

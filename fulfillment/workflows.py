@@ -98,7 +98,12 @@ def order_roll_up(*, order: Order, by) -> None:
     shown from the preparations (Order.status_text) and is not a status."""
     # event_record has just updated the order's row in this transaction, so the row is locked: two jobs of one
     # order shipping at once are rolled up one after the other, and the second sees the first.
-    statuses = set(Job.objects.filter(preparation__order_id=order.pk).exclude(status=JobStatus.CANCELLED).values_list("status", flat=True))
+    # Each preparation counts by its latest fill (a refill is a later job of the same preparation).
+    latest: dict[int, str] = {}
+    for prep_id, status in (Job.objects.filter(preparation__order_id=order.pk).exclude(status=JobStatus.CANCELLED).order_by("fill")
+                            .values_list("preparation_id", "status")):
+        latest[prep_id] = status
+    statuses = set(latest.values())
     order.refresh_from_db()
     if not statuses or order.status not in ORDER_OPEN:
         return

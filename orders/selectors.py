@@ -115,6 +115,13 @@ def order_get(*, user, public_id) -> Order:
     return _by_public_id(order_list(user=user), public_id, "order")
 
 
+def preparation_get(*, user, public_id) -> Preparation:
+    """A signed preparation the caller may see (its order in the caller's scope); anything else is not found."""
+    orders = order_list(user=user, include_drafts=False).values("pk")
+    return _by_public_id(Preparation.objects.filter(order__in=orders).select_related("order__patient", "order__prescriber__user"),
+                         public_id, "preparation")
+
+
 def order_events(*, order: Order) -> QuerySet:
     return OrderEvent.objects.filter(order=order).select_related("actor", "preparation").order_by("sequence")
 

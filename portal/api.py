@@ -28,7 +28,7 @@ def exception_handler(exc, context):
         return Response({"error": {"code": "parse_error", "message": message, "fields": {}}}, status=400)
     if isinstance(exc, ServiceError):
         record_refusal(exc)  # the view's transaction has rolled back by now
-        body = {"error": {"code": exc.code, "message": exc.message, "fields": exc.fields}}
+        body = {"error": {"code": exc.code, "message": exc.message, "fields": exc.fields, **getattr(exc, "extra", {})}}
         return Response(body, status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('fulfillment', '0010_job_holds'),
-        ('orders', '0014_event_kinds_and_webhook_counter'),
+        ('orders', '0015_event_kinds_and_webhook_counter'),
     ]
 
     operations = [

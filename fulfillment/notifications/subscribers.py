@@ -7,7 +7,7 @@ from __future__ import annotations
 from fulfillment import carriers
 from fulfillment.models import Job
 from fulfillment.notifications.outbox import email_queue, event_emit
-from orders.models import OrderEventKind
+from orders.models import OrderEventKind, RefillRequest, RefillStatus
 from orders.patient_links import patient_link_issue
 
 K = OrderEventKind
@@ -28,6 +28,8 @@ def on_order_event(sender, event, **kwargs) -> None:
         if kind in PRESCRIBER_EMAILS:
             email_queue(template=PRESCRIBER_EMAILS[kind], to=order.prescriber.user.email, order=order,
                         payload={"message": event.message})
+    elif kind in (K.REFILL_REQUESTED, K.REFILL_RELEASED) and event.preparation_id:
+        refill_emit(event)
     elif kind == K.JOB_STATUS and event.preparation_id:
         prep = event.preparation
         event_emit(order=order, type="preparation.status_changed",
@@ -37,8 +39,8 @@ def on_order_event(sender, event, **kwargs) -> None:
 
 
 def lifecycle_emit(event) -> None:
-    """The events of a prescription's life after its first fill (issue 18), beside preparation.status_changed:
-    a job held or resumed. Ids and statuses only: the hold reason is read from the order (it may name the patient's care)."""
+    """A job held or resumed (issue 18), beside preparation.status_changed. Ids and statuses only: the hold reason is
+    read from the order (it may name the patient's care)."""
     if event.kind != K.JOB_STATUS or not event.preparation_id:
         return
     if event.to_status == "on_hold" or event.from_status == "on_hold" and event.to_status != "cancelled":
@@ -47,6 +49,26 @@ def lifecycle_emit(event) -> None:
                    data={"job_id": str(job.public_id) if job else None, "job_number": job.number if job else None,
                          "fill": job.fill if job else None, "preparation_id": str(event.preparation.public_id),
                          "status": event.to_status, "previous_status": event.from_status})
+
+
+def refill_emit(event) -> None:
+    """A refill requested or released (issue 18), and the prescription depleted when its last refill is released."""
+    prep = event.preparation
+    prep.refresh_from_db(fields=["refills", "refills_remaining"])
+    refill = RefillRequest.objects.filter(preparation=prep).order_by("-fill").first()
+    if event.kind == K.REFILL_RELEASED:
+        # The fill released is the latest released one.
+        refill = RefillRequest.objects.filter(preparation=prep, status=RefillStatus.RELEASED).order_by("-released_at", "-fill").first()
+    job = Job.objects.filter(preparation=prep, fill=refill.fill).first() if refill else None
+    data = {"preparation_id": str(prep.public_id), "position": prep.position, "refill_id": str(refill.public_id) if refill else None,
+            "fill": refill.fill if refill else None, "job_id": str(job.public_id) if job else None,
+            "refills": prep.refills, "refills_remaining": prep.refills_remaining}
+    if event.kind == K.REFILL_REQUESTED:
+        event_emit(order=event.order, type="refill.requested", data={**data, "source": refill.source if refill else None})
+        return
+    event_emit(order=event.order, type="refill.released", data=data)
+    if prep.refills_remaining == 0:
+        event_emit(order=event.order, type="prescription.depleted", data=data)
 
 
 def _shipment_payload(shipment) -> dict:

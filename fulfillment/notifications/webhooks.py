@@ -37,7 +37,8 @@ from portal import outbound
 from portal.errors import ServiceError
 
 
-EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated", "job.on_hold", "job.resumed")
+EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated", "job.on_hold", "job.resumed",
+               "refill.requested", "refill.released", "prescription.depleted")
 
 
 def new_secret() -> str:

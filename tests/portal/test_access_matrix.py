@@ -26,7 +26,7 @@ CLINIC_OBJECT_ROUTES = {
     "order-link-reissue", "webhook", "patient-edit", "token-revoke", "order-discard", "patient-page", "favourite-rename",
     "favourite-delete", "order-print", "order-print-pdf",
     "api-order", "api-order-cancel", "api-order-amend", "api-order-events", "api-patient", "api-webhook", "api-webhook-deliveries",
-    "api-webhook-redeliver", "order-rush", "api-order-rush",
+    "api-webhook-redeliver", "order-rush", "api-order-rush", "api-preparation", "api-preparation-refills",
     "fhir-medication-request", "fhir-task", "fhir-medication-dispense", "fhir-patient",
 }
 # The pharmacy's own work: prescribers and platforms get 403 (or 404), never the data.
