@@ -20,7 +20,7 @@ def webhook_counters_from_events(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fulfillment', '0010_job_holds'),
+        ('fulfillment', '0012_compounding_record_795'),
         ('orders', '0015_event_kinds_and_webhook_counter'),
     ]
 
