@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from orders import views as order_views
 from portal.access import role_required
 from portal.models import Role
 from portal import selectors
@@ -28,7 +29,7 @@ def home(request):
 
 
 @role_required(Role.PRESCRIBER)
-def prescriber_home(request):
+def prescriber_home(request, *, start_form: dict | None = None):
     """What needs the prescriber, their drafts, their recent orders with each preparation's status and
     parcel, and the clinic's shared favourites."""
     from fulfillment.carriers import CARRIERS
@@ -51,7 +52,7 @@ def prescriber_home(request):
         "prescriber": prescriber, "licences": selectors.licences_with_status(prescriber.licences.all(), today),
         "needs_you": order_selectors.orders_needing_prescriber(user=request.user),
         "drafts": order_selectors.draft_list(user=request.user), "recent": recent, "favourites": favourites[:12],
-        "patients": order_selectors.patient_list(user=request.user)[:500],
+        "patients": order_selectors.patient_list(user=request.user)[:500], "start_form": start_form or {},
     })
 
 
@@ -106,3 +107,7 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return error_json("not_found", "No such resource.", status=404)
     return page_not_found(request, exception)
+
+
+# orders' "start an order" form re-renders this page with its error (orders may not import portal's pages).
+order_views.home_page_register(prescriber_home)
