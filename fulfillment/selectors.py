@@ -8,6 +8,7 @@ from django.db.models import BooleanField, Case, Count, OuterRef, Prefetch, Quer
 
 from fulfillment.carriers import CARRIERS
 from fulfillment.documents import label_context
+from fulfillment.refills import refill_outlook
 from fulfillment.models import Job, JobStatus, RenderStatus, Shipment, WorkerHeartbeat, Worksheet
 from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, RushStatus
 from orders.rules.engine import STORAGE_TEXT
@@ -155,7 +156,7 @@ def patient_status(*, link) -> dict:
     """What the patient's status page shows, for the holder of a live link (resolved and date-of-birth
     checked by the page): no more than the patient needs."""
     order = link.order
-    events = list(order.events.filter(kind__in=[K.SIGNED, K.APPROVED, K.JOB_STATUS, K.CANCELLED]).order_by("sequence"))
+    events = list(order.events.filter(kind__in=[K.SIGNED, K.APPROVED, K.JOB_STATUS, K.CANCELLED, K.REFILL_REQUESTED]).order_by("sequence"))
     preparations = []
     # The latest fill of each preparation (a refill is another job of the same preparation).
     jobs = {job.preparation_id: job for job in Job.objects.filter(preparation__order=order).select_related("record", "shipment")
@@ -164,8 +165,14 @@ def patient_status(*, link) -> dict:
     for prep in order.preparations.all():
         job = jobs.get(prep.pk)
         steps = [{"label": "Prescription received", "at": order.signed_at}]
-        steps += [{"label": _STEP_LABELS.get(e.to_status, e.to_status), "at": e.created_at} for e in events
-                  if (e.kind == K.APPROVED) or (e.kind == K.JOB_STATUS and e.preparation_id == prep.pk and e.to_status in _STEP_LABELS)]
+        mine = [e for e in events if e.kind == K.APPROVED or (e.preparation_id == prep.pk and e.kind in (K.JOB_STATUS, K.REFILL_REQUESTED))]
+        refill_at = max((i for i, e in enumerate(mine) if e.kind == K.REFILL_REQUESTED), default=None)
+        if refill_at is not None:  # a refill: its own steps, from the request on
+            fill = jobs[prep.pk].fill if prep.pk in jobs else ""
+            steps = [{"label": f"Refill {fill} requested", "at": mine[refill_at].created_at}]
+            mine = mine[refill_at + 1:]
+        steps += [{"label": _STEP_LABELS.get(e.to_status, e.to_status), "at": e.created_at} for e in mine
+                  if e.kind == K.APPROVED or (e.kind == K.JOB_STATUS and e.to_status in _STEP_LABELS)]
         compounded = job is not None and hasattr(job, "record")
         label = label_context(job) if compounded else None
         shipment = job.shipment if job else None
@@ -173,6 +180,7 @@ def patient_status(*, link) -> dict:
         preparations.append({
             "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients], "status": prep.get_status_display(),
             "hold_reason": holds.get(prep.pk, ""),
+            "public_id": str(prep.public_id), "refill": _refill_outlook(prep, order),
             "steps": steps, "beyond_use_date": label["beyond_use_date"] if label else None,
             "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
             "directions": prep.directions, "refills_left": prep.refills_remaining, "refills": prep.refills,
@@ -190,6 +198,17 @@ def patient_status(*, link) -> dict:
             # Before it ships: the pharmacy's promise; once a parcel is out, the carrier's estimate is shown on it.
             "promise": {"ship": order.promised_ship_date, "delivery": order.promised_delivery_date}
             if waiting and order.promised_ship_date and order.status not in ("rejected", "cancelled") else None}
+
+
+def _refill_outlook(prep, order) -> dict | None:
+    """What the patient may do about a refill: ask now, or when the next one is due, or nothing (none written)."""
+    if not prep.refills or order.status not in ("approved", "shipped", "delivered"):
+        return None
+    outlook = refill_outlook(prep)
+    refusal = outlook["refusal"]
+    return {"can_request": outlook["can_request"], "next_on": outlook["next_refill_on"],
+            "why_not": refusal.message.replace("ask the prescriber to renew it", "ask your clinic to renew it") if refusal else "",
+            "in_progress": outlook["open_refills"] > 0 or (refusal is not None and refusal.code == "FILL_IN_PROGRESS")}
 
 
 def _expected_delivery(shipment, carrier):

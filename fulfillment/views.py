@@ -30,7 +30,7 @@ from portal.access import pharmacy_staff_required, role_required
 from portal.audit import record_access
 from portal.errors import NotFound, ServiceError, record_refusal
 from portal.models import Role
-from portal.form_input import FormInput, form_input_checked, post_without_nul
+from portal.form_input import HIDDEN_MESSAGE, FormInput, form_input_checked, post_without_nul
 from portal.page_actions import act
 
 pharmacist_required = role_required(Role.PHARMACIST, Role.PHARMACY_ADMIN)
@@ -102,12 +102,19 @@ def _mfr_view(prep) -> dict:
             "missing": missing_fields(mfr) if mfr.status == MfrStatus.DRAFT else {}, "alternative": alternative}
 
 
+@form_input_checked
 @pharmacist_required
 @require_POST
 def verification_mfr(request, order_id):
     """Link a preparation to its formulation's record: propose one (a preparation signed before records existed), or
     follow the approved version of exactly its formulation."""
     order = order_selectors.order_get(user=request.user, public_id=order_id)
+    checked = FormInput(request.POST, request)
+    for field in ("preparation", "action", "mfr"):
+        checked.text(field)
+    if not checked.ok:  # its fields are hidden (a button's): nothing changed, said above the order
+        messages.error(request, HIDDEN_MESSAGE)
+        return redirect("verification-detail", order_id=order.public_id)
     position = request.POST.get("preparation", "")
     prep = order.preparations.filter(position=int(position)).first() if position.isdigit() and len(position) < 4 else None
     if prep is None:

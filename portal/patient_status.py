@@ -64,7 +64,12 @@ def patient_status(request, token: str):
         return _not_found(request)
     if confirmed:
         record_access(request, object_type="patient_link", object_id=link.pk, patient_id=link.order.patient_id)
-        return _page(request, "patient/status.html", fulfillment_selectors.patient_status(link=link))
+        if request.method == "POST" and request.POST.get("action") == "refill":
+            request.session[_flash_key(link)] = _patient_refill(link, request.POST.get("preparation", ""), request.POST.get("note", ""))
+            return redirect(request.path)
+        context = fulfillment_selectors.patient_status(link=link)
+        context["flash"] = request.session.pop(_flash_key(link), None)
+        return _page(request, "patient/status.html", context)
     error = False
     if request.method == "POST":
         # Count the try first (atomic), then compare: concurrent tries cannot get past the limit.
@@ -85,3 +90,28 @@ def patient_status(request, token: str):
             return redirect(request.path)
         error = True
     return _page(request, "patient/confirm.html", {"error": error})
+
+
+def _flash_key(link) -> str:
+    return f"patient-flash-{link.pk}"
+
+
+def _patient_refill(link, preparation_id: str, note: str) -> dict:
+    """The patient asks for a refill of one preparation of their order (their date of birth is confirmed in this
+    session). The same service and rules as everyone's; a refusal for none left asks the prescriber to renew."""
+    from fulfillment import refills, renewals
+    from portal.errors import ServiceError
+
+    prep = next((p for p in link.order.preparations.all() if str(p.public_id) == str(preparation_id)), None)
+    if prep is None:
+        return {"ok": False, "text": "Choose one of the preparations on this page."}
+    try:
+        refill, _job, _ignored = refills.refill_request(preparation=prep, by=None, note=note, source="patient")
+    except refills.RefillRefused as refused:
+        renewal = renewals.renewal_after_refusal(preparation=prep, refusal_code=refused.code, by=None, source="patient")
+        text = refused.message.replace("ask the prescriber to renew it", "we have asked your prescriber to renew it") if renewal else refused.message
+        return {"ok": False, "text": text, "preparation": str(prep.public_id)}
+    except ServiceError as exc:
+        return {"ok": False, "text": exc.message, "preparation": str(prep.public_id)}
+    return {"ok": True, "preparation": str(prep.public_id),
+            "text": f"Refill requested. The pharmacy will make your {prep.base_name.lower()} again and send it to you."}

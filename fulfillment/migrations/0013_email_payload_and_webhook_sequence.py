@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('fulfillment', '0012_compounding_record_795'),
-        ('orders', '0015_event_kinds_and_webhook_counter'),
+        ('orders', '0016_event_kinds_and_webhook_counter'),
     ]
 
     operations = [

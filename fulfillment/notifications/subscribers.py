@@ -7,7 +7,7 @@ from __future__ import annotations
 from fulfillment import carriers
 from fulfillment.models import Job
 from fulfillment.notifications.outbox import email_queue, event_emit
-from orders.models import OrderEventKind, RefillRequest, RefillStatus
+from orders.models import OrderEventKind, RefillRequest, RefillStatus, RenewalRequest
 from orders.patient_links import patient_link_issue
 
 K = OrderEventKind
@@ -30,6 +30,8 @@ def on_order_event(sender, event, **kwargs) -> None:
                         payload={"message": event.message})
     elif kind in (K.REFILL_REQUESTED, K.REFILL_RELEASED) and event.preparation_id:
         refill_emit(event)
+    elif kind in (K.RENEWAL_REQUESTED, K.RENEWAL_APPROVED, K.RENEWAL_DENIED) and event.preparation_id:
+        renewal_emit(event)
     elif kind == K.JOB_STATUS and event.preparation_id:
         prep = event.preparation
         event_emit(order=order, type="preparation.status_changed",
@@ -69,6 +71,21 @@ def refill_emit(event) -> None:
     event_emit(order=event.order, type="refill.released", data=data)
     if prep.refills_remaining == 0:
         event_emit(order=event.order, type="prescription.depleted", data=data)
+
+
+def renewal_emit(event) -> None:
+    """A renewal requested, approved (with the new order) or denied (issue 18)."""
+    prep = event.preparation
+    renewal = RenewalRequest.objects.filter(preparation=prep).select_related("new_order").order_by("-created_at", "-pk").first()
+    if event.kind != K.RENEWAL_REQUESTED:
+        renewal = (RenewalRequest.objects.filter(preparation=prep, decided_at__isnull=False).select_related("new_order")
+                   .order_by("-decided_at", "-pk").first())
+    data = {"preparation_id": str(prep.public_id), "position": prep.position,
+            "renewal_request_id": str(renewal.public_id) if renewal else None, "status": renewal.status if renewal else None}
+    if event.kind == K.RENEWAL_APPROVED and renewal and renewal.new_order_id:
+        data["new_order_id"] = str(renewal.new_order.public_id)
+        data["new_order_number"] = renewal.new_order.number
+    event_emit(order=event.order, type=event.kind.replace("_", ".", 1), data=data)
 
 
 def _shipment_payload(shipment) -> dict:

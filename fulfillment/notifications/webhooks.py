@@ -38,7 +38,7 @@ from portal.errors import ServiceError
 
 
 EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated", "job.on_hold", "job.resumed",
-               "refill.requested", "refill.released", "prescription.depleted")
+               "refill.requested", "refill.released", "prescription.depleted", "renewal.requested", "renewal.approved", "renewal.denied")
 
 
 def new_secret() -> str:
