@@ -145,3 +145,28 @@ def refill_release(*, job: Job, by) -> None:
             left = prep.refills_remaining
             event_record(order=prep.order, preparation=prep, kind="refill_released", actor=by,
                          message=f"refill {job.fill} released; {left} of {prep.refills} left")
+
+
+def auto_refills_request(*, today=None) -> dict:
+    """The beat's auto-refill: request each refill that is due, for preparations with an interval and automatic
+    refills not paused. Due is the rules' earliest day (REFILL_TOO_SOON's share of the interval after the previous
+    fill shipped), so the next fill arrives before the last runs out. Idempotent and safe to run twice at once:
+    each request takes the preparation's row lock, and a second tick finds the refill just made (FILL_IN_PROGRESS),
+    so there is exactly one refill per interval. Returns {"requested": n, "skipped": {code: n}}."""
+    today = today or timezone.localdate()
+    requested, skipped = 0, {}
+    candidates = (Preparation.objects.filter(refill_interval_days__isnull=False, auto_refill_paused=False, refills_remaining__gt=0,
+                                             order__status__in=("approved", "shipped", "delivered"))
+                  .select_related("order").order_by("pk"))
+    for prep in candidates:
+        refusal = refill_refusal(refill_facts(prep, today=today))  # a cheap look first, without the lock
+        if refusal is not None:
+            skipped[refusal.code] = skipped.get(refusal.code, 0) + 1
+            continue
+        try:
+            refill_request(preparation=prep, by=None, source=RefillSource.AUTO, today=today)
+        except Conflict as refused:  # decided under the lock: another tick got there first, or the re-check stopped it
+            skipped[refused.code] = skipped.get(refused.code, 0) + 1
+            continue
+        requested += 1
+    return {"requested": requested, "skipped": skipped}

@@ -181,6 +181,7 @@ def patient_status(*, link) -> dict:
             "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients], "status": prep.get_status_display(),
             "hold_reason": holds.get(prep.pk, ""),
             "public_id": str(prep.public_id), "refill": _refill_outlook(prep, order),
+            "auto_refill_days": prep.refill_interval_days if prep.refills else None, "auto_refill_paused": prep.auto_refill_paused,
             "steps": steps, "beyond_use_date": label["beyond_use_date"] if label else None,
             "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
             "directions": prep.directions, "refills_left": prep.refills_remaining, "refills": prep.refills,

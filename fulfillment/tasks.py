@@ -55,3 +55,16 @@ def poll_tracking() -> None:
              retry_backoff=2, retry_backoff_max=60, max_retries=3)
 def render_order_print(order_id: int) -> None:
     order_print.order_print_render(order_id=order_id)
+
+
+@shared_task(name="fulfillment.tasks.request_auto_refills", ignore_result=True, acks_late=True)
+def request_auto_refills(today: str | None = None) -> None:
+    """Beat: request every automatic refill that is due (fulfillment.refills.auto_refills_request). `today` (ISO date)
+    only for tests and replays; the beat sends none."""
+    import datetime as dt
+
+    from fulfillment.refills import auto_refills_request
+    from portal.history import history_context
+
+    with history_context(task="request_auto_refills"):
+        auto_refills_request(today=dt.date.fromisoformat(today) if today else None)

@@ -304,6 +304,7 @@ def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | 
         "render_status": RenderStatus, "actions": _actions(job, user, qc),
         "history": order_selectors.order_history(order=order, preparation=prep),
         "quantity": quantity_text(prep.quantity, prep.unit), "ship_form": ship_form or {}, "hold_form": hold_form or {},
+        "mfr": documents.mfr_followed(prep),  # the approved master formulation record this job is made from
     }
 
 

@@ -43,6 +43,8 @@ class PreparationOutSerializer(serializers.Serializer):
     directions = serializers.CharField()
     refills = serializers.IntegerField()
     refills_remaining = serializers.IntegerField()
+    refill_interval_days = serializers.IntegerField(allow_null=True)
+    auto_refill_paused = serializers.BooleanField()
     exclusions = serializers.DictField()
     ingredients = serializers.ListField(child=serializers.DictField())
     beyond_use_days = serializers.IntegerField(help_text="The USP <795> table's period.")

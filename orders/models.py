@@ -242,6 +242,8 @@ class Preparation(models.Model):
     refills_remaining = models.PositiveSmallIntegerField(default=0)
     # The prescriber's interval between fills ("every 30 days"): REFILL_TOO_SOON reads it, and auto-refill requests on it.
     refill_interval_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Auto-refill runs on that interval (fulfillment.refills.auto_refills_request, a beat task) unless the patient paused it.
+    auto_refill_paused = models.BooleanField(default=False)
     exclusions = models.JSONField(default=dict)
     ingredients = models.JSONField(default=list, help_text="Snapshot: [{ingredient, name, percent, share_percent}].")
     checked = models.JSONField(default=dict, help_text="Snapshot of the engine's answer when signed.")
@@ -305,6 +307,8 @@ class OrderEventKind(models.TextChoices):
     RENEWAL_REQUESTED = "renewal_requested", "Renewal requested"
     RENEWAL_APPROVED = "renewal_approved", "Renewal approved"
     RENEWAL_DENIED = "renewal_denied", "Renewal denied"
+    AUTO_REFILL_PAUSED = "auto_refill_paused", "Automatic refills paused"
+    AUTO_REFILL_RESUMED = "auto_refill_resumed", "Automatic refills resumed"
 
 
 class OrderEvent(models.Model):

@@ -22,6 +22,8 @@ app.conf.beat_schedule = {
     "expire-claims": {"task": "fulfillment.tasks.expire_claims", "schedule": 300.0},
     "expire-lots": {"task": "formulary.tasks.expire_lots", "schedule": 3600.0},
     "poll-tracking": {"task": "fulfillment.tasks.poll_tracking", "schedule": float(os.environ.get("TRACKING_POLL_SECONDS", "60"))},
+    "request-auto-refills": {"task": "fulfillment.tasks.request_auto_refills",
+                             "schedule": float(os.environ.get("AUTO_REFILL_SECONDS", "3600"))},
 }
 
 

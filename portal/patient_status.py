@@ -64,8 +64,12 @@ def patient_status(request, token: str):
         return _not_found(request)
     if confirmed:
         record_access(request, object_type="patient_link", object_id=link.pk, patient_id=link.order.patient_id)
-        if request.method == "POST" and request.POST.get("action") == "refill":
+        action = request.POST.get("action") if request.method == "POST" else None
+        if action == "refill":
             request.session[_flash_key(link)] = _patient_refill(link, request.POST.get("preparation", ""), request.POST.get("note", ""))
+            return redirect(request.path)
+        if action in ("pause_auto", "resume_auto"):
+            request.session[_flash_key(link)] = _patient_auto_refill(link, request.POST.get("preparation", ""), paused=action == "pause_auto")
             return redirect(request.path)
         context = fulfillment_selectors.patient_status(link=link)
         context["flash"] = request.session.pop(_flash_key(link), None)
@@ -115,3 +119,19 @@ def _patient_refill(link, preparation_id: str, note: str) -> dict:
         return {"ok": False, "text": exc.message, "preparation": str(prep.public_id)}
     return {"ok": True, "preparation": str(prep.public_id),
             "text": f"Refill requested. The pharmacy will make your {prep.base_name.lower()} again and send it to you."}
+
+
+def _patient_auto_refill(link, preparation_id: str, *, paused: bool) -> dict:
+    from orders.services import preparation_auto_refill_pause
+    from portal.errors import ServiceError
+
+    prep = next((p for p in link.order.preparations.all() if str(p.public_id) == str(preparation_id)), None)
+    if prep is None:
+        return {"ok": False, "text": "Choose one of the preparations on this page."}
+    try:
+        preparation_auto_refill_pause(preparation=prep, paused=paused, by=None)
+    except ServiceError as exc:
+        return {"ok": False, "text": exc.message, "preparation": str(prep.public_id)}
+    text = ("Automatic refills are paused: nothing is made until you resume them or ask for a refill." if paused
+            else "Automatic refills are on again.")
+    return {"ok": True, "text": text, "preparation": str(prep.public_id)}

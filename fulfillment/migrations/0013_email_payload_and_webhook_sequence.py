@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('fulfillment', '0012_compounding_record_795'),
-        ('orders', '0016_event_kinds_and_webhook_counter'),
+        ('orders', '0017_event_kinds_and_webhook_counter'),
     ]
 
     operations = [

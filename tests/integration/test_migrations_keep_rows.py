@@ -1,4 +1,4 @@
-"""The migrations of the one-way house (orders 0016, fulfillment 0013) on a database that holds orders,
+"""The migrations of the one-way house (orders 0017, fulfillment 0013) on a database that holds orders,
 preparations, jobs, events, patient links, shipments, emails and webhook deliveries in every state:
 run them forward from the state before, and every row that was there is there, unchanged (counts and
 contents), and the change history gained nothing. New columns only get their starting values."""
@@ -14,12 +14,12 @@ from django.utils import timezone
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-BEFORE = [("orders", "0015_renewal_requests"), ("fulfillment", "0012_compounding_record_795")]
+BEFORE = [("orders", "0016_auto_refill_pause"), ("fulfillment", "0012_compounding_record_795")]
 # Every kind an event row could hold before the kinds became choices with a constraint.
 KINDS = ["draft_created", "signed", "status_changed", "approved", "rejected", "cancelled", "clarification_requested",
          "clarification_answered", "job_status", "transition_refused", "bud_assigned", "rush_requested", "rush_accepted",
          "rush_declined", "amended", "qc_passed", "refill_requested", "refill_released",
-         "renewal_requested", "renewal_approved", "renewal_denied"]
+         "renewal_requested", "renewal_approved", "renewal_denied", "auto_refill_paused", "auto_refill_resumed"]
 TABLES = ["orders_order", "orders_preparation", "orders_orderevent", "orders_patientlink", "fulfillment_job", "fulfillment_shipment",
           "fulfillment_emailoutbox", "fulfillment_webhookendpoint", "fulfillment_webhookevent", "fulfillment_webhookdelivery"]
 HISTORY = ["orders_orderhistory", "orders_preparationhistory", "fulfillment_jobhistory", "fulfillment_shipmenthistory",
