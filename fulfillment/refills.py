@@ -12,7 +12,8 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from fulfillment.models import Job, JobStatus
-from orders.models import Preparation, PreparationStatus, RefillRequest, RefillSource, RefillStatus
+from fulfillment.transitions import job_create
+from orders.models import Preparation, RefillRequest, RefillSource, RefillStatus
 from orders.rules.refills import RefillFacts, Refusal, next_refill_on, refill_refusal
 from orders.rules.titles import title
 from orders.validation import preparation_recheck
@@ -125,14 +126,9 @@ def _recheck(preparation: Preparation, *, today=None) -> None:
 
 
 def _refill_job_create(*, preparation: Preparation, fill: int, by) -> Job:
-    """The refill's job, queued, with the preparation following it and the order's event (the job door's shape)."""
-    order = preparation.order
-    frm = preparation.status
-    job = Job.objects.create(number=f"{order.number}-{preparation.position}-R{fill}", preparation=preparation, fill=fill)
-    Preparation.objects.filter(pk=preparation.pk).update(status=PreparationStatus.QUEUED)
-    event_record(order=order, preparation=preparation, kind="job_status", actor=by, from_status=frm, to_status=JobStatus.QUEUED,
-                 message=f"{job.number} queued (refill {fill})")
-    return job
+    """The refill's job, queued, through the job door (fulfillment.transitions.job_create): the preparation follows it and
+    the order records the event."""
+    return job_create(preparation=preparation, by=by, fill=fill)
 
 
 def refill_release(*, job: Job, by) -> None:

@@ -35,7 +35,7 @@ def _job_sentence(event: OrderEvent, who: str, detail: str) -> str:
     if to == S.QUEUED and refill:
         return f"Refill {refill.group(1)} queued for compounding."
     if to == S.QUEUED and frm == S.COMPOUNDING:
-        return "The claim expired; back in the queue." if event.actor is None else f"Released back to the queue by {who}."
+        return "The claim expired; back in the queue." if event.actor is None else f"Given back to the queue by {who}."
     if frm == S.ON_HOLD and to != S.CANCELLED:
         return f"Taken off hold by {who}; {S(to).label.lower() if to in S.values else to} again."
     if to == S.COMPOUNDING:

@@ -21,6 +21,7 @@ from orders.models import (
     Favourite,
     Order,
     OrderAmendment,
+    OrderEventKind,
     OrderStatus,
     Patient,
     Preparation,
@@ -308,6 +309,13 @@ def _preparations_create(*, order: Order, body: dict, outcome: ValidationOutcome
     )
 
 
+def order_webhook_sequence_next(*, order: Order) -> int:
+    """The order's next webhook sequence number. The update locks the order's row until the caller's
+    transaction ends, so two notifications of one order never get the same number."""
+    Order.objects.filter(pk=order.pk).update(webhook_sequence=F("webhook_sequence") + 1)
+    return Order.objects.values_list("webhook_sequence", flat=True).get(pk=order.pk)
+
+
 def _mfr_for(prep: dict, answer: dict, *, order: Order, rules_version: str):
     """The approved MFR of this formulation, or the draft proposed for it (USP <795> 7.2)."""
     identity = identity_of(base=prep["base"], route=prep.get("route") or "topical", target_ph=answer.get("target_ph"), unit=prep["unit"],
@@ -420,7 +428,10 @@ def order_delivery_estimate_set(*, order: Order, delivery_date) -> None:
 
 
 def order_cancel(*, order: Order, by, reason: str = "") -> Order:
-    return order_transition(order=order, to=OrderStatus.CANCELLED, by=by, message=reason.strip(), kind="cancelled")
+    if order.status == OrderStatus.DRAFT:
+        raise IllegalTransition(f"Order {order.number} is a draft that was never signed, so there is nothing to cancel: "
+                                "discard the draft instead (nothing was sent to the pharmacy).")
+    return order_transition(order=order, to=OrderStatus.CANCELLED, by=by, message=reason.strip(), kind=OrderEventKind.CANCELLED)
 
 
 def order_request_clarification(*, order: Order, by, question: str) -> Order:
