@@ -80,7 +80,7 @@ def test_a_renewal_approved_twice_at_once_makes_one_order(api_as, rivera, pharma
         try:
             barrier.wait()
             answers.append(client.post(f"/api/v1/renewal-requests/{renewal['id']}/approve/", {}, format="json").status_code)
-        except Exception as exc:  # collected and asserted below
+        except Exception:  # collected and asserted below
             errors.append(traceback.format_exc())
         finally:
             connection.close()
