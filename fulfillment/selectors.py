@@ -10,7 +10,8 @@ from fulfillment.carriers import CARRIERS
 from fulfillment.documents import label_context
 from fulfillment.refills import refill_outlook
 from fulfillment.models import Job, JobStatus, RenderStatus, Shipment, WorkerHeartbeat, Worksheet
-from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, RushStatus
+from orders import selectors as order_selectors
+from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, RefillRequest, RushStatus
 from orders.rules.engine import STORAGE_TEXT
 from orders.selectors import hold_reasons
 from orders.validation import prescriber_for_caller
@@ -144,6 +145,28 @@ def clarification_waiting(*, user) -> QuerySet:
 
 
 
+def preparation_fills(*, user, preparation) -> list[Job]:
+    """Every fill (job) of a preparation, oldest first, with its record and parcel: none unless the caller may see the
+    preparation's order (a preparation is found through orders.selectors.preparation_get)."""
+    return list(Job.objects.filter(preparation=preparation, preparation__order__in=_orders_of(user))
+                .select_related("shipment", "record", "preparation__order").order_by("fill"))
+
+
+def job_of_fill(*, user, refill) -> Job | None:
+    """The job that makes a refill request's fill, if the caller may see it."""
+    return Job.objects.filter(preparation_id=refill.preparation_id, fill=refill.fill, preparation__order__in=_orders_of(user)).first()
+
+
+def refill_requests_of(*, user, preparation) -> list[RefillRequest]:
+    """A preparation's refill requests (who asked, when, which fill), if the caller may see its order."""
+    return list(RefillRequest.objects.filter(preparation=preparation, preparation__order__in=_orders_of(user))
+                .select_related("preparation", "requested_by"))
+
+
+def _orders_of(user) -> QuerySet:
+    return order_selectors.order_list(user=user, include_drafts=False).values("pk")
+
+
 def shipment_get(*, user, public_id) -> Shipment:
     _pharmacy_only(user, "shipment")
     return _one(Shipment.objects.select_related("order").prefetch_related("jobs", "events"), "shipment", public_id=public_id)
@@ -180,7 +203,7 @@ def patient_status(*, link) -> dict:
         preparations.append({
             "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients], "status": prep.get_status_display(),
             "hold_reason": holds.get(prep.pk, ""),
-            "public_id": str(prep.public_id), "refill": _refill_outlook(prep, order),
+            "public_id": str(prep.public_id), "refill": _refill_outlook(prep, order), "renewal": _renewal_outlook(prep, order),
             "auto_refill_days": prep.refill_interval_days if prep.refills else None, "auto_refill_paused": prep.auto_refill_paused,
             "steps": steps, "beyond_use_date": label["beyond_use_date"] if label else None,
             "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
@@ -210,6 +233,18 @@ def _refill_outlook(prep, order) -> dict | None:
     return {"can_request": outlook["can_request"], "next_on": outlook["next_refill_on"],
             "why_not": refusal.message.replace("ask the prescriber to renew it", "ask your clinic to renew it") if refusal else "",
             "in_progress": outlook["open_refills"] > 0 or (refusal is not None and refusal.code == "FILL_IN_PROGRESS")}
+
+
+def _renewal_outlook(prep, order) -> dict | None:
+    """Whether the patient may ask the prescriber to renew (none left, or expired), or has asked already."""
+    if order.status not in ("approved", "shipped", "delivered"):
+        return None
+    if prep.renewal_requests.filter(status="pending").exists():
+        return {"can_ask": False, "pending": True}
+    outlook = refill_outlook(prep)
+    refusal = outlook["refusal"]
+    can_ask = refusal is not None and refusal.code in ("NO_REFILLS_LEFT", "PRESCRIPTION_EXPIRED") and not outlook["open_refills"]
+    return {"can_ask": True, "pending": False, "why": refusal.code} if can_ask else None
 
 
 def _expected_delivery(shipment, carrier):
