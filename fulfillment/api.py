@@ -230,7 +230,9 @@ class ShipmentCreateSerializer(serializers.Serializer):
 
 class ShipmentSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
-    order = serializers.UUIDField(source="order.public_id")
+    order = serializers.SerializerMethodField(help_text="The first order in the parcel (kept for callers written before a "
+                                                       "parcel could hold several orders); `orders` lists them all.")
+    orders = serializers.SerializerMethodField()
     carrier = serializers.CharField()
     service = serializers.CharField()
     tracking_number = serializers.CharField()
@@ -241,6 +243,12 @@ class ShipmentSerializer(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
     jobs = serializers.SerializerMethodField()
     events = serializers.SerializerMethodField()
+
+    def get_order(self, shipment) -> str:
+        return str(shipment.order_list[0].public_id)
+
+    def get_orders(self, shipment) -> list[str]:
+        return [str(order.public_id) for order in shipment.order_list]
 
     def get_tracking_url(self, shipment) -> str:
         return tracking.carrier_for(shipment.carrier).tracking_url(shipment.tracking_number)
@@ -267,10 +275,10 @@ class ShipmentCreate(Staff):
 class ShipmentDetail(Staff):
     @extend_schema(responses={200: ShipmentSerializer})
     def get(self, request, shipment_id):
-        shipment = Shipment.objects.select_related("order").prefetch_related("jobs", "events").filter(public_id=shipment_id).first()
+        shipment = Shipment.objects.prefetch_related("jobs", "events", "orders").filter(public_id=shipment_id).first()
         if shipment is None:
             raise NotFound("No such shipment.")
-        record_access(request, object_type="shipment", object_id=shipment.public_id, patient_id=shipment.order.patient_id)
+        record_access(request, object_type="shipment", object_id=shipment.public_id, patient_id=shipment.patient_id)
         return Response(ShipmentSerializer(shipment).data)
 
 

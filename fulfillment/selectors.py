@@ -82,9 +82,27 @@ def clarification_waiting() -> QuerySet:
             .select_related("patient", "prescriber__user", "clinic").order_by("asked_at", "pk"))
 
 
+def ship_to_key(order: Order) -> tuple[str, ...]:
+    """Where an order goes, as a parcel sees it: the same street, unit, city, state and ZIP, whatever the case or spacing."""
+    return tuple(" ".join(str(part or "").lower().replace(",", " ").replace(".", " ").split())
+                 for part in (order.ship_to_line1, order.ship_to_line2, order.ship_to_city, order.ship_to_state,
+                              (order.ship_to_postal_code or "")[:5]))
+
+
+def parcel_candidates(*, job: Job) -> list[Job]:
+    """The ready jobs that may share a parcel with `job`: the same patient, shipping to the same address, whichever of
+    the patient's orders they belong to. The job's own order first, then the others, oldest first."""
+    order = job.preparation.order
+    ready = (Job.objects.filter(status=JobStatus.READY, preparation__order__patient_id=order.patient_id)
+             .select_related("preparation__order").order_by("preparation__order_id", "number"))
+    key = ship_to_key(order)
+    same = [other for other in ready if ship_to_key(other.preparation.order) == key]
+    return sorted(same, key=lambda other: (other.preparation.order_id != order.pk, other.preparation.order_id, other.number))
+
+
 def shipment_get(*, public_id) -> Shipment:
     """A shipment, for pharmacy staff (the pages that call this are staff-only)."""
-    shipment = Shipment.objects.select_related("order").filter(public_id=public_id).first()
+    shipment = Shipment.objects.select_related("patient").prefetch_related("orders").filter(public_id=public_id).first()
     if shipment is None:
         raise NotFound("No such shipment.")
     return shipment

@@ -67,7 +67,7 @@ def patient_link_resolve(token: str, *, now: dt.datetime | None = None) -> Patie
 
     jobs = Job.objects.filter(preparation__order=link.order).exclude(status=JobStatus.CANCELLED)
     if jobs.exists() and not jobs.exclude(status=JobStatus.DELIVERED).exists():
-        last = Shipment.objects.filter(order=link.order).aggregate(last=Max("delivered_at"))["last"]
+        last = Shipment.objects.filter(orders=link.order).aggregate(last=Max("delivered_at"))["last"]
         if last is not None and (now or timezone.now()) > last + EXPIRES_AFTER_DELIVERY:
             return None
     return link

@@ -121,7 +121,7 @@ def status_context(link) -> dict:
     pharmacy = Pharmacy.objects.order_by("pk").first()
     waiting = [p for p in preparations if not p["shipped"]]
     return {"first_name": order.patient.first_name, "order_status": order.get_status_display(), "preparations": preparations,
-            "shipments": Shipment.objects.filter(order=order).count(),
+            "shipments": Shipment.objects.filter(orders=order).count(),
             "pharmacy_name": pharmacy.name if pharmacy else settings.PHARMACY_NAME, "pharmacy_phone": pharmacy.phone if pharmacy else "",
             # Before it ships: the pharmacy's promise; once a parcel is out, the carrier's estimate is shown on it.
             "promise": {"ship": order.promised_ship_date, "delivery": order.promised_delivery_date}

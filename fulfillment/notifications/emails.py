@@ -29,7 +29,7 @@ def _context(message: EmailOutbox) -> dict:
 
     order = message.order
     link = patient_link_current(order=order)
-    shipment = Shipment.objects.filter(order=order).order_by("-shipped_at").first()
+    shipment = Shipment.objects.filter(orders=order).order_by("-shipped_at").first()
     last_event = order.events.order_by("-sequence").first()
     carrier = CARRIERS.get(shipment.carrier) if shipment else None
     return {

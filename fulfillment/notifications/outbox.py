@@ -91,21 +91,28 @@ def on_order_event(order_event) -> None:
                          "previous_status": order_event.from_status})
 
 
+def _shipment_orders(shipment) -> list:
+    return list(shipment.orders.select_related("patient", "prescriber__user").order_by("pk"))
+
+
 def on_shipped(*, shipment) -> None:
-    order = shipment.order
-    event_emit(order=order, type="shipment.tracking_updated",
-               data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier, "tracking_number": shipment.tracking_number,
-                     "status": shipment.status})
-    email_queue(template="patient_shipped", to=order.patient.email, order=order)
-    email_queue(template="prescriber_shipped", to=order.prescriber.user.email, order=order)
+    """Each order in the parcel hears of it as its own: its platform's webhook (in the order's sequence), its prescriber's
+    email and the patient's email with that order's status link."""
+    for order in _shipment_orders(shipment):
+        event_emit(order=order, type="shipment.tracking_updated",
+                   data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier,
+                         "tracking_number": shipment.tracking_number, "status": shipment.status})
+        email_queue(template="patient_shipped", to=order.patient.email, order=order)
+        email_queue(template="prescriber_shipped", to=order.prescriber.user.email, order=order)
 
 
 def on_tracking(*, shipment, status: str, delivered: bool) -> None:
-    event_emit(order=shipment.order, type="shipment.tracking_updated",
-               data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier, "tracking_number": shipment.tracking_number,
-                     "status": status})
-    if delivered:
-        email_queue(template="patient_delivered", to=shipment.order.patient.email, order=shipment.order)
+    for order in _shipment_orders(shipment):
+        event_emit(order=order, type="shipment.tracking_updated",
+                   data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier,
+                         "tracking_number": shipment.tracking_number, "status": status})
+        if delivered:
+            email_queue(template="patient_delivered", to=order.patient.email, order=order)
 
 
 def retry_delay(attempts: int, schedule: list[int]) -> dt.timedelta | None:
