@@ -53,7 +53,8 @@ class CompositionFormSet(BaseInlineFormSet):
 class FormularyEditAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        services.formulary_revision_bump()
+        # Bumps the revision, and flags the master formulation records that use an edited material, base or substance.
+        services.formulary_item_edited(item=form.instance, by=request.user)
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)

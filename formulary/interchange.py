@@ -424,6 +424,7 @@ def _incompatibilities(check: _Checker, raw, material_codes: set[str]) -> list[d
 def formulary_import(*, data) -> FormularyState:
     """Validate, then write the whole formulary in one transaction. Bumps the formulary revision."""
     clean = formulary_validate(data)
+    before = formulary_export()
 
     groups = {}
     for position, g in enumerate(clean["allergen_groups"]):
@@ -483,6 +484,7 @@ def formulary_import(*, data) -> FormularyState:
         for pos, p in enumerate(clean["incompatibilities"])
     )
 
+    _flag_changed_items(before, formulary_export())
     state = FormularyState.objects.select_for_update().first()
     meta = {"version": clean["version"], "about": clean["about"], "vehicles": clean["vehicles"], "routes": clean["routes"]}
     if state is None:
@@ -492,6 +494,28 @@ def formulary_import(*, data) -> FormularyState:
     state.revision += 1
     state.save()
     return state
+
+
+def _flag_changed_items(before: dict, after: dict) -> int:
+    """Master formulation records using a material or base the import changed (or whose substances it changed) are
+    flagged for review."""
+    from formulary.mfrs import mfrs_flag_for_review
+
+    changed_substances = {s["code"] for s in after["substances"]} ^ {s["code"] for s in before["substances"]}
+    old_substances = {s["code"]: s for s in before["substances"]}
+    changed_substances |= {s["code"] for s in after["substances"] if old_substances.get(s["code"]) != s}
+    codes = []
+    for kind in ("materials", "bases"):
+        old = {item["code"]: item for item in before[kind]}
+        for item in after[kind]:
+            uses = {entry["substance"] if isinstance(entry, dict) else entry[0] for entry in item.get("composition", [])}
+            if old.get(item["code"]) != item or uses & changed_substances:
+                codes.append(item["code"])
+    if not codes:
+        return 0
+    return mfrs_flag_for_review(item_codes=codes, reason="The formulary import changed "
+                                + ", ".join(codes[:10]) + (" and more" if len(codes) > 10 else "")
+                                + ": check the components, calculations and beyond-use date still hold.")
 
 
 def _num(value):

@@ -422,3 +422,6 @@ class StockLot(models.Model):
         if self.status in (LotStatus.RELEASED, LotStatus.QUARANTINED) and self.expires_on < today:
             return LotStatus.EXPIRED
         return self.status
+
+
+from formulary.models_mfr import MasterFormulationRecord, MfrStatus  # noqa: E402,F401 - Django finds models here

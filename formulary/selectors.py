@@ -120,3 +120,50 @@ def low_stock(*, today: dt.date, material_threshold: Decimal = Decimal("100"), b
                 rows.append({"kind": kind, "code": item.code, "name": item.name, "on_hand": on_hand,
                              "unit": getattr(item, "unit", "g"), "threshold": threshold})
     return sorted(rows, key=lambda row: row["on_hand"] / row["threshold"])
+
+
+def mfr_list(*, ingredient: str = "", status: str = "", needs_review: bool | None = None) -> QuerySet:
+    """Master formulation records (no patient data in them): by a material or base code or a word of the name,
+    status and review flag; newest first."""
+    from formulary.models import MasterFormulationRecord
+
+    qs = MasterFormulationRecord.objects.select_related("approved_by").order_by("-created_at", "-pk")
+    ingredient = (ingredient or "").strip()
+    if ingredient:
+        qs = qs.filter(Q(ingredient_codes__icontains=f" {ingredient} ") | Q(name__icontains=ingredient) | Q(code__iexact=ingredient))
+    if status:
+        qs = qs.filter(status=status)
+    if needs_review is not None:
+        qs = qs.filter(needs_review=needs_review)
+    return qs
+
+
+def mfr_get(*, public_id):
+    from formulary.models import MasterFormulationRecord
+    from portal.errors import NotFound
+
+    mfr = (MasterFormulationRecord.objects.select_related("approved_by", "retired_by", "created_by")
+           .filter(public_id=public_id).first())
+    if mfr is None:
+        raise NotFound("No such master formulation record.")
+    return mfr
+
+
+def mfr_versions(*, mfr) -> list:
+    """Every version of the same formulation, newest first."""
+    from formulary.models import MasterFormulationRecord
+
+    return list(MasterFormulationRecord.objects.filter(formulation_key=mfr.formulation_key).select_related("approved_by")
+                .order_by("-version"))
+
+
+def mfr_order_numbers(*, mfr, limit: int = 20) -> list[str]:
+    """The numbers of the latest orders whose preparations follow this record (no patient data)."""
+    return list(mfr.preparations.order_by("-order__signed_at").values_list("order__number", flat=True).distinct()[:limit])
+
+
+def mfr_approved_of(*, formulation_key: str):
+    """The approved version of a formulation, if there is one."""
+    from formulary.models import MasterFormulationRecord, MfrStatus
+
+    return MasterFormulationRecord.objects.filter(formulation_key=formulation_key, status=MfrStatus.APPROVED).first()

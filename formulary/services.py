@@ -23,6 +23,26 @@ def formulary_revision_bump() -> None:
     FormularyState.objects.update(revision=F("revision") + 1, updated_at=timezone.now())
 
 
+def formulary_item_edited(*, item, by=None) -> int:
+    """A material, base or substance was edited (the admin): bump the revision, and flag for review every master
+    formulation record that uses it (a substance: every material and base that contains it). Returns how many."""
+    from formulary.mfrs import mfrs_flag_for_review
+    from formulary.models import Substance
+
+    formulary_revision_bump()
+    if isinstance(item, Substance):
+        codes = sorted(set(Material.objects.filter(components__substance=item).values_list("code", flat=True))
+                       | set(Base.objects.filter(components__substance=item).values_list("code", flat=True)))
+        what = f"the substance {item.inci}"
+    elif isinstance(item, (Material, Base)):
+        codes, what = [item.code], item.name
+    else:
+        return 0
+    who = f" by {by.get_full_name() or by.username}" if by is not None else ""
+    return mfrs_flag_for_review(item_codes=codes, reason=f"{what} was edited in the formulary on {timezone.now():%Y-%m-%d %H:%M} UTC{who}: "
+                                                          "check the components, calculations and beyond-use date still hold.")
+
+
 def _item(*, material_code: str | None, base_code: str | None) -> dict:
     if bool(material_code) == bool(base_code):
         raise ServiceError("Name exactly one of material or base.", fields={"material": ["Name a material or a base, not both."]})

@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fulfillment import downloads, rush, selectors, services, tracking
+from fulfillment import downloads, holds, rush, selectors, services, tracking
 from fulfillment.models import Job, JobStatus, RecordStep, RenderStatus, Shipment
 from orders import services as order_services
 from orders.api_orders import OrderAction, OrderSerializer
@@ -102,6 +102,7 @@ class JobSerializer(serializers.Serializer):
     storage = serializers.CharField(source="preparation.storage")
     claimed_by = serializers.CharField(source="claimed_by.username", allow_null=True, default=None)
     claim_expires_at = serializers.DateTimeField(allow_null=True)
+    hold_reason = serializers.CharField(help_text="While on hold: the pharmacist's reason; otherwise empty.")
     worksheet = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 
@@ -294,3 +295,36 @@ class CarrierWebhook(APIView):
         added = tracking.carrier_webhook_accept(carrier_code=carrier, body=request.body,
                                                 signature=request.headers.get("X-Carrier-Signature", ""))
         return Response({"accepted": added})
+
+
+class HoldSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="In plain words: the prescriber and the patient read it as “On hold: …”.")
+
+
+def _pharmacist_only(request, what: str) -> None:
+    from portal.errors import Forbidden
+
+    if request.user.role == "technician":
+        raise Forbidden(f"Only a pharmacist {what}.")
+
+
+class JobHold(Staff):
+    """Put a job on hold (pharmacists): the reason is shown to the prescriber and the patient."""
+
+    @extend_schema(request=HoldSerializer, responses={200: JobSerializer})
+    def post(self, request, job_id):
+        _pharmacist_only(request, "puts a job on hold")
+        body = HoldSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = holds.job_hold(job=services.job_get(public_id=job_id), by=request.user, reason=body.validated_data["reason"])
+        return Response(_job_json(job))
+
+
+class JobResume(Staff):
+    """Take a job off hold (pharmacists), back to the status it was held from."""
+
+    @extend_schema(request=None, responses={200: JobSerializer})
+    def post(self, request, job_id):
+        _pharmacist_only(request, "resumes a job")
+        job = holds.job_resume(job=services.job_get(public_id=job_id), by=request.user)
+        return Response(_job_json(job))

@@ -16,6 +16,7 @@ from django.utils import timezone
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
+from formulary.compounding import EQUIPMENT, VEHICLE_STEPS, added_late, equipment_line  # noqa: F401 - kept in formulary for the MFR
 from formulary.rules_facts_builder import formulary_facts, lots_for
 from fulfillment.models import Job
 from orders.presentation import allergy_names, free_of_line, percent_text, preparation_safety, quantity_text
@@ -24,43 +25,6 @@ from orders.rules.dating import beyond_use
 from orders.rules.engine import STORAGE_TEXT
 from orders.rules.titles import route_name
 from portal.models import Pharmacy
-
-VEHICLE_STEPS = {
-    "cream": ["Weigh the base into a tared ointment jar or unguator jar.",
-              "Add each material in the order listed; add lysates and ferments last, below 40 °C.",
-              "Mix with the electronic mortar and pestle for 2 minutes at medium speed; scrape down and mix 1 more minute."],
-    "lotion": ["Weigh the base into a tared bottle.", "Add each material in the order listed; ferments and lysates last, below 40 °C.",
-               "Cap and shake or mix on the vortex for 1 minute until uniform."],
-    "gel": ["Weigh the gel base into a tared jar.", "Dissolve water-soluble materials in a small part of the gel first.",
-            "Fold in the rest with a spatula; avoid trapping air."],
-    "serum": ["Weigh the base into a tared beaker.", "Add each material while stirring; ferments and lysates last.",
-              "Stir 2 minutes and fill into the dropper bottle."],
-    "spray": ["Weigh the base into a tared beaker.", "Dissolve each material with stirring.", "Fill into the spray bottle."],
-    "shampoo": ["Weigh the base into a tared beaker.", "Add each material with slow stirring to avoid foam.", "Fill into the bottle."],
-    "conditioner": ["Weigh the base into a tared jar.", "Add each material and mix gently until uniform.", "Fill into the bottle."],
-    "scalp_solution": ["Weigh the base into a tared beaker.", "Dissolve each material with stirring.", "Fill into the dropper bottle."],
-    "ointment": ["Weigh the ointment base into a tared jar.", "Levigate powders with a little mineral oil or the base on a slab.",
-                 "Incorporate geometrically; mix until smooth."],
-    "balm": ["Melt the balm base at 60–65 °C.", "Cool to 40 °C and add each material with stirring.", "Pour into the tin and let set."],
-}
-
-_CLEAN = "Clean before and after: wash with hot water and detergent, rinse with purified water, wipe with 70 % isopropyl alcohol and let dry."
-EQUIPMENT = {
-    "cream": "Class A balance, unguator jar and electronic mortar and pestle, stainless spatula.",
-    "lotion": "Class A balance, tared bottle or beaker, vortex mixer or overhead stirrer.",
-    "gel": "Class A balance, tared jar, flexible spatula.",
-    "serum": "Class A balance, glass beaker, magnetic stirrer, dropper bottle.",
-    "spray": "Class A balance, glass beaker, magnetic stirrer, spray bottle.",
-    "shampoo": "Class A balance, beaker, overhead stirrer at low speed.",
-    "conditioner": "Class A balance, tared jar, overhead stirrer at low speed.",
-    "scalp_solution": "Class A balance, glass beaker, magnetic stirrer, dropper bottle.",
-    "ointment": "Class A balance, ointment slab, stainless spatulas.",
-    "balm": "Class A balance, water bath with thermometer, stainless beaker, tin.",
-}
-
-
-def equipment_line(vehicle: str) -> str:
-    return f"{EQUIPMENT.get(vehicle, 'Class A balance, clean vessel, stainless spatula.')} {_CLEAN}"
 
 
 class DenyAllFetcher(URLFetcher):
@@ -133,13 +97,8 @@ def _g(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.01')):f}"
 
 
-# Lysates and ferments go in last, below 40 °C (the vehicle steps say so); everything else in formula order.
-LATE_CATEGORIES = frozenset({"probiotic", "postbiotic"})
-
-
 def _added_late(line: dict, categories: dict[str, str]) -> bool:
-    name = (line.get("name") or "").lower()
-    return categories.get(line["item"]) in LATE_CATEGORIES or "lysate" in name or "ferment" in name
+    return added_late(name=line.get("name") or "", category=categories.get(line["item"]))
 
 
 def record_plan(job: Job, batch: dict | None = None) -> list[dict]:

@@ -10,7 +10,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from formulary.models import LotStatus, StockLot
+from formulary.mfrs import MfrNotApproved
+from formulary.models import LotStatus, MfrStatus, StockLot
 from fulfillment import documents
 from fulfillment.models import CompoundingRecord, Job, JobStatus, QCResult, RecordLine, Shipment, WorkerHeartbeat, Worksheet
 from fulfillment.notifications import outbox
@@ -49,6 +50,7 @@ def order_approve(*, order: Order, by, acknowledged_warnings: list[str]) -> Orde
         named = "; ".join(f"{rule_title(code)} ({code})" for code in missing)
         raise ServiceError(f"Acknowledge every warning before approving: {named}.", code="warnings_not_acknowledged",
                            fields={"acknowledged_warnings": ["Tick each warning to acknowledge it."]})
+    mfrs_check_approved(order)
     with transaction.atomic():
         order = order_transition(order=order, to=OrderStatus.APPROVED, by=by, kind="approved",
                                  message=f"Warnings acknowledged: {'; '.join(rule_title(code) for code in warnings)}" if warnings else "")
@@ -60,6 +62,20 @@ def order_approve(*, order: Order, by, acknowledged_warnings: list[str]) -> Orde
             event_record(order=order, preparation=prep, kind="job_status", actor=by, from_status=PreparationStatus.PENDING,
                          to_status=JobStatus.QUEUED, message=f"{order.number}-{prep.position} queued")
     return order
+
+
+def mfrs_check_approved(order: Order) -> None:
+    """USP <795> 7.2: a preparation is made only from an approved master formulation record. 409 MFR_NOT_APPROVED naming
+    each preparation whose record is a draft (or retired, or missing), nothing changed."""
+    problems = []
+    for prep in order.preparations.select_related("mfr"):
+        if prep.mfr is None:
+            problems.append(f"preparation {prep.position} has no master formulation record yet")
+        elif prep.mfr.status != MfrStatus.APPROVED:
+            problems.append(f"preparation {prep.position} follows {prep.mfr.label}, which is {prep.mfr.get_status_display().lower()}")
+    if problems:
+        raise MfrNotApproved(f"Approve the master formulation records first: {'; '.join(problems)}.",
+                             fields={"mfr": [problem[0].upper() + problem[1:] + "." for problem in problems]})
 
 
 def order_reject(*, order: Order, by, reason: str) -> Order:
@@ -375,8 +391,14 @@ def job_verify(*, job: Job, by) -> Job:
         problems.append(f"The label lacks {', '.join(missing)}.")
     if problems:
         raise ServiceError("Cannot release: " + " ".join(problems), code="release_refused", status=409)
-    return job_transition(job=job, to=JobStatus.READY, by=by, verified_by=by, verified_at=timezone.now(),
-                          message="verified and released by the pharmacist")
+    with transaction.atomic():
+        job = job_transition(job=job, to=JobStatus.READY, by=by, verified_by=by, verified_at=timezone.now(),
+                             message="verified and released by the pharmacist")
+        if job.fill:
+            from fulfillment.refills import refill_release
+
+            refill_release(job=job, by=by)  # one refill fewer remains
+    return job
 
 
 # --- Shipping ------------------------------------------------------------------------------

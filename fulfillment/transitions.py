@@ -32,7 +32,10 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (J.COMPOUNDING, J.ON_HOLD): PHARMACIST,
     (J.QC, J.ON_HOLD): PHARMACIST,
     (J.REWORK, J.ON_HOLD): PHARMACIST,
-    (J.ON_HOLD, J.QUEUED): PHARMACIST,
+    (J.ON_HOLD, J.QUEUED): PHARMACIST,  # resumed: back to where it was held (fulfillment.holds)
+    (J.ON_HOLD, J.COMPOUNDING): PHARMACIST,
+    (J.ON_HOLD, J.QC): PHARMACIST,
+    (J.ON_HOLD, J.REWORK): PHARMACIST,
     (J.QUEUED, J.CANCELLED): STAFF | SYSTEM,
     (J.ON_HOLD, J.CANCELLED): PHARMACIST,
 }
@@ -78,7 +81,12 @@ def order_roll_up(*, order, by) -> None:
     shown from the preparations (Order.status_text) and is not a status."""
     # event_record has just updated the order's row in this transaction, so the row is locked: two jobs of one
     # order shipping at once are rolled up one after the other, and the second sees the first.
-    statuses = set(Job.objects.filter(preparation__order_id=order.pk).exclude(status=J.CANCELLED).values_list("status", flat=True))
+    # Each preparation counts by its latest fill (a refill is a later job of the same preparation).
+    latest: dict[int, str] = {}
+    for prep_id, status in (Job.objects.filter(preparation__order_id=order.pk).exclude(status=J.CANCELLED).order_by("fill")
+                            .values_list("preparation_id", "status")):
+        latest[prep_id] = status
+    statuses = set(latest.values())
     order.refresh_from_db()
     if not statuses or order.status not in ORDER_OPEN:
         return

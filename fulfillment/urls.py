@@ -9,6 +9,7 @@ urlpatterns = [
     path("verify/<uuid:order_id>/reject/", views.verification_act, {"action": "reject"}, name="verification-reject"),
     path("verify/<uuid:order_id>/clarify/", views.verification_act, {"action": "clarify"}, name="verification-clarify"),
     path("verify/<uuid:order_id>/beyond-use-date/", views.verification_bud, name="verification-bud"),
+    path("verify/<uuid:order_id>/master-formula/", views.verification_mfr, name="verification-mfr"),
     path("queue/", views.queue, name="queue"),
     path("metrics/", views_metrics.metrics_page, name="metrics"),
     path("metrics.csv", views_metrics.metrics_csv, name="metrics-csv"),
@@ -22,5 +23,5 @@ urlpatterns = [
     path("shipments/<uuid:shipment_id>/labels.pdf", views.shipment_labels_pdf, name="shipment-labels-pdf"),
 ] + [
     path(f"jobs/<uuid:job_id>/{action}/", views.job_act, {"action": action}, name=f"job-{action}")
-    for action in ("claim", "release", "worksheet", "record", "qc", "verify", "ship")
+    for action in ("claim", "release", "worksheet", "record", "qc", "verify", "ship", "hold", "resume")
 ]

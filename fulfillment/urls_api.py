@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fulfillment import api, api_metrics
+from fulfillment import api, api_metrics, api_refills
 
 urlpatterns = [
     path("orders/<uuid:order_id>/approve/", api.OrderApprove.as_view(), name="api-order-approve"),
@@ -18,6 +18,10 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/qc/", api.JobQC.as_view(), name="api-job-qc"),
     path("jobs/<uuid:job_id>/verify/", api.JobVerify.as_view(), name="api-job-verify"),
     path("jobs/<uuid:job_id>/label/", api.JobLabel.as_view(), name="api-job-label"),
+    path("jobs/<uuid:job_id>/hold/", api.JobHold.as_view(), name="api-job-hold"),
+    path("jobs/<uuid:job_id>/resume/", api.JobResume.as_view(), name="api-job-resume"),
+    path("preparations/<uuid:preparation_id>/", api_refills.PreparationDetail.as_view(), name="api-preparation"),
+    path("preparations/<uuid:preparation_id>/refills/", api_refills.PreparationRefills.as_view(), name="api-preparation-refills"),
     path("shipments/", api.ShipmentCreate.as_view(), name="api-shipments"),
     path("shipments/<uuid:shipment_id>/", api.ShipmentDetail.as_view(), name="api-shipment"),
     path("carriers/<str:carrier>/webhook/", api.CarrierWebhook.as_view(), name="api-carrier-webhook"),

@@ -4,12 +4,15 @@ label, shipping), and the PDFs, served to pharmacy staff only."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from formulary.models import LotStatus, StockLot
-from fulfillment import documents, downloads, promise, rush, selectors, services
+from formulary import selectors as mfr_selectors
+from formulary.mfr_content import missing_fields
+from formulary.models import LotStatus, MfrStatus, StockLot
+from fulfillment import documents, downloads, holds, promise, rush, selectors, services
 from fulfillment.models import JobStatus, RenderStatus
 from fulfillment.tracking import CARRIERS
 from orders import selectors as order_selectors
@@ -65,14 +68,50 @@ def verification_detail(request, order_id):
     changes = amendment_changes(order)
     codes = sorted({f["code"] for p in preparations for f in p.checked.get("findings", []) if f["severity"] == "warning"})
     record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
+    views = [preparation_view_amended(p, changes) for p in preparations]
+    for view in views:  # each preparation's master formulation record, and what the pharmacist can do with it
+        view["mfr"] = _mfr_view(view["prep"])
     return render(request, "fulfillment/verify_detail.html", {
-        "order": order, "preps": [preparation_view_amended(p, changes) for p in preparations], "changes": changes,
+        "order": order, "preps": views, "changes": changes, "mfrs_ready": all(v["mfr"]["approved"] for v in views),
         "warnings": [{"code": code, "title": title(code)} for code in codes],
         "allergies": allergy_names(order.patient), "ship_to": ship_to_text(order),
         "previous": order_selectors.patient_previous_orders(order=order),
         "history": order_selectors.order_history(order=order),
         "bud_assignable": order.status in order_services.BUD_ASSIGNABLE, "bud_form": request.session.pop("bud_form", {}),
     })
+
+
+def _mfr_view(prep) -> dict:
+    mfr = prep.mfr
+    if mfr is None:
+        return {"record": None, "approved": False, "missing": {}, "alternative": None}
+    alternative = None if mfr.status == MfrStatus.APPROVED else mfr_selectors.mfr_approved_of(formulation_key=mfr.formulation_key)
+    return {"record": mfr, "approved": mfr.status == MfrStatus.APPROVED,
+            "missing": missing_fields(mfr) if mfr.status == MfrStatus.DRAFT else {}, "alternative": alternative}
+
+
+@pharmacist_required
+@require_POST
+def verification_mfr(request, order_id):
+    """Link a preparation to its formulation's record: propose one (a preparation signed before records existed), or
+    follow the approved version of exactly its formulation."""
+    order = order_selectors.order_get(user=request.user, public_id=order_id)
+    position = request.POST.get("preparation", "")
+    prep = order.preparations.filter(position=int(position)).first() if position.isdigit() and len(position) < 4 else None
+    if prep is None:
+        messages.error(request, "Choose one of this order's preparations.")
+    elif request.POST.get("action") == "propose":
+        act(request, lambda: order_services.preparation_mfr_propose(preparation=prep, by=request.user),
+            f"Preparation {prep.position} now has its master formulation record.")
+    else:
+        try:
+            chosen = mfr_selectors.mfr_get(public_id=request.POST.get("mfr", ""))
+        except (NotFound, ValidationError):
+            messages.error(request, "Choose an approved master formulation record.")
+        else:
+            act(request, lambda: order_services.preparation_mfr_choose(preparation=prep, mfr=chosen, by=request.user),
+                f"Preparation {prep.position} follows {chosen.label}.")
+    return redirect("verification-detail", order_id=order.public_id)
 
 
 @pharmacist_required
@@ -199,6 +238,8 @@ def _actions(job, user, qc) -> dict:
         "qc": status == JobStatus.QC and not qc_passed,
         "verify": status == JobStatus.QC and qc_passed and pharmacist,
         "ship": status == JobStatus.READY,
+        "hold": status in holds.HOLDABLE and pharmacist,
+        "resume": status == JobStatus.ON_HOLD and pharmacist,
     }
 
 
@@ -216,6 +257,7 @@ def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | 
     return {
         "job": job, "prep": prep, "order": order, "batch": batch, "safety": preparation_safety(prep),
         "fill_text": "original fill" if job.fill == 0 else f"refill {job.fill}",
+        "held_from_text": JobStatus(job.held_from).label.lower() if job.held_from in JobStatus.values else "",
         "volume": documents.volume_context(prep, batch),
         "record_form": record_form or _record_form(plan, _lot_choices(plan)),
         "worksheet": selectors.latest_worksheet(job), "record": record,
@@ -282,6 +324,13 @@ def job_act(request, job_id, action):
                        "errors": exc.fields, "message": exc.message}
             return render(request, "fulfillment/job.html", _job_context(job, request.user, qc_form=qc_form))
         messages.success(request, "QC recorded.")
+    elif action in ("hold", "resume") and request.user.role == Role.TECHNICIAN:
+        messages.error(request, "Only a pharmacist puts a job on hold or resumes it.")
+    elif action == "hold":
+        act(request, lambda: holds.job_hold(job=job, by=request.user, reason=post.get("reason", "")),
+            f"{job.number} is on hold; the prescriber and the patient see your reason.")
+    elif action == "resume":
+        act(request, lambda: holds.job_resume(job=job, by=request.user), f"{job.number} is off hold.")
     elif action == "verify":
         if request.user.role == Role.TECHNICIAN:
             messages.error(request, "Only a pharmacist releases a preparation.")

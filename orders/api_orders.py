@@ -54,6 +54,13 @@ class PreparationOutSerializer(serializers.Serializer):
     aqueous = serializers.SerializerMethodField()
     preserved = serializers.SerializerMethodField()
     substances = serializers.SerializerMethodField()
+    mfr = serializers.SerializerMethodField(help_text="The master formulation record it follows: {id, code, version, status}; "
+                                                      "a draft blocks the order's approval until a pharmacist approves it.")
+
+    def get_mfr(self, p) -> dict | None:
+        if p.mfr is None:
+            return None
+        return {"id": str(p.mfr.public_id), "code": p.mfr.code, "version": p.mfr.version, "status": p.mfr.status}
 
     def get_findings(self, p) -> list[dict]:
         return titled(p.checked.get("findings", []))
@@ -139,7 +146,7 @@ def order_response(order: Order, status: int = 200) -> Response:
 
 
 def _order_json(order: Order) -> dict:
-    order = Order.objects.select_related("patient", "prescriber").prefetch_related("preparations").get(pk=order.pk)
+    order = Order.objects.select_related("patient", "prescriber").prefetch_related("preparations__mfr").get(pk=order.pk)
     return OrderSerializer(order).data
 
 

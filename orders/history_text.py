@@ -7,7 +7,7 @@ import re
 
 from orders.models import OrderEvent, PreparationStatus
 
-_NUMBER_PREFIX = re.compile(r"^RX-\d{4}-\d{6}-\d+(:\s*)?")
+_NUMBER_PREFIX = re.compile(r"^RX-\d{4}-\d{6}-\d+(-R\d+)?(:\s*)?")
 # Events the pharmacy keeps for itself: a refused move is an internal matter, not news for the prescriber.
 PHARMACY_ONLY_KINDS = frozenset({"transition_refused"})
 
@@ -31,10 +31,13 @@ def _job_sentence(event: OrderEvent, who: str, detail: str) -> str:
     S = PreparationStatus
     if to == S.QUEUED and frm == S.PENDING:
         return "Queued for compounding."
+    refill = re.search(r"\(refill (\d+)\)", detail)
+    if to == S.QUEUED and refill:
+        return f"Refill {refill.group(1)} queued for compounding."
     if to == S.QUEUED and frm == S.COMPOUNDING:
         return "The claim expired; back in the queue." if event.actor is None else f"Released back to the queue by {who}."
-    if to == S.QUEUED and frm == S.ON_HOLD:
-        return f"Taken off hold by {who}."
+    if frm == S.ON_HOLD and to != S.CANCELLED:
+        return f"Taken off hold by {who}; {S(to).label.lower() if to in S.values else to} again."
     if to == S.COMPOUNDING:
         return f"Claimed by {who}." if frm == S.QUEUED else f"Claimed again for rework by {who}."
     if to == S.QC:
@@ -77,6 +80,8 @@ def event_sentence(event: OrderEvent) -> str:
         text = f"{who} amended the order and signed it again{': ' + detail if detail else '.'}"
     elif kind == "qc_passed":
         text = f"QC passed: {detail}." if detail else "QC passed."
+    elif kind in ("refill_requested", "refill_released"):
+        text = detail[:1].upper() + detail[1:] + "." if detail else kind.replace("_", " ").capitalize() + "."
     elif kind == "job_status":
         text = _job_sentence(event, who, detail)
     elif kind == "transition_refused":
@@ -89,7 +94,8 @@ def event_sentence(event: OrderEvent) -> str:
         text = f"Now {event.to_status.replace('_', ' ')}."
     else:
         text = detail or kind.replace("_", " ").capitalize() + "."
-    if event.preparation_id is not None and event.kind in ("job_status", "qc_passed", "transition_refused"):
+    if event.preparation_id is not None and event.kind in ("job_status", "qc_passed", "transition_refused", "refill_requested",
+                                                                  "refill_released"):
         text = f"Preparation {event.preparation.position}: {text[0].lower() + text[1:] if text[:2] not in ('QC',) else text}"
     return text
 

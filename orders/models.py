@@ -237,6 +237,8 @@ class Preparation(models.Model):
     directions = models.TextField(blank=True)
     refills = models.PositiveSmallIntegerField(default=0)
     refills_remaining = models.PositiveSmallIntegerField(default=0)
+    # The prescriber's interval between fills ("every 30 days"): REFILL_TOO_SOON reads it, and auto-refill requests on it.
+    refill_interval_days = models.PositiveSmallIntegerField(null=True, blank=True)
     exclusions = models.JSONField(default=dict)
     ingredients = models.JSONField(default=list, help_text="Snapshot: [{ingredient, name, percent, share_percent}].")
     checked = models.JSONField(default=dict, help_text="Snapshot of the engine's answer when signed.")
@@ -248,6 +250,10 @@ class Preparation(models.Model):
     bud_reason = models.TextField(blank=True)
     bud_assigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     bud_assigned_at = models.DateTimeField(null=True, blank=True)
+    # The master formulation record it follows (USP <795> 7.2): the approved version of its formulation, or the
+    # draft proposed at submission that a pharmacist approves before the order can be.
+    mfr = models.ForeignKey("formulary.MasterFormulationRecord", null=True, blank=True, on_delete=models.PROTECT,
+                            related_name="preparations")
 
     class Meta:
         ordering = ["position"]
@@ -256,6 +262,8 @@ class Preparation(models.Model):
             models.CheckConstraint(condition=Q(status__in=PreparationStatus.values), name="preparation_status_valid"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="preparation_quantity_positive"),
             models.CheckConstraint(condition=Q(refills__lte=11) & Q(refills_remaining__lte=F("refills")), name="preparation_refills_range"),
+            models.CheckConstraint(condition=Q(refill_interval_days__isnull=True) | Q(refill_interval_days__gte=1, refill_interval_days__lte=365),
+                                   name="preparation_refill_interval_range"),
             models.CheckConstraint(
                 condition=Q(assigned_bud_days__isnull=True)
                 | (Q(assigned_bud_days__gt=0) & ~Q(bud_citation="") & Q(bud_assigned_by__isnull=False)),
@@ -291,6 +299,49 @@ class OrderEvent(models.Model):
         indexes = [
             # Serves the metrics: approvals and clarification answers in a date range.
             models.Index(fields=["kind", "created_at"], name="order_event_kind_created"),
+        ]
+
+
+class RefillStatus(models.TextChoices):
+    OPEN = "open", "Being filled"
+    RELEASED = "released", "Released"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class RefillSource(models.TextChoices):
+    PRESCRIBER = "prescriber", "Prescriber"
+    PHARMACY = "pharmacy", "Pharmacy"
+    PATIENT = "patient", "Patient"
+    AUTO = "auto", "Auto-refill"
+    API = "api", "API"
+
+
+@tracked()
+class RefillRequest(models.Model):
+    """One refill of a preparation: fill n of the same signed prescription, made as its own job (fulfillment.refills).
+    Accepted requests only: a refused one saves nothing. The preparation's refills_remaining goes down when the
+    fill is released; until then an open request holds its refill, so two requests cannot take the last one."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    preparation = models.ForeignKey(Preparation, on_delete=models.PROTECT, related_name="refill_requests")
+    fill = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=20, choices=RefillStatus.choices, default=RefillStatus.OPEN)
+    source = models.CharField(max_length=20, choices=RefillSource.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    note = models.TextField(blank=True)
+    override_reason = models.TextField(blank=True, help_text="A pharmacist's reason for filling before the earliest date.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["fill"]
+        constraints = [
+            models.UniqueConstraint(fields=["preparation", "fill"], name="refill_one_per_fill"),
+            models.CheckConstraint(condition=Q(fill__gte=1), name="refill_fill_from_1"),
+            models.CheckConstraint(condition=Q(status__in=RefillStatus.values), name="refill_status_valid"),
+            models.CheckConstraint(condition=Q(source__in=RefillSource.values), name="refill_source_valid"),
+            models.CheckConstraint(condition=~Q(status=RefillStatus.RELEASED) | Q(released_at__isnull=False),
+                                   name="refill_released_has_time"),
         ]
 
 

@@ -8,7 +8,7 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Prefetch, Q, QuerySet
 
 from orders.history_text import history
-from orders.models import Clinic, Favourite, Order, OrderEvent, OrderStatus, Patient, PatientLink, Preparation, Visibility
+from orders.models import Clinic, Favourite, Order, OrderEvent, OrderStatus, Patient, PatientLink, Preparation, PreparationStatus, Visibility
 from orders.validation import prescriber_for_caller
 from portal.errors import NotFound
 from portal.models import PHARMACY_ROLES, Role
@@ -71,7 +71,7 @@ def order_list(*, user, status: str = "", patient=None, external_id: str = "", d
     qs = (
         Order.objects.filter(_clinic_scope(user))
         .select_related("patient", "prescriber__user", "clinic")
-        .prefetch_related(Prefetch("preparations", queryset=Preparation.objects.order_by("position")),
+        .prefetch_related(Prefetch("preparations", queryset=Preparation.objects.select_related("mfr").order_by("position")),
                           Prefetch("patient_links", queryset=PatientLink.objects.filter(revoked_at__isnull=True).order_by("-created_at"),
                                    to_attr="live_links"))
         .order_by("-created_at", "-pk")
@@ -95,6 +95,13 @@ def order_list(*, user, status: str = "", patient=None, external_id: str = "", d
 
 def order_get(*, user, public_id) -> Order:
     return _by_public_id(order_list(user=user), public_id, "order")
+
+
+def preparation_get(*, user, public_id) -> Preparation:
+    """A signed preparation the caller may see (its order in the caller's scope); anything else is not found."""
+    orders = order_list(user=user, include_drafts=False).values("pk")
+    return _by_public_id(Preparation.objects.filter(order__in=orders).select_related("order__patient", "order__prescriber__user"),
+                         public_id, "preparation")
 
 
 def order_events(*, order: Order) -> QuerySet:
@@ -122,6 +129,18 @@ def order_history(*, order: Order, preparation=None, pharmacy: bool = True) -> l
     if preparation is not None:
         events = events.filter(Q(preparation=preparation) | Q(preparation__isnull=True))
     return history(events, pharmacy=pharmacy)
+
+
+def hold_reasons(*, order: Order) -> dict[int, str]:
+    """{preparation id: the pharmacist's reason} for each of the order's preparations now on hold: the reason
+    is the message of the event that put it on hold (the job door writes it), so everyone reads the same words."""
+    held = [p.pk for p in order.preparations.all() if p.status == PreparationStatus.ON_HOLD]
+    reasons: dict[int, str] = {}
+    if held:
+        for event in OrderEvent.objects.filter(order=order, preparation_id__in=held, kind="job_status",
+                                               to_status=PreparationStatus.ON_HOLD).order_by("sequence"):
+            reasons[event.preparation_id] = event.message  # the latest hold wins
+    return reasons
 
 
 def patient_previous_orders(*, order: Order, limit: int = 10) -> list[Order]:

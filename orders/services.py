@@ -13,7 +13,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from formulary.models import AllergenGroup
+from formulary.mfr_content import identity_of
+from formulary.mfrs import mfr_propose
+from formulary.models import AllergenGroup, MfrStatus
 from formulary.rules_facts_builder import lots_for
 from orders.models import (
     Favourite,
@@ -297,9 +299,51 @@ def _preparations_create(*, order: Order, body: dict, outcome: ValidationOutcome
                 for line in prep.get("ingredients", [])
             ],
             checked=answer, beyond_use_days=result.beyond_use_days, storage=result.storage,
+            mfr=_mfr_for(prep, answer, order=order, rules_version=outcome.rules_version),
         )
         for index, (prep, result, answer) in enumerate(zip(body["preparations"], outcome.results, answers))
     )
+
+
+def _mfr_for(prep: dict, answer: dict, *, order: Order, rules_version: str):
+    """The approved MFR of this formulation, or the draft proposed for it (USP <795> 7.2)."""
+    identity = identity_of(base=prep["base"], route=prep.get("route") or "topical", target_ph=answer.get("target_ph"), unit=prep["unit"],
+                           materials=[(line["ingredient"], line["percent"]) for line in prep.get("ingredients", [])])
+    return mfr_propose(identity=identity, checked=answer, rules_version=rules_version, quantity=prep["quantity"], by=order.signed_by,
+                       source=order.number)
+
+
+def preparation_mfr_propose(*, preparation: Preparation, by):
+    """For a preparation signed before MFRs existed: link it to its formulation's MFR (proposing a draft)."""
+    if preparation.mfr_id is not None:
+        return preparation.mfr
+    order = preparation.order
+    identity = identity_of(base=preparation.base_code, route=preparation.route, target_ph=preparation.checked.get("target_ph"),
+                           unit=preparation.unit, materials=[(line["ingredient"], line["percent"]) for line in preparation.ingredients])
+    with transaction.atomic():
+        mfr = mfr_propose(identity=identity, checked=preparation.checked, rules_version=order.rules_version,
+                          quantity=preparation.quantity, by=by, source=order.number)
+        Preparation.objects.filter(pk=preparation.pk, mfr__isnull=True).update(mfr=mfr)
+    preparation.refresh_from_db()
+    return preparation.mfr
+
+
+def preparation_mfr_choose(*, preparation: Preparation, mfr, by):
+    """The pharmacist points a preparation at another approved version of exactly its formulation (its own draft was
+    retired, or a newer version was approved meanwhile). Only while the order awaits verification."""
+    if preparation.order.status not in (OrderStatus.SUBMITTED, OrderStatus.IN_VERIFICATION):
+        raise ServiceError(f"Order {preparation.order.number} is {preparation.order.get_status_display().lower()}: its master "
+                           "formulation records no longer change.", code="illegal_transition", status=409)
+    if mfr.status != MfrStatus.APPROVED:
+        raise ServiceError(f"{mfr.label} is {mfr.get_status_display().lower()}: choose an approved version.", code="MFR_NOT_APPROVED",
+                           status=409)
+    current = preparation.mfr
+    if current is None or current.formulation_key != mfr.formulation_key:
+        raise ServiceError(f"{mfr.label} is not this preparation's formulation (base, materials and strengths, route, pH and unit "
+                           "must match exactly).", fields={"mfr": ["Not the same formulation."]})
+    Preparation.objects.filter(pk=preparation.pk).update(mfr=mfr)
+    preparation.refresh_from_db()
+    return preparation
 
 
 def _promise_fields(promise: PromiseDates) -> dict:

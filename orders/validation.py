@@ -227,3 +227,20 @@ def result_as_json(result: PreparationResult, facts: FormularyFacts, unit: str) 
             ],
         },
     }
+
+
+def preparation_recheck(*, preparation, today: dt.date | None = None) -> list:
+    """A signed preparation checked again as if written today, against today's formulary, lots and licences
+    (a refill is a new fill): the findings that are now errors. The prescriber's own rules, the patient's
+    allergies on file and where the order ships are read as they stand now."""
+    order = preparation.order
+    prep = {
+        "base": preparation.base_code, "quantity": preparation.quantity, "unit": preparation.unit, "route": preparation.route,
+        "target_ph": preparation.target_ph, "water_activity": preparation.water_activity, "directions": preparation.directions,
+        "ingredients": [{"ingredient": line["ingredient"], "percent": Decimal(str(line["percent"]))} for line in preparation.ingredients],
+        "exclusions": preparation.exclusions or {},
+    }
+    body = {"patient_id": order.patient.public_id, "ship_to": {"state": order.ship_to_state}, "encounter_state": order.encounter_state,
+            "clinical_difference_note": order.clinical_difference_note, "prescriber_npi": order.prescriber.npi, "preparations": [prep]}
+    outcome = order_validate(user=order.prescriber.user, body=body, today=today)
+    return [finding for finding in outcome.results[0].findings if finding.severity == "error"]

@@ -363,10 +363,11 @@ def order_detail(request, order_id):
     events = list(selectors.order_events(order=order))
     record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
     preparations = list(order.preparations.all())
+    holds = selectors.hold_reasons(order=order)
     open_preparations = [p for p in preparations if p.status not in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED,
                                                                      PreparationStatus.CANCELLED)]
     return render(request, "orders/detail.html", {
-        "order": order, "events": events, "preps": [preparation_view(p) for p in order.preparations.all()],
+        "order": order, "events": events, "preps": [{**preparation_view(p), "hold_reason": holds.get(p.pk, "")} for p in preparations],
         "history": selectors.order_history(order=order, pharmacy=False),
         "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
         "patient_link": _patient_link_url(order),

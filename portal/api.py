@@ -27,7 +27,7 @@ def exception_handler(exc, context):
         message = f"The request body is larger than {settings.API_MAX_BODY_BYTES // 1024} KB."
         return Response({"error": {"code": "parse_error", "message": message, "fields": {}}}, status=400)
     if isinstance(exc, ServiceError):
-        body = {"error": {"code": exc.code, "message": exc.message, "fields": exc.fields}}
+        body = {"error": {"code": exc.code, "message": exc.message, "fields": exc.fields, **getattr(exc, "extra", {})}}
         return Response(body, status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -93,11 +93,15 @@ def status_context(link) -> dict:
     from fulfillment.models import Job, Shipment
     from fulfillment.tracking import CARRIERS
     from orders.rules.engine import STORAGE_TEXT
+    from orders.selectors import hold_reasons
 
     order = link.order
     events = list(order.events.filter(kind__in=["signed", "approved", "job_status", "cancelled"]).order_by("sequence"))
     preparations = []
-    jobs = {job.preparation_id: job for job in Job.objects.filter(preparation__order=order).select_related("record", "shipment")}
+    # The latest fill of each preparation (a refill is another job of the same preparation).
+    jobs = {job.preparation_id: job for job in Job.objects.filter(preparation__order=order).select_related("record", "shipment")
+            .order_by("fill")}
+    holds = hold_reasons(order=order)
     for prep in order.preparations.all():
         job = jobs.get(prep.pk)
         steps = [{"label": "Prescription received", "at": order.signed_at}]
@@ -109,6 +113,7 @@ def status_context(link) -> dict:
         carrier = CARRIERS.get(shipment.carrier) if shipment else None
         preparations.append({
             "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients], "status": prep.get_status_display(),
+            "hold_reason": holds.get(prep.pk, ""),
             "steps": steps, "beyond_use_date": label["beyond_use_date"] if label else None,
             "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
             "directions": prep.directions, "refills_left": prep.refills_remaining, "refills": prep.refills,
@@ -138,4 +143,5 @@ def _expected_delivery(shipment, carrier):
 _STEP_LABELS = {
     "approved": "Checked by the pharmacist", "queued": "Waiting to be made", "compounding": "Being made",
     "qc": "Quality check", "ready": "Ready to ship", "shipped": "Shipped", "delivered": "Delivered", "rework": "Being remade",
+    "on_hold": "On hold",
 }

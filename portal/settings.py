@@ -234,6 +234,11 @@ SESSION_MAX_AGE_SECONDS = 12 * 60 * 60
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
 # Orders one account may create per minute (page and API together); past it, 429 (orders/services.py).
 ORDER_CREATE_PER_MINUTE = env_int("ORDER_CREATE_PER_MINUTE", 60, minimum=1)
+# Refills (orders/rules/refills.py, docs/rules.md): a prescription expires this long after signing; a refill is too soon
+# before this percentage of the prescriber's interval, or this many days after the previous fill shipped when none was set.
+REFILL_PRESCRIPTION_EXPIRY_DAYS = env_int("REFILL_PRESCRIPTION_EXPIRY_DAYS", 365, minimum=1, maximum=3650)
+REFILL_TOO_SOON_PERCENT = env_int("REFILL_TOO_SOON_PERCENT", 70, minimum=0, maximum=100)
+REFILL_DEFAULT_GAP_DAYS = env_int("REFILL_DEFAULT_GAP_DAYS", 21, minimum=0, maximum=365)
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 
@@ -297,7 +302,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"USStateEnum": "portal.states.USState"},
+    "ENUM_NAME_OVERRIDES": {"USStateEnum": "portal.states.USState", "MfrStatusEnum": "formulary.models_mfr.MfrStatus"},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "portal.api_schema.document_errors"],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024

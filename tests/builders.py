@@ -24,18 +24,34 @@ def pdf_text(pdf: bytes) -> str:
     return " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).split())
 
 
-def submit(api_as, prescriber, *, first="Maya", last="Lopez", ingredients=None, base="cream-base-pf", quantity=50, target_ph=5.0):
+def submit(api_as, prescriber, *, first="Maya", last="Lopez", ingredients=None, base="cream-base-pf", quantity=50, target_ph=5.0,
+           refills=None):
     body = {"patient": {"first_name": first, "last_name": last, "date_of_birth": "1991-04-12"},
             "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
             "preparations": [{"base": base, "quantity": quantity, "unit": "g", "target_ph": target_ph, "directions": "Apply nightly.",
                               "ingredients": ingredients if ingredients is not None else [{"ingredient": "pe9010", "percent": 1},
                                                                                        {"ingredient": "niacinamide", "percent": 4}]}]}
+    if refills is not None:
+        body["preparations"][0]["refills"] = refills
     response = api_as(prescriber.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
     assert response.status_code == 201, response.json()
     return response.json()
 
 
+def approve_mfrs(pharmacist_client, order):
+    """What the pharmacist does first at verification: approve each preparation's proposed master formulation
+    record (USP <795> 7.2) that is still a draft."""
+    for prep in order["preparations"]:
+        if not prep.get("mfr"):
+            continue
+        mfr = pharmacist_client.get(f"/api/v1/mfrs/{prep['mfr']['id']}/").json()
+        if mfr["status"] == "draft":
+            response = pharmacist_client.post(f"/api/v1/mfrs/{mfr['id']}/approve/")
+            assert response.status_code == 200, response.json()
+
+
 def approve(staff, order):
+    approve_mfrs(staff["pharmacist"], order)
     warnings = sorted({f["code"] for p in order["preparations"] for f in p["findings"] if f["severity"] == "warning"})
     response = staff["pharmacist"].post(f"/api/v1/orders/{order['id']}/approve/", {"acknowledged_warnings": warnings}, format="json")
     assert response.status_code == 200, response.json()

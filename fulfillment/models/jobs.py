@@ -42,6 +42,9 @@ class Job(models.Model):
     verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     verified_at = models.DateTimeField(null=True, blank=True)
     shipment = models.ForeignKey("Shipment", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
+    # While on hold: the pharmacist's reason (the prescriber and the patient read it), and the status to resume to.
+    hold_reason = models.TextField(blank=True)
+    held_from = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -50,6 +53,8 @@ class Job(models.Model):
             models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),
             models.UniqueConstraint(fields=["preparation", "fill"], name="job_one_per_fill"),
             models.CheckConstraint(condition=Q(claimed_by__isnull=True) | Q(claimed_at__isnull=False), name="job_claim_has_time"),
+            models.CheckConstraint(condition=~Q(status=JobStatus.ON_HOLD) | (~Q(hold_reason="") & ~Q(held_from="")),
+                                   name="job_hold_has_reason"),
         ]
         indexes = [
             # Serves "claim next" (SKIP LOCKED scans this order), each column of the queue board (LIMIT 50 per

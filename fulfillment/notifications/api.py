@@ -19,7 +19,7 @@ from portal.errors import Forbidden, NotFound
 
 class EndpointIn(serializers.Serializer):
     url = serializers.CharField(max_length=500)
-    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1, max_length=3)
+    event_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1, max_length=len(EVENT_TYPES))
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     payload_format = serializers.ChoiceField(choices=PayloadFormat.choices, required=False, default=PayloadFormat.JSON,
                                              help_text="fhir: each delivery carries the changed Task and MedicationDispense "

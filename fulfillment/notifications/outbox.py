@@ -19,7 +19,8 @@ from fulfillment.fhir.events import event_bundle
 from fulfillment.fhir.events import fill as fill_fhir_payload
 from fulfillment.models import EmailOutbox, OutboxStatus, PayloadFormat, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
-EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated")
+EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated", "job.on_hold", "job.resumed",
+               "refill.requested", "refill.released", "prescription.depleted")
 ORDER_STATUS_KINDS = {"signed", "approved", "rejected", "cancelled", "clarification_requested", "clarification_answered", "amended",
                       "status_changed"}
 PRESCRIBER_EMAILS = {"clarification_requested": "prescriber_clarification", "rejected": "prescriber_rejected"}
@@ -84,11 +85,32 @@ def on_order_event(order_event) -> None:
             email_queue(template="patient_approved", to=order.patient.email, order=order)
         if kind in PRESCRIBER_EMAILS:
             email_queue(template=PRESCRIBER_EMAILS[kind], to=order.prescriber.user.email, order=order)
+    elif kind in ("refill_requested", "refill_released"):
+        lifecycle_emit(order_event)
     elif kind == "job_status" and order_event.preparation_id:
         prep = order_event.preparation
         event_emit(order=order, type="preparation.status_changed",
                    data={"preparation_id": str(prep.public_id), "position": prep.position, "status": order_event.to_status,
                          "previous_status": order_event.from_status})
+        lifecycle_emit(order_event)
+
+
+def lifecycle_emit(order_event) -> None:
+    """The events of a prescription's life after its first fill (issue 18): a refill requested or released, the
+    prescription depleted (its last refill released), a job held or resumed. Ids and statuses only: the hold reason is read from the order (it may name the patient's care)."""
+    if order_event.kind in ("refill_requested", "refill_released") and order_event.preparation_id:
+        _refill_emit(order_event)
+        return
+    if order_event.kind != "job_status" or not order_event.preparation_id:
+        return
+    if order_event.to_status == "on_hold" or order_event.from_status == "on_hold" and order_event.to_status != "cancelled":
+        from fulfillment.models import Job
+
+        job = Job.objects.filter(preparation_id=order_event.preparation_id).order_by("-fill").first()
+        event_emit(order=order_event.order, type="job.on_hold" if order_event.to_status == "on_hold" else "job.resumed",
+                   data={"job_id": str(job.public_id) if job else None, "job_number": job.number if job else None,
+                         "fill": job.fill if job else None, "preparation_id": str(order_event.preparation.public_id),
+                         "status": order_event.to_status, "previous_status": order_event.from_status})
 
 
 def _shipment_orders(shipment) -> list:
@@ -143,3 +165,25 @@ def due(model, *, now=None, limit: int = 200) -> list[int]:
 
 def webhook_schedule() -> list[int]:
     return list(settings.WEBHOOK_RETRY_SCHEDULE)
+
+
+def _refill_emit(order_event) -> None:
+    from fulfillment.models import Job
+    from orders.models import RefillRequest
+
+    prep = order_event.preparation
+    prep.refresh_from_db(fields=["refills", "refills_remaining"])
+    refill = RefillRequest.objects.filter(preparation=prep).order_by("-fill").first()
+    if order_event.kind == "refill_released":
+        # The fill released is the latest released one.
+        refill = RefillRequest.objects.filter(preparation=prep, status="released").order_by("-released_at", "-fill").first()
+    job = Job.objects.filter(preparation=prep, fill=refill.fill).first() if refill else None
+    data = {"preparation_id": str(prep.public_id), "position": prep.position, "refill_id": str(refill.public_id) if refill else None,
+            "fill": refill.fill if refill else None, "job_id": str(job.public_id) if job else None,
+            "refills": prep.refills, "refills_remaining": prep.refills_remaining}
+    if order_event.kind == "refill_requested":
+        event_emit(order=order_event.order, type="refill.requested", data={**data, "source": refill.source if refill else None})
+        return
+    event_emit(order=order_event.order, type="refill.released", data=data)
+    if prep.refills_remaining == 0:
+        event_emit(order=order_event.order, type="prescription.depleted", data=data)

@@ -8,6 +8,7 @@ import pytest
 from fulfillment import rendering
 from fulfillment.models import Job, Worksheet
 from portal.demo import _demo_pharmacy, _demo_stock
+from tests.builders import approve_mfrs
 from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -29,15 +30,17 @@ def login(client, user, password):
     return client
 
 
-def test_pharmacist_verifies_on_the_page(client, pharmacist, password, order):
+def test_pharmacist_verifies_on_the_page(client, pharmacist, password, order, api_as):
     c = login(client, pharmacist, password)
     queue = c.get("/pharmacy/verify/").content.decode()
     assert order["number"] in queue and EVIL not in queue and "&lt;img src=x onerror=alert(1)&gt;" in queue
+    approve_mfrs(api_as(pharmacist), order)
     c.post(f"/pharmacy/verify/{order['id']}/approve/")
     assert Job.objects.filter(preparation__order__public_id=order["id"], status="queued").exists()
 
 
 def test_technician_claims_records_and_sees_the_worksheet(client, technician, password, order, pharmacist, api_as):
+    approve_mfrs(api_as(pharmacist), order)
     api_as(pharmacist).post(f"/api/v1/orders/{order['id']}/approve/", {}, format="json")
     c = login(client, technician, password)
     board = c.get("/pharmacy/queue/").content.decode()
@@ -67,6 +70,7 @@ def test_technician_claims_records_and_sees_the_worksheet(client, technician, pa
 
 
 def test_prescriber_cannot_open_pharmacy_pages_or_pdfs(client, rivera, password, order, pharmacist, api_as):
+    approve_mfrs(api_as(pharmacist), order)
     api_as(pharmacist).post(f"/api/v1/orders/{order['id']}/approve/", {}, format="json")
     job = Job.objects.get(preparation__order__public_id=order["id"])
     c = login(client, rivera.user, password)

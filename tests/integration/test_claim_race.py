@@ -9,6 +9,7 @@ from django.db import connection
 from fulfillment.models import Job
 from fulfillment.services import job_claim_next
 from portal.demo import _demo_pharmacy, _demo_stock
+from tests.builders import approve_mfrs
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -23,6 +24,7 @@ def test_concurrent_claims_get_distinct_jobs(api_as, rivera, pharmacist, technic
             "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
             "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g", "directions": "Apply twice daily."}] * 20}
     order = api_as(rivera.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()
+    approve_mfrs(api_as(pharmacist), order)  # twenty preparations of one formulation: one record
     api_as(pharmacist).post(f"/api/v1/orders/{order['id']}/approve/", {}, format="json")
     technicians = [UserFactory(username=f"tech{i}", role="technician") for i in range(20)]
     barrier = threading.Barrier(len(technicians))

@@ -18,7 +18,7 @@ from pypdf import PdfReader
 from fulfillment import documents
 from fulfillment.models import Job
 from portal.demo import _demo_pharmacy, _demo_stock
-from tests.builders import Receiver
+from tests.builders import Receiver, approve_mfrs
 from tests.twofa import sign_in_browser
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -49,6 +49,7 @@ def test_order_to_delivery(celery_worker_process, beat_process, live_server, pag
                               "ingredients": [{"ingredient": "pe9010", "percent": 1}, {"ingredient": "niacinamide", "percent": 4},
                                               {"ingredient": "bifida-ferment-lysate", "percent": 2}]}]}
     order = doctor.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()
+    approve_mfrs(pharm, order)  # the pharmacist approves the proposed master formulation record first
     assert pharm.post(f"/api/v1/orders/{order['id']}/approve/", {"acknowledged_warnings": ["AW_NOT_MEASURED"]},
                       format="json").status_code == 200
     job = tech.post("/api/v1/jobs/claim-next/").json()

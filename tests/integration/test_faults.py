@@ -17,6 +17,7 @@ from django.db import connection
 from fulfillment.models import Job, RenderStatus, Worksheet
 from orders.models import Order
 from portal.demo import _demo_pharmacy, _demo_stock
+from tests.builders import approve_mfrs
 from tests.integration.conftest import start_worker, stop_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -75,6 +76,7 @@ def shop(api_as, rivera, pharmacist, technician, formulary):
         response = clients["doctor"].post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
         assert response.status_code == 201, response.content
         order = response.json()
+        approve_mfrs(clients["pharmacist"], order)
         assert clients["pharmacist"].post(f"/api/v1/orders/{order['id']}/approve/", {"acknowledged_warnings": ["AW_NOT_MEASURED"]},
                                           format="json").status_code == 200
         return order
@@ -180,7 +182,9 @@ def test_approve_and_cancel_at_the_same_moment(shop, capsys):
         body = {"patient": {"first_name": f"Race{round_}", "last_name": "Lopez", "date_of_birth": "1991-04-12"},
                 "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
                 "preparations": [{"base": "ointment-base", "quantity": 30, "unit": "g", "directions": "Apply twice daily."}]}
-        order_id = shop["doctor"].post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()["id"]
+        submitted = shop["doctor"].post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).json()
+        approve_mfrs(shop["pharmacist"], submitted)
+        order_id = submitted["id"]
         barrier = threading.Barrier(2)
         results = {}
 

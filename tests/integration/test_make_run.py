@@ -96,6 +96,9 @@ def test_launcher_serves_and_works_in_the_background_then_stops(tmp_path):
             {"base": "ointment-base", "quantity": 30, "unit": "g", "directions": "Apply nightly.",
              "ingredients": [{"ingredient": "squalane", "percent": 5}]}]}, **{"Idempotency-Key": "launcher-port"})
         warnings = sorted({f["code"] for p in order["preparations"] for f in p["findings"] if f["severity"] == "warning"})
+        for prep in order["preparations"]:  # its proposed master formulation record first (USP <795> 7.2)
+            if prep["mfr"]["status"] == "draft":
+                api(base, f"/api/v1/mfrs/{prep['mfr']['id']}/approve/", pharmacist, {})
         api(base, f"/api/v1/orders/{order['id']}/approve/", pharmacist, {"acknowledged_warnings": warnings})
         status_url = api(base, f"/api/v1/orders/{order['id']}/", rivera)["patient_status_url"]
         assert status_url.startswith(f"http://localhost:{port}/s/"), status_url

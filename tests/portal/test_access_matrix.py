@@ -26,7 +26,7 @@ CLINIC_OBJECT_ROUTES = {
     "order-link-reissue", "webhook", "patient-edit", "token-revoke", "order-discard", "patient-page", "favourite-rename",
     "favourite-delete", "order-print", "order-print-pdf",
     "api-order", "api-order-cancel", "api-order-amend", "api-order-events", "api-patient", "api-webhook", "api-webhook-deliveries",
-    "api-webhook-redeliver", "order-rush", "api-order-rush",
+    "api-webhook-redeliver", "order-rush", "api-order-rush", "api-preparation", "api-preparation-refills",
     "fhir-medication-request", "fhir-task", "fhir-medication-dispense", "fhir-patient",
 }
 # The pharmacy's own work: prescribers and platforms get 403 (or 404), never the data.
@@ -34,11 +34,14 @@ PHARMACY_ROUTES = {
     "pharmacist-home", "technician-home", "pharmacy-admin-home", "audit", "stock", "stock-receive", "stock-lot-release",
     "stock-lot-quarantine", "verification-queue", "verification-detail", "verification-approve", "verification-reject",
     "verification-clarify", "verification-bud", "queue", "queue-claim-next", "job", "job-worksheet-status", "job-worksheet-pdf", "job-label-pdf",
-    "job-claim", "job-release", "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship", "shipment-labels-pdf",
+    "job-claim", "job-release", "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship", "job-hold", "job-resume", "shipment-labels-pdf",
     "api-lots", "api-lot-release", "api-lot-quarantine", "api-order-approve", "api-order-reject", "api-order-clarify",
     "api-jobs", "api-jobs-claim-next", "api-job-claim", "api-job-release", "api-job-worksheet", "api-job-record", "api-job-qc",
-    "api-job-verify", "api-job-label", "api-shipments", "api-shipment",
+    "api-job-verify", "api-job-hold", "api-job-resume", "api-job-label", "api-shipments", "api-shipment",
     "metrics", "metrics-csv", "rush-accept", "rush-decline", "api-order-rush-accept", "api-order-rush-decline", "api-metrics",
+    # Master formulation records: the pharmacy's recipes (no patient data), for pharmacy staff only.
+    "mfr-library", "mfr", "mfr-print", "mfr-compare", "mfr-approve", "mfr-retire", "mfr-revise", "mfr-edit", "mfr-review",
+    "verification-mfr", "api-mfrs", "api-mfr", "api-mfr-approve", "api-mfr-retire", "api-mfr-revise",
 }
 # Lists a prescriber sees: only their clinic's rows.
 LIST_ROUTES = {"orders", "patients", "webhooks", "favourites", "api-orders", "api-patients", "api-webhooks", "api-events",
@@ -105,6 +108,7 @@ def world(api_as, rivera, chen, ready, staff):
             "lot_id": StockLot.objects.first().public_id, "version": 1, "carrier": "simulated",
             "token_id": ApiToken.objects.filter(user=rivera.user).first().pk,
             "preparation_id": rivera_order.preparations.first().public_id,
+            "mfr_id": rivera_order.preparations.first().mfr.public_id, "other_id": rivera_order.preparations.first().mfr.public_id,
             "favourite_id": favourite_save(prescriber=rivera, name="Matrix cream", visibility="clinic",
                                            preparation={"base": "cream-base-pf", "ingredients": []}).public_id,
         },

@@ -1,0 +1,170 @@
+"""Refills through the API (issue 18): request the next fill of a preparation, and read a preparation with its
+refills and fills. The pages call the same service (fulfillment.refills)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fulfillment import documents, refills
+from fulfillment.models import Job
+from orders import selectors as order_selectors
+from orders.idempotency import body_hash, idempotent, record_done
+from orders.models import RefillRequest
+from portal.audit import record_access
+from portal.errors import ServiceError
+
+
+class RefillBodySerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    override_reason = serializers.CharField(
+        max_length=1000, required=False, allow_blank=True, default="",
+        help_text="A pharmacist's reason to fill before the earliest date (REFILL_TOO_SOON). Ignored, with a message, from anyone else.")
+
+
+class RefillSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    preparation = serializers.UUIDField(source="preparation.public_id")
+    fill = serializers.IntegerField()
+    status = serializers.CharField()
+    source = serializers.CharField()
+    job = serializers.SerializerMethodField()
+    requested_by = serializers.SerializerMethodField()
+    override_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def get_job(self, refill) -> str | None:
+        job = Job.objects.filter(preparation_id=refill.preparation_id, fill=refill.fill).values_list("public_id", flat=True).first()
+        return str(job) if job else None
+
+    def get_requested_by(self, refill) -> str | None:
+        if refill.requested_by is None:
+            return refill.get_source_display().lower()
+        return refill.requested_by.get_full_name() or refill.requested_by.username
+
+
+class RefillCreatedSerializer(RefillSerializer):
+    message = serializers.CharField(help_text="Set when part of the request was ignored (an override reason from anyone but a pharmacist).")
+
+
+class RefillRefusedSerializer(serializers.Serializer):
+    error = serializers.DictField(help_text='{"code": NO_REFILLS_LEFT | PRESCRIPTION_EXPIRED | REFILL_TOO_SOON | FILL_IN_PROGRESS | '
+                                           'ORDER_NOT_ACTIVE, "message", "fields", "earliest": "YYYY-MM-DD" (REFILL_TOO_SOON)}')
+
+
+class PreparationRefills(APIView):
+    """Request the next fill of a preparation: a new job with its own worksheet, record, QC, label and shipment."""
+
+    @extend_schema(
+        request=RefillBodySerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+                                     description="A retry with the same key and body answers the first answer again.")],
+        responses={201: RefillCreatedSerializer, 404: OpenApiResponse(description="Not a preparation the caller may see."),
+                   409: OpenApiResponse(RefillRefusedSerializer, description="Refused by a refill rule (docs/rules.md); nothing saved.")},
+        examples=[OpenApiExample("Too soon", status_codes=["409"], response_only=True,
+                                 value={"error": {"code": "REFILL_TOO_SOON", "message": "Too soon for a refill: the earliest day is "
+                                                  "December 22, 2026.", "fields": {}, "earliest": "2026-12-22"}})],
+    )
+    def post(self, request, preparation_id):
+        prep = order_selectors.preparation_get(user=request.user, public_id=preparation_id)
+        body = RefillBodySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 255:
+            raise ServiceError("An Idempotency-Key is at most 255 characters.", fields={"Idempotency-Key": ["Too long."]})
+
+        def make():
+            refill, _job, ignored = refills.refill_request(preparation=prep, by=request.user, note=data["note"],
+                                                           override_reason=data["override_reason"])
+            return {**RefillSerializer(refill).data, "message": ignored}
+
+        if not key:
+            with transaction.atomic():
+                answer = make()
+            return Response(answer, status=201)
+
+        def work(record):
+            with transaction.atomic():
+                answer = make()
+                record_done(record, status=201, body=answer, order=prep.order)
+            return 201, answer
+
+        code, answer, replayed = idempotent(user=request.user, key=key,
+                                            request_hash=body_hash({"preparation": str(prep.public_id), **request.data}), work=work)
+        response = Response(answer, status=code)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class FillSerializer(serializers.Serializer):
+    fill = serializers.IntegerField()
+    job = serializers.UUIDField()
+    number = serializers.CharField()
+    status = serializers.CharField()
+    compounded_on = serializers.DateField(allow_null=True)
+    beyond_use_date = serializers.DateField(allow_null=True)
+    shipment = serializers.DictField(allow_null=True)
+
+
+class PreparationDetailSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    order = serializers.UUIDField()
+    order_number = serializers.CharField()
+    position = serializers.IntegerField()
+    label = serializers.CharField()
+    status = serializers.CharField()
+    refills = serializers.IntegerField()
+    refills_remaining = serializers.IntegerField()
+    refill_interval_days = serializers.IntegerField(allow_null=True)
+    next_refill_on = serializers.DateField(allow_null=True, help_text="The earliest day for the next refill; null when none can come "
+                                                                     "(none left, expired, cancelled) or before the first fill ships.")
+    can_request_refill = serializers.BooleanField()
+    refill_refused = serializers.DictField(allow_null=True, help_text="Why a refill cannot be asked for today: {code, message, earliest}.")
+    fills = FillSerializer(many=True)
+    refill_requests = RefillSerializer(many=True)
+
+
+def fill_rows(prep) -> list[dict]:
+    """Each fill of a preparation: its job, compounding day, beyond-use date and shipment."""
+    rows = []
+    for job in Job.objects.filter(preparation=prep).select_related("shipment", "record", "preparation__order").order_by("fill"):
+        label = documents.label_context(job) if hasattr(job, "record") else None
+        shipment = job.shipment
+        rows.append({
+            "fill": job.fill, "job": job.public_id, "number": job.number, "status": job.status,
+            "compounded_on": label["compounded_on"] if label else None, "beyond_use_date": label["beyond_use_date"] if label else None,
+            "shipment": {"carrier": shipment.carrier, "tracking_number": shipment.tracking_number, "shipped_at": shipment.shipped_at,
+                         "status": shipment.status} if shipment else None,
+        })
+    return rows
+
+
+def preparation_json(prep) -> dict:
+    outlook = refills.refill_outlook(prep)
+    refusal = outlook["refusal"]
+    return PreparationDetailSerializer({
+        "id": prep.public_id, "order": prep.order.public_id, "order_number": prep.order.number, "position": prep.position,
+        "label": prep.label, "status": prep.status, "refills": prep.refills, "refills_remaining": prep.refills_remaining,
+        "refill_interval_days": prep.refill_interval_days, "next_refill_on": outlook["next_refill_on"],
+        "can_request_refill": outlook["can_request"],
+        "refill_refused": {"code": refusal.code, "message": refusal.message,
+                           "earliest": refusal.earliest.isoformat() if refusal.earliest else None} if refusal else None,
+        "fills": fill_rows(prep),
+        "refill_requests": RefillRequest.objects.filter(preparation=prep).select_related("preparation", "requested_by"),
+    }).data
+
+
+class PreparationDetail(APIView):
+    """One preparation with its refills: how many are left, when the next is due, and every fill so far."""
+
+    @extend_schema(responses={200: PreparationDetailSerializer, 404: OpenApiResponse(description="Not a preparation the caller may see.")})
+    def get(self, request, preparation_id):
+        prep = order_selectors.preparation_get(user=request.user, public_id=preparation_id)
+        record_access(request, object_type="preparation", object_id=prep.public_id, patient_id=prep.order.patient_id)
+        return Response(preparation_json(prep))

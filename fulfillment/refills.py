@@ -1,0 +1,151 @@
+"""Refills (issue 18): a request makes fill n of a signed preparation as its own job (its own worksheet,
+compounding record, QC, label dated from its own compounding, shipment). The rules are pure
+(orders/rules/refills.py, docs/rules.md); this module gathers their facts under the preparation's row
+lock, so two requests for the last refill are decided one after the other: one is made, the other is
+refused. refills_remaining goes down when the pharmacist releases the fill (refill_release)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from fulfillment.models import Job, JobStatus
+from orders.models import Preparation, PreparationStatus, RefillRequest, RefillSource, RefillStatus
+from orders.rules.refills import RefillFacts, Refusal, next_refill_on, refill_refusal
+from orders.rules.titles import title
+from orders.validation import preparation_recheck
+from orders.transitions import event_record
+from portal.errors import Conflict
+from portal.models import Role
+
+PHARMACISTS = frozenset({Role.PHARMACIST, Role.PHARMACY_ADMIN})
+# A fill still being made: a refill waits for it.
+IN_PROGRESS = frozenset({JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.READY, JobStatus.ON_HOLD, JobStatus.REWORK})
+
+
+class RefillRefused(Conflict):
+    """409 with the rule's code; `earliest` for REFILL_TOO_SOON."""
+
+    def __init__(self, refusal: Refusal, *, extra_message: str = ""):
+        super().__init__(f"{refusal.message}{' ' + extra_message if extra_message else ''}", code=refusal.code)
+        self.refusal = refusal
+        self.extra = {"earliest": refusal.earliest.isoformat()} if refusal.earliest else {}
+
+
+def refill_facts(preparation: Preparation, *, today=None) -> RefillFacts:
+    """The plain facts the refill rules read, for one preparation (reads only; the caller holds the lock when it writes)."""
+    order = preparation.order
+    jobs = list(Job.objects.filter(preparation=preparation).select_related("shipment").order_by("fill"))
+    shipped = [j.shipment.shipped_at for j in jobs if j.shipment_id and j.shipment.shipped_at]
+    released = set(RefillRequest.objects.filter(preparation=preparation, status=RefillStatus.RELEASED).values_list("fill", flat=True))
+    # A refill requested and not yet released holds one of the remaining; a cancelled one gives it back.
+    open_refills = sum(1 for j in jobs if j.fill and j.status != JobStatus.CANCELLED and j.fill not in released)
+    return RefillFacts(
+        today=today or timezone.localdate(),
+        order_status=order.status,
+        preparation_status=preparation.status,
+        signed_on=timezone.localtime(order.signed_at).date() if order.signed_at else timezone.localdate(),
+        refills=preparation.refills,
+        refills_remaining=preparation.refills_remaining,
+        open_refills=open_refills,
+        fill_in_progress=any(j.status in IN_PROGRESS for j in jobs),
+        last_shipped_on=timezone.localtime(max(shipped)).date() if shipped else None,
+        interval_days=preparation.refill_interval_days,
+        expiry_days=settings.REFILL_PRESCRIPTION_EXPIRY_DAYS,
+        too_soon_share=settings.REFILL_TOO_SOON_PERCENT / 100,
+        default_gap_days=settings.REFILL_DEFAULT_GAP_DAYS,
+    )
+
+
+def refill_outlook(preparation: Preparation, *, today=None) -> dict:
+    """For pages and the API: refills left, when the next one is due, and why one cannot be asked for now."""
+    facts = refill_facts(preparation, today=today)
+    refusal = refill_refusal(facts)
+    return {"refills": facts.refills, "refills_remaining": facts.refills_remaining, "open_refills": facts.open_refills,
+            "next_refill_on": next_refill_on(facts), "refusal": refusal, "can_request": refusal is None}
+
+
+def _source_for(by) -> str:
+    if by is None:
+        return RefillSource.PATIENT
+    if by.role == Role.PRESCRIBER:
+        return RefillSource.PRESCRIBER
+    if by.role in (Role.PHARMACIST, Role.PHARMACY_ADMIN, Role.TECHNICIAN):
+        return RefillSource.PHARMACY
+    return RefillSource.API
+
+
+def refill_request(*, preparation: Preparation, by, note: str = "", override_reason: str = "", source: str | None = None,
+                   today=None) -> tuple[RefillRequest, Job, str]:
+    """Make the next fill of `preparation`, or refuse with the rule's code (409, nothing saved). `by` is the
+    person asking (None for the patient's own request or the auto-refill beat: `source` says which).
+
+    A pharmacist may override REFILL_TOO_SOON with a reason; anyone else's override reason is ignored, and the
+    third value returned says so in words ("" when nothing was ignored)."""
+    note = " ".join(str(note or "").split())[:1000]
+    override_reason = " ".join(str(override_reason or "").split())[:1000]
+    ignored = ""
+    if override_reason and (by is None or by.role not in PHARMACISTS):
+        ignored = "Only a pharmacist can fill a refill early; the override reason was ignored."
+        override_reason = ""
+    with transaction.atomic():
+        # The preparation's row lock: every request for this preparation waits here for the one before it.
+        locked = Preparation.objects.select_for_update().select_related("order").get(pk=preparation.pk)
+        facts = refill_facts(locked, today=today)
+        refusal = refill_refusal(facts)
+        if refusal is not None and not (refusal.overridable and override_reason):
+            raise RefillRefused(refusal, extra_message=ignored)
+        if refusal is None:
+            override_reason = ""  # nothing to override: not recorded as an early fill
+        _recheck(locked, today=today)
+        order = locked.order
+        fill = (Job.objects.filter(preparation=locked).aggregate(top=Max("fill"))["top"] or 0) + 1
+        request = RefillRequest.objects.create(preparation=locked, fill=fill, source=source or _source_for(by), requested_by=by,
+                                               note=note, override_reason=override_reason)
+        asked_by = {RefillSource.PATIENT: "the patient", RefillSource.AUTO: "auto-refill"}.get(request.source) or (
+            (by.get_full_name() or by.username) if by is not None else "the system")
+        what = f"refill {fill} of {locked.refills}, asked by {asked_by}"
+        event_record(order=order, preparation=locked, kind="refill_requested", actor=by,
+                     message=what + (f"; early, {override_reason}" if override_reason else "") + (f"; note: {note}" if note else ""))
+        job = _refill_job_create(preparation=locked, fill=fill, by=by)
+    return request, job, ignored
+
+
+def _recheck(preparation: Preparation, *, today=None) -> None:
+    """Each fill is checked again against today's formulary, lots and licences: an error found now stops it, and
+    the prescriber has to answer (renew it, changed, or not)."""
+    errors = preparation_recheck(preparation=preparation, today=today)
+    if errors:
+        found = "; ".join(f"{title(f.code)}: {f.message}" for f in errors)
+        raise Conflict(f"Checked again today, this preparation has a problem only the prescriber can resolve: {found} "
+                       "Ask the prescriber to renew it (changed if need be).", code="REFILL_RECHECK_FAILED",
+                       fields={"findings": [{"code": f.code, "severity": f.severity, "message": f.message} for f in errors]})
+
+
+def _refill_job_create(*, preparation: Preparation, fill: int, by) -> Job:
+    """The refill's job, queued, with the preparation following it and the order's event (the job door's shape)."""
+    order = preparation.order
+    frm = preparation.status
+    job = Job.objects.create(number=f"{order.number}-{preparation.position}-R{fill}", preparation=preparation, fill=fill)
+    Preparation.objects.filter(pk=preparation.pk).update(status=PreparationStatus.QUEUED)
+    event_record(order=order, preparation=preparation, kind="job_status", actor=by, from_status=frm, to_status=JobStatus.QUEUED,
+                 message=f"{job.number} queued (refill {fill})")
+    return job
+
+
+def refill_release(*, job: Job, by) -> None:
+    """The pharmacist released a refill's fill: one refill fewer remains (in the release's transaction)."""
+    if not job.fill:
+        return
+    with transaction.atomic():
+        counted = Preparation.objects.filter(pk=job.preparation_id, refills_remaining__gt=0).update(
+            refills_remaining=F("refills_remaining") - 1)
+        RefillRequest.objects.filter(preparation_id=job.preparation_id, fill=job.fill, status=RefillStatus.OPEN).update(
+            status=RefillStatus.RELEASED, released_at=timezone.now())
+        prep = Preparation.objects.select_related("order").get(pk=job.preparation_id)
+        if counted:
+            left = prep.refills_remaining
+            event_record(order=prep.order, preparation=prep, kind="refill_released", actor=by,
+                         message=f"refill {job.fill} released; {left} of {prep.refills} left")

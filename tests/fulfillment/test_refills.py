@@ -1,0 +1,175 @@
+"""Refills through the API (issue 18): an order with two refills is filled and shipped; an immediate refill is too
+soon; a pharmacist's override makes fill 1 with its own worksheet ("refill 1"), record, QC, label dated from its own
+compounding and shipment; refills_remaining goes down on release; the third refill has none left. Bad input:
+another clinic's preparation, an override reason from anyone but a pharmacist, an Idempotency-Key reused."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from fulfillment import rendering
+from fulfillment.models import Job, WebhookEndpoint, WebhookEvent, Worksheet
+from orders.models import Preparation, RefillRequest
+from tests.builders import pdf_text, record_body, released_job
+
+pytestmark = pytest.mark.django_db
+START = dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.timezone.utc)
+
+
+def ship(staff, job_id, tracking):
+    response = staff["tech"].post("/api/v1/shipments/", {"jobs": [job_id], "carrier": "simulated", "service": "Ground",
+                                                         "tracking_number": tracking}, format="json")
+    assert response.status_code == 201, response.json()
+
+
+def fill_and_ship(staff, job_id, tracking, *, quantity=50):
+    """Claim, worksheet, record, QC, release and ship one job through the API; returns the worksheet PDF's words."""
+    assert staff["tech"].post(f"/api/v1/jobs/{job_id}/claim/").status_code == 200
+    worksheet = Worksheet.objects.filter(job__public_id=job_id).order_by("-version").first()
+    rendering.worksheet_render(worksheet_id=worksheet.pk)
+    pdf = staff["tech"].get(f"/api/v1/jobs/{job_id}/worksheet/")
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    words = pdf_text(b"".join(pdf.streaming_content) if pdf.streaming else pdf.content)
+    assert staff["tech"].post(f"/api/v1/jobs/{job_id}/record/", record_body(job_id), format="json").status_code == 200
+    qc = staff["tech"].post(f"/api/v1/jobs/{job_id}/qc/", {"ph": 5.0, "appearance_ok": True, "fill_weight": quantity}, format="json")
+    assert qc.json()["passed"] is True
+    assert staff["pharmacist"].post(f"/api/v1/jobs/{job_id}/verify/").status_code == 200
+    ship(staff, job_id, tracking)
+    return words
+
+
+def prep_id(order) -> str:
+    return order["preparations"][0]["id"]
+
+
+def test_refills_through_the_api(api_as, rivera, staff, ready, time_machine):
+    time_machine.move_to(START, tick=False)
+    WebhookEndpoint.objects.create(clinic=rivera.clinic, url="https://ehr.example.test/hooks", secret="s" * 32, created_by=rivera.user,
+                                   event_types=["refill.requested", "refill.released", "prescription.depleted"])
+    order, job0 = released_job(api_as, rivera, staff, refills=2)
+    ship(staff, job0["id"], "SIM-REFILL-00")
+    doctor = api_as(rivera.user)
+    url = f"/api/v1/preparations/{prep_id(order)}/refills/"
+
+    too_soon = doctor.post(url, {}, format="json")
+    assert too_soon.status_code == 409
+    assert too_soon.json()["error"]["code"] == "REFILL_TOO_SOON"
+    assert too_soon.json()["error"]["earliest"] == "2026-12-22"  # 21 days after it shipped, no interval set
+    assert "December 22, 2026" in too_soon.json()["error"]["message"]
+    # A prescriber's override reason is ignored, and says so.
+    ignored = doctor.post(url, {"override_reason": "Patient travelling"}, format="json")
+    assert ignored.status_code == 409 and "Only a pharmacist can fill a refill early" in ignored.json()["error"]["message"]
+    assert not RefillRequest.objects.exists() and Job.objects.filter(preparation__public_id=prep_id(order)).count() == 1
+
+    early = staff["pharmacist"].post(url, {"override_reason": "Patient travels abroad for a month", "note": "call first"}, format="json")
+    assert early.status_code == 201, early.json()
+    refill = early.json()
+    assert refill["fill"] == 1 and refill["status"] == "open" and refill["preparation"] == prep_id(order)
+    assert refill["requested_by"] == "Test Pharm" and refill["message"] == ""
+    job1 = Job.objects.get(public_id=refill["job"])
+    assert job1.fill == 1 and job1.status == "queued" and job1.number.endswith("-1-R1")
+
+    time_machine.move_to(START + dt.timedelta(days=3), tick=False)  # compounded three days later: its own dates
+    words = fill_and_ship(staff, refill["job"], "SIM-REFILL-01")
+    assert "refill 1" in words and "original fill" not in words
+    label = staff["tech"].get(f"/api/v1/jobs/{refill['job']}/label/")
+    label_words = pdf_text(b"".join(label.streaming_content) if label.streaming else label.content)
+    assert "refill 1" in label_words
+    detail = doctor.get(f"/api/v1/preparations/{prep_id(order)}/").json()
+    assert detail["refills"] == 2 and detail["refills_remaining"] == 1
+    assert [f["fill"] for f in detail["fills"]] == [0, 1]
+    first, second = detail["fills"]
+    assert first["compounded_on"] == "2026-12-01" and second["compounded_on"] == "2026-12-04"
+    assert dt.date.fromisoformat(second["beyond_use_date"]) - dt.date.fromisoformat(first["beyond_use_date"]) == dt.timedelta(days=3)
+    assert second["shipment"]["tracking_number"] == "SIM-REFILL-01" and second["status"] == "shipped"
+    assert detail["next_refill_on"] == "2026-12-25"  # 21 days after the refill shipped
+    assert detail["can_request_refill"] is False and detail["refill_refused"]["code"] == "REFILL_TOO_SOON"
+
+    time_machine.move_to(START + dt.timedelta(days=26), tick=False)
+    second_refill = doctor.post(url, {"note": "Running low"}, format="json")
+    assert second_refill.status_code == 201 and second_refill.json()["fill"] == 2
+    # The last refill is held by the open request: a third is refused before the second is released.
+    third = doctor.post(url, {}, format="json")
+    assert third.status_code == 409 and third.json()["error"]["code"] == "NO_REFILLS_LEFT"
+    fill_and_ship(staff, second_refill.json()["job"], "SIM-REFILL-02")
+    assert Preparation.objects.get(public_id=prep_id(order)).refills_remaining == 0
+    third = doctor.post(url, {}, format="json")
+    assert third.status_code == 409 and third.json()["error"]["code"] == "NO_REFILLS_LEFT"
+    assert "renew" in third.json()["error"]["message"]
+
+    types = list(WebhookEvent.objects.filter(order__public_id=order["id"]).exclude(type__contains="_").exclude(type__startswith="shipment")
+                 .order_by("sequence").values_list("type", flat=True))
+    assert types == ["refill.requested", "refill.released", "refill.requested", "refill.released", "prescription.depleted"]
+    depleted = WebhookEvent.objects.get(type="prescription.depleted").payload["data"]
+    assert depleted["refills_remaining"] == 0 and depleted["fill"] == 2 and depleted["preparation_id"] == prep_id(order)
+    # The history tells it in words.
+    events = staff["pharmacist"].get(f"/api/v1/orders/{order['id']}/events/").json()
+    kinds = [e["kind"] for e in (events["results"] if isinstance(events, dict) else events)]
+    assert kinds.count("refill_requested") == 2 and kinds.count("refill_released") == 2
+
+
+def test_refill_bad_input(api_as, rivera, chen, staff, technician, ready, time_machine):
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=1)
+    url = f"/api/v1/preparations/{prep_id(order)}/refills/"
+    # Not shipped yet: the first fill is still being made.
+    in_progress = api_as(rivera.user).post(url, {}, format="json")
+    assert in_progress.status_code == 409 and in_progress.json()["error"]["code"] == "FILL_IN_PROGRESS"
+    ship(staff, job0["id"], "SIM-BAD-00")
+    # Another clinic's preparation is not found, for the refill and for the read.
+    assert api_as(chen.user).post(url, {}, format="json").status_code == 404
+    assert api_as(chen.user).get(f"/api/v1/preparations/{prep_id(order)}/").status_code == 404
+    assert api_as(rivera.user).post("/api/v1/preparations/00000000-0000-0000-0000-000000000000/refills/", {}, format="json").status_code == 404
+    # A technician's override reason is ignored with a clear message.
+    tech = staff["tech"].post(url, {"override_reason": "Asked nicely"}, format="json")
+    assert tech.status_code == 409 and tech.json()["error"]["code"] == "REFILL_TOO_SOON"
+    assert "Only a pharmacist can fill a refill early" in tech.json()["error"]["message"]
+    assert api_as(rivera.user).post(url, {"note": "x" * 1001}, format="json").status_code == 400
+    # Idempotency: a retry answers the first answer; the same key with another body is refused.
+    time_machine.move_to(START + dt.timedelta(days=22), tick=False)
+    first = staff["tech"].post(url, {"override_reason": "ignored"}, format="json", HTTP_IDEMPOTENCY_KEY="refill-key-1")
+    assert first.status_code == 201 and "override reason was ignored" in first.json()["message"]
+    again = staff["tech"].post(url, {"override_reason": "ignored"}, format="json", HTTP_IDEMPOTENCY_KEY="refill-key-1")
+    assert again.status_code == 201 and again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert staff["tech"].post(url, {"note": "other"}, format="json", HTTP_IDEMPOTENCY_KEY="refill-key-1").status_code == 422
+    assert RefillRequest.objects.filter(preparation__public_id=prep_id(order)).count() == 1
+
+
+def test_cancelled_and_expired_prescriptions_are_not_refilled(api_as, rivera, staff, ready, time_machine, settings):
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=3)
+    ship(staff, job0["id"], "SIM-EXP-00")
+    url = f"/api/v1/preparations/{prep_id(order)}/refills/"
+    time_machine.move_to(START + dt.timedelta(days=366), tick=False)
+    expired = staff["pharmacist"].post(url, {"override_reason": "Still needed"}, format="json")
+    assert expired.status_code == 409 and expired.json()["error"]["code"] == "PRESCRIPTION_EXPIRED"
+    settings.REFILL_PRESCRIPTION_EXPIRY_DAYS = 400  # configurable
+    assert staff["pharmacist"].post(url, {}, format="json").status_code == 201
+
+    from tests.builders import approve, submit
+
+    cancelled = submit(api_as, rivera, refills=2)
+    approve(staff, cancelled)
+    assert api_as(rivera.user).post(f"/api/v1/orders/{cancelled['id']}/cancel/", {"reason": "changed plan"}, format="json").status_code == 200
+    refused = api_as(rivera.user).post(f"/api/v1/preparations/{prep_id(cancelled)}/refills/", {}, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "ORDER_NOT_ACTIVE"
+    assert "cancelled" in refused.json()["error"]["message"]
+
+
+def test_each_refill_is_checked_again_against_today(api_as, rivera, staff, ready, time_machine):
+    """A licence that lapsed since signing (the prescriber's in the patient's state) stops the refill and asks the prescriber."""
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=2)
+    ship(staff, job0["id"], "SIM-RECHECK-00")
+    time_machine.move_to(START + dt.timedelta(days=22), tick=False)
+    rivera.licences.filter(state="CA").update(expires_on=(START + dt.timedelta(days=10)).date())
+    url = f"/api/v1/preparations/{prep_id(order)}/refills/"
+    refused = api_as(rivera.user).post(url, {}, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "REFILL_RECHECK_FAILED", refused.json()
+    assert "Ask the prescriber to renew it" in refused.json()["error"]["message"]
+    assert refused.json()["error"]["fields"]["findings"][0]["code"].startswith("PRESCRIBER_NOT_LICENSED")
+    assert not RefillRequest.objects.exists()
+    rivera.licences.filter(state="CA").update(expires_on=(START + dt.timedelta(days=900)).date())
+    assert api_as(rivera.user).post(url, {}, format="json").status_code == 201

@@ -1,0 +1,57 @@
+"""Two refill requests at the same moment for the last remaining refill, on PostgreSQL with real threads
+through the API: the preparation's row lock decides them one after the other, so one is made (201) and the
+other is refused (409 NO_REFILLS_LEFT), never two jobs."""
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection
+
+from fulfillment.models import Job
+from orders.models import RefillRequest
+from portal.demo import _demo_pharmacy, _demo_stock
+from tests.builders import released_job
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_two_requests_for_the_last_refill_make_one(api_as, rivera, pharmacist, technician, formulary, time_machine):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    time_machine.move_to(dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.timezone.utc), tick=False)
+    _demo_pharmacy()
+    _demo_stock(technician)
+    staff = {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
+    order, job = released_job(api_as, rivera, staff, refills=1)
+    assert staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
+                                                     "tracking_number": "SIM-RACE-00"}, format="json").status_code == 201
+    time_machine.move_to(dt.datetime(2026, 12, 24, 15, 0, tzinfo=dt.timezone.utc), tick=False)
+    url = f"/api/v1/preparations/{order['preparations'][0]['id']}/refills/"
+    for attempt in range(3):  # three rounds: each time a fresh last refill, two callers at once
+        clients = [api_as(rivera.user), api_as(pharmacist)]
+        barrier = threading.Barrier(2)
+        answers, errors = [], []
+
+        def ask(client):
+            try:
+                barrier.wait()
+                response = client.post(url, {"note": f"round {attempt}"}, format="json")
+                answers.append((response.status_code, response.json().get("error", {}).get("code")))
+            except Exception as exc:  # collected and asserted below
+                errors.append(repr(exc))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=ask, args=(client,)) for client in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(f"\nround {attempt}: {sorted(answers)} errors {errors}")
+        assert errors == []
+        assert sorted(answers) == [(201, None), (409, "NO_REFILLS_LEFT")]
+        assert RefillRequest.objects.count() == 1 and Job.objects.filter(fill=1).count() == 1
+        if attempt < 2:  # undo for the next round: the refill and its job removed, as if never asked
+            Job.objects.filter(fill=1).delete()
+            RefillRequest.objects.all().delete()
