@@ -14,7 +14,7 @@ import pytest
 from fulfillment import tracking
 from fulfillment.models import Job, Shipment, WebhookEvent
 from orders.models import Order, Patient
-from tests.builders import approve, claimed_job, record_body
+from tests.builders import approve, claimed_job, pdf_text, record_body
 from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -79,6 +79,10 @@ def test_the_ship_page_offers_to_combine_and_one_parcel_serves_both_orders(two_o
         assert order.status == "shipped" and order.estimated_delivery_date == shipment.estimated_delivery_date
     page = client.get(f"/pharmacy/jobs/{second_job}/").content.decode()
     assert f"One parcel for orders {first_order.number}, {second_order.number}." in page
+    labels = client.get(f"/pharmacy/shipments/{shipment.public_id}/labels.pdf")  # every label of the parcel, one PDF
+    assert labels.status_code == 200 and labels["Content-Type"] == "application/pdf"
+    text = pdf_text(labels.content)
+    assert all(f"Rx {job.number}" in text for job in shipment.jobs.all()) and text.count("Maya Lopez") == 2
 
     # The API tells the parcel's orders; the webhook feed tells each order on its own, in its own sequence.
     detail = staff["tech"].get(f"/api/v1/shipments/{shipment.public_id}/").json()
