@@ -40,6 +40,9 @@ def main() -> None:
     today = timezone.localdate()
     import gc
 
+    from portal.gc_tuning import gc_tune
+
+    gc_tune()
     gc.freeze()
     print("| request | queries | p50 ms | p95 ms |")
     print("| --- | ---: | ---: | ---: |")

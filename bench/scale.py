@@ -2,8 +2,9 @@
 
 Run after `BENCH_ENDPOINTS=1 manage.py generate_orders --orders 100000` on PostgreSQL, e.g.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_scale .venv/bin/python bench/scale.py
-Measures, in process (Django's test client, so no network): the compounding queue page, the
-orders list API, and the patient status page; p50/p95 over --requests runs and the query count."""
+Measures, in process (Django's test client, so no network): every list page and endpoint (the compounding
+queue page, the orders list API, the patient status page, the prescriber's home, the verification queue, the
+jobs API, a FHIR search) and the metrics page; p50/p95 over --requests runs and the query count."""
 
 from __future__ import annotations
 
@@ -78,12 +79,26 @@ def main() -> None:
     addresses = iter(f"198.51.{i // 250}.{i % 250}" for i in range(10**6))  # one address per request: stay under the rate limit
     import gc
 
+    from portal.gc_tuning import gc_tune
+
+    gc_tune()  # as gunicorn.conf.py's post_fork does in production: young objects collected less often
     gc.freeze()  # as portal/wsgi.py does in production: long-lived objects leave the collector's scans
     print("| page | queries | p50 ms | p95 ms |")
     print("| --- | ---: | ---: | ---: |")
     measure("compounding queue page", lambda: tech.get("/pharmacy/queue/"), args.requests)
     measure("orders list API (50 a page)", lambda: doctor.get("/api/v1/orders/?page_size=50"), args.requests)
     measure("patient status page", lambda: patient.get(f"/s/{token}/", REMOTE_ADDR=next(addresses)), args.requests)
+    prescriber = verified_client("dr.rivera")
+    measure("prescriber home", lambda: prescriber.get("/prescriber/"), args.requests)
+    pharmacist = verified_client("pharmacist")
+    measure("verification queue page", lambda: pharmacist.get("/pharmacy/verify/"), args.requests)
+    technician = APIClient()
+    technician.force_authenticate(User.objects.get(username="tech"))
+    measure("jobs API (the queue, 50 a page)", lambda: technician.get("/api/v1/jobs/"), args.requests)
+    own = Order.objects.filter(prescriber__user__username="dr.rivera").exclude(status="draft").order_by("-created_at").first()
+    measure("FHIR MedicationRequest search (one patient)",
+            lambda: doctor.get(f"/fhir/r4/MedicationRequest?patient=Patient/{own.patient.public_id}"), args.requests)
+    measure("metrics page, last 30 days", lambda: pharmacist.get("/pharmacy/metrics/"), max(20, args.requests // 5))
 
 
 if __name__ == "__main__":

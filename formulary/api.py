@@ -157,7 +157,7 @@ class StockLotSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = StockLot
-        fields = ["id", "material", "base", "lot_number", "supplier", "received_on", "expires_on", "quantity_received",
+        fields = ["id", "material", "base", "lot_number", "supplier", "manufacturer", "received_on", "expires_on", "quantity_received",
                   "quantity_on_hand", "unit", "status", "has_certificate"]
 
     def get_status(self, lot) -> str:
@@ -172,6 +172,8 @@ class StockLotReceiveSerializer(serializers.Serializer):
     base = serializers.CharField(required=False, allow_blank=True, max_length=60)
     lot_number = serializers.CharField(max_length=60)
     supplier = serializers.CharField(max_length=120)
+    manufacturer = serializers.CharField(max_length=120, required=False, allow_blank=True, default="",
+                                         help_text="Who made the material, when the supplier is a distributor.")
     expires_on = serializers.DateField()
     received_on = serializers.DateField(required=False)
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3)
@@ -213,7 +215,7 @@ class StockLotList(generics.ListCreateAPIView):
             material_code=data.get("material") or None,
             base_code=data.get("base") or None,
             lot_number=data["lot_number"],
-            supplier=data["supplier"],
+            supplier=data["supplier"], manufacturer=data.get("manufacturer", ""),
             expires_on=data["expires_on"],
             received_on=data.get("received_on"),
             quantity=data["quantity"],

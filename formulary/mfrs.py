@@ -164,7 +164,7 @@ def mfr_review_clear(*, mfr: MFR, by, note: str = "") -> MFR:
     """The pharmacist reviewed a flagged record and it stands as it is (otherwise: a new version)."""
     _pharmacist(by, "reviews")
     MFR.objects.filter(pk=mfr.pk).update(needs_review=False, review_reason="",
-                                         notes=(mfr.notes + "\n" if mfr.notes else "") + f"Reviewed {timezone.now():%Y-%m-%d %H:%M} UTC "
+                                         notes=(mfr.notes + "\n" if mfr.notes else "") + f"Reviewed {timezone.localtime():%Y-%m-%d %H:%M %Z} "
                                          f"by {by.get_full_name() or by.username}: {note.strip()[:500] or 'no change needed'}.")
     mfr.refresh_from_db()
     return mfr

@@ -374,6 +374,7 @@ class StockLot(models.Model):
     base = models.ForeignKey(Base, null=True, blank=True, on_delete=models.PROTECT, related_name="lots")
     lot_number = models.CharField(max_length=60)
     supplier = models.CharField(max_length=120)
+    manufacturer = models.CharField(max_length=120, blank=True, help_text="Who made it, when the supplier is a distributor.")
     expires_on = models.DateField()
     received_on = models.DateField()
     quantity_received = models.DecimalField(max_digits=12, decimal_places=3)

@@ -39,7 +39,7 @@ def formulary_item_edited(*, item, by=None) -> int:
     else:
         return 0
     who = f" by {by.get_full_name() or by.username}" if by is not None else ""
-    return mfrs_flag_for_review(item_codes=codes, reason=f"{what} was edited in the formulary on {timezone.now():%Y-%m-%d %H:%M} UTC{who}: "
+    return mfrs_flag_for_review(item_codes=codes, reason=f"{what} was edited in the formulary on {timezone.localtime():%Y-%m-%d %H:%M %Z}{who}: "
                                                           "check the components, calculations and beyond-use date still hold.")
 
 
@@ -64,6 +64,7 @@ def stock_lot_receive(
     base_code: str | None = None,
     lot_number: str,
     supplier: str,
+    manufacturer: str = "",
     expires_on: dt.date,
     quantity: Decimal,
     received_on: dt.date | None = None,
@@ -105,6 +106,7 @@ def stock_lot_receive(
         **item,
         lot_number=lot_number,
         supplier=supplier.strip(),
+        manufacturer=(manufacturer or "").strip()[:120],
         expires_on=expires_on,
         received_on=received_on,
         quantity_received=quantity,

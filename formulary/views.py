@@ -112,7 +112,7 @@ def stock_receive(request):
                 material_code=code if kind == "material" else None,
                 base_code=code if kind == "base" else None,
                 lot_number=data.get("lot_number", ""),
-                supplier=data.get("supplier", ""),
+                supplier=data.get("supplier", ""), manufacturer=data.get("manufacturer", ""),
                 expires_on=expires_on,
                 received_on=received_on,
                 quantity=quantity,

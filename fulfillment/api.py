@@ -7,10 +7,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fulfillment import downloads, holds, rush, selectors, services, tracking
+from fulfillment import downloads, holds, records, rush, selectors, services, tracking
 from fulfillment.models import Job, JobStatus, RecordStep, RenderStatus, Shipment
 from orders import services as order_services
 from orders.api_orders import OrderAction, OrderSerializer
@@ -192,6 +193,8 @@ class QCSerializer(serializers.Serializer):
     ph = serializers.DecimalField(max_digits=4, decimal_places=2, min_value=0, max_value=14, required=False, allow_null=True)
     appearance_ok = serializers.BooleanField()
     fill_weight = serializers.DecimalField(max_digits=10, decimal_places=3, min_value=0)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="",
+                                        help_text="The physical description observed (blank with the appearance as specified: the MFR's).")
 
 
 class JobQC(Staff):
@@ -201,7 +204,8 @@ class JobQC(Staff):
         body.is_valid(raise_exception=True)
         job = services.job_get(public_id=job_id)
         result = services.job_qc(job=job, by=request.user, ph=body.validated_data.get("ph"),
-                                 appearance_ok=body.validated_data["appearance_ok"], fill_weight=body.validated_data["fill_weight"])
+                                 appearance_ok=body.validated_data["appearance_ok"], fill_weight=body.validated_data["fill_weight"],
+                                 description=body.validated_data["description"])
         return Response({"passed": result.passed, "problems": result.problems, "job": _job_json(job)})
 
 
@@ -213,6 +217,60 @@ class JobVerify(Staff):
         if request.user.role == "technician":
             raise Forbidden("Only a pharmacist releases a preparation.")
         return Response(_job_json(services.job_verify(job=services.job_get(public_id=job_id), by=request.user)))
+
+
+class DeviationSerializer(serializers.Serializer):
+    what = serializers.CharField(max_length=1000, allow_blank=True)
+    reason = serializers.CharField(max_length=2000, allow_blank=True)
+
+
+class PdfOrJson(JSONRenderer):
+    """Lets `?format=pdf` through DRF's negotiation: the view answers the PDF itself, and errors stay JSON."""
+
+    format = "pdf"
+
+
+@extend_schema(parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "pdf"],
+                                            description="pdf: the frozen PDF of a released record, with X-Content-SHA256.")],
+               responses={200: OpenApiTypes.OBJECT})
+class JobCompoundingRecord(Staff):
+    """The job's compounding record (USP <795> 7.3). Before release: what was recorded so far and what is `missing`.
+    Released: the frozen record, its `pdf_sha256`, and the PDF with `?format=pdf`. Any change answers 409 once released."""
+
+    renderer_classes = [JSONRenderer, PdfOrJson]
+
+    def get(self, request, job_id):
+        job = services.job_get(public_id=job_id)
+        record = getattr(job, "record", None)
+        if record is None:
+            raise NotFound(f"Job {job.number} has no compounding record yet.")
+        if request.query_params.get("format") == "pdf":
+            return downloads.record_download(request, job, record)
+        record_access(request, object_type="compounding record", object_id=job.public_id, patient_id=job.preparation.order.patient_id)
+        return Response(records.record_json(job, record))
+
+    @extend_schema(request=None, responses={409: OpenApiTypes.OBJECT})
+    def put(self, request, job_id):
+        records.record_change_refused(services.job_get(public_id=job_id))
+
+    @extend_schema(request=None, responses={409: OpenApiTypes.OBJECT})
+    def patch(self, request, job_id):
+        records.record_change_refused(services.job_get(public_id=job_id))
+
+    @extend_schema(request=None, responses={409: OpenApiTypes.OBJECT})
+    def delete(self, request, job_id):
+        records.record_change_refused(services.job_get(public_id=job_id))
+
+
+class JobRecordDeviation(Staff):
+    @extend_schema(request=DeviationSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, job_id):
+        body = DeviationSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = services.job_get(public_id=job_id)
+        records.deviation_add(job=job, by=request.user, what=body.validated_data["what"], reason=body.validated_data["reason"])
+        job = services.job_get(public_id=job_id)
+        return Response(records.record_json(job, job.record), status=201)
 
 
 class JobLabel(Staff):

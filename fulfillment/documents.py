@@ -237,6 +237,18 @@ def fill_text(job: Job) -> str:
     return "original fill" if job.fill == 0 else f"refill {job.fill}"
 
 
+def mfr_followed(prep):
+    """The approved master formulation record a job of this preparation is made from: its own, or (a refill after a
+    new version was approved) the approved version of the same formulation; None when there is none."""
+    from formulary.models import MfrStatus
+    from formulary.selectors import mfr_approved_of
+
+    mfr = prep.mfr
+    if mfr is None or mfr.status == MfrStatus.APPROVED:
+        return mfr
+    return mfr_approved_of(formulation_key=mfr.formulation_key)
+
+
 def worksheet_context(job: Job, version: int) -> dict:
 
     prep = job.preparation
@@ -245,6 +257,7 @@ def worksheet_context(job: Job, version: int) -> dict:
     vehicle = base.vehicle if base else ""
     batch = batch_lines(job)
     volume = volume_context(prep, batch)
+    mfr = mfr_followed(prep)
     return {
         "pharmacy": Pharmacy.objects.order_by("pk").first(),
         "job": job,
@@ -256,8 +269,10 @@ def worksheet_context(job: Job, version: int) -> dict:
         "patient_dob": order.patient.date_of_birth,
         "prescriber": order.prescriber,
         "vehicle": vehicle.replace("_", " "),
-        "steps": VEHICLE_STEPS.get(vehicle, ["Weigh the base.", "Add each material in the order listed.", "Mix until uniform."]),
-        "equipment": equipment_line(vehicle),
+        # The worksheet follows the approved master formulation record (USP <795> 7.2): its steps and equipment.
+        "mfr": mfr,
+        "steps": mfr.steps if mfr else VEHICLE_STEPS.get(vehicle, ["Weigh the base.", "Add each material in the order listed.", "Mix until uniform."]),
+        "equipment": mfr.equipment if mfr else equipment_line(vehicle),
         "batch": batch,
         "volume": volume,
         "plan": record_plan(job, batch),

@@ -28,6 +28,24 @@ def worksheet_download(request, job: Job, worksheet: Worksheet) -> HttpResponse:
         return pdf_response(handle.read(), f"worksheet-{job.number}-v{worksheet.version}.pdf")
 
 
+def record_download(request, job: Job, record) -> HttpResponse:
+    """A released record's frozen PDF with its stored SHA-256 (X-Content-SHA256); 409 before release, 202 while rendering."""
+    from fulfillment import records
+    from portal.errors import Conflict, ServiceError
+
+    if record.frozen is None:
+        raise Conflict(f"The compounding record of {job.number} is frozen as a PDF at release; it is not released yet.",
+                       code="record_not_released")
+    if not record.pdf_sha256:
+        raise ServiceError("The PDF of this record is being rendered; try again in a few seconds.", code="rendering", status=202)
+    pdf = records.record_pdf_bytes(record)
+    record_access(request, object_type="compounding record PDF", object_id=job.public_id, patient_id=job.preparation.order.patient_id,
+                  action=AccessAction.DOWNLOAD)
+    response = pdf_response(pdf, f"compounding-record-{job.number}.pdf")
+    response["X-Content-SHA256"] = record.pdf_sha256
+    return response
+
+
 def label_download(request, job: Job) -> HttpResponse:
     if not hasattr(job, "record"):
         raise NotFound("The label prints once the compounding record is entered.")

@@ -112,19 +112,6 @@ class SecondsBetween(Func):
                            **extra)
 
 
-class DaysBetween(Func):
-    """Whole days from the second date to the first."""
-
-    arity = 2
-    output_field = IntegerField()
-    template = "(%(expressions)s)"
-    arg_joiner = " - "
-
-    def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, template="CAST(julianday(%(expressions)s) AS INTEGER)",
-                           arg_joiner=") - julianday(", **extra)
-
-
 def _sql(queryset) -> tuple[str, tuple]:
     return queryset.query.get_compiler(using=queryset.db).as_sql()
 
@@ -395,15 +382,14 @@ def on_time(rng, tz) -> Figure:
 
 
 def bud_at_delivery(rng, tz) -> Figure:
-    delivered = (Job.objects.filter(shipment__delivered_at__gte=rng.start_at, shipment__delivered_at__lt=rng.end_at,
-                                    record__isnull=False).order_by()
-                 .annotate(days_left=F("preparation__beyond_use_days") - DaysBetween(TruncDate("shipment__delivered_at", tzinfo=tz),
-                                                                                     TruncDate("record__recorded_at", tzinfo=tz))))
+    # The days left were kept on each job when the carrier delivered it (fulfillment.tracking.delivery_facts): an
+    # index-only scan of job_delivered_bud instead of joining 24,000 parcels, records and preparations a month.
+    delivered = Job.objects.filter(delivered_at__gte=rng.start_at, delivered_at__lt=rng.end_at).order_by()
     extras = []
     for _label, low, high in BUD_BUCKETS:
         condition = " AND ".join([f"{{v}} >= {low}"] * (low is not None) + [f"{{v}} < {high}"] * (high is not None))
         extras.append(f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)")
-    found = percentiles(delivered, F("days_left"), ps=(0.5,), extras=extras).get(0)  # the buckets and the median in one pass
+    found = percentiles(delivered, F("beyond_use_days_left"), ps=(0.5,), extras=extras).get(0)  # the buckets and the median in one pass
     counts = {label: (found or {}).get(f"extra{index}", 0) for index, (label, _low, _high) in enumerate(BUD_BUCKETS)}
     median = found if found and found["n"] else None
     n = sum(counts.values())

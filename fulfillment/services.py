@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from formulary.mfrs import MfrNotApproved
 from formulary.models import LotStatus, MfrStatus, StockLot
-from fulfillment import documents
+from fulfillment import documents, records
 from fulfillment.models import CompoundingRecord, Job, JobStatus, QCResult, RecordLine, Shipment, WorkerHeartbeat, Worksheet
 from fulfillment.notifications import outbox
 from fulfillment.promise import RUSH_PRIORITY
@@ -212,7 +212,7 @@ def job_record(*, job: Job, by, lots: list[dict], actual_yield_grams) -> Compoun
     chosen, yield_grams = _record_lines_check(plan, lots, actual_yield_grams)
     density = Decimal(str(batch["density"])) if batch.get("density") is not None else None
     return _record_write(job=job, by=by, plan=plan, chosen=chosen, theoretical=Decimal(str(batch["quantity"])),
-                         yield_grams=yield_grams, density=density)
+                         yield_grams=yield_grams, density=density, calculations=records.calculations_done(job, batch, plan))
 
 
 def _record_while_compounding(job: Job) -> None:
@@ -275,7 +275,7 @@ def _record_lines_check(plan: list[dict], lots, actual_yield_grams) -> tuple[dic
 
 
 def _record_write(*, job: Job, by, plan: list[dict], chosen: dict, theoretical: Decimal, yield_grams: Decimal,
-                  density: Decimal | None) -> CompoundingRecord:
+                  density: Decimal | None, calculations: dict) -> CompoundingRecord:
     """The record, its lines in the order of addition, the stock taken from each lot (lots locked in id order), and
     the job on to QC: one transaction. An aliquot's portion comes from its mixture: nothing more from stock."""
     lines = []
@@ -294,10 +294,13 @@ def _record_write(*, job: Job, by, plan: list[dict], chosen: dict, theoretical: 
         held = take.get(lot.pk, (lot, Decimal(0)))
         take[lot.pk] = (lot, held[1] + amount)
     yield_percent = (yield_grams / theoretical * 100).quantize(Decimal("0.01"))
+    mfr = records.mfr_for_record(job)
+    now = timezone.now()
     with transaction.atomic():
         record = CompoundingRecord.objects.create(
             job=job, recorded_by=by, theoretical_grams=theoretical, actual_yield_grams=yield_grams, yield_percent=yield_percent,
             yield_flagged=not (YIELD_RANGE[0] <= yield_percent <= YIELD_RANGE[1]),
+            mfr=mfr, mfr_code=mfr.code if mfr else "", mfr_version=mfr.version if mfr else None, calculations=calculations,
         )
         for lot_pk in sorted(take):  # a fixed lock order: two records never deadlock over the same lots
             lot, grams = take[lot_pk]
@@ -312,7 +315,8 @@ def _record_write(*, job: Job, by, plan: list[dict], chosen: dict, theoretical: 
         RecordLine.objects.bulk_create(
             RecordLine(record=record, position=row["position"], step=row["step"], item_code=lot.item_code, item_name=row["name"],
                        description=row["what"][:300], lot=lot, lot_number=lot.lot_number, lot_expires_on=lot.expires_on,
-                       planned_grams=row["planned"], actual_grams=grams)
+                       planned_grams=row["planned"], actual_grams=grams, supplier=lot.supplier, manufacturer=lot.manufacturer,
+                       weighed_by=by, weighed_at=now)
             for row, lot, grams in lines
         )
         job_transition(job=job, to=JobStatus.QC, by=by, message=f"record entered, yield {yield_percent} %")
@@ -321,7 +325,9 @@ def _record_write(*, job: Job, by, plan: list[dict], chosen: dict, theoretical: 
 
 # --- QC and the pharmacist's final verification ---------------------------------------------
 
-def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight) -> QCResult:
+def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight, description: str = "") -> QCResult:
+    """QC against the master formula's specifications. `description` is the physical description observed; left
+    blank with the appearance as specified, it records the specification as seen ("As specified: …")."""
     if job.status != JobStatus.QC:
         raise ServiceError(f"Job {job.number} is {job.get_status_display().lower()}; QC comes after the record.", code="illegal_transition",
                            status=409)
@@ -348,6 +354,12 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight) -> QCResult:
         errors["ph"] = ["Measure and type the pH: this preparation contains water."]
     if not isinstance(appearance_ok, bool):
         errors["appearance_ok"] = ["Say whether the appearance is as specified."]
+    description = str(description or "").strip()[:2000]
+    if appearance_ok is False and not description:
+        description = "Not as specified (nothing described)."
+    elif not description:
+        mfr = getattr(getattr(job, "record", None), "mfr", None)
+        description = f"As specified: {mfr.physical_description if mfr else spec['appearance']}"
     if errors:
         raise ServiceError("QC was not saved: see the marked fields. What you typed is kept.", fields=errors)
     problems = []
@@ -367,7 +379,7 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight) -> QCResult:
         flags.append(f"Yield {job.record.yield_percent} % is outside 95–105 %.")
     with transaction.atomic():
         result = QCResult.objects.create(job=job, measured_ph=measured, appearance_ok=appearance_ok, fill_weight=fill,
-                                         passed=not problems, problems=problems + flags, recorded_by=by)
+                                         passed=not problems, problems=problems + flags, recorded_by=by, description=description)
         if problems:
             job_transition(job=job, to=JobStatus.REWORK, by=by, message=f"QC failed: {' '.join(problems)}")
         else:
@@ -391,13 +403,25 @@ def job_verify(*, job: Job, by) -> Job:
         problems.append(f"The label lacks {', '.join(missing)}.")
     if problems:
         raise ServiceError("Cannot release: " + " ".join(problems), code="release_refused", status=409)
+    # The pharmacist's completeness review of the compounding record (USP <795> 7.3): every missing item named.
+    incomplete = records.record_missing(job)
+    if incomplete:
+        raise ServiceError("Cannot release: the compounding record is incomplete. It lacks " + "; ".join(incomplete) + ".",
+                           code="record_incomplete", status=409, fields={"record": [f"Missing: {item}." for item in incomplete]})
+    now = timezone.now()
+    from fulfillment.tasks import render_record_pdf
+
     with transaction.atomic():
-        job = job_transition(job=job, to=JobStatus.READY, by=by, verified_by=by, verified_at=timezone.now(),
+        job = job_transition(job=job, to=JobStatus.READY, by=by, verified_by=by, verified_at=now,
                              message="verified and released by the pharmacist")
         if job.fill:
             from fulfillment.refills import refill_release
 
             refill_release(job=job, by=by)  # one refill fewer remains
+        frozen = CompoundingRecord.objects.filter(pk=record.pk, frozen__isnull=True).update(**records.record_freeze_fields(job, by=by, at=now))
+        if frozen != 1:
+            raise ServiceError(f"The compounding record of {job.number} was already released.", code="record_frozen", status=409)
+        transaction.on_commit(lambda: render_record_pdf.delay(record.pk), robust=True)
     return job
 
 

@@ -22,6 +22,23 @@ def resend_worksheets() -> None:
         render_worksheet.delay(worksheet_id)
 
 
+@shared_task(name="fulfillment.tasks.render_record_pdf", ignore_result=True, acks_late=True, autoretry_for=(Exception,),
+             retry_backoff=2, retry_backoff_max=60, max_retries=5)
+def render_record_pdf(record_id: int) -> None:
+    """A released compounding record's PDF, rendered once; its SHA-256 stored (idempotent)."""
+    from fulfillment import records
+
+    records.record_pdf_render(record_id=record_id)
+
+
+@shared_task(name="fulfillment.tasks.resend_record_pdfs", ignore_result=True)
+def resend_record_pdfs() -> None:
+    from fulfillment import records
+
+    for record_id in records.records_to_render():
+        render_record_pdf.delay(record_id)
+
+
 @shared_task(name="fulfillment.tasks.expire_claims", ignore_result=True)
 def expire_claims() -> None:
     services.claims_expire()

@@ -120,9 +120,25 @@ def tracking_apply(*, shipment: Shipment, events: list[CarrierEvent]) -> int:
                 # Orders in a fixed order: a parcel of two orders locks their rows the same way every time (no deadlock).
                 for job in (Job.objects.filter(shipment=shipment, status=JobStatus.SHIPPED).select_related("preparation__order")
                             .order_by("preparation__order_id", "pk")):
-                    job_transition(job=job, to=JobStatus.DELIVERED, by=None, message=f"{job.number}: delivered")
+                    job_transition(job=job, to=JobStatus.DELIVERED, by=None, message=f"{job.number}: delivered",
+                                   **delivery_facts(job=job, delivered_at=fields["delivered_at"]))
     shipment.refresh_from_db()
     return added
+
+
+def beyond_use_days_left(*, beyond_use_days: int, recorded_at: dt.datetime, delivered_at: dt.datetime) -> int:
+    """Beyond-use days the patient still has when the parcel arrives: the table's period from the day the
+    preparation was compounded, less the days until the day it was delivered (in the pharmacy's time zone)."""
+    tz = timezone.get_default_timezone()
+    return beyond_use_days - (delivered_at.astimezone(tz).date() - recorded_at.astimezone(tz).date()).days
+
+
+def delivery_facts(*, job: Job, delivered_at: dt.datetime) -> dict:
+    """What the delivery keeps on the job for the metrics (fulfillment.metrics.bud_at_delivery)."""
+    recorded_at = Job.objects.filter(pk=job.pk).values_list("record__recorded_at", flat=True).get()
+    left = None if recorded_at is None else beyond_use_days_left(beyond_use_days=job.preparation.beyond_use_days,
+                                                                  recorded_at=recorded_at, delivered_at=delivered_at)
+    return {"delivered_at": delivered_at, "beyond_use_days_left": left}
 
 
 def shipments_poll(*, now: dt.datetime | None = None, limit: int = 200) -> int:

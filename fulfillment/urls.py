@@ -20,6 +20,9 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/worksheet-status/", views.job_worksheet_status, name="job-worksheet-status"),
     path("jobs/<uuid:job_id>/worksheet-v<int:version>.pdf", views.job_worksheet_pdf, name="job-worksheet-pdf"),
     path("jobs/<uuid:job_id>/label.pdf", views.job_label_pdf, name="job-label-pdf"),
+    path("jobs/<uuid:job_id>/compounding-record/", views.job_compounding_record, name="job-compounding-record"),
+    path("jobs/<uuid:job_id>/compounding-record.pdf", views.job_compounding_record_pdf, name="job-compounding-record-pdf"),
+    path("jobs/<uuid:job_id>/compounding-record/deviations/", views.job_record_deviation, name="job-record-deviation"),
     path("shipments/<uuid:shipment_id>/labels.pdf", views.shipment_labels_pdf, name="shipment-labels-pdf"),
 ] + [
     path(f"jobs/<uuid:job_id>/{action}/", views.job_act, {"action": action}, name=f"job-{action}")

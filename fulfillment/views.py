@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from formulary import selectors as mfr_selectors
 from formulary.mfr_content import missing_fields
 from formulary.models import LotStatus, MfrStatus, StockLot
-from fulfillment import documents, downloads, holds, promise, rush, selectors, services
+from fulfillment import documents, downloads, holds, promise, records, rush, selectors, services
 from fulfillment.models import JobStatus, RenderStatus
 from fulfillment.tracking import CARRIERS
 from orders import selectors as order_selectors
@@ -315,12 +315,14 @@ def job_act(request, job_id, action):
     elif action == "qc":
         try:
             services.job_qc(job=job, by=request.user, ph=post.get("ph", ""), appearance_ok=post.get("appearance_ok") == "yes",
+                            description=post.get("description", ""),
                             fill_weight=post.get("fill_weight", ""))
         except ServiceError as exc:
             if exc.status == 409:
                 messages.error(request, exc.message)
                 return redirect("job", job_id=job.public_id)
             qc_form = {"ph": post.get("ph", ""), "fill_weight": post.get("fill_weight", ""), "appearance_ok": post.get("appearance_ok", ""),
+                       "description": post.get("description", "")[:2000],
                        "errors": exc.fields, "message": exc.message}
             return render(request, "fulfillment/job.html", _job_context(job, request.user, qc_form=qc_form))
         messages.success(request, "QC recorded.")
@@ -351,6 +353,46 @@ def job_worksheet_pdf(request, job_id, version):
     if worksheet is None:
         raise NotFound("That worksheet is not ready.")
     return downloads.worksheet_download(request, job, worksheet)
+
+
+@pharmacy_staff_required
+def job_compounding_record(request, job_id):
+    """The compounding record (USP <795> 7.3): as released (frozen, with its PDF and hash), or so far with what it lacks."""
+    job = services.job_get(public_id=job_id)
+    record = getattr(job, "record", None)
+    if record is None:
+        raise NotFound(f"Job {job.number} has no compounding record yet: it is entered after compounding.")
+    record_access(request, object_type="compounding record", object_id=job.public_id, patient_id=job.preparation.order.patient_id)
+    frozen = record.frozen is not None
+    return render(request, "fulfillment/record.html", {
+        "job": job, "record": record, "frozen": frozen, "r": record.frozen if frozen else records.record_data(job),
+        "missing": [] if frozen else records.record_missing(job),
+        "pharmacist": request.user.role in (Role.PHARMACIST, Role.PHARMACY_ADMIN),
+    })
+
+
+@pharmacy_staff_required
+@require_POST
+def job_record_deviation(request, job_id):
+    job = services.job_get(public_id=job_id)
+    act(request, lambda: records.deviation_add(job=job, by=request.user, what=request.POST.get("what", ""),
+                                               reason=request.POST.get("reason", "")), "Deviation recorded with its reason.")
+    return redirect("job-compounding-record", job_id=job.public_id)
+
+
+@pharmacy_staff_required
+def job_compounding_record_pdf(request, job_id):
+    job = services.job_get(public_id=job_id)
+    record = getattr(job, "record", None)
+    if record is None:
+        raise NotFound(f"Job {job.number} has no compounding record yet.")
+    try:
+        return downloads.record_download(request, job, record)
+    except ServiceError as exc:
+        if exc.status == 500:
+            raise
+        messages.info(request, exc.message)
+        return redirect("job-compounding-record", job_id=job.public_id)
 
 
 @pharmacy_staff_required

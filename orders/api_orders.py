@@ -62,17 +62,23 @@ class PreparationOutSerializer(serializers.Serializer):
             return None
         return {"id": str(p.mfr.public_id), "code": p.mfr.code, "version": p.mfr.version, "status": p.mfr.status}
 
+    @staticmethod
+    def _checked(p) -> dict:
+        """The snapshot as the list reads it (orders.selectors.order_list_api: only the keys shown), or whole."""
+        shown = p.__dict__.get("checked_shown")
+        return p.checked if shown is None else shown
+
     def get_findings(self, p) -> list[dict]:
-        return titled(p.checked.get("findings", []))
+        return titled(self._checked(p).get("findings", []))
 
     def get_aqueous(self, p) -> bool:
-        return p.checked.get("aqueous")
+        return self._checked(p).get("aqueous")
 
     def get_preserved(self, p) -> bool:
-        return p.checked.get("preserved")
+        return self._checked(p).get("preserved")
 
     def get_substances(self, p) -> list[dict]:
-        return p.checked.get("substances", [])
+        return self._checked(p).get("substances", [])
 
 
 class RushSerializer(serializers.Serializer):
@@ -167,8 +173,8 @@ class OrderListCreate(generics.ListAPIView):
         if status_filter and status_filter not in OrderStatus.values:
             raise serializers.ValidationError({"status": [f"Unknown status {status_filter!r}."]})
         patient = selectors.patient_get(user=self.request.user, public_id=params["patient"]) if params.get("patient") else None
-        return selectors.order_list(user=self.request.user, status=status_filter, patient=patient,
-                                    external_id=params.get("external_id", ""), include_drafts=False)
+        return selectors.order_list_api(user=self.request.user, status=status_filter, patient=patient,
+                                        external_id=params.get("external_id", ""), include_drafts=False)
 
     @extend_schema(
         request=OrderBodySerializer,

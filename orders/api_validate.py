@@ -3,6 +3,7 @@ POST orders/validate/. What the body means is checked by the rules engine (findi
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema
@@ -23,6 +24,75 @@ MAX_INGREDIENTS = 50
 class IngredientLineSerializer(serializers.Serializer):
     ingredient = serializers.CharField(max_length=60)
     percent = serializers.DecimalField(max_digits=9, decimal_places=4, min_value=Decimal("0.0001"), max_value=Decimal(100))
+
+
+PERCENT_MIN, PERCENT_MAX = Decimal("0.0001"), Decimal(100)
+_PERCENT_PLACES = Decimal(".0001")
+_CODE_MAX = 60
+
+
+def _percent(raw) -> Decimal | None:
+    """IngredientLineSerializer's percent (DecimalField: 9 digits, 4 places, 0.0001–100) as DRF reads it, or
+    None when DRF would refuse it."""
+    if type(raw) not in (int, float, str):  # bool, None, lists…: DRF says why
+        return None
+    text = str(raw).strip()
+    if len(text) > 1000:
+        return None
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        return None
+    if not value.is_finite():
+        return None
+    _sign, digits, exponent = value.as_tuple()
+    if exponent >= 0:
+        total, whole, places = len(digits) + exponent, len(digits) + exponent, 0
+    elif len(digits) > -exponent:
+        total, whole, places = len(digits), len(digits) + exponent, -exponent
+    else:
+        total, whole, places = -exponent, 0, -exponent
+    if total > 9 or places > 4 or whole > 5:
+        return None
+    context = decimal.getcontext().copy()
+    context.prec = 9
+    value = value.quantize(_PERCENT_PLACES, context=context)
+    return value if PERCENT_MIN <= value <= PERCENT_MAX else None
+
+
+def ingredient_lines_clean(data) -> list[dict] | None:
+    """The ingredient lines as IngredientLineSerializer would clean them ({"ingredient": code stripped,
+    "percent": Decimal to 4 places}, other keys dropped), checked by plain Python; None when any line is not
+    plainly valid, and then DRF's serializers (IngredientListField's fallback) say why, in their words."""
+    if type(data) is not list or len(data) > MAX_INGREDIENTS:
+        return None
+    lines = []
+    for item in data:
+        if type(item) is not dict:
+            return None
+        code = item.get("ingredient")
+        if type(code) is not str:
+            return None
+        code = code.strip()
+        # ASCII: no NUL and no lone surrogates (CharField refuses both); codes are ASCII slugs anyway.
+        if not code or len(code) > _CODE_MAX or not code.isascii() or "\x00" in code:
+            return None
+        percent = _percent(item.get("percent"))
+        if percent is None:
+            return None
+        lines.append({"ingredient": code, "percent": percent})
+    return lines
+
+
+class IngredientListField(serializers.ListField):
+    """A preparation's ingredient lines: checked by one plain function (ingredient_lines_clean), not a nested
+    serializer per line; the nested serializer runs only to word the errors of a body that is not plainly valid,
+    so the answer (and the schema) stays DRF's. tests/orders/test_ingredient_lines.py holds the two to the same
+    answers."""
+
+    def to_internal_value(self, data):
+        lines = ingredient_lines_clean(data)
+        return lines if lines is not None else super().to_internal_value(data)
 
 
 class ExclusionsSerializer(serializers.Serializer):
@@ -47,7 +117,7 @@ class PreparationSerializer(serializers.Serializer):
     compounding_date = serializers.DateField(required=False, allow_null=True)
     directions = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
     refills = serializers.IntegerField(min_value=0, max_value=11, required=False, default=0)
-    ingredients = serializers.ListField(child=IngredientLineSerializer(), max_length=MAX_INGREDIENTS, required=False, default=list)
+    ingredients = IngredientListField(child=IngredientLineSerializer(), max_length=MAX_INGREDIENTS, required=False, default=list)
     exclusions = ExclusionsSerializer(required=False)
 
     def validate_route(self, route):

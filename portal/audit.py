@@ -20,6 +20,16 @@ from portal.models import AccessAction, AccessEvent, User
 
 def record_access(request, *, object_type: str, object_id, patient_id: int | None, action: str = AccessAction.VIEW) -> None:
     """One access event for one read of patient data by this request's caller."""
+    _access_event(request, object_type=object_type, object_id=object_id, patient_id=patient_id, action=action).save()
+
+
+def record_access_many(request, *, object_type: str, objects: Iterable[tuple[object, int | None]], action: str = AccessAction.VIEW) -> None:
+    """record_access for each (object id, patient id) of a list read, in one insert."""
+    AccessEvent.objects.bulk_create([_access_event(request, object_type=object_type, object_id=object_id, patient_id=patient_id,
+                                                   action=action) for object_id, patient_id in objects])
+
+
+def _access_event(request, *, object_type: str, object_id, patient_id: int | None, action: str) -> AccessEvent:
     from portal.ratelimit import client_address
 
     user = getattr(request, "user", None)
@@ -31,7 +41,7 @@ def record_access(request, *, object_type: str, object_id, patient_id: int | Non
         channel = "api"
     else:
         channel = "page"
-    AccessEvent.objects.create(
+    return AccessEvent(
         actor_id=user.pk if signed_in else None,
         actor_name=user.get_username() if signed_in else "patient link",
         channel=channel,

@@ -17,6 +17,7 @@ app.autodiscover_tasks(["fulfillment.notifications"])
 app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "fulfillment.tasks.worker_heartbeat", "schedule": 30.0},
     "resend-worksheets": {"task": "fulfillment.tasks.resend_worksheets", "schedule": float(os.environ.get("RESEND_WORKSHEETS_SECONDS", "30"))},
+    "resend-record-pdfs": {"task": "fulfillment.tasks.resend_record_pdfs", "schedule": float(os.environ.get("RESEND_WORKSHEETS_SECONDS", "30"))},
     "relay-outbox": {"task": "fulfillment.notifications.tasks.relay_outbox", "schedule": float(os.environ.get("OUTBOX_RELAY_SECONDS", "10"))},
     "expire-claims": {"task": "fulfillment.tasks.expire_claims", "schedule": 300.0},
     "poll-tracking": {"task": "fulfillment.tasks.poll_tracking", "schedule": float(os.environ.get("TRACKING_POLL_SECONDS", "60"))},

@@ -184,6 +184,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "fulfillment.tasks.render_worksheet": {"queue": "pdf"},
     "fulfillment.tasks.render_order_print": {"queue": "pdf"},
+    "fulfillment.tasks.render_record_pdf": {"queue": "pdf"},
     # Webhooks have their own queue and worker pool: a slow receiver never delays an email or a worksheet.
     "fulfillment.notifications.tasks.deliver_webhook": {"queue": "webhooks"},
     "fulfillment.notifications.tasks.send_email": {"queue": "notify"},

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from fulfillment.fhir import outbound, selectors, services
 from fulfillment.fhir.capability import capability_statement
 from fulfillment.fhir.outcome import FhirError, Issue, outcome_json
-from portal.audit import record_access
+from portal.audit import record_access, record_access_many
 from portal.authentication import HashedTokenAuthentication
 from portal.errors import ServiceError
 from portal.parsers import LimitedJSONParser
@@ -121,12 +121,12 @@ def _searchset(request, resources: list[dict], kind: str) -> dict:
 
 
 def _record_orders(request, orders) -> None:
-    """One access event per order read (the API's detail reads write one each)."""
-    seen = set()
+    """One access event per order read (the API's detail reads write one each), in one insert."""
+    seen = {}
     for order in orders:
-        if order.pk not in seen:
-            seen.add(order.pk)
-            record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
+        seen.setdefault(order.pk, (order.public_id, order.patient_id))
+    if seen:
+        record_access_many(request, object_type="order", objects=seen.values())
 
 
 def _created(result: services.Created) -> Response:
@@ -153,7 +153,8 @@ class MedicationRequestType(FhirView):
                                               patient=params.get("patient", "") or params.get("subject", ""),
                                               status=params.get("status", ""), last_updated=params.getlist("_lastUpdated"))
         _record_orders(request, [p.order for p in preps])
-        return Response(_searchset(request, [outbound.medication_request(p) for p in preps], "MedicationRequest"))
+        with outbound.one_read():
+            return Response(_searchset(request, [outbound.medication_request(p) for p in preps], "MedicationRequest"))
 
     def post(self, request):
         result = services.medication_request_create(user=request.user, raw=request.data,
@@ -174,7 +175,8 @@ class TaskType(FhirView):
     def get(self, request):
         preps = selectors.tasks_for(user=request.user, focus=request.query_params.get("focus", ""))
         _record_orders(request, [p.order for p in preps])
-        return Response(_searchset(request, [outbound.task(p) for p in preps], "Task"))
+        with outbound.one_read():
+            return Response(_searchset(request, [outbound.task(p) for p in preps], "Task"))
 
 
 class TaskInstance(FhirView):
@@ -188,7 +190,8 @@ class MedicationDispenseType(FhirView):
     def get(self, request):
         jobs = selectors.dispenses_for(user=request.user, prescription=request.query_params.get("prescription", ""))
         _record_orders(request, [j.preparation.order for j in jobs])
-        return Response(_searchset(request, [outbound.dispense(j) for j in jobs], "MedicationDispense"))
+        with outbound.one_read():
+            return Response(_searchset(request, [outbound.dispense(j) for j in jobs], "MedicationDispense"))
 
 
 class MedicationDispenseInstance(FhirView):

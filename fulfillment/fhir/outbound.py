@@ -10,6 +10,8 @@ Plain dicts built from our rows; tests validate every one with the FHIR library.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 from decimal import Decimal
 
@@ -43,10 +45,32 @@ def _quantity(value, unit: str) -> dict:
     return {"value": _decimal(value), "unit": unit, "system": systems.UCUM, "code": UCUM_UNITS.get(unit, unit)}
 
 
+_read: contextvars.ContextVar[dict | None] = contextvars.ContextVar("fhir_read", default=None)
+
+
+@contextlib.contextmanager
+def one_read():
+    """Build many resources (a search) with one look-up each of what they all share: the pharmacy, the formulary."""
+    token = _read.set({})
+    try:
+        yield
+    finally:
+        _read.reset(token)
+
+
+def _shared(key: str, load):
+    memo = _read.get()
+    if memo is None:
+        return load()
+    if key not in memo:
+        memo[key] = load()
+    return memo[key]
+
+
 def _pharmacy() -> dict:
     from portal.models import Pharmacy
 
-    pharmacy = Pharmacy.objects.order_by("pk").first()
+    pharmacy = _shared("pharmacy", lambda: Pharmacy.objects.order_by("pk").first())
     return {"display": pharmacy.name if pharmacy else settings.PHARMACY_NAME}
 
 
@@ -105,7 +129,7 @@ def medication(prep: Preparation, *, id: str = "compound", batch: dict | None = 
 def _vehicle_of(prep: Preparation) -> str:
     from formulary.rules_facts_builder import formulary_facts
 
-    base = formulary_facts().bases.get(prep.base_code)
+    base = _shared("facts", formulary_facts).bases.get(prep.base_code)
     return base.vehicle if base else "cream"
 
 

@@ -42,6 +42,12 @@ class Job(models.Model):
     verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     verified_at = models.DateTimeField(null=True, blank=True)
     shipment = models.ForeignKey("Shipment", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs")
+    # Kept by the delivery (fulfillment.tracking) for the metrics' beyond-use figure: one indexed row per
+    # delivered job instead of joining its parcel, compounding record and preparation.
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text="When the carrier delivered the job's parcel.")
+    beyond_use_days_left = models.IntegerField(
+        null=True, blank=True,
+        help_text="At delivery: beyond-use days (the table's) minus the days from compounding to delivery; negative when past.")
     # While on hold: the pharmacist's reason (the prescriber and the patient read it), and the status to resume to.
     hold_reason = models.TextField(blank=True)
     held_from = models.CharField(max_length=20, blank=True)
@@ -62,9 +68,12 @@ class Job(models.Model):
             models.Index(fields=["status", "-priority", "created_at", "id"], name="job_queue_order"),
             # Serves the expired-claims sweep.
             models.Index(fields=["status", "claim_expires_at"], name="job_claim_expiry"),
-            # Serves the metrics: the oldest job of each status (queue age), and jobs released in a date range.
+            # Serves the metrics: the oldest job of each status (queue age).
             models.Index(fields=["status", "created_at"], name="job_status_age"),
-            models.Index(fields=["verified_at"], name="job_verified_at"),
+            # Serves the claim-to-release figure as an index-only scan (the claim time rides along).
+            models.Index(fields=["verified_at"], include=["claimed_at"], name="job_verified_claimed"),
+            # Serves the metrics' beyond-use days left at delivery: an index-only scan of the range's deliveries.
+            models.Index(fields=["delivered_at"], include=["beyond_use_days_left"], name="job_delivered_bud"),
         ]
 
     def __str__(self) -> str:

@@ -19,9 +19,33 @@ class CompoundingRecord(models.Model):
     actual_yield_grams = models.DecimalField(max_digits=10, decimal_places=3)
     yield_percent = models.DecimalField(max_digits=6, decimal_places=2)
     yield_flagged = models.BooleanField(default=False)
+    # USP <795> 7.3: the master formulation record followed (its id and version kept as they were), the calculations
+    # as done, deviations with their reasons, the pharmacist's completeness review; at release the whole record is
+    # frozen (`frozen`, the data; `pdf`, its rendering, whose SHA-256 is kept) and never changes afterwards.
+    mfr = models.ForeignKey("formulary.MasterFormulationRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    mfr_code = models.CharField(max_length=20, blank=True)
+    mfr_version = models.PositiveSmallIntegerField(null=True, blank=True)
+    calculations = models.JSONField(default=dict, blank=True)
+    deviations = models.JSONField(default=list, blank=True, help_text="[{what, reason, by, at}]")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    frozen = models.JSONField(null=True, blank=True, help_text="The record as released; never changed.")
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    pdf = models.FileField(upload_to="records/%Y/%m/", blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    pdf_rendered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(actual_yield_grams__gt=0), name="record_yield_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(actual_yield_grams__gt=0), name="record_yield_positive"),
+            models.CheckConstraint(condition=Q(frozen__isnull=True) | Q(reviewed_by__isnull=False, reviewed_at__isnull=False, frozen_at__isnull=False),
+                                   name="record_frozen_after_review"),
+            models.CheckConstraint(condition=Q(pdf_sha256="") | Q(frozen__isnull=False), name="record_pdf_only_when_frozen"),
+        ]
+        indexes = [
+            # Serves the sweep that renders frozen records whose PDF message was lost.
+            models.Index(fields=["pdf_sha256", "frozen_at"], name="record_pdf_pending"),
+        ]
 
 
 class RecordStep(models.TextChoices):
@@ -47,6 +71,10 @@ class RecordLine(models.Model):
     lot_expires_on = models.DateField()
     planned_grams = models.DecimalField(max_digits=10, decimal_places=3)
     actual_grams = models.DecimalField(max_digits=10, decimal_places=3)
+    supplier = models.CharField(max_length=120, blank=True, help_text="The lot's vendor, as received.")
+    manufacturer = models.CharField(max_length=120, blank=True)
+    weighed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    weighed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["position", "pk"]
@@ -63,6 +91,7 @@ class QCResult(models.Model):
     appearance_ok = models.BooleanField()
     fill_weight = models.DecimalField(max_digits=10, decimal_places=3)
     passed = models.BooleanField()
+    description = models.TextField(blank=True, help_text="The physical description observed.")
     problems = models.JSONField(default=list)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)

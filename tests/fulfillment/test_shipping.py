@@ -64,6 +64,23 @@ def test_tracking_moves_forward_only_and_delivers(api_as, rivera, staff, ready, 
     assert Order.objects.get(public_id=order["id"]).preparations.get().status == "delivered"
 
 
+def test_delivery_keeps_the_beyond_use_days_left_on_the_job(api_as, rivera, staff, ready):
+    """The metrics read the days left at delivery from the job (kept by the delivery), not from three joins:
+    the table's period less the days, in the pharmacy's time zone, from compounding to delivery."""
+    order, job = released_job(api_as, rivera, staff)
+    staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
+                                              "tracking_number": "SIM555555"}, format="json")
+    row = Job.objects.select_related("record", "preparation", "shipment").get(public_id=job["id"])
+    assert row.delivered_at is None and row.beyond_use_days_left is None  # shipped, not delivered yet
+    local = timezone.localtime(row.record.recorded_at)
+    # 23:30 local time, 9 days after the compounding day: 9 days gone whatever the hour of compounding
+    at = timezone.make_aware(dt.datetime.combine(local.date() + dt.timedelta(days=9), dt.time(23, 30)))
+    tracking.tracking_apply(shipment=row.shipment, events=[tracking.CarrierEvent("d-1", "delivered", at, "Delivered")])
+    row.refresh_from_db()
+    assert row.status == "delivered" and row.delivered_at == at
+    assert row.beyond_use_days_left == row.preparation.beyond_use_days - 9
+
+
 def test_carrier_webhook_needs_a_valid_signature(api_client, api_as, rivera, staff, ready, settings):
     order, job = released_job(api_as, rivera, staff)
     staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",

@@ -42,6 +42,9 @@ PHARMACY_ROUTES = {
     # Master formulation records: the pharmacy's recipes (no patient data), for pharmacy staff only.
     "mfr-library", "mfr", "mfr-print", "mfr-compare", "mfr-approve", "mfr-retire", "mfr-revise", "mfr-edit", "mfr-review",
     "verification-mfr", "api-mfrs", "api-mfr", "api-mfr-approve", "api-mfr-retire", "api-mfr-revise",
+    # Compounding records (USP <795> 7.3).
+    "job-compounding-record", "job-compounding-record-pdf", "job-record-deviation", "api-job-compounding-record",
+    "api-job-record-deviations",
 }
 # Lists a prescriber sees: only their clinic's rows.
 LIST_ROUTES = {"orders", "patients", "webhooks", "favourites", "api-orders", "api-patients", "api-webhooks", "api-events",

@@ -30,6 +30,7 @@ from django.utils import timezone
 from fulfillment.business_days import add_business_days
 from fulfillment.models import CompoundingRecord, Job, JobStatus, QCResult, Shipment, ShipmentStatus
 from fulfillment.promise import RUSH_PRIORITY, promise_compute
+from fulfillment.tracking import beyond_use_days_left
 from orders.models import Order, OrderEvent, OrderStatus, Patient, Preparation, PreparationStatus, Prescriber
 from portal.models import User
 
@@ -189,7 +190,8 @@ class Command(BaseCommand):
             jobs.append(Job(public_id=uuid.uuid4(), number=f"{prep.order.number}-{prep.position}", preparation=prep, status=job["status"],
                             priority=RUSH_PRIORITY if plan["rush"] == "accepted" else self.rng.choice((0, 0, 0, 0, 1)),
                             created_at=job["created"], claimed_at=job["claimed"], claimed_by=self.staff if job["claimed"] else None,
-                            verified_at=job["verified"], verified_by=self.staff if job["verified"] else None, shipment=shipment))
+                            verified_at=job["verified"], verified_by=self.staff if job["verified"] else None, shipment=shipment,
+                            **self._delivery(prep, job, shipment), **self._hold(job)))
         Job.objects.bulk_create(jobs)
         for job_row in jobs:
             job = by_order[job_row.preparation.order_id]["jobs"][job_row.preparation.position - 1]
@@ -202,6 +204,22 @@ class Command(BaseCommand):
                                 recorded_by=self.staff, recorded_at=at) for at, passed in job["checks"]]
         CompoundingRecord.objects.bulk_create(records)
         QCResult.objects.bulk_create(checks)
+
+    @staticmethod
+    def _hold(job: dict) -> dict:
+        """A held job says why, and where it resumes (the job_hold_has_reason constraint)."""
+        if job["status"] != JobStatus.ON_HOLD:
+            return {}
+        return {"hold_reason": "Waiting for a lot to be released.", "held_from": JobStatus.QUEUED}
+
+    @staticmethod
+    def _delivery(prep, job: dict, shipment) -> dict:
+        """What the carrier's delivery keeps on a job (fulfillment.tracking.delivery_facts)."""
+        if shipment is None or shipment.delivered_at is None:
+            return {}
+        left = None if job["recorded"] is None else beyond_use_days_left(
+            beyond_use_days=prep.beyond_use_days, recorded_at=job["recorded"], delivered_at=shipment.delivered_at)
+        return {"delivered_at": shipment.delivered_at, "beyond_use_days_left": left}
 
     def _order_life(self, signed: dt.datetime, formulations) -> dict:
         """Every step's time from the signature on; only the steps already in the past happen."""

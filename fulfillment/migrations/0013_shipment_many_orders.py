@@ -1,6 +1,6 @@
 """A shipment is one parcel for one patient at one address: it may hold ready jobs of several of that patient's
 orders. The order a shipment held becomes its first (and only) order, and the patient is that order's. Two steps: the
-data is copied here, and the old column goes in 0012 (PostgreSQL refuses to alter a table with deferred checks pending)."""
+data is copied here, and the old column goes in 0014 (PostgreSQL refuses to alter a table with deferred checks pending)."""
 
 import django.db.models.deletion
 import pgtrigger.migrations
@@ -21,7 +21,7 @@ def shipments_carry_their_order(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fulfillment', '0010_job_holds'),
+        ('fulfillment', '0012_compounding_record_795'),
         ('orders', '0011_order_amendments'),
     ]
 

@@ -1,0 +1,230 @@
+"""The compounding record of a job (USP <795> 7.3), one per preparation made (each fill its own): what the record
+holds as data (`record_data`), what it still lacks before release (`record_missing`), deviations with their reasons,
+and the frozen copy made at the pharmacist's release: the data kept in `frozen` and its PDF rendered by the worker,
+whose SHA-256 is stored. A released record never changes: every change answers 409.
+
+The MFR followed is the approved version of the preparation's formulation when the record is entered (a refill made
+after a new version was approved follows the new one); its code and version are kept on the record."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from fulfillment import documents
+from fulfillment.models import CompoundingRecord, Job
+from portal.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+
+def _who(user) -> str:
+    return "" if user is None else (user.get_full_name() or user.username)
+
+
+def _when(moment) -> str:
+    return "" if moment is None else timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def mfr_for_record(job: Job):
+    """The approved master formulation record this job is made from, or None."""
+    return documents.mfr_followed(job.preparation)
+
+
+def calculations_done(job: Job, batch: dict, plan: list[dict]) -> dict:
+    """The arithmetic of this batch as the worksheet and the record did it."""
+    prep = job.preparation
+    mfr = prep.mfr
+    return {
+        "dispensed": f"{prep.quantity.normalize():f} {prep.unit}",
+        "overage_percent": (mfr.calculations.get("overage_percent") if mfr else "") or "",
+        "batch": f"{batch['quantity']} {batch.get('unit', 'g')}" + (f" ({batch['volume']} mL at {batch['density']} g/mL)" if batch.get("volume") else ""),
+        "minimum_weighable_g": f"{batch.get('minimum_weighable_g')}",
+        "lines": [{"what": row["what"], "share_percent": row.get("share_percent"), "planned_g": row["planned_text"]} for row in plan],
+        "aliquots": [line["aliquot"] for line in batch["lines"] if line.get("aliquot")],
+    }
+
+
+def deviation_add(*, job: Job, by, what: str, reason: str) -> CompoundingRecord:
+    """A deviation from the MFR or the worksheet, with its reason (who and when kept). Refused once released (409)."""
+    record = getattr(job, "record", None)
+    if record is None:
+        raise ServiceError(f"Job {job.number} has no compounding record yet: enter it first.", code="illegal_transition", status=409)
+    _refuse_if_frozen(record)
+    what, reason = (what or "").strip(), (reason or "").strip()
+    errors = {}
+    if not what:
+        errors["what"] = ["Say what deviated from the master formulation record or the worksheet."]
+    if not reason:
+        errors["reason"] = ["Give the reason."]
+    if errors:
+        raise ServiceError("The deviation was not recorded: see the marked fields.", fields=errors)
+    entry = {"what": what[:1000], "reason": reason[:2000], "by": _who(by), "at": _when(timezone.now())}
+    with transaction.atomic():
+        record = CompoundingRecord.objects.select_for_update().get(pk=record.pk)
+        _refuse_if_frozen(record)
+        record.deviations = [*record.deviations, entry]
+        record.save(update_fields=["deviations"])
+    return record
+
+
+def _refuse_if_frozen(record: CompoundingRecord) -> None:
+    if record.frozen is not None:
+        raise ServiceError(f"The compounding record of {record.job.number} was released and frozen on {_when(record.frozen_at)}: "
+                           "it never changes.", code="record_frozen", status=409)
+
+
+def record_change_refused(job: Job) -> None:
+    """Any attempt to change a record: 409 once frozen, else it is changed only by its own steps."""
+    record = getattr(job, "record", None)
+    if record is not None:
+        _refuse_if_frozen(record)
+    raise ServiceError("A compounding record is changed only by its steps: the weighings, QC and deviations.",
+                       code="method_not_allowed", status=405)
+
+
+def record_missing(job: Job) -> list[str]:
+    """What the record lacks before the pharmacist may release it, in words (empty when complete)."""
+    record = getattr(job, "record", None)
+    if record is None:
+        return ["the compounding record (lots, weights and yield)"]
+    missing = []
+    if record.mfr_id is None:
+        missing.append("an approved master formulation record for this formulation")
+    for line in record.lines.all():
+        name = line.item_name or line.item_code
+        if not line.lot_number or line.lot_expires_on is None:
+            missing.append(f"the lot and expiry of {name}")
+        if not (line.manufacturer or line.supplier):
+            missing.append(f"the manufacturer or vendor of {name} (lot {line.lot_number})")
+        if line.weighed_by_id is None or line.weighed_at is None:
+            missing.append(f"who weighed {name}, and when")
+    if record.yield_flagged and not record.deviations:
+        missing.append(f"the reason for the yield of {record.yield_percent} % (outside 95–105 %): record it as a deviation")
+    qc = job.qc_results.order_by("-recorded_at", "-pk").first()
+    if qc is None or not qc.passed:
+        missing.append("a passed quality check")
+    elif not qc.description.strip():
+        missing.append("the physical description observed")
+    label = documents.label_context(job)
+    for words in documents.label_missing(label):
+        missing.append(words)
+    return missing
+
+
+def record_data(job: Job, *, released_by=None, released_at=None) -> dict:
+    """Every field of the compounding record, with the values actually recorded (the frozen copy is this, at release)."""
+    record = job.record
+    prep = job.preparation
+    order = prep.order
+    mfr = record.mfr
+    label = documents.label_context(job)
+    qc_all = list(job.qc_results.select_related("recorded_by").order_by("recorded_at", "pk"))
+    expected = {t["test"]: t["expected"] for t in (mfr.qc if mfr else [])}
+    passed = next((q for q in reversed(qc_all) if q.passed), None)
+    steps = []
+    if job.claimed_at:
+        steps.append({"step": "Claimed; worksheet printed", "by": _who(job.claimed_by), "at": _when(job.claimed_at)})
+    for line in record.lines.all():
+        steps.append({"step": f"Weighed: {line.description or line.item_name}", "by": _who(line.weighed_by), "at": _when(line.weighed_at)})
+    steps.append({"step": f"Yield weighed: {record.actual_yield_grams.normalize():f} g", "by": _who(record.recorded_by),
+                  "at": _when(record.recorded_at)})
+    for q in qc_all:
+        steps.append({"step": "Quality check " + ("passed" if q.passed else "failed: " + " ".join(q.problems)), "by": _who(q.recorded_by),
+                      "at": _when(q.recorded_at)})
+    for d in record.deviations:
+        steps.append({"step": f"Deviation recorded: {d['what']}", "by": d["by"], "at": d["at"]})
+    if released_by is not None:
+        steps.append({"step": "Completeness review and release by the pharmacist", "by": _who(released_by), "at": _when(released_at)})
+    qc_rows = []
+    if passed is not None:
+        if passed.measured_ph is not None:
+            qc_rows.append({"test": "pH", "expected": expected.get("pH", ""), "result": f"{passed.measured_ph.normalize():f}"})
+        qc_rows.append({"test": "Appearance", "expected": expected.get("Appearance", ""),
+                        "result": "as specified" if passed.appearance_ok else "not as specified"})
+        qc_rows.append({"test": "Fill weight", "expected": expected.get("Fill weight", ""),
+                        "result": f"{passed.fill_weight.normalize():f} {documents.qc_spec(job)['unit']}"})
+    qc_rows.append({"test": "Yield", "expected": expected.get("Yield", "95–105 % of the theoretical batch weight"),
+                    "result": f"{record.yield_percent} % ({record.actual_yield_grams.normalize():f} g of {record.theoretical_grams.normalize():f} g)"})
+    dating = label["dating"]
+    return {
+        "job": job.number, "fill": job.fill, "fill_text": documents.fill_text(job), "order": order.number,
+        "preparation": label["preparation"], "quantity": label["quantity"], "patient": label["patient_name"],
+        "prescriber": label["prescriber"],
+        "mfr": {"id": str(mfr.public_id), "code": record.mfr_code, "version": record.mfr_version,
+                "approved_by": _who(mfr.approved_by), "approved_at": _when(mfr.approved_at)} if mfr else None,
+        "compounded_on": label["compounded_on"].isoformat(),
+        "components": [
+            {"position": line.position, "name": line.item_name or line.item_code, "code": line.item_code, "step": line.get_step_display(),
+             "what": line.description, "manufacturer": line.manufacturer, "vendor": line.supplier, "lot": line.lot_number,
+             "expires_on": line.lot_expires_on.isoformat(), "planned_g": f"{line.planned_grams.normalize():f}",
+             "actual_g": f"{line.actual_grams.normalize():f}", "weighed_by": _who(line.weighed_by), "weighed_at": _when(line.weighed_at)}
+            for line in record.lines.select_related("weighed_by").all()
+        ],
+        "yield": {"theoretical_g": f"{record.theoretical_grams.normalize():f}", "actual_g": f"{record.actual_yield_grams.normalize():f}",
+                  "percent": f"{record.yield_percent}", "flagged": record.yield_flagged},
+        "calculations": record.calculations,
+        "qc": qc_rows,
+        "qc_attempts": [{"passed": q.passed, "problems": q.problems, "by": _who(q.recorded_by), "at": _when(q.recorded_at)} for q in qc_all],
+        "physical_description": passed.description if passed else "",
+        "beyond_use_date": dating["date"].isoformat() if dating.get("date") else "",
+        "beyond_use_basis": (f"assigned {dating['assigned_days']} days per {dating['citation']}" if dating.get("assigned")
+                             else f"{dating['table_days']} days, USP <795> table" + ("; limited by a component's expiry" if dating.get("limited_by_lot") else "")),
+        "storage": label["storage_line"],
+        "deviations": record.deviations,
+        "steps": steps,
+        "recorded_by": _who(record.recorded_by), "recorded_at": _when(record.recorded_at),
+        "reviewed_by": _who(released_by or record.reviewed_by), "reviewed_at": _when(released_at or record.reviewed_at),
+    }
+
+
+def record_json(job: Job, record: CompoundingRecord) -> dict:
+    """The API's answer: the frozen record once released (with its hash), else the record so far and what it lacks."""
+    if record.frozen is not None:
+        return {"status": "released", "frozen_at": record.frozen_at.isoformat(), "pdf_sha256": record.pdf_sha256 or None,
+                "pdf_ready": bool(record.pdf_sha256), **record.frozen}
+    return {"status": "open", "missing": record_missing(job), **record_data(job)}
+
+
+def record_freeze_fields(job: Job, *, by, at) -> dict:
+    """The fields job_verify writes with the release, in its transaction: the review, and the record as released."""
+    return {"reviewed_by": by, "reviewed_at": at, "frozen_at": at, "frozen": record_data(job, released_by=by, released_at=at)}
+
+
+def record_pdf_render(*, record_id: int) -> CompoundingRecord | None:
+    """Render a frozen record's PDF once and store its SHA-256 (idempotent: a second delivery finds it done)."""
+    record = CompoundingRecord.objects.select_related("job").filter(pk=record_id).first()
+    if record is None or record.frozen is None or record.pdf_sha256:
+        return record
+    pdf, _refused = documents.render_pdf(render_to_string("fulfillment/record_pdf.html", {"r": record.frozen}))
+    digest = hashlib.sha256(pdf).hexdigest()
+    name = f"record-{record.job.number}-{digest[:12]}.pdf"
+    record.pdf.save(name, ContentFile(pdf), save=False)
+    # Only the first render is kept: the stored hash is never replaced.
+    done = CompoundingRecord.objects.filter(pk=record_id, pdf_sha256="").update(pdf=record.pdf.name, pdf_sha256=digest,
+                                                                                pdf_rendered_at=timezone.now())
+    if done != 1:
+        record.pdf.storage.delete(name)
+    record.refresh_from_db()
+    return record
+
+
+def records_to_render() -> list[int]:
+    """Frozen records still without their PDF (a lost message, a worker that died): the beat sends them again."""
+    return list(CompoundingRecord.objects.filter(frozen__isnull=False, pdf_sha256="").values_list("pk", flat=True)[:200])
+
+
+def record_pdf_bytes(record: CompoundingRecord) -> bytes:
+    """The stored PDF, checked against its stored hash (a file changed on disk is refused, never served)."""
+    with record.pdf.open("rb") as handle:
+        pdf = handle.read()
+    if hashlib.sha256(pdf).hexdigest() != record.pdf_sha256:
+        log.error("compounding record %s: stored PDF does not match its hash", record.job.number)
+        raise ServiceError("The stored PDF of this record does not match its hash; the pharmacy has been told.", code="record_corrupt",
+                           status=500)
+    return pdf

@@ -1,0 +1,144 @@
+"""The compounding record of a job (USP <795> 7.3) through the API: every field with the values actually recorded, the
+MFR id and version it followed, the pharmacist's completeness review before release (refused naming what is missing,
+nothing changed), the PDF frozen at release whose SHA-256 is stored and served, and every later change refused (409)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+
+import pytest
+
+from formulary.models import StockLot
+from fulfillment import records
+from fulfillment.models import CompoundingRecord, Job
+from orders.models import Preparation
+from tests.builders import claimed_job, pdf_text, record_body, released_job
+
+pytestmark = pytest.mark.django_db
+
+
+def _render(job_id):
+    record = CompoundingRecord.objects.get(job__public_id=job_id)
+    return records.record_pdf_render(record_id=record.pk)  # what the worker's task runs (tests/integration has the real worker)
+
+
+def test_a_released_record_holds_every_field_and_its_frozen_pdf_matches_its_hash(api_as, rivera, staff, ready, pharmacist, technician):
+    StockLot.objects.filter(material__code="niacinamide").update(manufacturer="DSM Nutritional Products")
+    order, job = released_job(api_as, rivera, staff, quantity=50)
+    prep = Preparation.objects.get(order__public_id=order["id"])
+    cr = staff["pharmacist"].get(f"/api/v1/jobs/{job['id']}/compounding-record/").json()
+    assert cr["status"] == "released" and cr["job"] == Job.objects.get(public_id=job["id"]).number and cr["fill"] == 0
+    assert cr["mfr"]["id"] == str(prep.mfr.public_id) and cr["mfr"]["code"] == prep.mfr.code and cr["mfr"]["version"] == 1
+    niacinamide = next(c for c in cr["components"] if c["code"] == "niacinamide")
+    line = CompoundingRecord.objects.get(job__public_id=job["id"]).lines.get(item_code="niacinamide")
+    assert niacinamide["manufacturer"] == "DSM Nutritional Products" and niacinamide["vendor"] == line.lot.supplier
+    assert niacinamide["lot"] == line.lot_number and niacinamide["expires_on"] == line.lot_expires_on.isoformat()
+    assert niacinamide["actual_g"] == f"{line.actual_grams.normalize():f}" and niacinamide["weighed_by"] == technician.get_full_name()
+    assert niacinamide["weighed_at"]
+    assert cr["yield"]["percent"] == "100.00" and cr["calculations"]["overage_percent"] == "5.0" and cr["calculations"]["lines"]
+    results = {q["test"]: q for q in cr["qc"]}
+    assert results["pH"]["result"] == "5" and results["pH"]["expected"].startswith("4.50–5.50")
+    assert results["Fill weight"]["result"] == "50 g" and results["Yield"]["expected"].startswith("95–105 %")
+    assert cr["physical_description"].startswith("As specified: Smooth, uniform")
+    assert cr["beyond_use_date"] and cr["storage"] == "Store at 20–25 °C or in a refrigerator" and cr["deviations"] == []
+    assert cr["reviewed_by"] == pharmacist.get_full_name() and cr["reviewed_at"]
+    steps = [s["step"] for s in cr["steps"]]
+    assert steps[0] == "Claimed; worksheet printed" and steps[-1] == "Completeness review and release by the pharmacist"
+    assert all(s["by"] and s["at"] for s in cr["steps"])
+    assert cr["pdf_sha256"] is None and cr["pdf_ready"] is False
+    waiting = staff["pharmacist"].get(f"/api/v1/jobs/{job['id']}/compounding-record/?format=pdf")
+    assert waiting.status_code == 202
+
+    record = _render(job["id"])
+    answer = staff["pharmacist"].get(f"/api/v1/jobs/{job['id']}/compounding-record/?format=pdf")
+    assert answer.status_code == 200 and answer["Content-Type"] == "application/pdf"
+    assert answer["X-Content-SHA256"] == record.pdf_sha256 == hashlib.sha256(answer.content).hexdigest()
+    text = pdf_text(answer.content)
+    for value in (f"{prep.mfr.code} version 1", "DSM Nutritional Products", line.lot_number, line.lot_expires_on.isoformat(),
+                  niacinamide["actual_g"], "Physical description observed: As specified", cr["beyond_use_date"],
+                  "Store at 20–25 °C or in a refrigerator", "Completeness review and release", pharmacist.get_full_name()):
+        assert value in text, value
+    # Read back with pdftotext as well: the words an inspector's tools see.
+    plain = subprocess.run(["pdftotext", "-layout", "-", "-"], input=answer.content, capture_output=True, check=True).stdout.decode()
+    assert "Compounding record" in plain and line.lot_number in plain
+
+    # Frozen: every attempt to change it answers 409 and changes nothing; a second render keeps the first hash.
+    before = (record.frozen, record.pdf_sha256, record.pdf.name)
+    for attempt in (staff["pharmacist"].patch(f"/api/v1/jobs/{job['id']}/compounding-record/", {"deviations": []}, format="json"),
+                    staff["pharmacist"].delete(f"/api/v1/jobs/{job['id']}/compounding-record/"),
+                    staff["tech"].post(f"/api/v1/jobs/{job['id']}/compounding-record/deviations/", {"what": "x", "reason": "y"}, format="json")):
+        assert attempt.status_code == 409 and attempt.json()["error"]["code"] == "record_frozen", attempt.json()
+    again = staff["tech"].post(f"/api/v1/jobs/{job['id']}/record/", record_body(job["id"]), format="json")
+    assert again.status_code == 409
+    record = _render(job["id"])
+    assert (record.frozen, record.pdf_sha256, record.pdf.name) == before
+
+
+def test_the_worksheet_prints_the_mfr_id_and_version_and_follows_its_steps(api_as, rivera, staff, ready):
+    from fulfillment.models import Worksheet
+
+    order, job = claimed_job(api_as, rivera, staff)
+    mfr = Preparation.objects.get(order__public_id=order["id"]).mfr
+    worksheet = Worksheet.objects.get(job__public_id=job["id"])
+    with worksheet.pdf.open("rb") as handle:
+        text = pdf_text(handle.read())
+    assert f"Follows master formulation record {mfr.code} version 1" in text
+    assert mfr.steps[2] in text  # the order of addition, as the MFR states it
+
+
+def test_release_of_an_incomplete_record_is_refused_naming_what_is_missing(api_as, rivera, staff, ready):
+    order, job = claimed_job(api_as, rivera, staff, quantity=50)
+    body = record_body(job["id"])
+    body["actual_yield_grams"] = "47.0"  # 89.5 % of the 52.5 g batch: outside 95–105 %, a deviation needs its reason
+    assert staff["tech"].post(f"/api/v1/jobs/{job['id']}/record/", body, format="json").status_code == 200
+    assert staff["tech"].post(f"/api/v1/jobs/{job['id']}/qc/", {"ph": 5.0, "appearance_ok": True, "fill_weight": 50},
+                              format="json").json()["passed"] is True
+    refused = staff["pharmacist"].post(f"/api/v1/jobs/{job['id']}/verify/")
+    error = refused.json()["error"]
+    assert refused.status_code == 409 and error["code"] == "record_incomplete"
+    assert "the reason for the yield of 89.52 % (outside 95–105 %)" in error["message"]
+    assert Job.objects.get(public_id=job["id"]).status == "qc"
+    assert CompoundingRecord.objects.get(job__public_id=job["id"]).frozen is None
+    open_record = staff["pharmacist"].get(f"/api/v1/jobs/{job['id']}/compounding-record/").json()
+    assert open_record["status"] == "open" and any("reason for the yield" in m for m in open_record["missing"])
+
+    blank = staff["tech"].post(f"/api/v1/jobs/{job['id']}/compounding-record/deviations/", {"what": "", "reason": ""}, format="json")
+    assert blank.status_code == 400 and set(blank.json()["error"]["fields"]) == {"what", "reason"}
+    added = staff["tech"].post(f"/api/v1/jobs/{job['id']}/compounding-record/deviations/",
+                               {"what": "Yield 89.5 %", "reason": "Cream left on the mortar walls; fill checked at 50 g"}, format="json")
+    assert added.status_code == 201 and added.json()["missing"] == []
+    assert staff["pharmacist"].post(f"/api/v1/jobs/{job['id']}/verify/").status_code == 200
+    frozen = staff["pharmacist"].get(f"/api/v1/jobs/{job['id']}/compounding-record/").json()
+    assert frozen["deviations"][0]["reason"] == "Cream left on the mortar walls; fill checked at 50 g"
+    assert frozen["deviations"][0]["by"] and frozen["yield"]["flagged"] is True
+
+
+def test_a_job_without_an_approved_mfr_cannot_be_released(api_as, rivera, staff, ready):
+    order, job = claimed_job(api_as, rivera, staff)
+    Preparation.objects.filter(order__public_id=order["id"]).update(mfr=None)  # a job approved before records were kept
+    staff["tech"].post(f"/api/v1/jobs/{job['id']}/record/", record_body(job["id"]), format="json")
+    staff["tech"].post(f"/api/v1/jobs/{job['id']}/qc/", {"ph": 5.0, "appearance_ok": True, "fill_weight": 50}, format="json")
+    refused = staff["pharmacist"].post(f"/api/v1/jobs/{job['id']}/verify/")
+    assert refused.status_code == 409 and "an approved master formulation record for this formulation" in refused.json()["error"]["message"]
+    assert Job.objects.get(public_id=job["id"]).status == "qc"
+
+
+def test_the_description_observed_is_kept_with_each_check(api_as, rivera, staff, ready):
+    from fulfillment.models import QCResult
+
+    order, job = claimed_job(api_as, rivera, staff)
+    staff["tech"].post(f"/api/v1/jobs/{job['id']}/record/", record_body(job["id"]), format="json")
+    failed = staff["tech"].post(f"/api/v1/jobs/{job['id']}/qc/", {"ph": 5.0, "appearance_ok": False, "fill_weight": 50,
+                                                                  "description": "Beige, grainy, oil separating at the rim"}, format="json")
+    assert failed.json()["passed"] is False
+    assert QCResult.objects.get(job__public_id=job["id"]).description == "Beige, grainy, oil separating at the rim"
+
+
+def test_the_record_before_release_is_open_and_its_pdf_is_not_served(api_as, rivera, staff, ready):
+    order, job = claimed_job(api_as, rivera, staff)
+    assert staff["pharmacist"].get(f"/api/v1/jobs/{job['id']}/compounding-record/").status_code == 404
+    staff["tech"].post(f"/api/v1/jobs/{job['id']}/record/", record_body(job["id"]), format="json")
+    answer = staff["pharmacist"].get(f"/api/v1/jobs/{job['id']}/compounding-record/?format=pdf")
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "record_not_released"
+    assert api_as(rivera.user).get(f"/api/v1/jobs/{job['id']}/compounding-record/").status_code == 403
