@@ -5,17 +5,17 @@ data is copied here, and the old column goes in 0014 (PostgreSQL refuses to alte
 import django.db.models.deletion
 import pgtrigger.migrations
 from django.db import migrations, models
+from django.db.models import OuterRef, Subquery
 
 
 def shipments_carry_their_order(apps, schema_editor):
     Shipment = apps.get_model("fulfillment", "Shipment")
     Order = apps.get_model("orders", "Order")
     Through = Shipment.orders.through
-    rows = list(Shipment.objects.values_list("pk", "order_id"))
-    Through.objects.bulk_create([Through(shipment_id=pk, order_id=order_id) for pk, order_id in rows], batch_size=1000)
-    patient_of = dict(Order.objects.filter(pk__in={order_id for _pk, order_id in rows}).values_list("pk", "patient_id"))
-    for pk, order_id in rows:
-        Shipment.objects.filter(pk=pk).update(patient_id=patient_of[order_id])
+    rows = Shipment.objects.values_list("pk", "order_id").iterator(chunk_size=5000)
+    Through.objects.bulk_create((Through(shipment_id=pk, order_id=order_id) for pk, order_id in rows), batch_size=5000)
+    # One UPDATE for all rows, not one statement per parcel.
+    Shipment.objects.update(patient_id=Subquery(Order.objects.filter(pk=OuterRef("order_id")).values("patient_id")[:1]))
 
 
 class Migration(migrations.Migration):

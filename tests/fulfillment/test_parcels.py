@@ -170,15 +170,19 @@ def test_the_migration_gives_each_existing_shipment_its_order_and_patient(api_as
     graph = MigrationExecutor(connection).loader.graph
     mine = next(key for key in graph.nodes if key[0] == "fulfillment" and key[1].endswith("_shipment_many_orders"))
     before = next(parent for parent in graph.node_map[mine].parents if parent.key[0] == "fulfillment").key
-    order = Order.objects.get(public_id=claimed_job(api_as, rivera, staff)[0]["id"])
+    orders = [Order.objects.get(public_id=claimed_job(api_as, rivera, staff, first=first, last=last)[0]["id"])
+              for first, last in (("Maya", "Lopez"), ("Ravi", "Shah"))]
+    assert orders[0].patient_id != orders[1].patient_id
     call_command("migrate", *before, verbosity=0)
     try:
         old = MigrationExecutor(connection).loader.project_state(before).apps
         OldShipment = old.get_model("fulfillment", "Shipment")
-        made = OldShipment.objects.create(order_id=order.pk, carrier="simulated", service="Ground", tracking_number="SIM-OLD-0001",
-                                          shipped_by_id=technician.pk, shipped_at=dt.datetime(2026, 11, 2, 15, tzinfo=dt.timezone.utc))
+        made = [OldShipment.objects.create(order_id=order.pk, carrier="simulated", service="Ground", tracking_number=f"SIM-OLD-000{n}",
+                                           shipped_by_id=technician.pk, shipped_at=dt.datetime(2026, 11, 2, 15, tzinfo=dt.timezone.utc))
+                for n, order in enumerate(orders)]
     finally:
         call_command("migrate", "fulfillment", verbosity=0)
-    shipment = Shipment.objects.get(pk=made.pk)
-    assert list(shipment.orders.all()) == [order] and shipment.patient_id == order.patient_id
-    assert list(order.shipments.all()) == [shipment]
+    for order, old_row in zip(orders, made):
+        shipment = Shipment.objects.get(pk=old_row.pk)
+        assert list(shipment.orders.all()) == [order] and shipment.patient_id == order.patient_id
+        assert list(order.shipments.all()) == [shipment]
