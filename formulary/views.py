@@ -15,6 +15,7 @@ from formulary import selectors, services
 from formulary.models import Base, Category, FormularyState, LotStatus, Material
 from portal.access import pharmacy_staff_required
 from portal.errors import ServiceError
+from portal.form_input import HIDDEN_MESSAGE, FormInput, form_input_checked, post_without_nul
 
 
 def _vehicle_kinds() -> list[str]:
@@ -62,6 +63,7 @@ def stock(request):
     status_filter = request.GET.get("status", "")
     if status_filter not in LotStatus.values:
         status_filter = ""
+    errors = request.session.pop("stock_errors", {})
     return render(
         request,
         "formulary/stock.html",
@@ -75,7 +77,8 @@ def stock(request):
             "materials": Material.objects.active().only("code", "name"),
             "bases": Base.objects.active().only("code", "name", "unit"),
             "form": request.session.pop("stock_form", {}),
-            "errors": request.session.pop("stock_errors", {}),
+            "errors": errors,
+            "general_errors": errors.get("__all__", []),
         },
     )
 
@@ -87,22 +90,28 @@ def _parse_date(raw: str):
         return None
 
 
+@form_input_checked
 @pharmacy_staff_required
 @require_POST
 def stock_receive(request):
-    data = request.POST
-    errors: dict[str, list[str]] = {}
+    checked = FormInput(request.POST, request)
+    for field in ("item", "lot_number", "supplier", "manufacturer", "quantity", "received_on", "expires_on", "release"):
+        checked.text(field, strip=False)
+    data = post_without_nul(request.POST)  # what the form shows again; a field that held a NUL is in error below
+    errors: dict[str, list[str]] = {field: [message] for field, message in checked.errors.items()}
+    if checked.stray:  # a NUL in a field the form does not show: said above it
+        errors["__all__"] = [HIDDEN_MESSAGE]
     expires_on = _parse_date(data.get("expires_on", ""))
     received_on = _parse_date(data.get("received_on", "")) if data.get("received_on") else None
     if expires_on is None:
-        errors["expires_on"] = ["Enter the expiry date."]
+        errors.setdefault("expires_on", ["Enter the expiry date."])
     if data.get("received_on") and received_on is None:
-        errors["received_on"] = ["Enter a valid received date."]
+        errors.setdefault("received_on", ["Enter a valid received date."])
     try:
         quantity = Decimal(data.get("quantity", ""))
     except InvalidOperation:
         quantity = None
-        errors["quantity"] = ["Enter the quantity received as a number."]
+        errors.setdefault("quantity", ["Enter the quantity received as a number."])
     item = data.get("item", "").strip()
     kind, _, code = item.partition(":")
     if not errors:
@@ -121,6 +130,10 @@ def stock_receive(request):
             )
         except ServiceError as exc:
             errors = exc.fields or {"__all__": [exc.message]}
+            errors = {("item" if field in ("material", "base") else field): msgs for field, msgs in errors.items()}
+            shown = {"item", "lot_number", "supplier", "manufacturer", "quantity", "received_on", "expires_on", "certificate", "__all__"}
+            for field in [f for f in errors if f not in shown]:  # a problem of no field on the form: said above it
+                errors.setdefault("__all__", []).extend(errors.pop(field))
         else:
             messages.success(request, f"Received lot {lot.lot_number} of {lot.item.name} ({lot.get_status_display().lower()}).")
             return redirect("stock")

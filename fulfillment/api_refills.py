@@ -10,11 +10,15 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fulfillment import documents, refills
+from formulary.rules_facts_builder import formulary_facts
+from fulfillment import documents, refills, renewals
+from fulfillment.api import ReasonSerializer
 from fulfillment.models import Job
 from orders import selectors as order_selectors
 from orders.idempotency import body_hash, idempotent, record_done
-from orders.models import RefillRequest
+from orders.api_orders import OrderSerializer, _order_json
+from orders.api_validate import OrderBodySerializer, PreparationSerializer
+from orders.models import RefillRequest, RenewalRequest, Source
 from portal.audit import record_access
 from portal.errors import ServiceError
 
@@ -83,6 +87,16 @@ class PreparationRefills(APIView):
                                                            override_reason=data["override_reason"])
             return {**RefillSerializer(refill).data, "message": ignored}
 
+        try:
+            return self._answer(request, prep, key, make)
+        except refills.RefillRefused as refused:
+            # None left, or expired: the prescriber is asked to renew (after the refusal, which saved nothing).
+            renewal = renewals.renewal_after_refusal(preparation=prep, refusal_code=refused.code, by=request.user)
+            if renewal is not None:
+                refused.extra["renewal_request"] = str(renewal.public_id)
+            raise
+
+    def _answer(self, request, prep, key, make):
         if not key:
             with transaction.atomic():
                 answer = make()
@@ -168,3 +182,80 @@ class PreparationDetail(APIView):
         prep = order_selectors.preparation_get(user=request.user, public_id=preparation_id)
         record_access(request, object_type="preparation", object_id=prep.public_id, patient_id=prep.order.patient_id)
         return Response(preparation_json(prep))
+
+
+# --- Renewals --------------------------------------------------------------------------------
+
+class RenewalBodySerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class RenewalSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    preparation = serializers.UUIDField(source="preparation.public_id")
+    order = serializers.UUIDField(source="preparation.order.public_id")
+    status = serializers.CharField()
+    source = serializers.CharField()
+    note = serializers.CharField()
+    reason = serializers.CharField(help_text="The prescriber's reason, when denied.")
+    new_order = serializers.UUIDField(source="new_order.public_id", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+def _renewal_json(renewal) -> dict:
+    """The request as it stands now (the caller was scoped when it was fetched)."""
+    fresh = RenewalRequest.objects.select_related("preparation__order", "new_order").get(pk=renewal.pk)
+    return RenewalSerializer(fresh).data
+
+
+class PreparationRenewalRequests(APIView):
+    """Ask the prescriber to renew a preparation that has no refills left (or whose prescription expired).
+    201 with the new request; 200 with the one already waiting."""
+
+    @extend_schema(request=RenewalBodySerializer,
+                   responses={201: RenewalSerializer, 200: RenewalSerializer,
+                              409: OpenApiResponse(description="RENEWAL_NOT_NEEDED (refills remain) or ORDER_NOT_ACTIVE.")})
+    def post(self, request, preparation_id):
+        prep = order_selectors.preparation_get(user=request.user, public_id=preparation_id)
+        body = RenewalBodySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        renewal, created = renewals.renewal_request(preparation=prep, by=request.user, note=body.validated_data["note"])
+        return Response(_renewal_json(renewal), status=201 if created else 200)
+
+
+class RenewalApproveSerializer(serializers.Serializer):
+    preparation = PreparationSerializer(required=False, help_text="Approve with changes: the preparation as it should be now "
+                                                                  "(the order body's shape). Left out: the preparation as signed.")
+
+
+class RenewalApprove(APIView):
+    """The prescriber approves: a new signed order copying the preparation (or the changed one), for the same patient."""
+
+    @extend_schema(request=RenewalApproveSerializer,
+                   responses={201: OrderSerializer, 409: OpenApiResponse(description="Already approved or denied."),
+                              422: OpenApiResponse(description="The new order has an error finding (nothing saved).")})
+    def post(self, request, renewal_id):
+        renewal = order_selectors.renewal_get(user=request.user, public_id=renewal_id)
+        facts = formulary_facts()
+        changed = RenewalApproveSerializer(data=request.data, context={"facts": facts})
+        changed.is_valid(raise_exception=True)
+        raw = renewals.renewal_body(renewal)
+        if "preparation" in request.data:
+            raw["preparations"] = [request.data["preparation"]]
+        body = OrderBodySerializer(data=raw, context={"facts": facts})
+        body.is_valid(raise_exception=True)
+        order = renewals.renewal_approve(renewal=renewal, by=request.user, body=body.validated_data, source=Source.API)
+        return Response(_order_json(order), status=201)
+
+
+class RenewalDeny(APIView):
+    """The prescriber denies, with a reason the pharmacy and the patient are told."""
+
+    @extend_schema(request=ReasonSerializer, responses={200: RenewalSerializer})
+    def post(self, request, renewal_id):
+        renewal = order_selectors.renewal_get(user=request.user, public_id=renewal_id)
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        renewal = renewals.renewal_deny(renewal=renewal, by=request.user, reason=body.validated_data["reason"])
+        return Response(_renewal_json(renewal))

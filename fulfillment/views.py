@@ -30,6 +30,7 @@ from portal.access import pharmacy_staff_required, role_required
 from portal.audit import record_access
 from portal.errors import NotFound, ServiceError
 from portal.models import Role
+from portal.form_input import FormInput, form_input_checked, post_without_nul
 from portal.page_actions import act
 
 pharmacist_required = role_required(Role.PHARMACIST, Role.PHARMACY_ADMIN)
@@ -37,37 +38,47 @@ DUE_LABELS = {"on_time": "✓ On time", "due_today": "◷ Due today", "late": "�
 
 
 @pharmacist_required
-def verification_queue(request):
+def verification_queue(request, *, decline_form: dict | None = None):
 
     orders = list(selectors.verification_queue())
     for order in orders:
         codes = sorted({f["code"] for p in order.preparations.all() for f in p.checked.get("findings", [])})
         order.warnings = [{"code": code, "title": title(code)} for code in codes]
     return render(request, "fulfillment/verify_queue.html", {"orders": orders, "waiting": selectors.clarification_waiting(),
-                                                              "rush_requests": selectors.rush_requests()})
+                                                              "rush_requests": selectors.rush_requests(),
+                                                              "decline_form": decline_form or {}})
 
 
+@form_input_checked
 @pharmacist_required
 @require_POST
 def rush_answer(request, order_id, accept):
     order = order_selectors.order_get(user=request.user, public_id=order_id)
+    checked = FormInput(request.POST, request)
     if accept:
-        act(request, lambda: rush.order_rush_accept(order=order, by=request.user),
-            f"Rush accepted for {order.number}: its preparations go first, and the prescriber sees the new dates.")
+        if checked.ok:  # a NUL in the form: nothing accepted, said above the queue
+            act(request, lambda: rush.order_rush_accept(order=order, by=request.user),
+                f"Rush accepted for {order.number}: its preparations go first, and the prescriber sees the new dates.")
     else:
-        act(request, lambda: rush.order_rush_decline(order=order, by=request.user, reason=request.POST.get("reason", "")[:1000]),
+        reason = checked.text("reason", max_length=1000)
+        if not checked.ok:  # the queue again, the reason as typed beside its error; nothing changed
+            return verification_queue(request, decline_form={"order": order.public_id, "values": checked.values, "errors": checked.errors})
+        act(request, lambda: rush.order_rush_decline(order=order, by=request.user, reason=reason),
             f"Rush declined for {order.number}; the prescriber sees your reason.")
     return redirect("verification-queue")
 
 
 @pharmacist_required
-def verification_detail(request, order_id):
+def verification_detail(request, order_id, *, refused: dict | None = None):
 
     order = order_selectors.order_get(user=request.user, public_id=order_id)
     preparations = list(order.preparations.all())
     changes = amendment_changes(order)
     codes = sorted({f["code"] for p in preparations for f in p.checked.get("findings", []) if f["severity"] == "warning"})
     record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
+    bud_form = request.session.pop("bud_form", {})
+    if refused and refused["form"] == "bud":
+        bud_form = {**refused["values"], "position": refused["position"], "errors": refused["errors"]}
     views = [preparation_view_amended(p, changes) for p in preparations]
     for view in views:  # each preparation's master formulation record, and what the pharmacist can do with it
         view["mfr"] = _mfr_view(view["prep"])
@@ -77,7 +88,8 @@ def verification_detail(request, order_id):
         "allergies": allergy_names(order.patient), "ship_to": ship_to_text(order),
         "previous": order_selectors.patient_previous_orders(order=order),
         "history": order_selectors.order_history(order=order),
-        "bud_assignable": order.status in order_services.BUD_ASSIGNABLE, "bud_form": request.session.pop("bud_form", {}),
+        "bud_assignable": order.status in order_services.BUD_ASSIGNABLE, "bud_form": bud_form,
+        "input": refused or {},
     })
 
 
@@ -114,6 +126,7 @@ def verification_mfr(request, order_id):
     return redirect("verification-detail", order_id=order.public_id)
 
 
+@form_input_checked
 @pharmacist_required
 @require_POST
 def verification_bud(request, order_id):
@@ -121,6 +134,15 @@ def verification_bud(request, order_id):
     order = order_selectors.order_get(user=request.user, public_id=order_id)
     post = request.POST
     position = post.get("preparation", "")
+    checked = FormInput(post, request)
+    for field, limit in (("days", 10), ("citation", 2000), ("reason", 2000)):
+        checked.text(field, max_length=limit)
+    checked.choice("action", ("assign", "clear"), default="assign")
+    if not checked.ok and position.isdigit() and len(position) < 4 and order.preparations.filter(position=int(position)).exists():
+        return verification_detail(request, order_id=order.public_id, refused={
+            "form": "bud", "position": int(position), "values": checked.values, "errors": checked.errors})
+    if not checked.ok:
+        position = ""  # a field in error on no preparation of this order: said as such below
     prep = order.preparations.filter(position=int(position)).first() if position.isdigit() and len(position) < 4 else None
     if prep is None:
         messages.error(request, "Choose one of this order's preparations.")
@@ -137,10 +159,20 @@ def verification_bud(request, order_id):
     return redirect("verification-detail", order_id=order.public_id)
 
 
+@form_input_checked
 @pharmacist_required
 @require_POST
 def verification_act(request, order_id, action):
     order = order_selectors.order_get(user=request.user, public_id=order_id)
+    checked = FormInput(request.POST, request)
+    field = {"approve": "acknowledge", "reject": "reason"}.get(action, "question")
+    if field == "acknowledge":
+        checked.texts(field)
+    else:
+        checked.text(field, max_length=2000)
+    if not checked.ok:  # the order again, what was typed beside its error; nothing changed
+        return verification_detail(request, order_id=order.public_id, refused={
+            "form": action, "values": checked.values, "errors": checked.errors})
     if action == "approve":
         ok = act(request, lambda: services.order_approve(order=order, by=request.user,
                                                           acknowledged_warnings=request.POST.getlist("acknowledge")),
@@ -243,7 +275,8 @@ def _actions(job, user, qc) -> dict:
     }
 
 
-def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | None = None) -> dict:
+def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | None = None, ship_form: dict | None = None,
+                 hold_form: dict | None = None) -> dict:
 
     batch = documents.batch_lines(job)
     plan = documents.record_plan(job, batch)
@@ -269,7 +302,7 @@ def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | 
         "ship_defaults": documents.ship_defaults([other.preparation for other in parcel] or [prep]),
         "render_status": RenderStatus, "actions": _actions(job, user, qc),
         "history": order_selectors.order_history(order=order, preparation=prep),
-        "quantity": quantity_text(prep.quantity, prep.unit),
+        "quantity": quantity_text(prep.quantity, prep.unit), "ship_form": ship_form or {}, "hold_form": hold_form or {},
     }
 
 
@@ -288,11 +321,64 @@ def job_worksheet_status(request, job_id):
                                                                   "render_status": RenderStatus})
 
 
+def _job_input_refused(request, job, action: str, post):
+    """A NUL or a malformed id in the record, QC or ship form: the job page again, every value as typed (without
+    the NUL) and the error beside its field; nothing recorded or shipped. None when the form is clean."""
+    checked = FormInput(post, request)
+    if action == "record":
+        plan = documents.record_plan(job)
+        fields = {}
+        for index, row in enumerate(plan):
+            for name, field in ((f"lot-{row['key']}", "lot_number"), (f"grams-{row['key']}", "actual_grams")):
+                checked.text(name)
+                if name in checked.errors:
+                    fields[f"lots[{index}].{field}"] = [checked.errors[name]]
+        checked.text("actual_yield_grams")
+        if "actual_yield_grams" in checked.errors:
+            fields["actual_yield_grams"] = [checked.errors["actual_yield_grams"]]
+        if checked.ok:
+            return None
+        form = _record_form(plan, _lot_choices(plan), post=post_without_nul(post), fields=fields,
+                            message="Nothing was saved: a field below holds a character that cannot be stored.")
+        return render(request, "fulfillment/job.html", _job_context(job, request.user, record_form=form))
+    if action == "qc":
+        values = {name: checked.text(name) for name in ("ph", "fill_weight")}
+        values["appearance_ok"] = checked.choice("appearance_ok", ("yes", "no"), default="yes")
+        if checked.ok:
+            return None
+        qc_form = {**values, "errors": {name: [message] for name, message in checked.errors.items()},
+                   "message": "Nothing was saved: see the field marked below."}
+        return render(request, "fulfillment/job.html", _job_context(job, request.user, qc_form=qc_form))
+    if action == "ship":
+        checked.public_ids("jobs")
+        checked.choice("carrier", tuple(CARRIERS), default="")
+        checked.text("service", max_length=60)
+        checked.text("tracking_number", max_length=40)
+        checked.values["cold_pack"] = checked.choice("cold_pack", ("on", ""), default="") == "on"
+        if checked.ok:
+            return None
+        ship_form = {"values": checked.values, "errors": checked.errors}
+        return render(request, "fulfillment/job.html", _job_context(job, request.user, ship_form=ship_form))
+    if action == "hold":
+        checked.text("reason", max_length=500)
+        if checked.ok:
+            return None
+        hold_form = {"values": checked.values, "errors": checked.errors}
+        return render(request, "fulfillment/job.html", _job_context(job, request.user, hold_form=hold_form))
+    if not checked.ok:  # claim, release, a new worksheet, verify, resume: a NUL in the form acts on nothing
+        return redirect("job", job_id=job.public_id)
+    return None
+
+
+@form_input_checked
 @pharmacy_staff_required
 @require_POST
 def job_act(request, job_id, action):
     job = services.job_get(public_id=job_id)
     post = request.POST
+    refused = _job_input_refused(request, job, action, post)
+    if refused is not None:
+        return refused
     if action == "claim":
         act(request, lambda: services.job_claim(job=job, by=request.user), f"You have {job.number}.")
     elif action == "release":

@@ -80,7 +80,7 @@ def event_sentence(event: OrderEvent) -> str:
         text = f"{who} amended the order and signed it again{': ' + detail if detail else '.'}"
     elif kind == "qc_passed":
         text = f"QC passed: {detail}." if detail else "QC passed."
-    elif kind in ("refill_requested", "refill_released"):
+    elif kind in ("refill_requested", "refill_released", "renewal_requested", "renewal_approved", "renewal_denied"):
         text = detail[:1].upper() + detail[1:] + "." if detail else kind.replace("_", " ").capitalize() + "."
     elif kind == "job_status":
         text = _job_sentence(event, who, detail)
@@ -95,7 +95,7 @@ def event_sentence(event: OrderEvent) -> str:
     else:
         text = detail or kind.replace("_", " ").capitalize() + "."
     if event.preparation_id is not None and event.kind in ("job_status", "qc_passed", "transition_refused", "refill_requested",
-                                                                  "refill_released"):
+                                                                  "refill_released", "renewal_requested", "renewal_approved", "renewal_denied"):
         text = f"Preparation {event.preparation.position}: {text[0].lower() + text[1:] if text[:2] not in ('QC',) else text}"
     return text
 

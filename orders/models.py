@@ -345,6 +345,48 @@ class RefillRequest(models.Model):
         ]
 
 
+class RenewalStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the prescriber"
+    APPROVED = "approved", "Approved"
+    DENIED = "denied", "Denied"
+
+
+@tracked()
+class RenewalRequest(models.Model):
+    """The pharmacy or the patient asks the prescriber to renew a preparation that has no refills left (or whose
+    prescription expired). Approved, it points at the new signed order; denied, it keeps the prescriber's reason.
+    While the prescriber changes it on the order form, `draft` is that form's order."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    preparation = models.ForeignKey(Preparation, on_delete=models.PROTECT, related_name="renewal_requests")
+    status = models.CharField(max_length=20, choices=RenewalStatus.choices, default=RenewalStatus.PENDING)
+    source = models.CharField(max_length=20, choices=RefillSource.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    note = models.TextField(blank=True)
+    why = models.CharField(max_length=30, help_text="The refill rule that called for it: NO_REFILLS_LEFT or PRESCRIPTION_EXPIRED.")
+    draft = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    new_order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="renewed_from")
+    reason = models.TextField(blank=True, help_text="The prescriber's reason for denying.")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=RenewalStatus.values), name="renewal_status_valid"),
+            models.CheckConstraint(condition=Q(source__in=RefillSource.values), name="renewal_source_valid"),
+            # One question at a time per preparation: asking again while one waits answers the waiting one.
+            models.UniqueConstraint(fields=["preparation"], condition=Q(status="pending"), name="renewal_one_pending"),
+            models.CheckConstraint(condition=~Q(status="approved") | Q(new_order__isnull=False), name="renewal_approved_has_order"),
+            models.CheckConstraint(condition=~Q(status="denied") | ~Q(reason=""), name="renewal_denied_has_reason"),
+        ]
+        indexes = [
+            # Serves the prescriber's home: the clinic's pending renewals, oldest first.
+            models.Index(fields=["status", "created_at"], name="renewal_status_created"),
+        ]
+
+
 class OrderAmendment(models.Model):
     """A prescriber's answer to a clarification by changing the order: a new version of the same order. The
     preparations as they stood before are kept here, so the pharmacist sees what changed and the old version

@@ -134,6 +134,24 @@ def preparation_get(*, user, public_id) -> Preparation:
                          public_id, "preparation")
 
 
+def renewal_list(*, user) -> QuerySet:
+    """Renewal requests of the preparations the caller may see."""
+    from orders.models import RenewalRequest
+
+    orders = order_list(user=user, include_drafts=False).values("pk")
+    return (RenewalRequest.objects.filter(preparation__order__in=orders)
+            .select_related("preparation__order__patient", "preparation__order__prescriber__user", "requested_by", "new_order"))
+
+
+def renewal_get(*, user, public_id):
+    return _by_public_id(renewal_list(user=user), public_id, "renewal request")
+
+
+def renewals_pending(*, user, limit: int = 50) -> list:
+    """The caller's clinic's renewals waiting for a prescriber, oldest first (the prescriber's home)."""
+    return list(renewal_list(user=user).filter(status="pending").order_by("created_at")[:limit])
+
+
 def order_events(*, order: Order) -> QuerySet:
     return OrderEvent.objects.filter(order=order).select_related("actor", "preparation").order_by("sequence")
 

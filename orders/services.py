@@ -278,6 +278,8 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
 
             order = _with_unique_number(make)
         _preparations_create(order=order, body=body, outcome=outcome, answers=answers)
+        if draft is not None:
+            _renewal_draft_signed(draft=draft, order=order, by=user)
     return order
 
 
@@ -579,8 +581,8 @@ def order_start_from_favourite(*, prescriber: Prescriber, by, favourite: Favouri
     return order_draft_create(prescriber=prescriber, by=by, body=body, patient=patient)
 
 
-def order_reorder(*, prescriber: Prescriber, by, order: Order) -> Order:
-    """A new draft with the same patient and preparations as a past order (re-checked when signed)."""
+def order_reorder_body(order: Order, *, only: Preparation | None = None) -> dict:
+    """A past order as an order body (no patient: the caller says whose), all its preparations or `only` one."""
     preparations = [
         {
             "base": p.base_code, "quantity": plain_number(p.quantity), "unit": p.unit, "route": p.route,
@@ -588,10 +590,35 @@ def order_reorder(*, prescriber: Prescriber, by, order: Order) -> Order:
             "ingredients": [{"ingredient": line["ingredient"], "percent": plain_number(line["percent"])} for line in p.ingredients],
             "exclusions": p.exclusions,
         }
-        for p in order.preparations.all()
+        for p in order.preparations.all() if only is None or p.pk == only.pk
     ]
-    body = {"clinical_difference_note": order.clinical_difference_note, "encounter_state": order.encounter_state, "preparations": preparations}
-    return order_draft_create(prescriber=prescriber, by=by, body=body, patient=order.patient)
+    return {"clinical_difference_note": order.clinical_difference_note, "encounter_state": order.encounter_state, "preparations": preparations}
+
+
+def order_reorder(*, prescriber: Prescriber, by, order: Order) -> Order:
+    """A new draft with the same patient and preparations as a past order (re-checked when signed)."""
+    return order_draft_create(prescriber=prescriber, by=by, body=order_reorder_body(order), patient=order.patient)
+
+
+def renewal_approved_record(*, renewal, new_order: Order, by) -> None:
+    """A renewal request approved by `new_order` (signed from it, or from its changed draft): in the signing's transaction."""
+    from orders.models import RenewalRequest, RenewalStatus
+
+    RenewalRequest.objects.filter(pk=renewal.pk, status=RenewalStatus.PENDING).update(
+        status=RenewalStatus.APPROVED, new_order=new_order, decided_by=by, decided_at=timezone.now(), draft=None)
+    prep = renewal.preparation
+    who = by.get_full_name() or by.username
+    event_record(order=prep.order, preparation=prep, kind="renewal_approved", actor=by, message=f"renewed by {who} as order {new_order.number}")
+
+
+def _renewal_draft_signed(*, draft: Order, order: Order, by) -> None:
+    """A draft signed: if it was a renewal's changed copy, the renewal is approved by it (the request's row locked)."""
+    from orders.models import RenewalRequest, RenewalStatus
+
+    renewal = (RenewalRequest.objects.select_for_update(of=("self",)).select_related("preparation__order")
+               .filter(draft_id=draft.pk, status=RenewalStatus.PENDING).first())
+    if renewal is not None:
+        renewal_approved_record(renewal=renewal, new_order=order, by=by)
 
 
 def prescriber_of(user, prescriber_npi: str | None = None) -> Prescriber:

@@ -27,6 +27,8 @@ from orders.validation import order_validate, result_as_json
 from portal.access import prescriber_required
 from portal.audit import record_access
 from portal.errors import NotFound, ServiceError
+from portal.form_input import (CHOICE_MESSAGE, HIDDEN_MESSAGE, NUL_MESSAGE, FormInput, form_input_checked, nul_fields,
+                               parse_public_id, post_without_nul)
 from portal.page_actions import act
 from portal.states import USState
 
@@ -154,7 +156,7 @@ def _rows(body: dict) -> list[dict]:
     return rows
 
 
-def _edit_context(request, order, body, checks=None, notice="", touched=None) -> dict:
+def _edit_context(request, order, body, checks=None, notice="", touched=None, input_errors: dict[str, str] | None = None) -> dict:
     patient = _patient_or_none(request.user, body.get("patient_id"))
     touched = set() if touched is None else touched
     checks = checks if checks is not None else run_checks(user=request.user, body=body, touched=touched)
@@ -168,6 +170,16 @@ def _edit_context(request, order, body, checks=None, notice="", touched=None) ->
             line["error_percent"] = inline.get(f"prep-{p}-ing-{i}-percent", "")
     checks["slot_messages"] = [(name, inline.get(name, "")) for name in checks.get("slots", [])
                                if not name.endswith(("-route", "-directions", "-refills"))]
+    input_errors = input_errors or {}
+    for row in rows:  # a refused input (portal.form_input), beside its field
+        p = row["index"]
+        row["input_errors"] = {f: input_errors.get(f"prep-{p}-{f}", "") for f in ROW_FIELDS}
+        for i, line in enumerate(row["ingredients"]):
+            line["input_error_code"] = input_errors.get(f"prep-{p}-ing-{i}-code", "")
+            line["input_error_percent"] = input_errors.get(f"prep-{p}-ing-{i}-percent", "")
+    placed = {f"prep-{row['index']}-{f}" for row in rows for f in ROW_FIELDS} | set(PAGE_FIELDS) | {
+        f"prep-{row['index']}-ing-{i}-{f}" for row in rows for i in range(len(row["ingredients"])) for f in ("code", "percent")}
+    unplaced = [name for name in input_errors if name not in placed]  # a hidden field: no place beside it
     return {
         **_facts_context(),
         "order": order,
@@ -180,7 +192,27 @@ def _edit_context(request, order, body, checks=None, notice="", touched=None) ->
         "notice": notice,
         "favourites": selectors.favourite_list(user=request.user),
         "visibilities": Visibility.choices,
+        "input_errors": {f: input_errors.get(f, "") for f in PAGE_FIELDS},
+        "input_refused": len(input_errors), "input_hidden": HIDDEN_MESSAGE if unplaced else "",
     }
+
+
+ROW_FIELDS = ("base", "quantity", "route", "target_ph", "directions", "refills", "exclude", "preservative_free", "fav_name",
+              "fav_visibility")
+PAGE_FIELDS = ("patient", "encounter_state", "clinical_difference_note")
+
+
+def _edit_refused(request, order, body, post, touched, input_errors: dict[str, str]):
+    """The order form again after a refused input: every field as typed (a NUL taken out), each error beside its
+    field, a sentence above; nothing saved. An htmx check swaps the whole form in (HX-Retarget), so the errors show."""
+    context = _edit_context(request, order, body, touched=touched, input_errors=input_errors)
+    for row in context["rows"]:  # the favourite's name is not part of the order: kept from the form
+        row["fav_name"] = post.get(f"prep-{row['index']}-fav_name", "")
+    response = render(request, "orders/edit.html" if not request.headers.get("HX-Request") else "orders/_form.html", context)
+    if request.headers.get("HX-Request"):
+        response["HX-Retarget"] = "#order-form"
+        response["HX-Reswap"] = "outerHTML"
+    return response
 
 
 @prescriber_required
@@ -212,13 +244,37 @@ def order_list_page(request):
     })
 
 
+START_FROM = ("home", "favourites")
+
+
+@form_input_checked
 @prescriber_required
 @require_POST
 def order_new(request):
+    """A new draft: blank, for a patient, or from a favourite (with the patient chosen beside it)."""
+    checked = FormInput(request.POST, request)
+    patient_id = checked.public_id("patient")
+    favourite_id = checked.public_id("favourite", message="This favourite is not one of yours (the page may be out of date). "
+                                                           "Nothing was started: choose a favourite below again.")
+    patient = _patient_or_none(request.user, patient_id) if patient_id else None
+    if patient_id and patient is None and "patient" not in checked.errors:
+        checked.error("patient", "This patient is not one of your clinic's. Choose again from the list.")
+    favourite = None
+    if favourite_id and checked.ok:
+        try:
+            favourite = selectors.favourite_get(user=request.user, public_id=favourite_id)
+        except NotFound:
+            checked.error("favourite", "This favourite is no longer available (deleted, or no longer shared). Nothing was "
+                                       "started: choose another below.")
+    if not checked.ok:  # the page the form was on, the choice kept and the error beside it; no draft made
+        start_form = {"favourite": checked.values.get("favourite", ""), "values": checked.values, "errors": checked.errors}
+        if request.POST.get("from") == "favourites":
+            return favourites_page(request, start_form=start_form)
+        from portal.views import prescriber_home
+
+        return prescriber_home(request, start_form=start_form)
     prescriber = services.prescriber_of(request.user)
-    patient = _patient_or_none(request.user, request.POST.get("patient"))
-    if request.POST.get("favourite"):
-        favourite = selectors.favourite_get(user=request.user, public_id=request.POST["favourite"])
+    if favourite is not None:
         order = services.order_start_from_favourite(prescriber=prescriber, by=request.user, favourite=favourite, patient=patient)
     else:
         body = {}
@@ -236,6 +292,7 @@ def _amending(order) -> bool:
     return order.status == OrderStatus.CLARIFICATION_REQUESTED and bool(order.draft.get("amending"))
 
 
+@form_input_checked
 @prescriber_required
 def order_edit(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
@@ -245,14 +302,22 @@ def order_edit(request, order_id):
         record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
         return render(request, "orders/edit.html", _edit_context(request, order, order.draft))
 
+    # A NUL anywhere, or a patient id that is not one: the form again with the error beside the field and what was
+    # typed (without the NUL); the draft is not saved and no button's action runs.
+    input_errors = {name: NUL_MESSAGE for name in nul_fields(request.POST)}
+    post = post_without_nul(request.POST) if input_errors else request.POST
     units = _facts_context()["units"]
-    body = resolve_names(body_from_post(request.POST, units=units), formulary_facts())
-    touched = {name for name in request.POST.get("touched", "").split(",") if name}
+    body = resolve_names(body_from_post(post, units=units), formulary_facts())
+    touched = {name for name in post.get("touched", "").split(",") if name}
     if _amending(order):
         body["patient_id"] = str(order.patient.public_id)  # a new version is for the same patient
+    elif body.get("patient_id") and parse_public_id(body["patient_id"]) is None:
+        input_errors["patient"] = CHOICE_MESSAGE  # a choice, not text: a NUL in it makes it no id at all
     patient = _patient_or_none(request.user, body.get("patient_id"))
     if body.get("patient_id") and patient is None:
         body["patient_id"] = None
+    if input_errors:
+        return _edit_refused(request, order, body, post, touched, input_errors)
     action = request.POST.get("action", "check")
     notice = ""
     allergies = [g.code for g in patient.allergies.all()] if patient else []
@@ -301,6 +366,7 @@ def order_edit(request, order_id):
     return render(request, "orders/_form.html", context)
 
 
+@form_input_checked
 @prescriber_required
 def order_review(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
@@ -309,7 +375,13 @@ def order_review(request, order_id):
         return redirect("order-detail", order_id=order.public_id)
     checks = run_checks(user=request.user, body=order.draft)
     error = ""
-    if request.method == "POST" and amending:
+    checked = FormInput(request.POST, request)
+    if request.method == "POST":
+        checked.text("note", max_length=2000)
+        checked.choice("attest", ("on", ""), default="")
+    if request.method == "POST" and not checked.ok:
+        error = "Nothing was signed: see the field marked below."
+    elif request.method == "POST" and amending:
         if request.POST.get("attest") != "on":
             error = "Tick the attestation to sign."
         elif checks["ok"]:
@@ -353,20 +425,24 @@ def order_review(request, order_id):
     return render(request, "orders/review.html", {
         "order": order, "checks": checks, "patient": patient, "rows": rows, "error": error, "attestation": services.ATTESTATION,
         "amending": amending, "version": order.amendments.count() + 2 if amending else None,
-        "estimate": estimate, "cutoff": settings.PHARMACY_CUTOFF,
+        "estimate": estimate, "cutoff": settings.PHARMACY_CUTOFF, "input": {"errors": checked.errors, "values": checked.values},
     })
 
 
 @prescriber_required
 def order_detail(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    events = list(selectors.order_events(order=order))
     record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
+    return render(request, "orders/detail.html", _detail_context(request, order))
+
+
+def _detail_context(request, order) -> dict:
+    events = list(selectors.order_events(order=order))
     preparations = list(order.preparations.all())
     holds = selectors.hold_reasons(order=order)
     open_preparations = [p for p in preparations if p.status not in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED,
                                                                      PreparationStatus.CANCELLED)]
-    return render(request, "orders/detail.html", {
+    return {
         "order": order, "events": events, "preps": [{**preparation_view(p), "hold_reason": holds.get(p.pk, "")} for p in preparations],
         "history": selectors.order_history(order=order, pharmacy=False),
         "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
@@ -378,7 +454,15 @@ def order_detail(request, order_id):
         "preparations": preparations,
         "can_rush": order.status in services.RUSH_OPEN and order.rush in (RushStatus.NONE, RushStatus.DECLINED)
         and bool(open_preparations),
-    })
+    }
+
+
+def _detail_refused(request, order, form: str, checked: FormInput):
+    """The order page again, the refused form showing its field errors and what was typed; nothing was changed."""
+    record_access(request, object_type="order", object_id=order.public_id, patient_id=order.patient_id)
+    context = _detail_context(request, order)
+    context["input"] = {"form": form, "errors": checked.errors, "values": checked.values}
+    return render(request, "orders/detail.html", context)
 
 
 # An order the pharmacy has approved and is making, shipping or has delivered: the patient's link applies.
@@ -392,11 +476,16 @@ def _patient_link_url(order):
     return link_url(link) if link else None
 
 
+@form_input_checked
 @prescriber_required
 @require_POST
 def order_cancel(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    act(request, lambda: services.order_cancel(order=order, by=request.user, reason=request.POST.get("reason", "")[:1000]),
+    checked = FormInput(request.POST, request)
+    reason = checked.text("reason", max_length=1000)
+    if not checked.ok:
+        return _detail_refused(request, order, "cancel", checked)
+    act(request, lambda: services.order_cancel(order=order, by=request.user, reason=reason),
         f"Order {order.number} is cancelled.")
     return redirect("order-detail", order_id=order.public_id)
 
@@ -418,20 +507,30 @@ def order_patient_link(request, order_id, action):
     return redirect("order-detail", order_id=order.public_id)
 
 
+@form_input_checked
 @prescriber_required
 @require_POST
 def order_rush(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    act(request, lambda: services.order_rush_request(order=order, by=request.user, reason=request.POST.get("reason", "")[:1000]),
+    checked = FormInput(request.POST, request)
+    reason = checked.text("reason", max_length=1000)
+    if not checked.ok:
+        return _detail_refused(request, order, "rush", checked)
+    act(request, lambda: services.order_rush_request(order=order, by=request.user, reason=reason),
         "Rush asked: the pharmacist will accept it (with new dates) or tell you why not.")
     return redirect("order-detail", order_id=order.public_id)
 
 
+@form_input_checked
 @prescriber_required
 @require_POST
 def order_answer(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    act(request, lambda: services.order_answer_clarification(order=order, by=request.user, answer=request.POST.get("answer", "")[:2000]),
+    checked = FormInput(request.POST, request)
+    answer = checked.text("answer", max_length=2000)
+    if not checked.ok:
+        return _detail_refused(request, order, "answer", checked)
+    act(request, lambda: services.order_answer_clarification(order=order, by=request.user, answer=answer),
         "Your answer is with the pharmacist; the order is back in their queue.")
     return redirect("order-detail", order_id=order.public_id)
 
@@ -465,9 +564,12 @@ PATIENT_FORM_FIELDS = ("first_name", "last_name", "date_of_birth", "sex", "email
 
 
 def _patient_data(post) -> tuple[dict, dict]:
-    data = {field: post.get(field, "").strip() for field in PATIENT_FORM_FIELDS}
-    errors = {}
-    if data["date_of_birth"]:
+    checked = FormInput(post)
+    data = {field: checked.text(field) for field in PATIENT_FORM_FIELDS}
+    errors = {field: [message] for field, message in checked.errors.items()}  # a NUL: shown beside its field
+    if errors.get("date_of_birth"):
+        data["date_of_birth"] = None
+    if data["date_of_birth"] and not errors.get("date_of_birth"):
         try:
             data["date_of_birth"] = dt.date.fromisoformat(data["date_of_birth"])
         except ValueError:
@@ -481,15 +583,19 @@ def _patient_data(post) -> tuple[dict, dict]:
     # Every missing field at once, in words, beside it (the service checks them again).
     for field, words in (("first_name", "the first name"), ("last_name", "the last name"), ("address_line1", "the street address"),
                          ("city", "the city"), ("postal_code", "the ZIP code")):
-        if not data[field]:
+        if not data[field] and field not in errors:
             errors[field] = [f"Enter {words}."]
     if data["date_of_birth"] is None and "date_of_birth" not in errors:
         errors["date_of_birth"] = ["Enter the date of birth."]
     for field, limit in (("first_name", 100), ("last_name", 100), ("email", 254), ("phone", 30), ("address_line1", 200),
                          ("address_line2", 200), ("city", 100), ("postal_code", 10), ("notes", 2000), ("external_id", 100)):
-        if len(data[field]) > limit:
+        if len(data[field]) > limit and field not in errors:
             errors[field] = [f"At most {limit} characters."]
-    data["allergies"] = post.getlist("allergies")
+    data["allergies"] = checked.texts("allergies")
+    if "allergies" in checked.errors:
+        errors["allergies"] = [checked.errors["allergies"]]
+    if checked.stray:  # a NUL in a field the page does not show (which button, a hidden one): said above the form
+        errors.setdefault("__all__", []).append(HIDDEN_MESSAGE)
     return data, errors
 
 
@@ -501,6 +607,7 @@ def patient_list_page(request):
     return render(request, template, {"patients": patients, "q": search})
 
 
+@form_input_checked
 @prescriber_required
 def patient_form_page(request, patient_id=None):
     patient = selectors.patient_get(user=request.user, public_id=patient_id) if patient_id else None
@@ -540,7 +647,7 @@ def patient_form_page(request, patient_id=None):
 
 
 @prescriber_required
-def favourites_page(request):
+def favourites_page(request, *, start_form: dict | None = None, rename_form: dict | None = None):
     search = request.GET.get("q", "")[:100]
     facts = formulary_facts()
     favourites = list(selectors.favourite_list(user=request.user, search=search))
@@ -555,29 +662,39 @@ def favourites_page(request):
                            for line in prep.get("ingredients") or [] if line.get("ingredient")]
         favourite.mine = favourite.owner.user_id == request.user.pk
     template = "orders/_favourite_rows.html" if request.headers.get("HX-Request") else "orders/favourites.html"
-    return render(request, template, {"favourites": favourites, "q": search, "patients": selectors.patient_list(user=request.user)[:500]})
+    return render(request, template, {"favourites": favourites, "q": search, "patients": selectors.patient_list(user=request.user)[:500],
+                                      "start_form": start_form or {}, "rename_form": rename_form or {}})
 
 
+@form_input_checked
 @prescriber_required
 @require_POST
 def favourite_change(request, favourite_id, action):
     favourite = selectors.favourite_get(user=request.user, public_id=favourite_id)
     prescriber = services.prescriber_of(request.user)
+    checked = FormInput(request.POST, request)
     if action == "rename":
-        act(request, lambda: services.favourite_rename(favourite=favourite, prescriber=prescriber, name=request.POST.get("name", "")),
+        name = checked.text("name", max_length=120)
+        if not checked.ok:  # the favourites again, the name as typed beside its error; nothing renamed
+            return favourites_page(request, rename_form={"favourite": str(favourite.public_id), "values": checked.values,
+                                                         "errors": checked.errors})
+        act(request, lambda: services.favourite_rename(favourite=favourite, prescriber=prescriber, name=name),
             "The favourite is renamed.")
-    else:
+    elif checked.ok:  # a NUL in the delete form: nothing deleted, said above the list
         name = favourite.name
         act(request, lambda: services.favourite_delete(favourite=favourite, prescriber=prescriber), f"“{name}” is deleted.")
     return redirect("favourites")
 
 
+@form_input_checked
 @prescriber_required
 @require_POST
 def order_discard(request, order_id):
     order = selectors.order_get(user=request.user, public_id=order_id)
-    act(request, lambda: services.order_draft_discard(order=order, by=request.user), f"Draft {order.number} is discarded.")
-    target = request.POST.get("next", "")
+    checked = FormInput(request.POST, request)
+    target = checked.text("next")
+    if checked.ok:  # a NUL in the form: nothing discarded, said on the page it goes back to
+        act(request, lambda: services.order_draft_discard(order=order, by=request.user), f"Draft {order.number} is discarded.")
     return redirect(target if target in ("orders", "prescriber-home") else "prescriber-home")
 
 

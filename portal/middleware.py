@@ -90,8 +90,10 @@ def _field_label(name: str) -> str:
 class RejectNulMiddleware:
     """A NUL character in the path, the query string or a page form's field is refused with 400
     before any view: PostgreSQL cannot store or compare text containing one, so it would otherwise
-    fail deep in a query. Every page form gets this, including forms added later; the answer names
-    the field. (API bodies are JSON: their serializer fields refuse NUL with a field error.)"""
+    fail deep in a query. The page forms that check their own fields (`portal.form_input`, views
+    marked `@form_input_checked`) get their POST: they show the error beside the field and keep what
+    was typed. Every other form, including one added later, is refused here with a plain page naming
+    the field: the last line of defence. (API bodies are JSON: their serializer fields refuse NUL.)"""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -102,19 +104,26 @@ class RejectNulMiddleware:
         if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
             log.warning("refused an address with a NUL character")
             return bad_input(request, "The address contains a NUL character.")
-        if request.method == "POST" and not is_api(request) and request.content_type in (
-                "application/x-www-form-urlencoded", "multipart/form-data"):
-            try:
-                fields = [key for key, values in request.POST.lists() if "\x00" in key or any("\x00" in v for v in values)]
-            except RequestDataTooBig:
-                log.warning("refused a form larger than the upload limit on %s", request.path)
-                return bad_input(request, "The form is too large.", status=413)
-            if fields:
-                log.warning("refused a form with a NUL character on %s", request.path)
-                label = _field_label(fields[0].replace("\x00", ""))
-                return bad_input(request, f"The field “{label}” contains a NUL character (an invisible control character that "
-                                          "cannot be stored). Remove it, for example by typing the text again, and send the form again.")
         return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.path.startswith("/s/") or request.method != "POST" or is_api(request):
+            return None
+        if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            return None
+        try:
+            fields = [key for key, values in request.POST.lists() if "\x00" in key or any("\x00" in v for v in values)]
+        except RequestDataTooBig:
+            log.warning("refused a form larger than the upload limit on %s", request.path)
+            return bad_input(request, "The form is too large.", status=413)
+        if fields and not getattr(view_func, "form_input_checked", False):
+            log.warning("refused a form with a NUL character on %s", request.path)
+            label = _field_label(fields[0].replace("\x00", ""))
+            return bad_input(request, f"The field “{label}” contains a NUL character (an invisible control character that "
+                                      "cannot be stored). Remove it, for example by typing the text again, and send the form again.")
+        if fields:
+            log.warning("a form with a NUL character on %s: the form shows the error", request.path)
+        return None
 
 
 class JsonBodyGuardMiddleware:

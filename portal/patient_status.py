@@ -65,7 +65,12 @@ def patient_status(request, token: str):
         return _not_found(request)
     if confirmed:
         record_access(request, object_type="patient_link", object_id=link.pk, patient_id=link.order.patient_id)
-        return _page(request, "patient/status.html", status_context(link))
+        if request.method == "POST" and request.POST.get("action") == "refill":
+            request.session[_flash_key(link)] = _patient_refill(link, request.POST.get("preparation", ""), request.POST.get("note", ""))
+            return redirect(request.path)
+        context = status_context(link)
+        context["flash"] = request.session.pop(_flash_key(link), None)
+        return _page(request, "patient/status.html", context)
     error = False
     if request.method == "POST":
         # Count the try first (atomic), then compare: concurrent tries cannot get past the limit.
@@ -88,6 +93,31 @@ def patient_status(request, token: str):
     return _page(request, "patient/confirm.html", {"error": error})
 
 
+def _flash_key(link) -> str:
+    return f"patient-flash-{link.pk}"
+
+
+def _patient_refill(link, preparation_id: str, note: str) -> dict:
+    """The patient asks for a refill of one preparation of their order (their date of birth is confirmed in this
+    session). The same service and rules as everyone's; a refusal for none left asks the prescriber to renew."""
+    from fulfillment import refills, renewals
+    from portal.errors import ServiceError
+
+    prep = next((p for p in link.order.preparations.all() if str(p.public_id) == str(preparation_id)), None)
+    if prep is None:
+        return {"ok": False, "text": "Choose one of the preparations on this page."}
+    try:
+        refill, _job, _ignored = refills.refill_request(preparation=prep, by=None, note=note, source="patient")
+    except refills.RefillRefused as refused:
+        renewal = renewals.renewal_after_refusal(preparation=prep, refusal_code=refused.code, by=None, source="patient")
+        text = refused.message.replace("ask the prescriber to renew it", "we have asked your prescriber to renew it") if renewal else refused.message
+        return {"ok": False, "text": text, "preparation": str(prep.public_id)}
+    except ServiceError as exc:
+        return {"ok": False, "text": exc.message, "preparation": str(prep.public_id)}
+    return {"ok": True, "preparation": str(prep.public_id),
+            "text": f"Refill requested. The pharmacy will make your {prep.base_name.lower()} again and send it to you."}
+
+
 def status_context(link) -> dict:
     from fulfillment.documents import label_context
     from fulfillment.models import Job, Shipment
@@ -96,7 +126,7 @@ def status_context(link) -> dict:
     from orders.selectors import hold_reasons
 
     order = link.order
-    events = list(order.events.filter(kind__in=["signed", "approved", "job_status", "cancelled"]).order_by("sequence"))
+    events = list(order.events.filter(kind__in=["signed", "approved", "job_status", "cancelled", "refill_requested"]).order_by("sequence"))
     preparations = []
     # The latest fill of each preparation (a refill is another job of the same preparation).
     jobs = {job.preparation_id: job for job in Job.objects.filter(preparation__order=order).select_related("record", "shipment")
@@ -105,8 +135,14 @@ def status_context(link) -> dict:
     for prep in order.preparations.all():
         job = jobs.get(prep.pk)
         steps = [{"label": "Prescription received", "at": order.signed_at}]
-        steps += [{"label": _STEP_LABELS.get(e.to_status, e.to_status), "at": e.created_at} for e in events
-                  if (e.kind == "approved") or (e.kind == "job_status" and e.preparation_id == prep.pk and e.to_status in _STEP_LABELS)]
+        mine = [e for e in events if e.kind == "approved" or (e.preparation_id == prep.pk and e.kind in ("job_status", "refill_requested"))]
+        refill_at = max((i for i, e in enumerate(mine) if e.kind == "refill_requested"), default=None)
+        if refill_at is not None:  # a refill: its own steps, from the request on
+            fill = jobs[prep.pk].fill if prep.pk in jobs else ""
+            steps = [{"label": f"Refill {fill} requested", "at": mine[refill_at].created_at}]
+            mine = mine[refill_at + 1:]
+        steps += [{"label": _STEP_LABELS.get(e.to_status, e.to_status), "at": e.created_at} for e in mine
+                  if e.kind == "approved" or (e.kind == "job_status" and e.to_status in _STEP_LABELS)]
         compounded = job is not None and hasattr(job, "record")
         label = label_context(job) if compounded else None
         shipment = job.shipment if job else None
@@ -114,6 +150,7 @@ def status_context(link) -> dict:
         preparations.append({
             "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients], "status": prep.get_status_display(),
             "hold_reason": holds.get(prep.pk, ""),
+            "public_id": str(prep.public_id), "refill": _refill_outlook(prep, order),
             "steps": steps, "beyond_use_date": label["beyond_use_date"] if label else None,
             "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
             "directions": prep.directions, "refills_left": prep.refills_remaining, "refills": prep.refills,
@@ -131,6 +168,19 @@ def status_context(link) -> dict:
             # Before it ships: the pharmacy's promise; once a parcel is out, the carrier's estimate is shown on it.
             "promise": {"ship": order.promised_ship_date, "delivery": order.promised_delivery_date}
             if waiting and order.promised_ship_date and order.status not in ("rejected", "cancelled") else None}
+
+
+def _refill_outlook(prep, order) -> dict | None:
+    """What the patient may do about a refill: ask now, or when the next one is due, or nothing (none written)."""
+    from fulfillment.refills import refill_outlook
+
+    if not prep.refills or order.status not in ("approved", "shipped", "delivered"):
+        return None
+    outlook = refill_outlook(prep)
+    refusal = outlook["refusal"]
+    return {"can_request": outlook["can_request"], "next_on": outlook["next_refill_on"],
+            "why_not": refusal.message.replace("ask the prescriber to renew it", "ask your clinic to renew it") if refusal else "",
+            "in_progress": outlook["open_refills"] > 0 or (refusal is not None and refusal.code == "FILL_IN_PROGRESS")}
 
 
 def _expected_delivery(shipment, carrier):

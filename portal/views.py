@@ -28,7 +28,7 @@ def home(request):
 
 
 @role_required(Role.PRESCRIBER)
-def prescriber_home(request):
+def prescriber_home(request, *, start_form: dict | None = None):
     """What needs the prescriber, their drafts, their recent orders with each preparation's status and
     parcel, and the clinic's shared favourites."""
     from fulfillment.tracking import CARRIERS
@@ -50,8 +50,9 @@ def prescriber_home(request):
     return render(request, "portal/home_prescriber.html", {
         "prescriber": prescriber, "licences": selectors.licences_with_status(prescriber.licences.all(), today),
         "needs_you": order_selectors.orders_needing_prescriber(user=request.user),
+        "renewals": order_selectors.renewals_pending(user=request.user),
         "drafts": order_selectors.draft_list(user=request.user), "recent": recent, "favourites": favourites[:12],
-        "patients": order_selectors.patient_list(user=request.user)[:500],
+        "patients": order_selectors.patient_list(user=request.user)[:500], "start_form": start_form or {},
     })
 
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from portal import services, two_factor
 from portal.errors import NotFound
+from portal.form_input import FormInput, form_input_checked
 from portal.models import ApiToken
 
 
@@ -99,10 +100,10 @@ def two_factor_verify(request):
 
 
 @login_required
-def security_page(request):
+def security_page(request, *, token_form: dict | None = None):
     tokens = ApiToken.objects.filter(user=request.user).order_by("-created_at")
     return _no_store(render(request, "portal/security.html", {
-        "tokens": tokens, "recovery_left": two_factor.recovery_codes_left(request.user),
+        "tokens": tokens, "recovery_left": two_factor.recovery_codes_left(request.user), "token_form": token_form or {},
     }))
 
 
@@ -113,13 +114,16 @@ def recovery_codes_new(request):
     return _no_store(render(request, "portal/recovery_codes.html", {"codes": codes, "next": "/accounts/security/", "first": False}))
 
 
+@form_input_checked
 @login_required
 @require_POST
 def token_create(request):
-    name = request.POST.get("name", "").strip()
-    if not name or len(name) > 100:
-        messages.error(request, "Give the token a name of 1 to 100 characters (what will use it).")
-        return redirect("security")
+    checked = FormInput(request.POST, request)
+    name = checked.text("name", max_length=100)
+    if checked.ok and not name:
+        checked.error("name", "Give the token a name of 1 to 100 characters (what will use it).")
+    if not checked.ok:  # the security page again, the name as typed and the error beside it; no token made
+        return security_page(request, token_form={"values": checked.values, "errors": checked.errors})
     raw = services.api_token_issue(user=request.user, name=name)
     return _no_store(render(request, "portal/token_created.html", {"token": raw, "name": name}))
 

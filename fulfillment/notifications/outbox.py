@@ -20,7 +20,7 @@ from fulfillment.fhir.events import fill as fill_fhir_payload
 from fulfillment.models import EmailOutbox, OutboxStatus, PayloadFormat, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated", "job.on_hold", "job.resumed",
-               "refill.requested", "refill.released", "prescription.depleted")
+               "refill.requested", "refill.released", "prescription.depleted", "renewal.requested", "renewal.approved", "renewal.denied")
 ORDER_STATUS_KINDS = {"signed", "approved", "rejected", "cancelled", "clarification_requested", "clarification_answered", "amended",
                       "status_changed"}
 PRESCRIBER_EMAILS = {"clarification_requested": "prescriber_clarification", "rejected": "prescriber_rejected"}
@@ -85,7 +85,7 @@ def on_order_event(order_event) -> None:
             email_queue(template="patient_approved", to=order.patient.email, order=order)
         if kind in PRESCRIBER_EMAILS:
             email_queue(template=PRESCRIBER_EMAILS[kind], to=order.prescriber.user.email, order=order)
-    elif kind in ("refill_requested", "refill_released"):
+    elif kind in ("refill_requested", "refill_released", "renewal_requested", "renewal_approved", "renewal_denied"):
         lifecycle_emit(order_event)
     elif kind == "job_status" and order_event.preparation_id:
         prep = order_event.preparation
@@ -100,6 +100,9 @@ def lifecycle_emit(order_event) -> None:
     prescription depleted (its last refill released), a job held or resumed. Ids and statuses only: the hold reason is read from the order (it may name the patient's care)."""
     if order_event.kind in ("refill_requested", "refill_released") and order_event.preparation_id:
         _refill_emit(order_event)
+        return
+    if order_event.kind.startswith("renewal_") and order_event.preparation_id:
+        _renewal_emit(order_event)
         return
     if order_event.kind != "job_status" or not order_event.preparation_id:
         return
@@ -187,3 +190,19 @@ def _refill_emit(order_event) -> None:
     event_emit(order=order_event.order, type="refill.released", data=data)
     if prep.refills_remaining == 0:
         event_emit(order=order_event.order, type="prescription.depleted", data=data)
+
+
+def _renewal_emit(order_event) -> None:
+    from orders.models import RenewalRequest
+
+    prep = order_event.preparation
+    renewal = RenewalRequest.objects.filter(preparation=prep).select_related("new_order").order_by("-created_at", "-pk").first()
+    if order_event.kind != "renewal_requested":
+        renewal = (RenewalRequest.objects.filter(preparation=prep, decided_at__isnull=False).select_related("new_order")
+                   .order_by("-decided_at", "-pk").first())
+    data = {"preparation_id": str(prep.public_id), "position": prep.position,
+            "renewal_request_id": str(renewal.public_id) if renewal else None, "status": renewal.status if renewal else None}
+    if order_event.kind == "renewal_approved" and renewal and renewal.new_order_id:
+        data["new_order_id"] = str(renewal.new_order.public_id)
+        data["new_order_number"] = renewal.new_order.number
+    event_emit(order=order_event.order, type=order_event.kind.replace("_", ".", 1), data=data)

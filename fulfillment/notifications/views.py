@@ -10,44 +10,60 @@ from fulfillment.models import PayloadFormat, WebhookDelivery
 from fulfillment.notifications.outbox import EVENT_TYPES
 from orders.validation import prescriber_for_caller
 from portal.access import prescriber_required
-from portal.errors import NotFound, ServiceError
+from portal.errors import ServiceError
+from portal.form_input import FormInput, form_input_checked
 
 
+@form_input_checked
 @prescriber_required
 def webhooks_page(request):
     clinic = prescriber_for_caller(user=request.user, prescriber_npi=None).clinic
     secret = None
+    errors, values = {}, {"event_types": list(EVENT_TYPES), "payload_format": PayloadFormat.JSON}
     if request.method == "POST":
-        try:
-            endpoint = webhooks.endpoint_create(clinic=clinic, by=request.user, url=request.POST.get("url", ""),
-                                                event_types=request.POST.getlist("event_types"),
-                                                description=request.POST.get("description", ""),
-                                                payload_format=request.POST.get("payload_format", PayloadFormat.JSON))
-        except ServiceError as exc:
-            for field, problems in exc.fields.items():
-                for problem in problems:
-                    messages.error(request, f"{field.replace('_', ' ')}: {problem}")
-        else:
-            secret = endpoint.secret
-            messages.success(request, "Endpoint added. Copy its signing secret now: it is not shown again.")
+        checked = FormInput(request.POST, request)
+        url = checked.text("url", max_length=500)
+        event_types = checked.texts("event_types")
+        payload_format = checked.choice("payload_format", PayloadFormat.values, default=PayloadFormat.JSON)
+        description = checked.text("description", max_length=200)
+        values, errors = checked.values, dict(checked.errors)
+        if checked.ok:
+            try:
+                endpoint = webhooks.endpoint_create(clinic=clinic, by=request.user, url=url, event_types=event_types,
+                                                    description=description, payload_format=payload_format)
+            except ServiceError as exc:  # the address policy, the events, the limit: beside the field they concern
+                errors = {field: " ".join(problems) for field, problems in exc.fields.items()}
+                if exc.status == 409 or not errors:  # the clinic's limit: the whole sentence, with what to do
+                    errors = {"url": exc.message}
+            else:
+                secret = endpoint.secret
+                values = {"event_types": list(EVENT_TYPES), "payload_format": PayloadFormat.JSON}
+                messages.success(request, "Endpoint added. Copy its signing secret now: it is not shown again.")
     return render(request, "fulfillment/webhooks.html", {"endpoints": clinic.webhook_endpoints.order_by("-created_at"),
                                                          "event_types": EVENT_TYPES, "secret": secret,
-                                                         "payload_formats": PayloadFormat.choices})
+                                                         "payload_formats": PayloadFormat.choices, "errors": errors, "values": values})
 
 
+@form_input_checked
 @prescriber_required
 def webhook_page(request, endpoint_id):
     clinic = prescriber_for_caller(user=request.user, prescriber_npi=None).clinic
     endpoint = webhooks.endpoint_get(clinic=clinic, public_id=endpoint_id)
+    error = ""
     if request.method == "POST":
-        if request.POST.get("action") == "delete":
+        checked = FormInput(request.POST, request)
+        action = checked.choice("action", ("delete", "redeliver"), default="redeliver")
+        delivery_id = checked.public_id("delivery")
+        if action == "delete" and checked.ok:
             endpoint.delete()
             messages.success(request, "Endpoint removed.")
             return redirect("webhooks")
-        delivery = WebhookDelivery.objects.filter(endpoint=endpoint, public_id=request.POST.get("delivery", "")).first()
-        if delivery is None:
-            raise NotFound("No such delivery.")
-        webhooks.delivery_redeliver(delivery=delivery)
-        messages.success(request, "Sent again.")
-        return redirect("webhook", endpoint_id=endpoint.public_id)
-    return render(request, "fulfillment/webhook.html", {"endpoint": endpoint, "deliveries": endpoint.deliveries.select_related("event")[:200]})
+        delivery = WebhookDelivery.objects.filter(endpoint=endpoint, public_id=delivery_id).first() if delivery_id else None
+        if delivery is not None and checked.ok:
+            webhooks.delivery_redeliver(delivery=delivery)
+            messages.success(request, "Sent again.")
+            return redirect("webhook", endpoint_id=endpoint.public_id)
+        error = ("Nothing was sent: the delivery asked for is not one of this endpoint's (the form was changed, or the list is "
+                 "out of date). Choose Redeliver on a row of the list below.")
+    return render(request, "fulfillment/webhook.html", {"endpoint": endpoint, "deliveries": endpoint.deliveries.select_related("event")[:200],
+                                                        "error": error})

@@ -80,7 +80,8 @@ def refill_refusal(facts: RefillFacts) -> Refusal | None:
     if facts.refills_remaining - facts.open_refills <= 0:
         if facts.refills == 0:
             return Refusal("NO_REFILLS_LEFT", "This prescription has no refills; ask the prescriber to renew it.")
-        return Refusal("NO_REFILLS_LEFT", f"All {facts.refills} refills of this prescription have been used or requested; "
+        used = "The one refill" if facts.refills == 1 else f"All {facts.refills} refills"
+        return Refusal("NO_REFILLS_LEFT", f"{used} of this prescription {'has' if facts.refills == 1 else 'have'} been used or requested; "
                                           "ask the prescriber to renew it.")
     if facts.fill_in_progress:
         return Refusal("FILL_IN_PROGRESS", "The previous fill is still being made or has not shipped yet; a refill can follow it.")

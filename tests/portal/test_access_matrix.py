@@ -13,7 +13,7 @@ from django.urls import get_resolver
 
 from fulfillment.models import Job, Shipment, WebhookDelivery, WebhookEndpoint
 from formulary.models import StockLot
-from orders.models import Order
+from orders.models import Order, RenewalRequest
 from portal.models import AccessEvent, ApiToken
 from tests.builders import released_job
 from tests.twofa import sign_in
@@ -27,6 +27,8 @@ CLINIC_OBJECT_ROUTES = {
     "favourite-delete", "order-print", "order-print-pdf",
     "api-order", "api-order-cancel", "api-order-amend", "api-order-events", "api-patient", "api-webhook", "api-webhook-deliveries",
     "api-webhook-redeliver", "order-rush", "api-order-rush", "api-preparation", "api-preparation-refills",
+    "api-preparation-renewals", "api-renewal-approve", "api-renewal-deny", "preparation", "preparation-refill", "preparation-renewal",
+    "renewal-approve", "renewal-change", "renewal-deny",
     "fhir-medication-request", "fhir-task", "fhir-medication-dispense", "fhir-patient",
 }
 # The pharmacy's own work: prescribers and platforms get 403 (or 404), never the data.
@@ -112,6 +114,8 @@ def world(api_as, rivera, chen, ready, staff):
             "token_id": ApiToken.objects.filter(user=rivera.user).first().pk,
             "preparation_id": rivera_order.preparations.first().public_id,
             "mfr_id": rivera_order.preparations.first().mfr.public_id, "other_id": rivera_order.preparations.first().mfr.public_id,
+            "renewal_id": RenewalRequest.objects.create(preparation=rivera_order.preparations.first(), source="pharmacy",
+                                                        why="NO_REFILLS_LEFT").public_id,
             "favourite_id": favourite_save(prescriber=rivera, name="Matrix cream", visibility="clinic",
                                            preparation={"base": "cream-base-pf", "ingredients": []}).public_id,
         },
@@ -134,7 +138,8 @@ def _state(world) -> tuple:
 
     return (order.status, order.version, order.patient.last_name, endpoint.active, endpoint.url,
             list(Favourite.objects.filter(public_id=world["kwargs"]["favourite_id"]).values_list("name", flat=True)),
-            ApiToken.objects.filter(revoked_at__isnull=True).count(), list(order.patient_links.values_list("revoked_at", flat=True)))
+            ApiToken.objects.filter(revoked_at__isnull=True).count(), list(order.patient_links.values_list("revoked_at", flat=True)),
+            list(RenewalRequest.objects.values_list("status", flat=True)), Job.objects.count(), Order.objects.count())
 
 
 def test_another_clinics_prescriber_gets_404_everywhere_and_changes_nothing(world, chen, rivera, api_as, client, password):
@@ -161,7 +166,7 @@ def test_the_owning_clinic_reaches_the_same_objects(world, rivera, api_as, clien
     routes = _routes()
     page = sign_in(client, rivera.user, password)
     api = api_as(rivera.user)
-    readable = {"order-detail", "webhook", "patient-edit", "patient-page", "order-print", "api-order", "api-order-events", "api-patient", "api-webhook",
+    readable = {"order-detail", "preparation", "api-preparation", "webhook", "patient-edit", "patient-page", "order-print", "api-order", "api-order-events", "api-patient", "api-webhook",
                 "api-webhook-deliveries", "fhir-medication-request", "fhir-task", "fhir-medication-dispense", "fhir-patient"}
     statuses = {name: (api if routes[name].startswith(("api/", "fhir/")) else page).get(_url(routes[name], world["kwargs"])).status_code
                 for name in sorted(readable)}

@@ -1,0 +1,107 @@
+"""Refill and renewal pages (issue 18), for the prescriber and the pharmacy: a preparation's page (refills left, when
+the next one is due, every fill so far) with "Request a refill" and "Ask the prescriber to renew"; and the
+prescriber's answers to a renewal request (approve, change and sign, deny). Same services as the API."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from fulfillment import refills, renewals
+from fulfillment.api_refills import fill_rows
+from orders import selectors as order_selectors
+from orders.models import RefillRequest
+from orders.presentation import preparation_safety
+from portal.access import prescriber_required, role_required
+from portal.audit import record_access
+from portal.errors import ServiceError
+from portal.models import Role
+
+PEOPLE = (Role.PRESCRIBER, Role.PHARMACIST, Role.TECHNICIAN, Role.PHARMACY_ADMIN)
+people_required = role_required(*PEOPLE)
+STATUS_WORDS = {"queued": "Waiting to be made", "compounding": "Being made", "qc": "Quality check", "ready": "Ready to ship",
+                "shipped": "Shipped", "delivered": "Delivered", "on_hold": "On hold", "rework": "Being remade", "cancelled": "Cancelled"}
+
+
+def preparation_context(prep, user) -> dict:
+    outlook = refills.refill_outlook(prep)
+    fills = fill_rows(prep)
+    for row in fills:
+        row["label"] = "Original fill" if row["fill"] == 0 else f"Refill {row['fill']}"
+        row["status_text"] = STATUS_WORDS.get(row["status"], row["status"])
+    refusal = outlook["refusal"]
+    return {
+        "prep": prep, "order": prep.order, "safety": preparation_safety(prep), "outlook": outlook, "fills": fills,
+        "refusal": refusal, "renewable": refusal is not None and refusal.code in renewals.RENEWABLE,
+        "pending_renewal": prep.renewal_requests.filter(status="pending").first(),
+        "requests": list(RefillRequest.objects.filter(preparation=prep).select_related("requested_by")),
+        "pharmacist": user.role in (Role.PHARMACIST, Role.PHARMACY_ADMIN),
+        "staff": user.role != Role.PRESCRIBER,
+    }
+
+
+@people_required
+def preparation_page(request, preparation_id):
+    prep = order_selectors.preparation_get(user=request.user, public_id=preparation_id)
+    record_access(request, object_type="preparation", object_id=prep.public_id, patient_id=prep.order.patient_id)
+    return render(request, "fulfillment/preparation.html", preparation_context(prep, request.user))
+
+
+@people_required
+@require_POST
+def preparation_refill(request, preparation_id):
+    prep = order_selectors.preparation_get(user=request.user, public_id=preparation_id)
+    try:
+        refill, job, ignored = refills.refill_request(preparation=prep, by=request.user, note=request.POST.get("note", ""),
+                                                      override_reason=request.POST.get("override_reason", ""))
+    except refills.RefillRefused as refused:
+        renewal = renewals.renewal_after_refusal(preparation=prep, refusal_code=refused.code, by=request.user)
+        messages.error(request, refused.message + (" The prescriber has been asked to renew it." if renewal else ""))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Refill {refill.fill} requested: job {job.number} is in the compounding queue."
+                         + (f" {ignored}" if ignored else ""))
+    return redirect("preparation", preparation_id=prep.public_id)
+
+
+@people_required
+@require_POST
+def preparation_renewal(request, preparation_id):
+    prep = order_selectors.preparation_get(user=request.user, public_id=preparation_id)
+    try:
+        _renewal, created = renewals.renewal_request(preparation=prep, by=request.user, note=request.POST.get("note", ""))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "The prescriber has been asked to renew it." if created else "The prescriber was already asked; "
+                                                                                          "the request is waiting.")
+    return redirect("preparation", preparation_id=prep.public_id)
+
+
+@prescriber_required
+@require_POST
+def renewal_decide(request, renewal_id, action):
+    renewal = order_selectors.renewal_get(user=request.user, public_id=renewal_id)
+    try:
+        if action == "approve":
+            from formulary.rules_facts_builder import formulary_facts
+            from orders.api_validate import OrderBodySerializer
+
+            body = OrderBodySerializer(data=renewals.renewal_body(renewal), context={"facts": formulary_facts()})
+            if not body.is_valid():
+                raise ServiceError("The preparation can no longer be signed as it was: change it and sign.")
+            new = renewals.renewal_approve(renewal=renewal, by=request.user, body=body.validated_data)
+            messages.success(request, f"Renewed: order {new.number} is signed and sent to the pharmacy.")
+            return redirect("order-detail", order_id=new.public_id)
+        if action == "change":
+            draft = renewals.renewal_change_start(renewal=renewal, by=request.user)
+            messages.info(request, "Change what you need and sign: signing approves the renewal.")
+            return redirect("order-edit", order_id=draft.public_id)
+        renewals.renewal_deny(renewal=renewal, by=request.user, reason=request.POST.get("reason", ""))
+        messages.success(request, "Renewal denied; the pharmacy is told why.")
+    except ServiceError as exc:
+        details = " ".join(m for msgs in exc.fields.values() for m in (msgs if isinstance(msgs, list) else [str(msgs)]))
+        messages.error(request, f"{exc.message} {details}".strip())
+    return redirect("prescriber-home")

@@ -1,0 +1,104 @@
+"""In Chromium: the patient requests a refill from the status page on a phone; the prescriber sees refills left,
+the next due day and the fills on the preparation's page; the pharmacist asks for a renewal, and the prescriber
+renews from the home page."""
+
+import datetime as dt
+import os
+
+import pytest
+from playwright.sync_api import expect
+
+from fulfillment.models import Job
+from orders.models import Order, RenewalRequest
+from orders.patient_links import link_token, patient_link_current
+from tests.builders import released_job
+from tests.twofa import sign_in_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SHOTS = os.environ.get("SHOTS_DIR", "")
+START = dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.timezone.utc)
+
+
+def shot(page, name):
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def test_patient_refill_on_a_phone_then_renewal(browser, live_server, api_as, rivera, pharmacist, technician, password, formulary,
+                                                time_machine):
+    from portal.demo import _demo_pharmacy, _demo_stock
+
+    time_machine.move_to(START, tick=True)
+    _demo_pharmacy()
+    _demo_stock(technician)
+    staff = {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
+    order, job = released_job(api_as, rivera, staff, refills=1)
+    staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
+                                              "tracking_number": "SIM-PHONE-RF"}, format="json")
+    token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
+    prep_id = order["preparations"][0]["id"]
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    patient = phone.new_page()
+    patient.goto(f"{live_server.url}/s/{token}/")
+    patient.get_by_label("Date of birth").fill("1991-04-12")
+    patient.get_by_role("button", name="Continue").click()
+    expect(patient.get_by_test_id("refills")).to_contain_text("Refills left: 1 of 1. The next can be made from Tuesday, December 22")
+    expect(patient.get_by_test_id("refill-request")).to_have_count(0)  # too soon: no button
+    phone.close()
+
+    time_machine.move_to(START + dt.timedelta(days=22), tick=True)
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    patient = phone.new_page()
+    patient.goto(f"{live_server.url}/s/{token}/")
+    patient.get_by_label("Date of birth").fill("1991-04-12")
+    patient.get_by_role("button", name="Continue").click()
+    patient.get_by_role("button", name="Request a refill").click()
+    expect(patient.get_by_test_id("refill-result")).to_contain_text("Refill requested")
+    expect(patient.get_by_test_id("timeline")).to_contain_text("Refill 1 requested")
+    expect(patient.get_by_test_id("prep-status")).to_have_text("Queued")
+    expect(patient.get_by_test_id("refill-request")).to_have_count(0)
+    expect(patient.get_by_test_id("refill-why-not")).to_have_count(0)  # the refill is on its way: nothing to explain
+    shot(patient, "patient-refill-390")
+    assert patient.evaluate("document.documentElement.scrollWidth") <= 390
+    refill_job = Job.objects.get(preparation__public_id=prep_id, fill=1)
+    assert refill_job.status == "queued" and refill_job.preparation.refill_requests.get().source == "patient"
+
+    doctor = browser.new_context(viewport={"width": 1366, "height": 900})
+    prescriber = doctor.new_page()
+    sign_in_browser(prescriber, live_server.url, rivera.user, password, f"/orders/{order['id']}/")
+    expect(prescriber.get_by_test_id("refills-line")).to_contain_text("Refills left: 1 of 1")
+    prescriber.get_by_role("link", name="Refills and fills").click()
+    expect(prescriber.get_by_test_id("fill-row")).to_have_count(2)
+    expect(prescriber.get_by_test_id("fills")).to_contain_text("Refill 1")
+    expect(prescriber.get_by_test_id("refill-refusal")).to_contain_text("The one refill of this prescription has been used or requested")
+    expect(prescriber.get_by_test_id("refill-form")).to_have_count(0)  # nothing to ask for: no button
+    shot(prescriber, "preparation-prescriber-1366")
+    prescriber.set_viewport_size({"width": 390, "height": 844})
+    shot(prescriber, "preparation-prescriber-390")
+    assert prescriber.evaluate("document.documentElement.scrollWidth") <= 390
+    prescriber.set_viewport_size({"width": 1366, "height": 900})
+
+    desk = browser.new_context(viewport={"width": 1366, "height": 900})
+    pharm = desk.new_page()
+    sign_in_browser(pharm, live_server.url, pharmacist, password, f"/preparations/{prep_id}/")
+    pharm.get_by_role("button", name="Ask the prescriber to renew").click()
+    expect(pharm.locator(".messages")).to_contain_text("The prescriber has been asked to renew it")
+    expect(pharm.get_by_test_id("renewal-pending")).to_be_visible()
+    shot(pharm, "preparation-pharmacist-1366")
+
+    prescriber.goto(f"{live_server.url}/prescriber/")
+    renewal = prescriber.get_by_test_id("renewal")
+    expect(renewal).to_contain_text("Maya Lopez")
+    expect(renewal).to_contain_text("No refills left · asked by Test Pharm")
+    shot(prescriber, "home-renewal-1366")
+    prescriber.set_viewport_size({"width": 390, "height": 844})
+    shot(prescriber, "home-renewal-390")
+    assert prescriber.evaluate("document.documentElement.scrollWidth") <= 390
+    prescriber.set_viewport_size({"width": 1366, "height": 900})
+    renewal.get_by_role("button", name="Renew as it was").click()
+    expect(prescriber.locator(".messages")).to_contain_text("Renewed: order")
+    assert RenewalRequest.objects.get().status == "approved"
+    assert Order.objects.filter(patient__first_name="Maya").count() == 2
+    for context in (phone, doctor, desk):
+        context.close()

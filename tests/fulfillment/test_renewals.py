@@ -1,0 +1,95 @@
+"""Renewals (issue 18): a refill refused for none left asks the prescriber to renew; the request waits on the
+prescriber's home; approving makes one new signed order copying the preparation (approving twice still one);
+approving with changes signs the changed preparation; denying keeps the reason. Webhooks tell the platform."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from fulfillment.models import WebhookEndpoint, WebhookEvent
+from orders.models import Order, RenewalRequest
+from tests.builders import approve, released_job, submit
+from tests.fulfillment.test_refills import START, prep_id, ship
+from tests.twofa import sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+def depleted(api_as, rivera, staff, time_machine):
+    """An order with no refills, filled and shipped: a refill now has none left."""
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=0)
+    ship(staff, job0["id"], "SIM-RENEW-00")
+    return order
+
+
+def test_no_refills_left_asks_the_prescriber_who_approves_once(client, api_as, rivera, chen, staff, ready, time_machine, password):
+    WebhookEndpoint.objects.create(clinic=rivera.clinic, url="https://ehr.example.test/hooks", secret="s" * 32, created_by=rivera.user,
+                                   event_types=["renewal.requested", "renewal.approved"])
+    order = depleted(api_as, rivera, staff, time_machine)
+    refused = staff["tech"].post(f"/api/v1/preparations/{prep_id(order)}/refills/", {}, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "NO_REFILLS_LEFT"
+    renewal_id = refused.json()["error"]["renewal_request"]
+    renewal = RenewalRequest.objects.get(public_id=renewal_id)
+    assert renewal.status == "pending" and renewal.source == "pharmacy"
+    # Asking again answers the waiting request (200), never a second one.
+    again = staff["pharmacist"].post(f"/api/v1/preparations/{prep_id(order)}/renewal-requests/", {"note": "patient called"}, format="json")
+    assert again.status_code == 200 and again.json()["id"] == renewal_id
+    assert RenewalRequest.objects.count() == 1
+
+    sign_in(client, rivera.user, password)
+    home = client.get("/prescriber/", follow=True).content.decode()
+    assert 'data-testid="renewals"' in home and "Maya Lopez" in home and "no refills left" in home.lower()
+
+    # Another clinic's prescriber cannot see or decide it.
+    assert api_as(chen.user).post(f"/api/v1/renewal-requests/{renewal_id}/approve/", {}, format="json").status_code == 404
+    # Only a prescriber decides.
+    assert staff["pharmacist"].post(f"/api/v1/renewal-requests/{renewal_id}/approve/", {}, format="json").status_code == 403
+
+    approved = api_as(rivera.user).post(f"/api/v1/renewal-requests/{renewal_id}/approve/", {}, format="json")
+    assert approved.status_code == 201, approved.json()
+    new = approved.json()
+    assert new["id"] != order["id"] and new["status"] == "submitted"
+    assert new["preparations"][0]["base"] == order["preparations"][0]["base"]
+    assert [i["ingredient"] for i in new["preparations"][0]["ingredients"]] == [i["ingredient"] for i in order["preparations"][0]["ingredients"]]
+    twice = api_as(rivera.user).post(f"/api/v1/renewal-requests/{renewal_id}/approve/", {}, format="json")
+    assert twice.status_code == 409 and new["number"] in twice.json()["error"]["message"]
+    assert Order.objects.filter(patient__first_name="Maya").count() == 2
+    renewal.refresh_from_db()
+    assert renewal.status == "approved" and str(renewal.new_order.public_id) == new["id"]
+    types = list(WebhookEvent.objects.filter(type__startswith="renewal.").order_by("pk").values_list("type", flat=True))
+    assert types == ["renewal.requested", "renewal.approved"]
+    assert WebhookEvent.objects.get(type="renewal.approved").payload["data"]["new_order_id"] == new["id"]
+    assert "renewal_requests" not in client.get("/prescriber/", follow=True).content.decode()
+
+
+def test_renewal_bad_input_changes_and_denial(api_as, rivera, staff, ready, time_machine):
+    order = depleted(api_as, rivera, staff, time_machine)
+    url = f"/api/v1/preparations/{prep_id(order)}/renewal-requests/"
+    # Not needed while refills remain.
+    with_refills = submit(api_as, rivera, first="Ana", refills=2)
+    approve(staff, with_refills)
+    not_needed = staff["pharmacist"].post(f"/api/v1/preparations/{prep_id(with_refills)}/renewal-requests/", {}, format="json")
+    assert not_needed.status_code == 409 and not_needed.json()["error"]["code"] == "RENEWAL_NOT_NEEDED"
+    renewal_id = staff["pharmacist"].post(url, {}, format="json").json()["id"]
+    # Approve with changes: a changed strength, checked by the rules like any order.
+    changed = {"base": "cream-base-pf", "quantity": 30, "unit": "g", "target_ph": 5.0, "directions": "Apply nightly to the cheeks.",
+               "refills": 3, "ingredients": [{"ingredient": "pe9010", "percent": 1}, {"ingredient": "niacinamide", "percent": 2}]}
+    bad = api_as(rivera.user).post(f"/api/v1/renewal-requests/{renewal_id}/approve/",
+                                   {"preparation": {**changed, "ingredients": [{"ingredient": "niacinamide", "percent": 90}]}}, format="json")
+    assert bad.status_code in (400, 422)
+    assert RenewalRequest.objects.get(public_id=renewal_id).status == "pending"  # nothing decided
+    ok = api_as(rivera.user).post(f"/api/v1/renewal-requests/{renewal_id}/approve/", {"preparation": changed}, format="json")
+    assert ok.status_code == 201, ok.json()
+    prep = ok.json()["preparations"][0]
+    assert prep["refills"] == 3 and prep["quantity"] in ("30", "30.000", 30) and prep["directions"] == "Apply nightly to the cheeks."
+    # Deny: a reason is required; then the next request for the new order's preparation can be denied.
+    time_machine.move_to(START + dt.timedelta(days=400), tick=False)  # the first prescription has expired
+    second = staff["pharmacist"].post(url, {}, format="json")
+    assert second.status_code == 201
+    assert api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/deny/", {"reason": " "}, format="json").status_code == 400
+    denied = api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/deny/", {"reason": "Needs a visit first"}, format="json")
+    assert denied.status_code == 200 and denied.json()["status"] == "denied" and denied.json()["reason"] == "Needs a visit first"
+    assert api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/approve/", {}, format="json").status_code == 409
