@@ -1,7 +1,7 @@
 -- POSTs for bench/throughput.sh: the bare endpoint, validate, or submit (a fresh Idempotency-Key each time).
 local target = os.getenv("TARGET")
 local token = os.getenv("TOKEN")
-local prep = '{"base":"cream-base-pf","quantity":50,"unit":"g","target_ph":5.0,"ingredients":['
+local prep = '{"base":"cream-base-pf","quantity":50,"unit":"g","target_ph":5.0,"directions":"Apply a thin layer nightly.","ingredients":['
   .. '{"ingredient":"pe9010","percent":1},{"ingredient":"niacinamide","percent":4},{"ingredient":"panthenol","percent":1},'
   .. '{"ingredient":"allantoin","percent":0.5},{"ingredient":"glycerin","percent":3},{"ingredient":"ceramide-np","percent":1}]}'
 local order = '{"patient":{"first_name":"Bench","last_name":"Mark","date_of_birth":"1990-01-01"},'

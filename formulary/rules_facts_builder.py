@@ -36,7 +36,7 @@ def formulary_facts() -> FormularyFacts:
 
 
 def formulary_facts_forget() -> None:
-    """Drop the cached facts (tests that edit rows directly, without a revision bump)."""
+    """Drop the cached facts (tests that edit formulary rows directly, without a revision bump)."""
     with _cache_lock:
         _cache["key"], _cache["facts"] = None, None
 

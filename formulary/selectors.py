@@ -109,6 +109,12 @@ def usable_lots(*, material_codes: list[str], base_codes: list[str], on: dt.date
     )
 
 
+def released_lots_of(*, item_codes: list[str]) -> QuerySet:
+    """Released lots of these materials or bases, first to expire first (the choices on a job's record form)."""
+    return (StockLot.objects.filter(status=LotStatus.RELEASED).filter(Q(material__code__in=item_codes) | Q(base__code__in=item_codes))
+            .select_related("material", "base").order_by("expires_on", "pk"))
+
+
 def low_stock(*, today: dt.date, material_threshold: Decimal = Decimal("100"), base_threshold: Decimal = Decimal("2000")) -> list[dict]:
     """Items whose usable stock (released, unexpired) is under the threshold, lowest first."""
     usable = Q(lots__status=LotStatus.RELEASED, lots__expires_on__gte=today)

@@ -152,6 +152,25 @@ def stock_lot_get(*, public_id) -> StockLot:
     return lot
 
 
+def stock_lots_consume(*, takes: list[tuple[StockLot, Decimal]]) -> None:
+    """Take amounts (in each lot's unit: g, or mL for a base made in mL) from lots, all or none: the lots' rows are locked in primary-key order (so two
+    technicians using the same lots wait for each other instead of deadlocking), each must hold what is
+    taken, and a lot taken to zero is exhausted. Call it inside the caller's transaction."""
+    wanted: dict[int, Decimal] = {}
+    for lot, grams in takes:
+        wanted[lot.pk] = wanted.get(lot.pk, Decimal(0)) + grams
+    with transaction.atomic():
+        locked = {lot.pk: lot for lot in StockLot.objects.select_for_update(of=("self",)).select_related("material", "base")
+                  .filter(pk__in=wanted).order_by("pk")}
+        for pk in sorted(wanted):
+            lot, grams = locked[pk], wanted[pk]
+            if lot.quantity_on_hand < grams:
+                raise ServiceError(f"Lot {lot.lot_number} has less than {grams.normalize():f} {lot.unit} on hand.",
+                                   fields={"lots": [f"Not enough left in lot {lot.lot_number}."]})
+            left = lot.quantity_on_hand - grams
+            StockLot.objects.filter(pk=pk).update(quantity_on_hand=left, **({"status": LotStatus.EXHAUSTED} if left == 0 else {}))
+
+
 def stock_lots_expire(*, today: dt.date | None = None) -> int:
     """Mark released or quarantined lots past their expiry as expired (a daily beat task)."""
     today = today or timezone.localdate()

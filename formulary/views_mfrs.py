@@ -13,6 +13,7 @@ from formulary import mfr_content, mfrs, selectors
 from formulary.models import MfrStatus
 from portal.access import pharmacy_staff_required
 from portal.errors import ServiceError
+from portal.form_input import FormInput, form_input_checked
 from portal.models import Role
 
 # The fields as a record prints them, in <795> 7.2's order; each (field, heading).
@@ -47,7 +48,7 @@ def _text(mfr, field: str) -> list[str]:
 
 def _back(request, fallback: str):
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if target and "\x00" not in target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return redirect(target)
     return redirect(fallback)
 
@@ -82,7 +83,8 @@ def mfr_detail(request, mfr_id):
         "mfr": mfr, "versions": versions, "pharmacist": pharmacist,
         "missing": mfr_content.missing_fields(mfr) if mfr.status == MfrStatus.DRAFT else {},
         "others": [v for v in versions if v.pk != mfr.pk], "orders": selectors.mfr_order_numbers(mfr=mfr),
-        "form": request.session.pop("mfr_form", None),
+        "form": request.session.pop("mfr_form", None), "form_errors": request.session.pop("mfr_form_errors", {}),
+        "review_form": request.session.pop("mfr_review_form", {}),
     })
 
 
@@ -103,18 +105,33 @@ def mfr_compare(request, mfr_id, other_id):
                                                           "same_formulation": left.formulation_key == right.formulation_key})
 
 
+@form_input_checked
 @pharmacy_staff_required
 @require_POST
 def mfr_act(request, mfr_id, action):
     mfr = selectors.mfr_get(public_id=mfr_id)
     by = request.user
     here = f"/pharmacy/mfrs/{mfr.public_id}/"
+    checked = FormInput(request.POST, request)
+    if action == "edit":
+        data = {name: checked.text(name, strip=False) for name in mfrs.EDITABLE}
+        if not checked.ok:  # the draft page again, every field as typed (without the NUL), the error beside it
+            request.session["mfr_form"] = {name: value[:4000] for name, value in data.items()}
+            request.session["mfr_form_errors"] = checked.errors
+            return _back(request, here)
+    elif action == "review":
+        note = checked.text("note", max_length=500)
+        if not checked.ok:
+            request.session["mfr_review_form"] = {"note": note, "error": checked.errors.get("note", "")}
+            return _back(request, here)
+    elif not checked.ok:  # approve, retire, revise: a NUL in the form acts on nothing (said above the page)
+        return _back(request, here)
     if action == "approve":
         _do(request, lambda: mfrs.mfr_approve(mfr=mfr, by=by), f"{mfr.label} approved: preparations of this formulation follow it.")
     elif action == "retire":
         _do(request, lambda: mfrs.mfr_retire(mfr=mfr, by=by), f"{mfr.label} retired.")
     elif action == "review":
-        _do(request, lambda: mfrs.mfr_review_clear(mfr=mfr, by=by, note=request.POST.get("note", "")),
+        _do(request, lambda: mfrs.mfr_review_clear(mfr=mfr, by=by, note=note),
             f"{mfr.label} reviewed: it stands as it is.")
     elif action == "revise":
         made = {}
@@ -125,7 +142,6 @@ def mfr_act(request, mfr_id, action):
         if _do(request, revise, f"Version {mfr.version + 1} started as a draft: change it, then approve it."):
             return redirect(f"/pharmacy/mfrs/{made['mfr'].public_id}/")
     elif action == "edit":
-        data = {name: request.POST.get(name, "") for name in mfrs.EDITABLE}
         if not _do(request, lambda: mfrs.mfr_update(mfr=mfr, by=by, data=data), f"{mfr.label} saved."):
             request.session["mfr_form"] = {name: value[:4000] for name, value in data.items()}
     return _back(request, here)

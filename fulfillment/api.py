@@ -1,4 +1,5 @@
-"""Staff API (pharmacy roles only): verification, the queue, records, QC, release, labels, shipping.
+"""Staff API (pharmacy roles only): verification, the queue (claims given back with /release/), records, QC, the
+pharmacist's final check (/verify/), labels, shipping.
 The pages call the same services."""
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fulfillment import downloads, holds, records, rush, selectors, services, tracking
-from fulfillment.models import Job, JobStatus, RecordStep, RenderStatus, Shipment
-from orders import services as order_services
+from fulfillment import carriers, downloads, holds, records, rush, selectors, services, tracking, workflows
+from fulfillment.models import Job, JobStatus, RecordStep, RenderStatus
 from orders.api_orders import OrderAction, OrderSerializer
 from portal import api_examples
 from portal.access import IsPharmacyStaff
@@ -43,7 +43,7 @@ class OrderApprove(OrderAction):
     body_serializer = ApproveSerializer
 
     def act(self, request, order, data):
-        services.order_approve(order=order, by=request.user, acknowledged_warnings=data["acknowledged_warnings"])
+        workflows.order_approve(order=order, by=request.user, acknowledged_warnings=data["acknowledged_warnings"])
 
 
 @extend_schema(request=ReasonSerializer, responses={200: OrderSerializer}, examples=[api_examples.REJECT])
@@ -52,7 +52,7 @@ class OrderReject(OrderAction):
     body_serializer = ReasonSerializer
 
     def act(self, request, order, data):
-        services.order_reject(order=order, by=request.user, reason=data["reason"])
+        workflows.order_reject(order=order, by=request.user, reason=data["reason"])
 
 
 @extend_schema(request=QuestionSerializer, responses={200: OrderSerializer}, examples=[api_examples.CLARIFY])
@@ -61,7 +61,7 @@ class OrderClarify(OrderAction):
     body_serializer = QuestionSerializer
 
     def act(self, request, order, data):
-        order_services.order_request_clarification(order=order, by=request.user, question=data["question"])
+        workflows.order_clarify(order=order, by=request.user, question=data["question"])
 
 
 class NoBody(serializers.Serializer):
@@ -121,35 +121,36 @@ class JobList(generics.ListAPIView):
         status = self.request.query_params.get("status", "")
         if status and status not in JobStatus.values:
             raise serializers.ValidationError({"status": [f"Unknown status {status!r}."]})
-        return selectors.job_list(status=status)
+        return selectors.job_list(user=self.request.user, status=status)
 
 
-def _job_json(job: Job) -> dict:
-    return JobSerializer(selectors.job_list().get(pk=job.pk)).data
+def _job_json(job: Job, user) -> dict:
+    return JobSerializer(selectors.job_for_answer(user=user, job=job)).data
 
 
 class JobClaimNext(Staff):
     @extend_schema(request=None, responses={200: JobSerializer})
     def post(self, request):
-        return Response(_job_json(services.job_claim_next(by=request.user)))
+        return Response(_job_json(services.job_claim_next(by=request.user), request.user))
 
 
 class JobClaim(Staff):
     @extend_schema(request=None, responses={200: JobSerializer})
     def post(self, request, job_id):
-        return Response(_job_json(services.job_claim(job=services.job_get(public_id=job_id), by=request.user)))
+        return Response(_job_json(services.job_claim(job=selectors.job_get(user=request.user, public_id=job_id), by=request.user), request.user))
 
 
-class JobRelease(Staff):
+# POST jobs/{id}/release/ gives the claim back; the pharmacist's final check is JobVerify (/verify/).
+class JobClaimGiveBack(Staff):
     @extend_schema(request=None, responses={200: JobSerializer})
     def post(self, request, job_id):
-        return Response(_job_json(services.job_release(job=services.job_get(public_id=job_id), by=request.user)))
+        return Response(_job_json(services.job_claim_give_back(job=selectors.job_get(user=request.user, public_id=job_id), by=request.user), request.user))
 
 
 class JobWorksheet(Staff):
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY, 202: OpenApiTypes.OBJECT})
     def get(self, request, job_id):
-        job = services.job_get(public_id=job_id)
+        job = selectors.job_get(user=request.user, public_id=job_id)
         latest = selectors.latest_worksheet(job)
         if latest is None:
             raise NotFound("No worksheet yet: claim the job, or ask for one.")
@@ -159,7 +160,7 @@ class JobWorksheet(Staff):
 
     @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT})
     def post(self, request, job_id):
-        worksheet = services.worksheet_request(job=services.job_get(public_id=job_id), by=request.user)
+        worksheet = services.worksheet_request(job=selectors.job_get(user=request.user, public_id=job_id), by=request.user)
         return Response({"version": worksheet.version, "status": worksheet.status}, status=202)
 
 
@@ -183,10 +184,10 @@ class JobRecord(Staff):
     def post(self, request, job_id):
         body = RecordSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = services.job_get(public_id=job_id)
+        job = selectors.job_get(user=request.user, public_id=job_id)
         services.job_record(job=job, by=request.user, lots=[dict(line) for line in body.validated_data["lots"]],
                             actual_yield_grams=body.validated_data["actual_yield_grams"])
-        return Response(_job_json(job))
+        return Response(_job_json(job, request.user))
 
 
 class QCSerializer(serializers.Serializer):
@@ -202,11 +203,11 @@ class JobQC(Staff):
     def post(self, request, job_id):
         body = QCSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = services.job_get(public_id=job_id)
+        job = selectors.job_get(user=request.user, public_id=job_id)
         result = services.job_qc(job=job, by=request.user, ph=body.validated_data.get("ph"),
                                  appearance_ok=body.validated_data["appearance_ok"], fill_weight=body.validated_data["fill_weight"],
                                  description=body.validated_data["description"])
-        return Response({"passed": result.passed, "problems": result.problems, "job": _job_json(job)})
+        return Response({"passed": result.passed, "problems": result.problems, "job": _job_json(job, request.user)})
 
 
 class JobVerify(Staff):
@@ -216,7 +217,7 @@ class JobVerify(Staff):
 
         if request.user.role == "technician":
             raise Forbidden("Only a pharmacist releases a preparation.")
-        return Response(_job_json(services.job_verify(job=services.job_get(public_id=job_id), by=request.user)))
+        return Response(_job_json(services.job_verify(job=selectors.job_get(user=request.user, public_id=job_id), by=request.user), request.user))
 
 
 class DeviationSerializer(serializers.Serializer):
@@ -240,7 +241,7 @@ class JobCompoundingRecord(Staff):
     renderer_classes = [JSONRenderer, PdfOrJson]
 
     def get(self, request, job_id):
-        job = services.job_get(public_id=job_id)
+        job = selectors.job_get(user=request.user, public_id=job_id)
         record = getattr(job, "record", None)
         if record is None:
             raise NotFound(f"Job {job.number} has no compounding record yet.")
@@ -251,15 +252,15 @@ class JobCompoundingRecord(Staff):
 
     @extend_schema(request=None, responses={409: OpenApiTypes.OBJECT})
     def put(self, request, job_id):
-        records.record_change_refused(services.job_get(public_id=job_id))
+        records.record_change_refused(selectors.job_get(user=request.user, public_id=job_id))
 
     @extend_schema(request=None, responses={409: OpenApiTypes.OBJECT})
     def patch(self, request, job_id):
-        records.record_change_refused(services.job_get(public_id=job_id))
+        records.record_change_refused(selectors.job_get(user=request.user, public_id=job_id))
 
     @extend_schema(request=None, responses={409: OpenApiTypes.OBJECT})
     def delete(self, request, job_id):
-        records.record_change_refused(services.job_get(public_id=job_id))
+        records.record_change_refused(selectors.job_get(user=request.user, public_id=job_id))
 
 
 class JobRecordDeviation(Staff):
@@ -267,16 +268,16 @@ class JobRecordDeviation(Staff):
     def post(self, request, job_id):
         body = DeviationSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = services.job_get(public_id=job_id)
+        job = selectors.job_get(user=request.user, public_id=job_id)
         records.deviation_add(job=job, by=request.user, what=body.validated_data["what"], reason=body.validated_data["reason"])
-        job = services.job_get(public_id=job_id)
+        job = selectors.job_get(user=request.user, public_id=job_id)
         return Response(records.record_json(job, job.record), status=201)
 
 
 class JobLabel(Staff):
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, job_id):
-        return downloads.label_download(request, services.job_get(public_id=job_id))
+        return downloads.label_download(request, selectors.job_get(user=request.user, public_id=job_id))
 
 
 class ShipmentCreateSerializer(serializers.Serializer):
@@ -310,7 +311,7 @@ class ShipmentSerializer(serializers.Serializer):
         return [str(order.public_id) for order in shipment.order_list]
 
     def get_tracking_url(self, shipment) -> str:
-        return tracking.carrier_for(shipment.carrier).tracking_url(shipment.tracking_number)
+        return carriers.carrier_for(shipment.carrier).tracking_url(shipment.tracking_number)
 
     def get_jobs(self, shipment) -> list[str]:
         return [job.number for job in shipment.jobs.all()]
@@ -325,7 +326,7 @@ class ShipmentCreate(Staff):
         body = ShipmentCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        jobs = [services.job_get(public_id=job_id) for job_id in data["jobs"]]
+        jobs = [selectors.job_get(user=request.user, public_id=job_id) for job_id in data["jobs"]]
         shipment = services.shipment_create(by=request.user, jobs=jobs, carrier=data["carrier"], service=data["service"],
                                             tracking_number=data["tracking_number"], cold_pack=data["cold_pack"])
         return Response(ShipmentSerializer(shipment).data, status=201)
@@ -334,9 +335,7 @@ class ShipmentCreate(Staff):
 class ShipmentDetail(Staff):
     @extend_schema(responses={200: ShipmentSerializer})
     def get(self, request, shipment_id):
-        shipment = Shipment.objects.prefetch_related("jobs", "events", "orders").filter(public_id=shipment_id).first()
-        if shipment is None:
-            raise NotFound("No such shipment.")
+        shipment = selectors.shipment_get(user=request.user, public_id=shipment_id)
         record_access(request, object_type="shipment", object_id=shipment.public_id, patient_id=shipment.patient_id)
         return Response(ShipmentSerializer(shipment).data)
 
@@ -374,8 +373,8 @@ class JobHold(Staff):
         _pharmacist_only(request, "puts a job on hold")
         body = HoldSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = holds.job_hold(job=services.job_get(public_id=job_id), by=request.user, reason=body.validated_data["reason"])
-        return Response(_job_json(job))
+        job = holds.job_hold(job=selectors.job_get(user=request.user, public_id=job_id), by=request.user, reason=body.validated_data["reason"])
+        return Response(_job_json(job, request.user))
 
 
 class JobResume(Staff):
@@ -384,5 +383,5 @@ class JobResume(Staff):
     @extend_schema(request=None, responses={200: JobSerializer})
     def post(self, request, job_id):
         _pharmacist_only(request, "resumes a job")
-        job = holds.job_resume(job=services.job_get(public_id=job_id), by=request.user)
-        return Response(_job_json(job))
+        job = holds.job_resume(job=selectors.job_get(user=request.user, public_id=job_id), by=request.user)
+        return Response(_job_json(job, request.user))

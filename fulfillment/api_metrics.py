@@ -44,7 +44,7 @@ class Metrics(APIView):
     )
     def get(self, request):
         rng = metrics.metrics_range(raw_from=request.query_params.get("from", ""), raw_to=request.query_params.get("to", ""))
-        figures = metrics.metrics_compute(rng=rng)
+        figures = metrics.metrics_compute(user=request.user, rng=rng)
         figure_json = {}
         for figure in figures:
             figure_json[figure.key] = figure.as_json()

@@ -246,7 +246,7 @@ class RenewalApprove(APIView):
         body = OrderBodySerializer(data=raw, context={"facts": facts})
         body.is_valid(raise_exception=True)
         order = renewals.renewal_approve(renewal=renewal, by=request.user, body=body.validated_data, source=Source.API)
-        return Response(_order_json(order), status=201)
+        return Response(_order_json(order, request.user), status=201)
 
 
 class RenewalDeny(APIView):

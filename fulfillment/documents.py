@@ -113,6 +113,10 @@ def record_plan(job: Job, batch: dict | None = None) -> list[dict]:
     base_line = next((line for line in batch["lines"] if line["kind"] == "base"), None)
     materials = [line for line in batch["lines"] if line["kind"] == "material"]
     materials = [line for line in materials if not _added_late(line, categories)] + [line for line in materials if _added_late(line, categories)]
+    mfr = mfr_followed(job.preparation)
+    if mfr is not None:  # the order of addition is the master formulation record's (lysates and ferments still last)
+        rank = {component["code"]: index for index, component in enumerate(mfr.components)}
+        materials.sort(key=lambda line: (_added_late(line, categories), rank.get(line["item"], len(rank))))
     lots_by_item = {line["item"]: line["lots"] for line in batch["lines"]}
     enough = {line["item"]: line.get("enough", True) for line in batch["lines"]}
     rows: list[dict] = []

@@ -30,7 +30,8 @@ from django.utils import timezone
 
 from fulfillment.models import Job, JobStatus, QCResult, Shipment
 from orders.models import Order, OrderEvent, Preparation
-from portal.errors import ServiceError
+from portal.errors import Forbidden, ServiceError
+from portal.models import Role
 
 DEFAULT_RANGE_DAYS = 30
 QUEUE_STATUSES = (JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.REWORK, JobStatus.READY, JobStatus.ON_HOLD)
@@ -441,8 +442,14 @@ def per_formulation(rng) -> Figure:
     )
 
 
-def metrics_compute(*, rng: MetricsRange, now: dt.datetime | None = None) -> list[Figure]:
-    """Every figure for the range (queue age is as of `now`)."""
+METRICS_ROLES = frozenset({Role.PHARMACIST, Role.PHARMACY_ADMIN})
+
+
+def metrics_compute(*, user, rng: MetricsRange, now: dt.datetime | None = None) -> list[Figure]:
+    """Every figure for the range (queue age is as of `now`), for a pharmacist or the pharmacy's admin: the figures
+    name prescribers and count every clinic's orders, so anyone else is refused whatever page or API asks."""
+    if getattr(user, "role", None) not in METRICS_ROLES:
+        raise Forbidden("Only a pharmacist sees the pharmacy's metrics.")
     now = now or timezone.now()
     tz = timezone.get_current_timezone()
     return [orders_per_day(rng, tz), queue_age(now), verification_turnaround(rng, tz), claim_to_release(rng, tz), qc_yield(rng, tz),

@@ -8,7 +8,6 @@ refills and exclusions, the patient's allergies, and the attestation with the ti
 
 from __future__ import annotations
 
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.template.loader import render_to_string
@@ -25,17 +24,6 @@ def order_print_name(order: Order) -> str:
 
 def order_print_ready(order: Order) -> bool:
     return default_storage.exists(order_print_name(order))
-
-
-def order_print_request(order: Order) -> bool:
-    """Queue the render unless it is ready or already asked for (a minute's grace). True when ready."""
-    if order_print_ready(order):
-        return True
-    if cache.add(f"order-print-queued-{order.pk}-{order.version}", 1, timeout=60):
-        from fulfillment.tasks import render_order_print
-
-        render_order_print.delay(order.pk)
-    return False
 
 
 def order_print_context(order: Order) -> dict:

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from fulfillment.business_days import add_business_days, business_days_between, received_on
 from fulfillment.models import Job, JobStatus
-from fulfillment.tracking import carrier_for
+from fulfillment.carriers import carrier_for
 from orders.models import OrderStatus, Preparation
 
 # Jobs that still need the bench: ready jobs only wait for the carrier, held ones for a decision.

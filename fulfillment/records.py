@@ -95,7 +95,11 @@ def record_missing(job: Job) -> list[str]:
         return ["the compounding record (lots, weights and yield)"]
     missing = []
     if record.mfr_id is None:
-        missing.append("an approved master formulation record for this formulation")
+        current = mfr_for_record(job)
+        if current is None:
+            missing.append("an approved master formulation record for this formulation")
+        elif not record.deviations:  # made before its record was approved: it is linked at release, with the reason on file
+            missing.append(f"a deviation saying why it was compounded before {current.label} was approved")
     for line in record.lines.all():
         name = line.item_name or line.item_code
         if not line.lot_number or line.lot_expires_on is None:
@@ -192,8 +196,16 @@ def record_json(job: Job, record: CompoundingRecord) -> dict:
 
 
 def record_freeze_fields(job: Job, *, by, at) -> dict:
-    """The fields job_verify writes with the release, in its transaction: the review, and the record as released."""
-    return {"reviewed_by": by, "reviewed_at": at, "frozen_at": at, "frozen": record_data(job, released_by=by, released_at=at)}
+    """The fields job_verify writes with the release, in its transaction: the review, and the record as released (a record
+    entered before its formulation's MFR was approved is linked to the approved version now, its deviation on file)."""
+    record = job.record
+    linked = {}
+    if record.mfr_id is None:
+        mfr = mfr_for_record(job)
+        if mfr is not None:
+            record.mfr, record.mfr_code, record.mfr_version = mfr, mfr.code, mfr.version
+            linked = {"mfr": mfr, "mfr_code": mfr.code, "mfr_version": mfr.version}
+    return {**linked,"reviewed_by": by, "reviewed_at": at, "frozen_at": at, "frozen": record_data(job, released_by=by, released_at=at)}
 
 
 def record_pdf_render(*, record_id: int) -> CompoundingRecord | None:

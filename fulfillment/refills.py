@@ -12,7 +12,8 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from fulfillment.models import Job, JobStatus
-from orders.models import Preparation, PreparationStatus, RefillRequest, RefillSource, RefillStatus
+from fulfillment.transitions import job_create
+from orders.models import Preparation, RefillRequest, RefillSource, RefillStatus
 from orders.rules.refills import RefillFacts, Refusal, next_refill_on, refill_refusal
 from orders.rules.titles import title
 from orders.validation import preparation_recheck
@@ -125,14 +126,9 @@ def _recheck(preparation: Preparation, *, today=None) -> None:
 
 
 def _refill_job_create(*, preparation: Preparation, fill: int, by) -> Job:
-    """The refill's job, queued, with the preparation following it and the order's event (the job door's shape)."""
-    order = preparation.order
-    frm = preparation.status
-    job = Job.objects.create(number=f"{order.number}-{preparation.position}-R{fill}", preparation=preparation, fill=fill)
-    Preparation.objects.filter(pk=preparation.pk).update(status=PreparationStatus.QUEUED)
-    event_record(order=order, preparation=preparation, kind="job_status", actor=by, from_status=frm, to_status=JobStatus.QUEUED,
-                 message=f"{job.number} queued (refill {fill})")
-    return job
+    """The refill's job, queued, through the job door (fulfillment.transitions.job_create): the preparation follows it and
+    the order records the event."""
+    return job_create(preparation=preparation, by=by, fill=fill)
 
 
 def refill_release(*, job: Job, by) -> None:
@@ -149,3 +145,28 @@ def refill_release(*, job: Job, by) -> None:
             left = prep.refills_remaining
             event_record(order=prep.order, preparation=prep, kind="refill_released", actor=by,
                          message=f"refill {job.fill} released; {left} of {prep.refills} left")
+
+
+def auto_refills_request(*, today=None) -> dict:
+    """The beat's auto-refill: request each refill that is due, for preparations with an interval and automatic
+    refills not paused. Due is the rules' earliest day (REFILL_TOO_SOON's share of the interval after the previous
+    fill shipped), so the next fill arrives before the last runs out. Idempotent and safe to run twice at once:
+    each request takes the preparation's row lock, and a second tick finds the refill just made (FILL_IN_PROGRESS),
+    so there is exactly one refill per interval. Returns {"requested": n, "skipped": {code: n}}."""
+    today = today or timezone.localdate()
+    requested, skipped = 0, {}
+    candidates = (Preparation.objects.filter(refill_interval_days__isnull=False, auto_refill_paused=False, refills_remaining__gt=0,
+                                             order__status__in=("approved", "shipped", "delivered"))
+                  .select_related("order").order_by("pk"))
+    for prep in candidates:
+        refusal = refill_refusal(refill_facts(prep, today=today))  # a cheap look first, without the lock
+        if refusal is not None:
+            skipped[refusal.code] = skipped.get(refusal.code, 0) + 1
+            continue
+        try:
+            refill_request(preparation=prep, by=None, source=RefillSource.AUTO, today=today)
+        except Conflict as refused:  # decided under the lock: another tick got there first, or the re-check stopped it
+            skipped[refused.code] = skipped.get(refused.code, 0) + 1
+            continue
+        requested += 1
+    return {"requested": requested, "skipped": skipped}

@@ -1,20 +1,42 @@
-"""Fulfilment reads for pharmacy staff."""
+"""Fulfilment reads, scoped to the caller: jobs, shipments and the verification queue are the
+pharmacy's, so anyone else is told they do not exist. Views and the API read through here."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import BooleanField, Case, Count, OuterRef, Prefetch, QuerySet, Subquery, Value, When
 
-from fulfillment.models import Job, JobStatus, Shipment, WorkerHeartbeat, Worksheet
-from orders.models import Order, OrderEvent, OrderStatus, RushStatus
+from fulfillment.carriers import CARRIERS
+from fulfillment.documents import label_context
+from fulfillment.refills import refill_outlook
+from fulfillment.models import Job, JobStatus, RenderStatus, Shipment, WorkerHeartbeat, Worksheet
+from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, RushStatus
+from orders.rules.engine import STORAGE_TEXT
+from orders.selectors import hold_reasons
+from orders.validation import prescriber_for_caller
 from portal.errors import NotFound
+from portal.models import PHARMACY_ROLES, Pharmacy
+
+
+def _pharmacy_only(user, what: str) -> None:
+    if user is None or getattr(user, "role", None) not in PHARMACY_ROLES:
+        raise NotFound(f"No such {what}.")
+
+
+def _one(queryset: QuerySet, what: str, **lookup):
+    found = queryset.filter(**lookup).first()  # a malformed id raises ValidationError: the request guard answers 400
+    if found is None:
+        raise NotFound(f"No such {what}.")
+    return found
 
 
 def worker_last_seen():
-    """The newest heartbeat of any worker, or None when no worker has run yet."""
+    """The newest heartbeat of any worker, or None when no worker has run yet (no patient data: /healthz)."""
     return WorkerHeartbeat.objects.order_by("-seen_at").first()
 
 
-def job_list(*, status: str = "") -> QuerySet:
+def job_list(*, user, status: str = "") -> QuerySet:
+    _pharmacy_only(user, "job")
     qs = (Job.objects.select_related("preparation__order__patient", "claimed_by")
           .prefetch_related(Prefetch("worksheets", queryset=Worksheet.objects.order_by("-version")))
           .order_by("-priority", "created_at", "pk"))
@@ -23,9 +45,31 @@ def job_list(*, status: str = "") -> QuerySet:
     return qs
 
 
-def job_board(*, statuses: list[str], per_column: int = 20) -> dict[str, list[Job]]:
+def job_get(*, user, public_id) -> Job:
+    """One job with what its page and its API answer show, for pharmacy staff; anyone else: not found."""
+    _pharmacy_only(user, "job")
+    jobs = Job.objects.select_related("preparation__order__patient", "preparation__order__prescriber__user", "claimed_by", "shipment")
+    return _one(jobs, "job", public_id=public_id)
+
+
+def job_for_answer(*, user, job: Job) -> Job:
+    """A job as the API answers it (its order and patient, its worksheets), after a change."""
+    return job_list(user=user).get(pk=job.pk)
+
+
+def shipped_jobs_of_orders(*, user, orders) -> QuerySet:
+    """The shipped jobs of these orders with their parcels, in one query (the prescriber's home page): the
+    caller's clinic's only, unless the caller is pharmacy staff."""
+    jobs = Job.objects.filter(preparation__order__in=orders, shipment__isnull=False).select_related("shipment")
+    if getattr(user, "role", None) not in PHARMACY_ROLES:
+        jobs = jobs.filter(preparation__order__clinic_id=prescriber_for_caller(user=user, prescriber_npi=None).clinic_id)
+    return jobs
+
+
+def job_board(*, user, statuses: list[str], per_column: int = 20) -> dict[str, list[Job]]:
     """The first jobs of each column, by priority then age: one LIMITed query per column, each walking
     job_queue_order, and only the fields a card shows, so the board costs the same with 300,000 jobs done."""
+    _pharmacy_only(user, "job")
     lean = (Job.objects.select_related("preparation__order", "claimed_by")
             .only("public_id", "number", "status", "priority", "created_at", "preparation__base_name", "claimed_by__username",
                   "preparation__order__promised_ship_date", "preparation__order__rush")
@@ -40,12 +84,21 @@ def latest_worksheet(job: Job) -> Worksheet | None:
     return job.worksheets.order_by("-version").first()
 
 
+def worksheet_ready(*, job: Job, version: int) -> Worksheet:
+    """A rendered version of a job's worksheet (the job found through job_get)."""
+    worksheet = Worksheet.objects.filter(job=job, status=RenderStatus.READY, version=version).first()
+    if worksheet is None:
+        raise NotFound("That worksheet is not ready.")
+    return worksheet
+
+
 ACTIVE = (JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.REWORK, JobStatus.READY, JobStatus.ON_HOLD)
 
 
-def job_counts() -> dict[str, int]:
+def job_counts(*, user) -> dict[str, int]:
     """Counts of the statuses a pharmacy works on. Shipped, delivered and cancelled jobs grow for ever
     and are not counted here (an index-only scan of the active part of job_queue_order)."""
+    _pharmacy_only(user, "job")
     counts = dict(Job.objects.filter(status__in=ACTIVE).order_by().values_list("status").annotate(n=Count("pk")))
     return {status: counts.get(status, 0) for status in ACTIVE}
 
@@ -57,13 +110,15 @@ def _last_event(kinds) -> Subquery:
     return Subquery(OrderEvent.objects.filter(order=OuterRef("pk"), kind__in=kinds).order_by("-sequence").values("created_at")[:1])
 
 
-def rush_requests() -> QuerySet:
+def rush_requests(*, user) -> QuerySet:
     """Orders whose prescriber asked for rush and wait for the pharmacist's answer, oldest first."""
+    _pharmacy_only(user, "order")
     return (Order.objects.filter(rush=RushStatus.REQUESTED).select_related("patient", "prescriber__user", "clinic")
             .order_by("signed_at", "pk"))
 
 
-def verification_queue() -> QuerySet:
+def verification_queue(*, user) -> QuerySet:
+    _pharmacy_only(user, "order")
     """Orders to verify, the ones the prescriber has just answered first (marked `answered`), then oldest signed first."""
     last_kind = Subquery(OrderEvent.objects.filter(order=OuterRef("pk")).exclude(kind="transition_refused")
                          .order_by("-sequence").values("kind")[:1])
@@ -74,8 +129,9 @@ def verification_queue() -> QuerySet:
             .order_by("-answered", "signed_at", "pk"))
 
 
-def clarification_waiting() -> QuerySet:
+def clarification_waiting(*, user) -> QuerySet:
     """Orders waiting for the prescriber's answer, longest waiting first, with the question and when it was asked."""
+    _pharmacy_only(user, "order")
     asked = OrderEvent.objects.filter(order=OuterRef("pk"), kind="clarification_requested").order_by("-sequence")
     return (Order.objects.filter(status=OrderStatus.CLARIFICATION_REQUESTED)
             .annotate(asked_at=Subquery(asked.values("created_at")[:1]), question=Subquery(asked.values("message")[:1]))
@@ -89,9 +145,10 @@ def ship_to_key(order: Order) -> tuple[str, ...]:
                               (order.ship_to_postal_code or "")[:5]))
 
 
-def parcel_candidates(*, job: Job) -> list[Job]:
+def parcel_candidates(*, user, job: Job) -> list[Job]:
     """The ready jobs that may share a parcel with `job`: the same patient, shipping to the same address, whichever of
-    the patient's orders they belong to. The job's own order first, then the others, oldest first."""
+    the patient's orders they belong to. The job's own order first, then the others, oldest first. Pharmacy staff only."""
+    _pharmacy_only(user, "job")
     order = job.preparation.order
     ready = (Job.objects.filter(status=JobStatus.READY, preparation__order__patient_id=order.patient_id)
              .select_related("preparation__order").order_by("preparation__order_id", "number"))
@@ -100,9 +157,83 @@ def parcel_candidates(*, job: Job) -> list[Job]:
     return sorted(same, key=lambda other: (other.preparation.order_id != order.pk, other.preparation.order_id, other.number))
 
 
-def shipment_get(*, public_id) -> Shipment:
-    """A shipment, for pharmacy staff (the pages that call this are staff-only)."""
-    shipment = Shipment.objects.select_related("patient").prefetch_related("orders").filter(public_id=public_id).first()
-    if shipment is None:
-        raise NotFound("No such shipment.")
-    return shipment
+def shipment_get(*, user, public_id) -> Shipment:
+    _pharmacy_only(user, "shipment")
+    return _one(Shipment.objects.select_related("patient").prefetch_related("orders", "jobs", "events"), "shipment", public_id=public_id)
+
+
+K = OrderEventKind
+
+
+def patient_status(*, link) -> dict:
+    """What the patient's status page shows, for the holder of a live link (resolved and date-of-birth
+    checked by the page): no more than the patient needs."""
+    order = link.order
+    events = list(order.events.filter(kind__in=[K.SIGNED, K.APPROVED, K.JOB_STATUS, K.CANCELLED, K.REFILL_REQUESTED]).order_by("sequence"))
+    preparations = []
+    # The latest fill of each preparation (a refill is another job of the same preparation).
+    jobs = {job.preparation_id: job for job in Job.objects.filter(preparation__order=order).select_related("record", "shipment")
+            .order_by("fill")}
+    holds = hold_reasons(order=order)
+    for prep in order.preparations.all():
+        job = jobs.get(prep.pk)
+        steps = [{"label": "Prescription received", "at": order.signed_at}]
+        mine = [e for e in events if e.kind == K.APPROVED or (e.preparation_id == prep.pk and e.kind in (K.JOB_STATUS, K.REFILL_REQUESTED))]
+        refill_at = max((i for i, e in enumerate(mine) if e.kind == K.REFILL_REQUESTED), default=None)
+        if refill_at is not None:  # a refill: its own steps, from the request on
+            fill = jobs[prep.pk].fill if prep.pk in jobs else ""
+            steps = [{"label": f"Refill {fill} requested", "at": mine[refill_at].created_at}]
+            mine = mine[refill_at + 1:]
+        steps += [{"label": _STEP_LABELS.get(e.to_status, e.to_status), "at": e.created_at} for e in mine
+                  if e.kind == K.APPROVED or (e.kind == K.JOB_STATUS and e.to_status in _STEP_LABELS)]
+        compounded = job is not None and hasattr(job, "record")
+        label = label_context(job) if compounded else None
+        shipment = job.shipment if job else None
+        carrier = CARRIERS.get(shipment.carrier) if shipment else None
+        preparations.append({
+            "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients], "status": prep.get_status_display(),
+            "hold_reason": holds.get(prep.pk, ""),
+            "public_id": str(prep.public_id), "refill": _refill_outlook(prep, order),
+            "auto_refill_days": prep.refill_interval_days if prep.refills else None, "auto_refill_paused": prep.auto_refill_paused,
+            "steps": steps, "beyond_use_date": label["beyond_use_date"] if label else None,
+            "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
+            "directions": prep.directions, "refills_left": prep.refills_remaining, "refills": prep.refills,
+            "tracking_url": (carrier.tracking_url(shipment.tracking_number) or None) if carrier else None,
+            "tracking_number": shipment.tracking_number if shipment else None, "carrier": carrier.name if carrier else None,
+            "tracking_events": list(shipment.events.all()) if shipment else [],
+            "shipped": shipment is not None, "delivered_at": shipment.delivered_at if shipment else None,
+            "expected_delivery": _expected_delivery(shipment, carrier),
+        })
+    pharmacy = Pharmacy.objects.order_by("pk").first()
+    waiting = [p for p in preparations if not p["shipped"]]
+    return {"first_name": order.patient.first_name, "order_status": order.get_status_display(), "preparations": preparations,
+            "shipments": Shipment.objects.filter(orders=order).count(),
+            "pharmacy_name": pharmacy.name if pharmacy else settings.PHARMACY_NAME, "pharmacy_phone": pharmacy.phone if pharmacy else "",
+            # Before it ships: the pharmacy's promise; once a parcel is out, the carrier's estimate is shown on it.
+            "promise": {"ship": order.promised_ship_date, "delivery": order.promised_delivery_date}
+            if waiting and order.promised_ship_date and order.status not in ("rejected", "cancelled") else None}
+
+
+def _refill_outlook(prep, order) -> dict | None:
+    """What the patient may do about a refill: ask now, or when the next one is due, or nothing (none written)."""
+    if not prep.refills or order.status not in ("approved", "shipped", "delivered"):
+        return None
+    outlook = refill_outlook(prep)
+    refusal = outlook["refusal"]
+    return {"can_request": outlook["can_request"], "next_on": outlook["next_refill_on"],
+            "why_not": refusal.message.replace("ask the prescriber to renew it", "ask your clinic to renew it") if refusal else "",
+            "in_progress": outlook["open_refills"] > 0 or (refusal is not None and refusal.code == "FILL_IN_PROGRESS")}
+
+
+def _expected_delivery(shipment, carrier):
+    """Once shipped and not yet delivered: the carrier's estimate (a date, for the patient)."""
+    if shipment is None or carrier is None or shipment.delivered_at is not None:
+        return None
+    return shipment.estimated_delivery_date or carrier.estimated_delivery(shipment)
+
+
+_STEP_LABELS = {
+    "approved": "Checked by the pharmacist", "queued": "Waiting to be made", "compounding": "Being made",
+    "qc": "Quality check", "ready": "Ready to ship", "shipped": "Shipped", "delivered": "Delivered", "rework": "Being remade",
+    "on_hold": "On hold",
+}

@@ -1,4 +1,6 @@
-"""Fulfilment writes: verification, jobs and claims, compounding records, QC, final verification, shipping."""
+"""Fulfilment writes: claims and worksheets, compounding records, QC, the final verification, shipping.
+(Verification, which moves an order and its jobs together, is in fulfillment.workflows; the beat's
+sweeps in fulfillment.upkeep.)"""
 
 from __future__ import annotations
 
@@ -6,22 +8,22 @@ import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from formulary.mfrs import MfrNotApproved
-from formulary.models import LotStatus, MfrStatus, StockLot
-from fulfillment import documents, records
-from fulfillment.models import CompoundingRecord, Job, JobStatus, QCResult, RecordLine, Shipment, WorkerHeartbeat, Worksheet
-from fulfillment.notifications import outbox
-from fulfillment.promise import RUSH_PRIORITY
+from formulary.models import LotStatus, StockLot
+from formulary.services import stock_lots_consume
+from fulfillment import documents, order_print, records
+from fulfillment.carriers import carrier_for
+from fulfillment.models import CompoundingRecord, Job, JobStatus, QCResult, RecordLine, Shipment, Worksheet
+from fulfillment.notifications import subscribers
 from fulfillment.selectors import ship_to_key
+from fulfillment.tasks import render_order_print, render_worksheet
 from fulfillment.transitions import job_transition
 from orders import services as order_services
-from orders.models import Order, OrderStatus, PreparationStatus, RushStatus
-from orders.rules.titles import title as rule_title
-from orders.transitions import event_record, order_transition
+from orders.models import Order, OrderEventKind
+from orders.transitions import event_record
 from portal.errors import NotFound, ServiceError
 
 CLAIM_MINUTES = 60
@@ -38,51 +40,6 @@ def _dec(raw, field: str, *, low=None, high=None) -> Decimal:
     if not value.is_finite() or (low is not None and value < low) or (high is not None and value > high):
         raise ServiceError(f"{field} is out of range.", fields={field: [f"{raw} is outside {low}–{high}."]})
     return value
-
-
-# --- Verification ----------------------------------------------------------------------
-
-def order_approve(*, order: Order, by, acknowledged_warnings: list[str]) -> Order:
-    """Approve after acknowledging every warning by its code; each preparation becomes a job."""
-    warnings = sorted({f["code"] for p in order.preparations.all() for f in p.checked.get("findings", []) if f["severity"] == "warning"})
-    missing = [code for code in warnings if code not in set(acknowledged_warnings or [])]
-    if missing:
-        named = "; ".join(f"{rule_title(code)} ({code})" for code in missing)
-        raise ServiceError(f"Acknowledge every warning before approving: {named}.", code="warnings_not_acknowledged",
-                           fields={"acknowledged_warnings": ["Tick each warning to acknowledge it."]})
-    mfrs_check_approved(order)
-    with transaction.atomic():
-        order = order_transition(order=order, to=OrderStatus.APPROVED, by=by, kind="approved",
-                                 message=f"Warnings acknowledged: {'; '.join(rule_title(code) for code in warnings)}" if warnings else "")
-        for prep in order.preparations.all():
-            Job.objects.create(number=f"{order.number}-{prep.position}", preparation=prep, fill=0,
-                               priority=RUSH_PRIORITY if order.rush == RushStatus.ACCEPTED else 0)
-            prep.status = PreparationStatus.QUEUED
-            prep.save(update_fields=["status"])
-            event_record(order=order, preparation=prep, kind="job_status", actor=by, from_status=PreparationStatus.PENDING,
-                         to_status=JobStatus.QUEUED, message=f"{order.number}-{prep.position} queued")
-    return order
-
-
-def mfrs_check_approved(order: Order) -> None:
-    """USP <795> 7.2: a preparation is made only from an approved master formulation record. 409 MFR_NOT_APPROVED naming
-    each preparation whose record is a draft (or retired, or missing), nothing changed."""
-    problems = []
-    for prep in order.preparations.select_related("mfr"):
-        if prep.mfr is None:
-            problems.append(f"preparation {prep.position} has no master formulation record yet")
-        elif prep.mfr.status != MfrStatus.APPROVED:
-            problems.append(f"preparation {prep.position} follows {prep.mfr.label}, which is {prep.mfr.get_status_display().lower()}")
-    if problems:
-        raise MfrNotApproved(f"Approve the master formulation records first: {'; '.join(problems)}.",
-                             fields={"mfr": [problem[0].upper() + problem[1:] + "." for problem in problems]})
-
-
-def order_reject(*, order: Order, by, reason: str) -> Order:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ServiceError("Give the prescriber a reason.", fields={"reason": ["This field is required."]})
-    return order_transition(order=order, to=OrderStatus.REJECTED, by=by, message=reason[:2000], kind="rejected")
 
 
 # --- Claims and worksheets -------------------------------------------------------------------
@@ -102,8 +59,6 @@ def worksheet_request(*, job: Job, by=None) -> Worksheet:
     if job.status not in WORKSHEET_STATUSES:
         raise ServiceError(f"Job {job.number} is {job.get_status_display().lower()}: its worksheet can no longer change.",
                            code="illegal_transition", status=409)
-    from fulfillment.tasks import render_worksheet
-
     with transaction.atomic():
         last = Worksheet.objects.filter(job=job).order_by("-version").values_list("version", flat=True).first() or 0
         worksheet = Worksheet.objects.create(job=job, version=last + 1, requested_by=by)
@@ -130,25 +85,13 @@ def job_claim(*, job: Job, by) -> Job:
     return job
 
 
-def job_release(*, job: Job, by) -> Job:
+def job_claim_give_back(*, job: Job, by) -> Job:
+    """Give a claimed job back to the queue. (Only the API's route keeps its first name, POST /jobs/{id}/release/;
+    the pages and the history say "give back". Release is the pharmacist's final check: job_verify.)"""
     if job.claimed_by_id != by.id and by.role == "technician":
-        raise ServiceError("Only the person who claimed the job, or a pharmacist, can release it.", code="not_your_claim", status=403)
+        raise ServiceError("Only the person who claimed the job, or a pharmacist, can give it back.", code="not_your_claim", status=403)
     return job_transition(job=job, to=JobStatus.QUEUED, by=by, claimed_by=None, claimed_at=None, claim_expires_at=None,
-                          message="released")
-
-
-def claims_expire(*, now=None) -> int:
-    """Return jobs whose claim lapsed with no record entered to the queue (a beat task)."""
-    now = now or timezone.now()
-    count = 0
-    for job in Job.objects.filter(status=JobStatus.COMPOUNDING, claim_expires_at__lt=now, record__isnull=True).select_related("preparation__order"):
-        try:
-            job_transition(job=job, to=JobStatus.QUEUED, by=None, claimed_by=None, claimed_at=None, claim_expires_at=None,
-                           message="claim expired")
-            count += 1
-        except ServiceError:
-            continue
-    return count
+                          message="claim given back")
 
 
 # --- The compounding record ---------------------------------------------------------------
@@ -274,6 +217,11 @@ def _record_lines_check(plan: list[dict], lots, actual_yield_grams) -> tuple[dic
     return chosen, yield_grams
 
 
+def _in_lot_unit(lot: StockLot, grams: Decimal, density: Decimal | None) -> Decimal:
+    """Material lots are kept in grams; an mL base's lots in mL: the weighed grams / its density."""
+    return (grams / density).quantize(Decimal("0.001")) if lot.base_id and lot.unit == "mL" and density else grams
+
+
 def _record_write(*, job: Job, by, plan: list[dict], chosen: dict, theoretical: Decimal, yield_grams: Decimal,
                   density: Decimal | None, calculations: dict) -> CompoundingRecord:
     """The record, its lines in the order of addition, the stock taken from each lot (lots locked in id order), and
@@ -302,16 +250,7 @@ def _record_write(*, job: Job, by, plan: list[dict], chosen: dict, theoretical: 
             yield_flagged=not (YIELD_RANGE[0] <= yield_percent <= YIELD_RANGE[1]),
             mfr=mfr, mfr_code=mfr.code if mfr else "", mfr_version=mfr.version if mfr else None, calculations=calculations,
         )
-        for lot_pk in sorted(take):  # a fixed lock order: two records never deadlock over the same lots
-            lot, grams = take[lot_pk]
-            # Material lots are kept in grams; an mL base's lots in mL: the weighed grams / its density.
-            in_ml = bool(lot.base_id and lot.unit == "mL" and density)
-            amount = (grams / density).quantize(Decimal("0.001")) if in_ml else grams
-            taken = StockLot.objects.filter(pk=lot_pk, quantity_on_hand__gte=amount).update(quantity_on_hand=F("quantity_on_hand") - amount)
-            if taken != 1:
-                raise ServiceError(f"Lot {lot.lot_number} has less than {amount.normalize():f} {'mL' if in_ml else 'g'} on hand.",
-                                   fields={"lots": [f"Not enough left in lot {lot.lot_number}."]})
-            StockLot.objects.filter(pk=lot_pk, quantity_on_hand=0).update(status=LotStatus.EXHAUSTED)
+        stock_lots_consume(takes=[(lot, _in_lot_unit(lot, grams, density)) for lot, grams in take.values()])
         RecordLine.objects.bulk_create(
             RecordLine(record=record, position=row["position"], step=row["step"], item_code=lot.item_code, item_name=row["name"],
                        description=row["what"][:300], lot=lot, lot_number=lot.lot_number, lot_expires_on=lot.expires_on,
@@ -383,7 +322,7 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight, description: st
         if problems:
             job_transition(job=job, to=JobStatus.REWORK, by=by, message=f"QC failed: {' '.join(problems)}")
         else:
-            event_record(order=job.preparation.order, preparation=job.preparation, kind="qc_passed", actor=by,
+            event_record(order=job.preparation.order, preparation=job.preparation, kind=OrderEventKind.QC_PASSED, actor=by,
                          message=documents.qc_text(result, job.preparation.unit).replace(" · ", ", "))
     return result
 
@@ -428,8 +367,6 @@ def job_verify(*, job: Job, by) -> Job:
 # --- Shipping ------------------------------------------------------------------------------
 
 def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking_number: str, cold_pack: bool) -> Shipment:
-    from fulfillment.tracking import carrier_for
-
     adapter = carrier_for(carrier)  # an unknown carrier is refused here
     tracking_number = str(tracking_number or "")
     if not TRACKING_NUMBER.match(tracking_number):
@@ -468,26 +405,16 @@ def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking
         for order_id in sorted(orders):
             latest = max(Shipment.objects.filter(orders=order_id).values_list("estimated_delivery_date", flat=True))
             order_services.order_delivery_estimate_set(order=orders[order_id], delivery_date=latest)
-        outbox.on_shipped(shipment=shipment)
+        subscribers.on_shipped(shipment=shipment)
     return shipment
 
 
-def job_get(*, public_id) -> Job:
-    job = Job.objects.select_related("preparation__order__patient", "preparation__order__prescriber__user", "claimed_by",
-                                     "shipment").filter(public_id=public_id).first()
-    if job is None:
-        raise NotFound("No such job.")
-    return job
+# --- The prescriber's printable order ------------------------------------------------------
 
-
-def worker_heartbeat_record(*, hostname: str) -> WorkerHeartbeat:
-    """Record that `hostname` is alive. Idempotent per worker: one row each, a counter that grows."""
-    now = timezone.now()
-    with transaction.atomic():
-        beat, created = WorkerHeartbeat.objects.select_for_update().get_or_create(
-            hostname=hostname, defaults={"seen_at": now, "beats": 1}
-        )
-        if not created:
-            WorkerHeartbeat.objects.filter(pk=beat.pk).update(seen_at=now, beats=F("beats") + 1)
-            beat.refresh_from_db()
-    return beat
+def order_print_request(order: Order) -> bool:
+    """Queue the render unless it is ready or already asked for (a minute's grace). True when ready."""
+    if order_print.order_print_ready(order):
+        return True
+    if cache.add(f"order-print-queued-{order.pk}-{order.version}", 1, timeout=60):
+        render_order_print.delay(order.pk)
+    return False

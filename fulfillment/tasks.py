@@ -1,13 +1,15 @@
-"""Celery tasks: thin entry points that take ids, load, re-check and call a service."""
+"""Celery tasks: thin entry points that take ids, load, re-check and call a service. Services queue them
+(after commit); they import no service that queues them back. The notifications' tasks are in
+fulfillment.notifications.tasks."""
 
 from celery import shared_task
 
-from fulfillment import rendering, services
+from fulfillment import order_print, rendering, tracking, upkeep
 
 
 @shared_task(name="fulfillment.tasks.worker_heartbeat", bind=True, ignore_result=True)
 def worker_heartbeat(self) -> None:
-    services.worker_heartbeat_record(hostname=self.request.hostname or "unknown")
+    upkeep.worker_heartbeat_record(hostname=self.request.hostname or "unknown")
 
 
 @shared_task(name="fulfillment.tasks.render_worksheet", ignore_result=True, acks_late=True, autoretry_for=(Exception,),
@@ -41,19 +43,28 @@ def resend_record_pdfs() -> None:
 
 @shared_task(name="fulfillment.tasks.expire_claims", ignore_result=True)
 def expire_claims() -> None:
-    services.claims_expire()
+    upkeep.claims_expire()
 
 
 @shared_task(name="fulfillment.tasks.poll_tracking", ignore_result=True)
 def poll_tracking() -> None:
-    from fulfillment import tracking
-
     tracking.shipments_poll()
 
 
 @shared_task(name="fulfillment.tasks.render_order_print", ignore_result=True, acks_late=True, autoretry_for=(Exception,),
              retry_backoff=2, retry_backoff_max=60, max_retries=3)
 def render_order_print(order_id: int) -> None:
-    from fulfillment import order_print
-
     order_print.order_print_render(order_id=order_id)
+
+
+@shared_task(name="fulfillment.tasks.request_auto_refills", ignore_result=True, acks_late=True)
+def request_auto_refills(today: str | None = None) -> None:
+    """Beat: request every automatic refill that is due (fulfillment.refills.auto_refills_request). `today` (ISO date)
+    only for tests and replays; the beat sends none."""
+    import datetime as dt
+
+    from fulfillment.refills import auto_refills_request
+    from portal.history import history_context
+
+    with history_context(task="request_auto_refills"):
+        auto_refills_request(today=dt.date.fromisoformat(today) if today else None)

@@ -1,4 +1,4 @@
-"""Carrier tracking: an adapter per carrier, a poll of open shipments, and signed carrier webhooks.
+"""Carrier tracking: a poll of open shipments and signed carrier webhooks (the adapters are in fulfillment.carriers).
 
 Events are appended once each (by the carrier's event id); a shipment's status only moves
 forward, so late or repeated events never move it back. `delivered` marks its jobs delivered."""
@@ -8,92 +8,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from fulfillment.business_days import add_business_days
+from fulfillment.carriers import CARRIERS, CarrierEvent, carrier_for
 from fulfillment.models import SHIPMENT_RANK, Job, JobStatus, Shipment, ShipmentStatus, TrackingEvent
-from fulfillment.notifications import outbox
+from fulfillment.notifications import subscribers
 from fulfillment.transitions import job_transition
 from portal.errors import NotFound, ServiceError
 
-
-@dataclass(frozen=True)
-class CarrierEvent:
-    event_id: str
-    status: str
-    occurred_at: dt.datetime
-    description: str = ""
-
-
-class Carrier:
-    """What every carrier adapter offers."""
-
-    code = ""
-    name = ""
-    # Business days in transit by service, as the carrier publishes them; a service not listed is taken as
-    # the slowest. The cold chain goes overnight.
-    services = {"Overnight": 1, "Two-day": 2, "Ground": 5}
-    cold_chain_service = "Overnight"
-
-    def transit_days(self, service: str) -> int:
-        wanted = (service or "").strip().lower()
-        for name, days in self.services.items():
-            if name.lower() == wanted:
-                return days
-        return max(self.services.values())
-
-    def estimated_delivery(self, shipment: Shipment) -> dt.date:
-        """The carrier's delivery estimate for a parcel handed over now: its service's transit days."""
-        return add_business_days(timezone.localtime(shipment.shipped_at).date(), self.transit_days(shipment.service))
-
-    def events(self, shipment: Shipment, *, now: dt.datetime) -> list[CarrierEvent]:
-        raise NotImplementedError
-
-    def tracking_url(self, tracking_number: str) -> str:
-        """The carrier's own public tracking page for this parcel, or "" when it has none."""
-        raise NotImplementedError
-
-
-class SimulatedCarrier(Carrier):
-    """Development and tests: one step per SIMULATED_CARRIER_STEP_SECONDS after shipping."""
-
-    code = "simulated"
-    name = "Simulated Express"
-    STEPS = ((ShipmentStatus.IN_TRANSIT, "Picked up, in transit"), (ShipmentStatus.OUT_FOR_DELIVERY, "Out for delivery"),
-             (ShipmentStatus.DELIVERED, "Delivered to the front door"))
-
-    def events(self, shipment, *, now):
-        step = dt.timedelta(seconds=settings.SIMULATED_CARRIER_STEP_SECONDS)
-        found = []
-        for index, (status, text) in enumerate(self.STEPS, start=1):
-            at = shipment.shipped_at + step * index
-            if at <= now:
-                found.append(CarrierEvent(event_id=f"{shipment.tracking_number}-{index}", status=status, occurred_at=at, description=text))
-        return found
-
-    def tracking_url(self, tracking_number):
-        # No such carrier exists, so there is no page to send anyone to: the portal's own pages (the
-        # patient's status page, the order page) show the parcel's tracking events instead.
-        return ""
-
-    def estimated_delivery(self, shipment):
-        """It knows its own schedule: delivered after its last step."""
-        step = dt.timedelta(seconds=settings.SIMULATED_CARRIER_STEP_SECONDS)
-        return timezone.localtime(shipment.shipped_at + step * len(self.STEPS)).date()
-
-
-CARRIERS = {carrier.code: carrier for carrier in (SimulatedCarrier(),)}
-
-
-def carrier_for(code: str) -> Carrier:
-    carrier = CARRIERS.get(code)
-    if carrier is None:
-        raise ServiceError(f"Unknown carrier {code!r}.", fields={"carrier": [f"Use one of: {', '.join(CARRIERS)}."]})
-    return carrier
+# The adapters moved to fulfillment.carriers; these names stay importable from here.
+__all__ = ["CARRIERS", "CarrierEvent", "carrier_for", "carrier_webhook_accept", "shipments_poll", "tracking_apply", "webhook_signature"]
 
 
 def tracking_apply(*, shipment: Shipment, events: list[CarrierEvent]) -> int:
@@ -115,7 +42,7 @@ def tracking_apply(*, shipment: Shipment, events: list[CarrierEvent]) -> int:
             if event.status == ShipmentStatus.DELIVERED:
                 fields["delivered_at"] = max(event.occurred_at, locked.shipped_at)
             Shipment.objects.filter(pk=shipment.pk).update(**fields)
-            outbox.on_tracking(shipment=locked, status=event.status, delivered=event.status == ShipmentStatus.DELIVERED)
+            subscribers.on_tracking(shipment=locked, status=event.status, delivered=event.status == ShipmentStatus.DELIVERED)
             if event.status == ShipmentStatus.DELIVERED:
                 # Orders in a fixed order: a parcel of two orders locks their rows the same way every time (no deadlock).
                 for job in (Job.objects.filter(shipment=shipment, status=JobStatus.SHIPPED).select_related("preparation__order")

@@ -1,31 +1,30 @@
-"""The one door for a job's status: table, roles, conditional update, the preparation's status and
-an order event, all in one transaction. An illegal move answers 409 and is recorded."""
+"""The one door for a job's status: a job is made here (job_create) and moved here (job_transition):
+table, roles, conditional update, the preparation's status and an order event, all in one
+transaction. An illegal move answers 409 and is recorded once the refused change has rolled back,
+exactly as the order door does (orders.transitions.refusal_record)."""
 
 from __future__ import annotations
-
-import logging
 
 from django.db import transaction
 from django.db.models import F
 
 from fulfillment.models import Job, JobStatus
-from orders.models import OrderStatus, Preparation
-from orders.transitions import IllegalTransition, event_record, order_transition
+from orders.models import OrderEventKind, Preparation, PreparationStatus
+from orders.transitions import IllegalTransition, event_record, refusal_record
 from portal.models import Role
 
-log = logging.getLogger(__name__)
 J = JobStatus
 STAFF = frozenset({Role.PHARMACIST, Role.TECHNICIAN, Role.PHARMACY_ADMIN})
 PHARMACIST = frozenset({Role.PHARMACIST, Role.PHARMACY_ADMIN})
-SYSTEM = frozenset({"system"})  # the carrier poll, the claim-expiry sweep
+SYSTEM = frozenset({"system"})  # the carrier poll, the claim-expiry sweep, an order's cancel reaching its jobs
 
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (J.QUEUED, J.COMPOUNDING): STAFF,  # claimed
     (J.REWORK, J.COMPOUNDING): STAFF,
-    (J.COMPOUNDING, J.QUEUED): STAFF | SYSTEM,  # released, or the claim expired
+    (J.COMPOUNDING, J.QUEUED): STAFF | SYSTEM,  # the claim given back, or expired
     (J.COMPOUNDING, J.QC): STAFF,  # compounding record entered
     (J.QC, J.REWORK): STAFF,  # QC failed
-    (J.QC, J.READY): PHARMACIST,  # final verification
+    (J.QC, J.READY): PHARMACIST,  # the pharmacist's final verification
     (J.READY, J.SHIPPED): STAFF,
     (J.SHIPPED, J.DELIVERED): STAFF | SYSTEM,
     (J.QUEUED, J.ON_HOLD): PHARMACIST,
@@ -37,7 +36,7 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (J.ON_HOLD, J.QC): PHARMACIST,
     (J.ON_HOLD, J.REWORK): PHARMACIST,
     (J.QUEUED, J.CANCELLED): STAFF | SYSTEM,
-    (J.ON_HOLD, J.CANCELLED): PHARMACIST,
+    (J.ON_HOLD, J.CANCELLED): PHARMACIST | SYSTEM,  # system: the order was cancelled
 }
 
 
@@ -45,57 +44,41 @@ def _role(by) -> str:
     return "system" if by is None else by.role
 
 
+def job_create(*, preparation: Preparation, by, fill: int = 0, priority: int = 0) -> Job:
+    """A new job for a preparation, queued: the original fill when its order is approved (from pending), or a refill
+    (fill n, issue 18: from wherever the preparation's last fill stands). The preparation follows, and the order
+    records (and announces) the step to queued."""
+    order = preparation.order
+    frm = PreparationStatus.PENDING if fill == 0 else preparation.status
+    number = f"{order.number}-{preparation.position}" + (f"-R{fill}" if fill else "")
+    with transaction.atomic():
+        job = Job.objects.create(number=number, preparation=preparation, fill=fill, priority=priority)
+        Preparation.objects.filter(pk=preparation.pk).update(status=PreparationStatus.QUEUED)
+        event_record(order=order, preparation=preparation, kind=OrderEventKind.JOB_STATUS, actor=by, from_status=frm,
+                     to_status=job.status, message=f"{job.number} queued" + (f" (refill {fill})" if fill else ""))
+    preparation.status = PreparationStatus.QUEUED
+    return job
+
+
 def job_transition(*, job: Job, to: str, by, message: str = "", **fields) -> Job:
     frm = job.status
     roles = TRANSITIONS.get((frm, to))
     if roles is None or _role(by) not in roles:
-        who = "the system" if by is None else by.username
-        log.warning("refused job transition %s: %s -> %s by %s", job.number, frm, to, who)
-        with transaction.atomic():
-            event_record(order=job.preparation.order, preparation=job.preparation, kind="transition_refused", actor=by,
-                         from_status=frm, to_status=to, message=f"{job.number}: {frm} → {to} refused")
         if roles is None:
-            raise IllegalTransition(f"Job {job.number} is {J(frm).label.lower()}; it cannot become {J(to).label.lower()}.")
-        raise IllegalTransition(f"A {by.get_role_display().lower()} cannot move a job from {J(frm).label.lower()} to {J(to).label.lower()}.")
+            refused = IllegalTransition(f"Job {job.number} is {J(frm).label.lower()}; it cannot become {J(to).label.lower()}.")
+        else:
+            who = "The system" if by is None else f"A {by.get_role_display().lower()}"
+            refused = IllegalTransition(f"{who} cannot move a job from {J(frm).label.lower()} to {J(to).label.lower()}.")
+        raise refusal_record(refused, order=job.preparation.order, preparation=job.preparation, frm=frm, to=to, by=by,
+                             message=job.number)
     with transaction.atomic():
         updated = Job.objects.filter(pk=job.pk, status=frm, version=job.version).update(status=to, version=F("version") + 1, **fields)
         if updated != 1:
             job.refresh_from_db()
             raise IllegalTransition(f"Job {job.number} was changed by someone else (it is now {job.get_status_display().lower()}).")
         Preparation.objects.filter(pk=job.preparation_id).update(status=to)
-        event_record(order=job.preparation.order, preparation=job.preparation, kind="job_status", actor=by, from_status=frm,
+        event_record(order=job.preparation.order, preparation=job.preparation, kind=OrderEventKind.JOB_STATUS, actor=by, from_status=frm,
                      to_status=to, message=message or job.number)
-        if to in ROLL_UP_ON:
-            order_roll_up(order=job.preparation.order, by=by)
     job.refresh_from_db()
     return job
 
-
-ROLL_UP_ON = frozenset({J.SHIPPED, J.DELIVERED, J.CANCELLED})
-ORDER_OPEN = frozenset({OrderStatus.APPROVED, OrderStatus.SHIPPED})
-
-
-def order_roll_up(*, order, by) -> None:
-    """The order follows its jobs, through the order's own door, in the job's transaction: shipped once every
-    open (not cancelled) job has shipped, delivered once every one has been delivered. Partly shipped is
-    shown from the preparations (Order.status_text) and is not a status."""
-    # event_record has just updated the order's row in this transaction, so the row is locked: two jobs of one
-    # order shipping at once are rolled up one after the other, and the second sees the first.
-    # Each preparation counts by its latest fill (a refill is a later job of the same preparation).
-    latest: dict[int, str] = {}
-    for prep_id, status in (Job.objects.filter(preparation__order_id=order.pk).exclude(status=J.CANCELLED).order_by("fill")
-                            .values_list("preparation_id", "status")):
-        latest[prep_id] = status
-    statuses = set(latest.values())
-    order.refresh_from_db()
-    if not statuses or order.status not in ORDER_OPEN:
-        return
-    if statuses == {J.DELIVERED}:
-        target = OrderStatus.DELIVERED
-    elif statuses <= {J.SHIPPED, J.DELIVERED}:
-        target = OrderStatus.SHIPPED
-    else:
-        return
-    if target != order.status:
-        order_transition(order=order, to=target, by=by, kind="status_changed",
-                         message="every preparation has shipped" if target == OrderStatus.SHIPPED else "every parcel has arrived")

@@ -9,12 +9,12 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from formulary import selectors as mfr_selectors
+from formulary import selectors as formulary_selectors
 from formulary.mfr_content import missing_fields
-from formulary.models import LotStatus, MfrStatus, StockLot
-from fulfillment import documents, downloads, holds, promise, records, rush, selectors, services
+from formulary.models import MfrStatus
+from fulfillment import documents, downloads, holds, promise, records, rush, selectors, services, workflows
+from fulfillment.carriers import CARRIERS
 from fulfillment.models import JobStatus, RenderStatus
-from fulfillment.tracking import CARRIERS
 from orders import selectors as order_selectors
 from orders import services as order_services
 from orders.presentation import (
@@ -28,9 +28,9 @@ from orders.presentation import (
 from orders.rules.titles import title
 from portal.access import pharmacy_staff_required, role_required
 from portal.audit import record_access
-from portal.errors import NotFound, ServiceError
+from portal.errors import NotFound, ServiceError, record_refusal
 from portal.models import Role
-from portal.form_input import FormInput, form_input_checked, post_without_nul
+from portal.form_input import HIDDEN_MESSAGE, FormInput, form_input_checked, post_without_nul
 from portal.page_actions import act
 
 pharmacist_required = role_required(Role.PHARMACIST, Role.PHARMACY_ADMIN)
@@ -40,12 +40,12 @@ DUE_LABELS = {"on_time": "✓ On time", "due_today": "◷ Due today", "late": "�
 @pharmacist_required
 def verification_queue(request, *, decline_form: dict | None = None):
 
-    orders = list(selectors.verification_queue())
+    orders = list(selectors.verification_queue(user=request.user))
     for order in orders:
         codes = sorted({f["code"] for p in order.preparations.all() for f in p.checked.get("findings", [])})
         order.warnings = [{"code": code, "title": title(code)} for code in codes]
-    return render(request, "fulfillment/verify_queue.html", {"orders": orders, "waiting": selectors.clarification_waiting(),
-                                                              "rush_requests": selectors.rush_requests(),
+    return render(request, "fulfillment/verify_queue.html", {"orders": orders, "waiting": selectors.clarification_waiting(user=request.user),
+                                                              "rush_requests": selectors.rush_requests(user=request.user),
                                                               "decline_form": decline_form or {}})
 
 
@@ -97,17 +97,24 @@ def _mfr_view(prep) -> dict:
     mfr = prep.mfr
     if mfr is None:
         return {"record": None, "approved": False, "missing": {}, "alternative": None}
-    alternative = None if mfr.status == MfrStatus.APPROVED else mfr_selectors.mfr_approved_of(formulation_key=mfr.formulation_key)
+    alternative = None if mfr.status == MfrStatus.APPROVED else formulary_selectors.mfr_approved_of(formulation_key=mfr.formulation_key)
     return {"record": mfr, "approved": mfr.status == MfrStatus.APPROVED,
             "missing": missing_fields(mfr) if mfr.status == MfrStatus.DRAFT else {}, "alternative": alternative}
 
 
+@form_input_checked
 @pharmacist_required
 @require_POST
 def verification_mfr(request, order_id):
     """Link a preparation to its formulation's record: propose one (a preparation signed before records existed), or
     follow the approved version of exactly its formulation."""
     order = order_selectors.order_get(user=request.user, public_id=order_id)
+    checked = FormInput(request.POST, request)
+    for field in ("preparation", "action", "mfr"):
+        checked.text(field)
+    if not checked.ok:  # its fields are hidden (a button's): nothing changed, said above the order
+        messages.error(request, HIDDEN_MESSAGE)
+        return redirect("verification-detail", order_id=order.public_id)
     position = request.POST.get("preparation", "")
     prep = order.preparations.filter(position=int(position)).first() if position.isdigit() and len(position) < 4 else None
     if prep is None:
@@ -117,7 +124,7 @@ def verification_mfr(request, order_id):
             f"Preparation {prep.position} now has its master formulation record.")
     else:
         try:
-            chosen = mfr_selectors.mfr_get(public_id=request.POST.get("mfr", ""))
+            chosen = formulary_selectors.mfr_get(public_id=request.POST.get("mfr", ""))
         except (NotFound, ValidationError):
             messages.error(request, "Choose an approved master formulation record.")
         else:
@@ -174,15 +181,14 @@ def verification_act(request, order_id, action):
         return verification_detail(request, order_id=order.public_id, refused={
             "form": action, "values": checked.values, "errors": checked.errors})
     if action == "approve":
-        ok = act(request, lambda: services.order_approve(order=order, by=request.user,
+        ok = act(request, lambda: workflows.order_approve(order=order, by=request.user,
                                                           acknowledged_warnings=request.POST.getlist("acknowledge")),
                   f"Order {order.number} approved; its preparations are in the compounding queue.")
     elif action == "reject":
-        ok = act(request, lambda: services.order_reject(order=order, by=request.user, reason=request.POST.get("reason", "")),
+        ok = act(request, lambda: workflows.order_reject(order=order, by=request.user, reason=request.POST.get("reason", "")),
                   f"Order {order.number} rejected.")
     else:
-        ok = act(request, lambda: order_services.order_request_clarification(order=order, by=request.user,
-                                                                               question=request.POST.get("question", "")),
+        ok = act(request, lambda: workflows.order_clarify(order=order, by=request.user, question=request.POST.get("question", "")),
                   f"Question sent to {order.prescriber}.")
     return redirect("verification-queue" if ok else "verification-detail", **({} if ok else {"order_id": order.public_id}))
 
@@ -192,9 +198,9 @@ def queue(request):
     status = request.GET.get("status", "")
     if status not in JobStatus.values:
         status = ""
-    counts = selectors.job_counts()
+    counts = selectors.job_counts(user=request.user)
     columns = [status] if status else [JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.REWORK, JobStatus.READY]
-    board = selectors.job_board(statuses=columns, per_column=20)
+    board = selectors.job_board(user=request.user, statuses=columns, per_column=20)
     today = timezone.localdate()
     for jobs in board.values():
         for job in jobs:  # each job against its order's promised ship date, in words as well as colour
@@ -241,9 +247,8 @@ def _lot_choices(plan: list[dict]) -> dict[str, list]:
     """Released lots of each item the record weighs, first to expire first: the lot field's suggestions."""
     codes = {row["lot_item"] for row in plan}
     by_item: dict[str, list] = {}
-    for lot in StockLot.objects.filter(status=LotStatus.RELEASED).select_related("material", "base").order_by("expires_on"):
-        if lot.item_code in codes:
-            by_item.setdefault(lot.item_code, []).append(lot)
+    for lot in formulary_selectors.released_lots_of(item_codes=sorted(codes)):
+        by_item.setdefault(lot.item_code, []).append(lot)
     return by_item
 
 
@@ -265,7 +270,7 @@ def _actions(job, user, qc) -> dict:
     qc_passed = qc is not None and qc.passed
     return {
         "claim": status in (JobStatus.QUEUED, JobStatus.REWORK),
-        "release": status == JobStatus.COMPOUNDING,
+        "give_back": status == JobStatus.COMPOUNDING,  # the claim, to the queue (the route keeps its name, job-release)
         "worksheet": status in services.WORKSHEET_STATUSES,
         "qc": status == JobStatus.QC and not qc_passed,
         "verify": status == JobStatus.QC and qc_passed and pharmacist,
@@ -277,7 +282,6 @@ def _actions(job, user, qc) -> dict:
 
 def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | None = None, ship_form: dict | None = None,
                  hold_form: dict | None = None) -> dict:
-
     batch = documents.batch_lines(job)
     plan = documents.record_plan(job, batch)
     record = getattr(job, "record", None)
@@ -285,7 +289,7 @@ def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | 
     order = prep.order
     qc = job.qc_results.order_by("-recorded_at", "-pk").first()
     # Ready jobs that may go in one parcel with this one: the same patient at the same address, from any of their orders.
-    parcel = selectors.parcel_candidates(job=job) if job.status == JobStatus.READY else []
+    parcel = selectors.parcel_candidates(user=user, job=job) if job.status == JobStatus.READY else []
     other_orders = sorted({other.preparation.order.number for other in parcel if other.preparation.order_id != order.pk})
     return {
         "job": job, "prep": prep, "order": order, "batch": batch, "safety": preparation_safety(prep),
@@ -303,12 +307,13 @@ def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | 
         "render_status": RenderStatus, "actions": _actions(job, user, qc),
         "history": order_selectors.order_history(order=order, preparation=prep),
         "quantity": quantity_text(prep.quantity, prep.unit), "ship_form": ship_form or {}, "hold_form": hold_form or {},
+        "mfr": documents.mfr_followed(prep),  # the approved master formulation record this job is made from
     }
 
 
 @pharmacy_staff_required
 def job_page(request, job_id):
-    job = services.job_get(public_id=job_id)
+    job = selectors.job_get(user=request.user, public_id=job_id)
     context = _job_context(job, request.user)
     record_access(request, object_type="job", object_id=job.public_id, patient_id=context["order"].patient_id)
     return render(request, "fulfillment/job.html", context)
@@ -316,7 +321,7 @@ def job_page(request, job_id):
 
 @pharmacy_staff_required
 def job_worksheet_status(request, job_id):
-    job = services.job_get(public_id=job_id)
+    job = selectors.job_get(user=request.user, public_id=job_id)
     return render(request, "fulfillment/_worksheet_status.html", {"job": job, "worksheet": selectors.latest_worksheet(job),
                                                                   "render_status": RenderStatus})
 
@@ -374,7 +379,7 @@ def _job_input_refused(request, job, action: str, post):
 @pharmacy_staff_required
 @require_POST
 def job_act(request, job_id, action):
-    job = services.job_get(public_id=job_id)
+    job = selectors.job_get(user=request.user, public_id=job_id)
     post = request.POST
     refused = _job_input_refused(request, job, action, post)
     if refused is not None:
@@ -382,7 +387,7 @@ def job_act(request, job_id, action):
     if action == "claim":
         act(request, lambda: services.job_claim(job=job, by=request.user), f"You have {job.number}.")
     elif action == "release":
-        act(request, lambda: services.job_release(job=job, by=request.user), f"{job.number} is back in the queue.")
+        act(request, lambda: services.job_claim_give_back(job=job, by=request.user), f"{job.number} is back in the queue.")
     elif action == "worksheet":
         act(request, lambda: services.worksheet_request(job=job, by=request.user), "A new worksheet version is being prepared.")
     elif action == "record":
@@ -391,6 +396,7 @@ def job_act(request, job_id, action):
             services.job_record(job=job, by=request.user, lots=_record_lots_from_post(plan, post),
                                 actual_yield_grams=post.get("actual_yield_grams", ""))
         except ServiceError as exc:
+            record_refusal(exc)  # a refused move is written now that the refused change has rolled back
             if exc.status == 409:
                 messages.error(request, exc.message)
                 return redirect("job", job_id=job.public_id)
@@ -404,6 +410,7 @@ def job_act(request, job_id, action):
                             description=post.get("description", ""),
                             fill_weight=post.get("fill_weight", ""))
         except ServiceError as exc:
+            record_refusal(exc)  # a refused move is written now that the refused change has rolled back
             if exc.status == 409:
                 messages.error(request, exc.message)
                 return redirect("job", job_id=job.public_id)
@@ -425,7 +432,7 @@ def job_act(request, job_id, action):
         else:
             act(request, lambda: services.job_verify(job=job, by=request.user), f"{job.number} verified and ready to ship.")
     elif action == "ship":
-        jobs = [services.job_get(public_id=value) for value in post.getlist("jobs")] or [job]
+        jobs = [selectors.job_get(user=request.user, public_id=value) for value in post.getlist("jobs")] or [job]
         act(request, lambda: services.shipment_create(by=request.user, jobs=jobs, carrier=post.get("carrier", ""),
                                                        service=post.get("service", ""), tracking_number=post.get("tracking_number", ""),
                                                        cold_pack=post.get("cold_pack") == "on"), "Shipped.")
@@ -434,17 +441,15 @@ def job_act(request, job_id, action):
 
 @pharmacy_staff_required
 def job_worksheet_pdf(request, job_id, version):
-    job = services.job_get(public_id=job_id)
-    worksheet = job.worksheets.filter(version=version, status=RenderStatus.READY).first()
-    if worksheet is None:
-        raise NotFound("That worksheet is not ready.")
+    job = selectors.job_get(user=request.user, public_id=job_id)
+    worksheet = selectors.worksheet_ready(job=job, version=version)
     return downloads.worksheet_download(request, job, worksheet)
 
 
 @pharmacy_staff_required
 def job_compounding_record(request, job_id):
     """The compounding record (USP <795> 7.3): as released (frozen, with its PDF and hash), or so far with what it lacks."""
-    job = services.job_get(public_id=job_id)
+    job = selectors.job_get(user=request.user, public_id=job_id)
     record = getattr(job, "record", None)
     if record is None:
         raise NotFound(f"Job {job.number} has no compounding record yet: it is entered after compounding.")
@@ -460,7 +465,7 @@ def job_compounding_record(request, job_id):
 @pharmacy_staff_required
 @require_POST
 def job_record_deviation(request, job_id):
-    job = services.job_get(public_id=job_id)
+    job = selectors.job_get(user=request.user, public_id=job_id)
     act(request, lambda: records.deviation_add(job=job, by=request.user, what=request.POST.get("what", ""),
                                                reason=request.POST.get("reason", "")), "Deviation recorded with its reason.")
     return redirect("job-compounding-record", job_id=job.public_id)
@@ -468,7 +473,7 @@ def job_record_deviation(request, job_id):
 
 @pharmacy_staff_required
 def job_compounding_record_pdf(request, job_id):
-    job = services.job_get(public_id=job_id)
+    job = selectors.job_get(user=request.user, public_id=job_id)
     record = getattr(job, "record", None)
     if record is None:
         raise NotFound(f"Job {job.number} has no compounding record yet.")
@@ -483,9 +488,9 @@ def job_compounding_record_pdf(request, job_id):
 
 @pharmacy_staff_required
 def job_label_pdf(request, job_id):
-    return downloads.label_download(request, services.job_get(public_id=job_id))
+    return downloads.label_download(request, selectors.job_get(user=request.user, public_id=job_id))
 
 
 @pharmacy_staff_required
 def shipment_labels_pdf(request, shipment_id):
-    return downloads.shipment_labels_download(request, selectors.shipment_get(public_id=shipment_id))
+    return downloads.shipment_labels_download(request, selectors.shipment_get(user=request.user, public_id=shipment_id))

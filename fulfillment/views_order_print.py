@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.files.storage import default_storage
 from django.shortcuts import render
 
-from fulfillment import order_print
+from fulfillment import order_print, services
 from fulfillment.downloads import pdf_response
 from orders import selectors
 from orders.models import OrderStatus
@@ -25,7 +25,7 @@ def _signed_order(request, order_id):
 @prescriber_required
 def order_print_page(request, order_id):
     order = _signed_order(request, order_id)
-    ready = order_print.order_print_request(order)
+    ready = services.order_print_request(order)
     template = "fulfillment/_order_print_status.html" if request.headers.get("HX-Request") else "fulfillment/order_print.html"
     return render(request, template, {"order": order, "ready": ready})
 

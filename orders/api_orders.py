@@ -43,6 +43,8 @@ class PreparationOutSerializer(serializers.Serializer):
     directions = serializers.CharField()
     refills = serializers.IntegerField()
     refills_remaining = serializers.IntegerField()
+    refill_interval_days = serializers.IntegerField(allow_null=True)
+    auto_refill_paused = serializers.BooleanField()
     exclusions = serializers.DictField()
     ingredients = serializers.ListField(child=serializers.DictField())
     beyond_use_days = serializers.IntegerField(help_text="The USP <795> table's period.")
@@ -144,16 +146,15 @@ def check_if_match(request, order: Order) -> None:
         raise PreconditionFailed(f"Order {order.number} changed since you read it (now version {order.version}); read it again.")
 
 
-def order_response(order: Order, status: int = 200) -> Response:
-    answer = _order_json(order)  # re-reads the order once: the change just moved its status and version
+def order_response(order: Order, *, user, status: int = 200) -> Response:
+    answer = _order_json(order, user)  # re-reads the order once: the change just moved its status and version
     response = Response(answer, status=status)
     response["ETag"] = f'W/"{answer["id"]}.{answer["version"]}"'
     return response
 
 
-def _order_json(order: Order) -> dict:
-    order = Order.objects.select_related("patient", "prescriber").prefetch_related("preparations__mfr").get(pk=order.pk)
-    return OrderSerializer(order).data
+def _order_json(order: Order, user) -> dict:
+    return OrderSerializer(selectors.order_get(user=user, public_id=order.public_id)).data
 
 
 @extend_schema(parameters=[
@@ -194,7 +195,7 @@ class OrderListCreate(generics.ListAPIView):
         def work(record):
             with transaction.atomic():
                 order = services.order_submit(user=request.user, body=body.validated_data, source=Source.API)
-                answer = _order_json(order)
+                answer = _order_json(order, request.user)
                 record_done(record, status=201, body=answer, order=order)
             return 201, answer
 
@@ -234,7 +235,7 @@ class OrderAction(APIView):
         body = self.body_serializer(data=request.data)
         body.is_valid(raise_exception=True)
         self.act(request, order, body.validated_data)
-        return order_response(order)
+        return order_response(order, user=request.user)
 
 
 @extend_schema(request=CancelSerializer, responses={200: OrderSerializer}, examples=[api_examples.CANCEL],
@@ -265,7 +266,7 @@ class OrderAmend(APIView):
         data = dict(body.validated_data)
         note = data.pop("note", "")
         services.order_amend(order=order, by=request.user, body=data, note=note)
-        return order_response(order)
+        return order_response(order, user=request.user)
 
 
 class RushRequestSerializer(serializers.Serializer):

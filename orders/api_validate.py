@@ -117,6 +117,10 @@ class PreparationSerializer(serializers.Serializer):
     compounding_date = serializers.DateField(required=False, allow_null=True)
     directions = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
     refills = serializers.IntegerField(min_value=0, max_value=11, required=False, default=0)
+    refill_interval_days = serializers.IntegerField(
+        min_value=7, max_value=365, required=False, allow_null=True, default=None,
+        help_text="Refill every this many days: each refill is then requested automatically when due (the patient can pause it), "
+                  "and a refill is too soon before 70 % of it. Needs refills.")
     ingredients = IngredientListField(child=IngredientLineSerializer(), max_length=MAX_INGREDIENTS, required=False, default=list)
     exclusions = ExclusionsSerializer(required=False)
 

@@ -35,7 +35,7 @@ def _job_sentence(event: OrderEvent, who: str, detail: str) -> str:
     if to == S.QUEUED and refill:
         return f"Refill {refill.group(1)} queued for compounding."
     if to == S.QUEUED and frm == S.COMPOUNDING:
-        return "The claim expired; back in the queue." if event.actor is None else f"Released back to the queue by {who}."
+        return "The claim expired; back in the queue." if event.actor is None else f"Given back to the queue by {who}."
     if frm == S.ON_HOLD and to != S.CANCELLED:
         return f"Taken off hold by {who}; {S(to).label.lower() if to in S.values else to} again."
     if to == S.COMPOUNDING:
@@ -80,7 +80,8 @@ def event_sentence(event: OrderEvent) -> str:
         text = f"{who} amended the order and signed it again{': ' + detail if detail else '.'}"
     elif kind == "qc_passed":
         text = f"QC passed: {detail}." if detail else "QC passed."
-    elif kind in ("refill_requested", "refill_released", "renewal_requested", "renewal_approved", "renewal_denied"):
+    elif kind in ("refill_requested", "refill_released", "renewal_requested", "renewal_approved", "renewal_denied", "auto_refill_paused",
+                  "auto_refill_resumed"):
         text = detail[:1].upper() + detail[1:] + "." if detail else kind.replace("_", " ").capitalize() + "."
     elif kind == "job_status":
         text = _job_sentence(event, who, detail)
@@ -95,7 +96,8 @@ def event_sentence(event: OrderEvent) -> str:
     else:
         text = detail or kind.replace("_", " ").capitalize() + "."
     if event.preparation_id is not None and event.kind in ("job_status", "qc_passed", "transition_refused", "refill_requested",
-                                                                  "refill_released", "renewal_requested", "renewal_approved", "renewal_denied"):
+                                                                  "refill_released", "renewal_requested", "renewal_approved", "renewal_denied",
+                                                                  "auto_refill_paused", "auto_refill_resumed"):
         text = f"Preparation {event.preparation.position}: {text[0].lower() + text[1:] if text[:2] not in ('QC',) else text}"
     return text
 

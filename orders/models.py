@@ -129,7 +129,7 @@ class Source(models.TextChoices):
     API = "api", "API"
 
 
-@tracked()
+@tracked("webhook_sequence")
 class Order(models.Model):
     """One patient's order of one or more preparations. Only orders.transitions changes `status`."""
 
@@ -155,6 +155,9 @@ class Order(models.Model):
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     attestation = models.TextField(blank=True)
     event_sequence = models.PositiveIntegerField(default=0)
+    # The last sequence number given to a webhook event of this order (fulfillment's notifications take the
+    # next one under this row's lock). Not in the change history: it moves with every notification.
+    webhook_sequence = models.PositiveIntegerField(default=0)
     # The delivery promise made when the order was signed (or when a rush was accepted): kept to measure
     # on-time shipping against. estimated_delivery_date is the promise until it ships, then the carrier's.
     promised_ship_date = models.DateField(null=True, blank=True)
@@ -239,6 +242,8 @@ class Preparation(models.Model):
     refills_remaining = models.PositiveSmallIntegerField(default=0)
     # The prescriber's interval between fills ("every 30 days"): REFILL_TOO_SOON reads it, and auto-refill requests on it.
     refill_interval_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Auto-refill runs on that interval (fulfillment.refills.auto_refills_request, a beat task) unless the patient paused it.
+    auto_refill_paused = models.BooleanField(default=False)
     exclusions = models.JSONField(default=dict)
     ingredients = models.JSONField(default=list, help_text="Snapshot: [{ingredient, name, percent, share_percent}].")
     checked = models.JSONField(default=dict, help_text="Snapshot of the engine's answer when signed.")
@@ -280,13 +285,39 @@ class Preparation(models.Model):
         return f"{self.base_name}" + (f" with {actives}" if actives else "")
 
 
+class OrderEventKind(models.TextChoices):
+    DRAFT_CREATED = "draft_created", "Draft created"
+    SIGNED = "signed", "Signed and submitted"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    CLARIFICATION_REQUESTED = "clarification_requested", "Question from the pharmacist"
+    CLARIFICATION_ANSWERED = "clarification_answered", "Answer from the prescriber"
+    JOB_STATUS = "job_status", "Preparation status changed"
+    TRANSITION_REFUSED = "transition_refused", "Status change refused"
+    BUD_ASSIGNED = "bud_assigned", "Beyond-use date assigned"
+    RUSH_REQUESTED = "rush_requested", "Rush requested"
+    RUSH_ACCEPTED = "rush_accepted", "Rush accepted"
+    RUSH_DECLINED = "rush_declined", "Rush declined"
+    AMENDED = "amended", "Amended and signed again"
+    QC_PASSED = "qc_passed", "QC passed"
+    REFILL_REQUESTED = "refill_requested", "Refill requested"
+    REFILL_RELEASED = "refill_released", "Refill released"
+    RENEWAL_REQUESTED = "renewal_requested", "Renewal requested"
+    RENEWAL_APPROVED = "renewal_approved", "Renewal approved"
+    RENEWAL_DENIED = "renewal_denied", "Renewal denied"
+    AUTO_REFILL_PAUSED = "auto_refill_paused", "Automatic refills paused"
+    AUTO_REFILL_RESUMED = "auto_refill_resumed", "Automatic refills resumed"
+
+
 class OrderEvent(models.Model):
     """The order's history: every status change, question and answer, with who and when."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     preparation = models.ForeignKey(Preparation, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     sequence = models.PositiveIntegerField()
-    kind = models.CharField(max_length=40)
+    kind = models.CharField(max_length=40, choices=OrderEventKind.choices)
     from_status = models.CharField(max_length=30, blank=True)
     to_status = models.CharField(max_length=30, blank=True)
     message = models.TextField(blank=True)
@@ -295,7 +326,10 @@ class OrderEvent(models.Model):
 
     class Meta:
         ordering = ["sequence"]
-        constraints = [models.UniqueConstraint(fields=["order", "sequence"], name="order_event_sequence_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "sequence"], name="order_event_sequence_unique"),
+            models.CheckConstraint(condition=Q(kind__in=OrderEventKind.values), name="order_event_kind_valid"),
+        ]
         indexes = [
             # Serves the metrics: approvals and clarification answers in a date range.
             models.Index(fields=["kind", "created_at"], name="order_event_kind_created"),

@@ -43,6 +43,7 @@ def body_from_post(post: QueryDict, *, units: dict[str, str]) -> dict:
             "water_activity": post.get(prefix + "water_activity", "").strip() or None,
             "directions": post.get(prefix + "directions", "")[:1000],
             "refills": post.get(prefix + "refills", "0").strip() or "0",
+            "refill_interval_days": post.get(prefix + "refill_interval_days", "").strip() or None,
             "exclusions": {
                 "allergen_groups": [c for c in post.getlist(prefix + "exclude") if c][:30],
                 "preservative_free": post.get(prefix + "preservative_free") == "on",
@@ -129,7 +130,8 @@ def field_names(body: dict) -> list[str]:
     """Every form field that can carry an error, for the page's error slots."""
     names = []
     for p, prep in enumerate(body.get("preparations", [])):
-        names += [f"prep-{p}-{f}" for f in ("base", "quantity", "route", "target_ph", "directions", "refills")]
+        names += [f"prep-{p}-{f}" for f in ("base", "quantity", "route", "target_ph", "directions", "refills",
+                                                        "refill_interval_days")]
         for i, _line in enumerate(prep.get("ingredients", [])):
             names += [f"prep-{p}-ing-{i}-code", f"prep-{p}-ing-{i}-percent"]
     return names
@@ -165,6 +167,7 @@ def apply_action(body: dict, action: str, *, prefill_exclusions: list[str]) -> d
 
 
 _LABELS = {"quantity": "Quantity", "target_ph": "Target pH", "water_activity": "Water activity", "refills": "Refills",
+           "refill_interval_days": "Refill every (days)",
            "base": "Base", "percent": "Strength", "ingredient": "Ingredient", "route": "Route", "directions": "Directions"}
 
 _REQUIRED = {"base": "Choose a base.", "quantity": "Enter the quantity, such as 50.", "percent": "Enter the strength, such as 0.5.",

@@ -3,7 +3,7 @@
 The token is HMAC-SHA256(SECRET_KEY, "patient-link:" + a random 128-bit salt), 256 bits, never
 stored: the database keeps the salt and the token's SHA-256. The server can show the link to the
 prescriber again; a copy of the database alone cannot open it. A link expires 30 days after the
-order's last delivery, and never works for a cancelled or rejected order."""
+order's last delivery was recorded, and never works for a cancelled or rejected order."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from orders.models import Order, OrderStatus, PatientLink
+from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, PatientLink, Preparation, PreparationStatus
 
 EXPIRES_AFTER_DELIVERY = dt.timedelta(days=30)
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -63,11 +63,12 @@ def patient_link_resolve(token: str, *, now: dt.datetime | None = None) -> Patie
     link = PatientLink.objects.select_related("order__patient").filter(token_hash=_hash(token), revoked_at__isnull=True).first()
     if link is None or link.order.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.DRAFT):
         return None
-    from fulfillment.models import Job, JobStatus, Shipment
-
-    jobs = Job.objects.filter(preparation__order=link.order).exclude(status=JobStatus.CANCELLED)
-    if jobs.exists() and not jobs.exclude(status=JobStatus.DELIVERED).exists():
-        last = Shipment.objects.filter(orders=link.order).aggregate(last=Max("delivered_at"))["last"]
+    # A preparation's status follows its job's (the job door sets both), and the job door records each
+    # delivery as an event of the order: so orders can tell when the order's last preparation arrived.
+    preparations = Preparation.objects.filter(order=link.order).exclude(status=PreparationStatus.CANCELLED)
+    if preparations.exists() and not preparations.exclude(status=PreparationStatus.DELIVERED).exists():
+        last = OrderEvent.objects.filter(order=link.order, kind=OrderEventKind.JOB_STATUS,
+                                         to_status=PreparationStatus.DELIVERED).aggregate(last=Max("created_at"))["last"]
         if last is not None and (now or timezone.now()) > last + EXPIRES_AFTER_DELIVERY:
             return None
     return link

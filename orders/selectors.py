@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db.models import Prefetch, Q, QuerySet
@@ -61,6 +62,23 @@ def _by_public_id(queryset: QuerySet, public_id, what: str):
         return queryset.get(public_id=public_id)
     except (ObjectDoesNotExist, ValueError, ValidationError):
         raise NotFound(f"No such {what}.") from None
+
+
+def patient_find(*, user, text: str, limit: int = 20) -> list[Patient]:
+    """Patients the caller may see whose public id, external id or names match `text` (the audit search)."""
+    text = text.strip()
+    if not text:
+        return []
+    scope = Q() if user.role in PHARMACY_ROLES else Q(clinic_id=prescriber_for_caller(user=user, prescriber_npi=None).clinic_id)
+    patients = Patient.objects.filter(scope)
+    try:
+        return list(patients.filter(public_id=uuid.UUID(text)))
+    except ValueError:
+        pass
+    name = Q()
+    for word in text.split():
+        name &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
+    return list(patients.filter(Q(external_id__iexact=text) | name).select_related("clinic").order_by("last_name", "first_name")[:limit])
 
 
 def patient_get(*, user, public_id) -> Patient:

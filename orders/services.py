@@ -21,6 +21,7 @@ from orders.models import (
     Favourite,
     Order,
     OrderAmendment,
+    OrderEventKind,
     OrderStatus,
     Patient,
     Preparation,
@@ -293,6 +294,7 @@ def _preparations_create(*, order: Order, body: dict, outcome: ValidationOutcome
             quantity=prep["quantity"], unit=prep["unit"], route=prep.get("route") or "topical",
             target_ph=result.target_ph, water_activity=prep.get("water_activity"),
             directions=prep.get("directions", ""), refills=prep.get("refills", 0), refills_remaining=prep.get("refills", 0),
+            refill_interval_days=prep.get("refill_interval_days") if prep.get("refills") else None,
             exclusions={"allergen_groups": list((prep.get("exclusions") or {}).get("allergen_groups", [])),
                         "preservative_free": bool((prep.get("exclusions") or {}).get("preservative_free", False))},
             ingredients=[
@@ -305,6 +307,13 @@ def _preparations_create(*, order: Order, body: dict, outcome: ValidationOutcome
         )
         for index, (prep, result, answer) in enumerate(zip(body["preparations"], outcome.results, answers))
     )
+
+
+def order_webhook_sequence_next(*, order: Order) -> int:
+    """The order's next webhook sequence number. The update locks the order's row until the caller's
+    transaction ends, so two notifications of one order never get the same number."""
+    Order.objects.filter(pk=order.pk).update(webhook_sequence=F("webhook_sequence") + 1)
+    return Order.objects.values_list("webhook_sequence", flat=True).get(pk=order.pk)
 
 
 def _mfr_for(prep: dict, answer: dict, *, order: Order, rules_version: str):
@@ -419,7 +428,10 @@ def order_delivery_estimate_set(*, order: Order, delivery_date) -> None:
 
 
 def order_cancel(*, order: Order, by, reason: str = "") -> Order:
-    return order_transition(order=order, to=OrderStatus.CANCELLED, by=by, message=reason.strip(), kind="cancelled")
+    if order.status == OrderStatus.DRAFT:
+        raise IllegalTransition(f"Order {order.number} is a draft that was never signed, so there is nothing to cancel: "
+                                "discard the draft instead (nothing was sent to the pharmacy).")
+    return order_transition(order=order, to=OrderStatus.CANCELLED, by=by, message=reason.strip(), kind=OrderEventKind.CANCELLED)
 
 
 def order_request_clarification(*, order: Order, by, question: str) -> Order:
@@ -587,6 +599,7 @@ def order_reorder_body(order: Order, *, only: Preparation | None = None) -> dict
         {
             "base": p.base_code, "quantity": plain_number(p.quantity), "unit": p.unit, "route": p.route,
             "target_ph": plain_number(p.target_ph), "directions": p.directions, "refills": p.refills,
+            "refill_interval_days": p.refill_interval_days,
             "ingredients": [{"ingredient": line["ingredient"], "percent": plain_number(line["percent"])} for line in p.ingredients],
             "exclusions": p.exclusions,
         }
@@ -698,4 +711,18 @@ def preparation_bud_clear(*, preparation: Preparation, by) -> Preparation:
                      message=f"Beyond-use period of preparation {preparation.position} back to the table's {preparation.beyond_use_days} days "
                              f"({by.get_full_name() or by.username}).")
     preparation.refresh_from_db()
+    return preparation
+
+
+def preparation_auto_refill_pause(*, preparation: Preparation, paused: bool, by=None) -> Preparation:
+    """The patient (by None, from the status page) or the prescriber pauses or resumes automatic refills."""
+    if not preparation.refill_interval_days:
+        raise ServiceError("This preparation has no automatic refills.")
+    with transaction.atomic():
+        changed = Preparation.objects.filter(pk=preparation.pk, auto_refill_paused=not paused).update(auto_refill_paused=paused)
+        if changed:
+            who = "the patient" if by is None else (by.get_full_name() or by.username)
+            event_record(order=preparation.order, preparation=preparation, kind="auto_refill_paused" if paused else "auto_refill_resumed",
+                         actor=by, message=f"automatic refills {'paused' if paused else 'resumed'} by {who}")
+    preparation.auto_refill_paused = paused
     return preparation

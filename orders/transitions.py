@@ -1,15 +1,21 @@
 """The one door for an order's status: the transition table, who may move it, a conditional
-update that must hit one row, and the event in the same transaction."""
+update that must hit one row, and the event in the same transaction. The event is announced
+(orders.events) so that apps above react in that transaction; a refused move is recorded once the
+refused change has rolled back (portal.errors.record_refusal, at the entry point)."""
 
 from __future__ import annotations
+
+import logging
 
 from django.db import transaction
 from django.db.models import F
 
-from orders.models import Order, OrderEvent, OrderStatus, Preparation, PreparationStatus
+from orders.events import order_event_recorded
+from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, Preparation, PreparationStatus
 from portal.errors import Conflict
 from portal.models import PHARMACY_ROLES, Role
 
+log = logging.getLogger(__name__)
 S = OrderStatus
 PRESCRIBER = frozenset({Role.PRESCRIBER})
 PHARMACIST = frozenset({Role.PHARMACIST, Role.PHARMACY_ADMIN})
@@ -19,7 +25,8 @@ STAFF_OR_SYSTEM = frozenset({*PHARMACY_ROLES, "system"})  # the roll-up from job
 # (from, to) -> the roles that may make that move
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (S.DRAFT, S.SUBMITTED): PRESCRIBER,
-    (S.DRAFT, S.CANCELLED): PRESCRIBER,
+    # No (DRAFT, CANCELLED): a draft was never signed, so it is discarded (orders.services.order_draft_discard),
+    # never cancelled; a cancelled order is a signed one (the order_signed_unless_draft constraint).
     (S.SUBMITTED, S.IN_VERIFICATION): PHARMACIST,
     (S.SUBMITTED, S.CLARIFICATION_REQUESTED): PHARMACIST,
     (S.SUBMITTED, S.APPROVED): PHARMACIST,
@@ -47,19 +54,30 @@ class IllegalTransition(Conflict):
 
 def event_record(*, order: Order, kind: str, actor=None, message: str = "", from_status: str = "", to_status: str = "",
                  preparation: Preparation | None = None) -> OrderEvent:
-    """Append an event with the order's next sequence number (the row is locked by the update)."""
-    Order.objects.filter(pk=order.pk).update(event_sequence=F("event_sequence") + 1)
-    sequence = Order.objects.values_list("event_sequence", flat=True).get(pk=order.pk)
-    event = OrderEvent.objects.create(order=order, preparation=preparation, sequence=sequence, kind=kind, actor=actor,
-                                      message=message, from_status=from_status, to_status=to_status)
-    from fulfillment.notifications.outbox import on_order_event  # the outbox: written in this same transaction
-
-    on_order_event(event)
+    """Append an event with the order's next sequence number (the row is locked by the update), and
+    announce it to the apps above, in this same transaction."""
+    with transaction.atomic():
+        Order.objects.filter(pk=order.pk).update(event_sequence=F("event_sequence") + 1)
+        sequence = Order.objects.values_list("event_sequence", flat=True).get(pk=order.pk)
+        event = OrderEvent.objects.create(order=order, preparation=preparation, sequence=sequence, kind=kind, actor=actor,
+                                          message=message, from_status=from_status, to_status=to_status)
+        order_event_recorded.send(sender=OrderEvent, event=event)
     return event
 
 
 def _role(by) -> str:
     return "system" if by is None else by.role
+
+
+def refusal_record(exc: IllegalTransition, *, order: Order, frm: str, to: str, by, message: str,
+                   preparation: Preparation | None = None) -> IllegalTransition:
+    """Both doors refuse alike: log it, and have the entry point record it once the refused change has
+    rolled back (recorded inside the caller's transaction, it would be rolled back with it)."""
+    who = "the system" if by is None else by.username
+    log.warning("refused transition %s: %s -> %s by %s", message, frm, to, who)
+    exc.after_rollback(lambda: event_record(order=order, preparation=preparation, kind=OrderEventKind.TRANSITION_REFUSED, actor=by,
+                                            from_status=frm, to_status=to, message=f"{message}: {frm} → {to} refused"))
+    return exc
 
 
 def may_transition(*, order: Order, to: str, by) -> bool:
@@ -72,16 +90,18 @@ def may_cancel(*, order: Order, by) -> bool:
     return may_transition(order=order, to=S.CANCELLED, by=by) and not any(p.status in STARTED for p in order.preparations.all())
 
 
-def order_transition(*, order: Order, to: str, by, message: str = "", kind: str = "status_changed", **fields) -> Order:
+def order_transition(*, order: Order, to: str, by, message: str = "", kind: str = OrderEventKind.STATUS_CHANGED, **fields) -> Order:
     """Move `order` to `to`. Raises IllegalTransition (409) when the table, the role or a concurrent
-    change forbids it; nothing is written then."""
+    change forbids it; nothing is written then but the refusal, after the rollback."""
     frm = order.status
     roles = TRANSITIONS.get((frm, to))
     if roles is None:
-        raise IllegalTransition(f"Order {order.number} is {order.get_status_display().lower()}; it cannot become {S(to).label.lower()}.")
+        raise refusal_record(IllegalTransition(f"Order {order.number} is {order.get_status_display().lower()}; it cannot become "
+                                               f"{S(to).label.lower()}."), order=order, frm=frm, to=to, by=by, message=order.number)
     if _role(by) not in roles:
         who = "The system" if by is None else f"A {by.get_role_display().lower()}"
-        raise IllegalTransition(f"{who} cannot move an order from {S(frm).label.lower()} to {S(to).label.lower()}.")
+        raise refusal_record(IllegalTransition(f"{who} cannot move an order from {S(frm).label.lower()} to {S(to).label.lower()}."),
+                             order=order, frm=frm, to=to, by=by, message=order.number)
     with transaction.atomic():
         started = set(order.preparations.filter(status__in=STARTED).values_list("status", flat=True)) if to == S.CANCELLED else set()
         if started:
@@ -94,10 +114,9 @@ def order_transition(*, order: Order, to: str, by, message: str = "", kind: str 
             order.refresh_from_db()
             raise IllegalTransition(f"Order {order.number} was changed by someone else (it is now {order.get_status_display().lower()}).")
         if to == S.CANCELLED:
-            from fulfillment.models import Job, JobStatus
-
-            order.preparations.exclude(status__in=STARTED).update(status=PreparationStatus.CANCELLED)
-            Job.objects.filter(preparation__order=order, status__in=[JobStatus.QUEUED, JobStatus.ON_HOLD]).update(status=JobStatus.CANCELLED)
+            # Preparations that are not jobs yet; each job is cancelled through the job door by the app that owns
+            # jobs, when it hears of this event.
+            order.preparations.filter(status=PreparationStatus.PENDING).update(status=PreparationStatus.CANCELLED)
         event_record(order=order, kind=kind, actor=by, message=message, from_status=frm, to_status=to)
     order.refresh_from_db()
     return order

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from portal import api_examples, services
-from portal.errors import ServiceError
+from portal.errors import ServiceError, record_refusal
 
 
 def _message_for(data) -> str:
@@ -27,6 +27,7 @@ def exception_handler(exc, context):
         message = f"The request body is larger than {settings.API_MAX_BODY_BYTES // 1024} KB."
         return Response({"error": {"code": "parse_error", "message": message, "fields": {}}}, status=400)
     if isinstance(exc, ServiceError):
+        record_refusal(exc)  # the view's transaction has rolled back by now
         body = {"error": {"code": exc.code, "message": exc.message, "fields": exc.fields, **getattr(exc, "extra", {})}}
         return Response(body, status=exc.status)
     response = drf_exception_handler(exc, context)

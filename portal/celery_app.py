@@ -4,7 +4,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_ready
+from celery.signals import task_failure, task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -20,7 +20,10 @@ app.conf.beat_schedule = {
     "resend-record-pdfs": {"task": "fulfillment.tasks.resend_record_pdfs", "schedule": float(os.environ.get("RESEND_WORKSHEETS_SECONDS", "30"))},
     "relay-outbox": {"task": "fulfillment.notifications.tasks.relay_outbox", "schedule": float(os.environ.get("OUTBOX_RELAY_SECONDS", "10"))},
     "expire-claims": {"task": "fulfillment.tasks.expire_claims", "schedule": 300.0},
+    "expire-lots": {"task": "formulary.tasks.expire_lots", "schedule": 3600.0},
     "poll-tracking": {"task": "fulfillment.tasks.poll_tracking", "schedule": float(os.environ.get("TRACKING_POLL_SECONDS", "60"))},
+    "request-auto-refills": {"task": "fulfillment.tasks.request_auto_refills",
+                             "schedule": float(os.environ.get("AUTO_REFILL_SECONDS", "3600"))},
 }
 
 
@@ -48,3 +51,11 @@ def _history_context_exit(task_id=None, **kwargs):
     context = _history_contexts.pop(task_id, None)
     if context is not None:
         context.__exit__(None, None, None)
+
+
+@task_failure.connect
+def _refusal_recorded(exception=None, **kwargs):
+    """A task that ends on a refusal is its entry point: write what the refusal asked to keep."""
+    from portal.errors import record_refusal
+
+    record_refusal(exception)

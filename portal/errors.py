@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class ServiceError(Exception):
-    """A request the service refuses. `code` is stable (part of the API), `message` is for people."""
+    """A request the service refuses. `code` is stable (part of the API), `message` is for people.
+
+    A refusal may have something to write down that must outlive the refused change's rollback (a
+    transition door records every refused move). It adds it with `after_rollback(...)`; whoever handles
+    the error at the entry point (the API's handler, a page's act(), a task, a sweep that skips the
+    error) calls `record_refusal(exc)` once the transaction is gone."""
 
     status = 400
     code = "invalid"
@@ -17,6 +24,17 @@ class ServiceError(Exception):
         if status:
             self.status = status
         self.fields = fields or {}
+        self.pending: list[Callable[[], object]] = []
+
+    def after_rollback(self, action: Callable[[], object]) -> None:
+        self.pending.append(action)
+
+
+def record_refusal(exc: BaseException) -> None:
+    """Write what a refusal asked to keep, now that its transaction has rolled back; each only once."""
+    pending = getattr(exc, "pending", None)
+    while pending:
+        pending.pop(0)()
 
 
 class NotFound(ServiceError):

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.views.defaults import page_not_found, permission_denied
 
-from portal.errors import Forbidden, NotFound, error_json, fhir_outcome_json
+from portal.errors import Forbidden, NotFound, ServiceError, error_json, fhir_outcome_json, record_refusal
 
 log = logging.getLogger(__name__)
 API_PREFIXES = ("/api/", "/fhir/")
@@ -42,6 +42,8 @@ class ServiceErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if isinstance(exception, ServiceError):
+            record_refusal(exception)
         if isinstance(exception, NotFound):
             return page_not_found(request, Http404(exception.message))
         if isinstance(exception, Forbidden):

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from orders import views as order_views
 from portal.access import role_required
 from portal.models import Role
 from portal import selectors
@@ -31,14 +32,14 @@ def home(request):
 def prescriber_home(request, *, start_form: dict | None = None):
     """What needs the prescriber, their drafts, their recent orders with each preparation's status and
     parcel, and the clinic's shared favourites."""
-    from fulfillment.tracking import CARRIERS
+    from fulfillment.carriers import CARRIERS
     from orders import selectors as order_selectors
 
     prescriber = selectors.prescriber_for_user(user=request.user)
     today = timezone.localdate()
     recent = list(order_selectors.recent_orders(user=request.user))
     parcels = {}
-    for job in _parcels(recent):
+    for job in _parcels(recent, request.user):
         carrier = CARRIERS.get(job.shipment.carrier)
         parcels[job.preparation_id] = {"carrier": carrier.name if carrier else job.shipment.carrier,
                                        "number": job.shipment.tracking_number,
@@ -56,11 +57,11 @@ def prescriber_home(request, *, start_form: dict | None = None):
     })
 
 
-def _parcels(orders):
+def _parcels(orders, user):
     """The shipped jobs of these orders with their parcels, in one query."""
-    from fulfillment.models import Job
+    from fulfillment.selectors import shipped_jobs_of_orders
 
-    return Job.objects.filter(preparation__order__in=orders, shipment__isnull=False).select_related("shipment")
+    return shipped_jobs_of_orders(user=user, orders=orders)
 
 
 @role_required(Role.PHARMACIST)
@@ -107,3 +108,7 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return error_json("not_found", "No such resource.", status=404)
     return page_not_found(request, exception)
+
+
+# orders' "start an order" form re-renders this page with its error (orders may not import portal's pages).
+order_views.home_page_register(prescriber_home)

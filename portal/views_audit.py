@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import uuid
 
 from django import forms
-from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from orders import selectors as order_selectors
 from portal.access import role_required
 from portal.audit import AuditQuery, AuditRow, audit_search, record_access
 from portal.models import AccessAction, Role, User
@@ -34,35 +33,17 @@ class AuditForm(forms.Form):
         return data
 
 
-def _matching_patients(text: str):
-    from orders.models import Patient
-
-    text = text.strip()
-    if not text:
-        return Patient.objects.none()
-    try:
-        return Patient.objects.filter(public_id=uuid.UUID(text))
-    except ValueError:
-        pass
-    words = text.split()
-    query = Q(external_id__iexact=text)
-    name = Q()
-    for word in words:
-        name &= Q(first_name__icontains=word) | Q(last_name__icontains=word)
-    return Patient.objects.filter(query | name).select_related("clinic").order_by("last_name", "first_name")[:20]
-
-
 def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
-def _query(form: AuditForm) -> tuple[AuditQuery | None, list]:
+def _query(form: AuditForm, user) -> tuple[AuditQuery | None, list]:
     """The query the form asks for, or None with the patients to choose from when the text is ambiguous."""
     data = form.cleaned_data
     patient_id = None
     matches = []
     if data.get("patient"):
-        matches = list(_matching_patients(data["patient"]))
+        matches = order_selectors.patient_find(user=user, text=data["patient"])
         if len(matches) != 1:
             return None, matches
         patient_id = matches[0].pk
@@ -84,7 +65,7 @@ def audit_page(request):
     form = AuditForm(request.GET or None)
     context = {"form": form, "rows": None, "choices": [], "limit": PAGE_ROWS}
     if request.GET and form.is_valid():
-        query, matches = _query(form)
+        query, matches = _query(form, request.user)
         if query is None:
             context["choices"] = matches
         else:

@@ -25,7 +25,7 @@ def pdf_text(pdf: bytes) -> str:
 
 
 def submit(api_as, prescriber, *, first="Maya", last="Lopez", ingredients=None, base="cream-base-pf", quantity=50, target_ph=5.0,
-           refills=None):
+           refills=None, refill_interval_days=None):
     body = {"patient": {"first_name": first, "last_name": last, "date_of_birth": "1991-04-12"},
             "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
             "preparations": [{"base": base, "quantity": quantity, "unit": "g", "target_ph": target_ph, "directions": "Apply nightly.",
@@ -33,6 +33,8 @@ def submit(api_as, prescriber, *, first="Maya", last="Lopez", ingredients=None, 
                                                                                        {"ingredient": "niacinamide", "percent": 4}]}]}
     if refills is not None:
         body["preparations"][0]["refills"] = refills
+    if refill_interval_days is not None:
+        body["preparations"][0]["refill_interval_days"] = refill_interval_days
     response = api_as(prescriber.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
     assert response.status_code == 201, response.json()
     return response.json()

@@ -20,7 +20,7 @@ from fulfillment.fhir.capability import capability_statement
 from fulfillment.fhir.outcome import FhirError, Issue, outcome_json
 from portal.audit import record_access, record_access_many
 from portal.authentication import HashedTokenAuthentication
-from portal.errors import ServiceError
+from portal.errors import ServiceError, record_refusal
 from portal.parsers import LimitedJSONParser
 
 FHIR_JSON = "application/fhir+json"
@@ -86,6 +86,7 @@ def _outcome_for(exc) -> Response | None:
         return outcome_response(413, [Issue(f"The request body is larger than {settings.API_MAX_BODY_BYTES // 1024} KB: send fewer "
                                             "entries per Bundle.", code="too-long", detail_code="too_large")])
     if isinstance(exc, ServiceError):
+        record_refusal(exc)  # the view's transaction has rolled back by now
         code = {401: "login", 403: "forbidden", 404: "not-found", 409: "conflict", 412: "processing", 429: "throttled"}
         issue_type = code.get(exc.status, "invalid" if exc.status < 422 else "business-rule")
         return outcome_response(exc.status, [Issue(exc.message, code=issue_type, detail_code=exc.code)])

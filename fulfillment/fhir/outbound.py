@@ -291,7 +291,7 @@ def task(prep: Preparation, *, names: bool = True) -> dict:
 
 
 def _tracking(shipment) -> list[dict]:
-    from fulfillment.tracking import CARRIERS
+    from fulfillment.carriers import CARRIERS
 
     outputs = [{"type": {"coding": [{"system": systems.TASK_OUTPUT, "code": "tracking-number"}], "text": "Tracking number"},
                 "valueString": f"{shipment.carrier} {shipment.tracking_number}"}]

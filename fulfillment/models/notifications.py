@@ -18,12 +18,14 @@ class OutboxStatus(models.TextChoices):
 
 
 class EmailOutbox(models.Model):
-    """One email to send. Holds ids and a template name only; the email is rendered when sent."""
+    """One email to send: ids, a template name, and what the change that queued it knew beyond the order
+    (its payload: the question, the shipment). It is rendered when sent."""
 
     template = models.CharField(max_length=60)
     to = models.EmailField()
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="+")
     job = models.ForeignKey("fulfillment.Job", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    payload = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
@@ -68,7 +70,8 @@ class WebhookEndpoint(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """An event for a clinic's platforms: ids, external id, status, per-order sequence. Never patient data."""
+    """An event for a clinic's platforms: ids, external id, status, per-order sequence (from the order's
+    counter, Order.webhook_sequence). Never patient data."""
 
     public_id = models.CharField(max_length=40, unique=True)
     clinic = models.ForeignKey("orders.Clinic", on_delete=models.CASCADE, related_name="+")
@@ -81,6 +84,7 @@ class WebhookEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "sequence"], name="webhook_event_sequence_unique")]
         indexes = [
             # Serves GET /api/v1/events/?after=: a clinic's events by id.
             models.Index(fields=["clinic", "id"], name="webhook_event_clinic_cursor"),

@@ -67,7 +67,7 @@ class Shipment(models.Model):
 
     @property
     def carrier_name(self) -> str:
-        from fulfillment.tracking import CARRIERS
+        from fulfillment.carriers import CARRIERS  # carriers imports no model at run time
 
         carrier = CARRIERS.get(self.carrier)
         return carrier.name if carrier else self.carrier
@@ -75,7 +75,7 @@ class Shipment(models.Model):
     @property
     def tracking_url(self) -> str:
         """Where the prescriber and the patient follow the parcel (read by the order page through order.shipments)."""
-        from fulfillment.tracking import CARRIERS
+        from fulfillment.carriers import CARRIERS  # carriers imports no model at run time
 
         carrier = CARRIERS.get(self.carrier)
         return carrier.tracking_url(self.tracking_number) if carrier else ""

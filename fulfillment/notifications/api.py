@@ -9,12 +9,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fulfillment.notifications import webhooks
-from fulfillment.models import PayloadFormat, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from fulfillment.notifications.outbox import EVENT_TYPES
-from orders.selectors import clinics_for_caller
+from fulfillment.models import PayloadFormat
+from fulfillment.notifications import outbox, selectors, webhooks
+from fulfillment.notifications.webhooks import EVENT_TYPES
 from portal import api_examples
-from portal.errors import Forbidden, NotFound
+from portal.errors import Forbidden
 
 
 class EndpointIn(serializers.Serializer):
@@ -54,13 +53,8 @@ class DeliveryOut(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
 
 
-def _clinics(user):
-    """The clinics whose endpoints and events the caller may see (a prescriber's one; a platform's linked ones)."""
-    return clinics_for_caller(user=user)
-
-
 def _clinic_for_new_endpoint(user, chosen):
-    clinics = list(_clinics(user))
+    clinics = list(selectors.clinics_of(user=user))
     if chosen is not None:
         clinic = next((c for c in clinics if c.public_id == chosen), None)
         if clinic is None:
@@ -77,8 +71,7 @@ def _clinic_for_new_endpoint(user, chosen):
 class WebhookList(APIView):
     @extend_schema(responses={200: EndpointOut(many=True)})
     def get(self, request):
-        endpoints = WebhookEndpoint.objects.filter(clinic__in=_clinics(request.user)).select_related("clinic").order_by("-created_at")
-        return Response(EndpointOut(endpoints, many=True).data)
+        return Response(EndpointOut(selectors.endpoint_list(user=request.user), many=True).data)
 
     @extend_schema(request=EndpointIn, responses={201: OpenApiTypes.OBJECT}, examples=[api_examples.WEBHOOK])
     def post(self, request):
@@ -93,28 +86,26 @@ class WebhookList(APIView):
 class WebhookDetail(APIView):
     @extend_schema(responses={200: EndpointOut})
     def get(self, request, endpoint_id):
-        return Response(EndpointOut(webhooks.endpoint_get(clinics=_clinics(request.user), public_id=endpoint_id)).data)
+        return Response(EndpointOut(selectors.endpoint_get(user=request.user, public_id=endpoint_id)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, endpoint_id):
-        webhooks.endpoint_get(clinics=_clinics(request.user), public_id=endpoint_id).delete()
+        webhooks.endpoint_delete(endpoint=selectors.endpoint_get(user=request.user, public_id=endpoint_id))
         return Response(status=204)
 
 
 class WebhookDeliveries(APIView):
     @extend_schema(responses={200: DeliveryOut(many=True)})
     def get(self, request, endpoint_id):
-        endpoint = webhooks.endpoint_get(clinics=_clinics(request.user), public_id=endpoint_id)
-        return Response(DeliveryOut(endpoint.deliveries.select_related("event")[:200], many=True).data)
+        endpoint = selectors.endpoint_get(user=request.user, public_id=endpoint_id)
+        return Response(DeliveryOut(selectors.delivery_list(user=request.user, endpoint=endpoint), many=True).data)
 
 
 class WebhookRedeliver(APIView):
     @extend_schema(request=None, responses={202: DeliveryOut})
     def post(self, request, delivery_id):
-        delivery = WebhookDelivery.objects.filter(public_id=delivery_id, endpoint__clinic__in=_clinics(request.user)).first()
-        if delivery is None:
-            raise NotFound("No such delivery.")
-        return Response(DeliveryOut(webhooks.delivery_redeliver(delivery=delivery)).data, status=202)
+        delivery = selectors.delivery_get(user=request.user, public_id=delivery_id)
+        return Response(DeliveryOut(outbox.delivery_redeliver(delivery=delivery)).data, status=202)
 
 
 @extend_schema(parameters=[OpenApiParameter("after", OpenApiTypes.STR, description="The next_cursor of the previous page.")],
@@ -126,5 +117,5 @@ class EventFeed(APIView):
         raw = request.query_params.get("after", "0") or "0"
         if not raw.isdigit() or len(raw) > 18:
             raise serializers.ValidationError({"after": ["Use the next_cursor you were given."]})
-        events = list(WebhookEvent.objects.filter(clinic__in=_clinics(request.user), id__gt=int(raw)).order_by("id")[:100])
+        events = selectors.event_feed(user=request.user, after=int(raw))
         return Response({"events": [e.payload for e in events], "next_cursor": str(events[-1].id) if events else raw})

@@ -1,4 +1,5 @@
-"""Emails from the outbox: rendered when sent (HTML and plain text), retried with backoff."""
+"""Emails from the outbox: rendered when sent (HTML and plain text) from the order and the row's payload,
+retried with backoff."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from django.template import engines
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from fulfillment.models import EmailOutbox, OutboxStatus
-from fulfillment.notifications.outbox import claim, retry_delay
+from fulfillment.carriers import tracking_url
+from fulfillment.models import EmailOutbox, OutboxStatus, Shipment
+from fulfillment.notifications.delivery import claim, retry_delay
+from orders.patient_links import link_url, patient_link_current
 
 SUBJECTS = {
     "patient_approved": "Your compounded preparation is being made",
@@ -23,25 +26,33 @@ RETRY = [60, 300, 1800, 7200, 21600]
 
 
 def _context(message: EmailOutbox) -> dict:
-    from fulfillment.models import Shipment
-    from fulfillment.tracking import CARRIERS
-    from orders.patient_links import link_url, patient_link_current
-
+    """The order, the patient's live status link (made from a secret, so never stored in the row), and what
+    the change put in the row's payload when it queued the email."""
     order = message.order
     link = patient_link_current(order=order)
-    shipment = Shipment.objects.filter(orders=order).order_by("-shipped_at").first()
-    last_event = order.events.order_by("-sequence").first()
-    carrier = CARRIERS.get(shipment.carrier) if shipment else None
+    payload = message.payload or _payload_of_old_row(message)
     return {
         "order": order,
         "first_name": order.patient.first_name,
         "pharmacy": settings.PHARMACY_NAME,
         "status_url": link_url(link) if link else None,
-        "shipment": shipment,
-        "tracking_url": (carrier.tracking_url(shipment.tracking_number) or None) if carrier else None,
-        "message": last_event.message if last_event else "",
+        "shipment": payload.get("shipment"),
+        "tracking_url": payload.get("tracking_url"),
+        "message": payload.get("message", ""),
         "order_url": f"{settings.SITE_URL.rstrip('/')}/orders/{order.public_id}/",
     }
+
+
+def _payload_of_old_row(message: EmailOutbox) -> dict:
+    """Rows queued before emails carried a payload: what the change would have put there, looked up now."""
+    shipment = Shipment.objects.filter(orders=message.order).order_by("-shipped_at").first()
+    last_event = message.order.events.order_by("-sequence").first()
+    payload = {"message": last_event.message if last_event else ""}
+    if shipment is not None:
+        payload["shipment"] = {"carrier": shipment.carrier, "service": shipment.service, "tracking_number": shipment.tracking_number,
+                               "cold_pack": shipment.cold_pack}
+        payload["tracking_url"] = tracking_url(shipment)
+    return payload
 
 
 def email_send(*, message_id: int) -> EmailOutbox | None:

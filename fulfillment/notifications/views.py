@@ -5,21 +5,19 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-from fulfillment.notifications import webhooks
-from fulfillment.models import PayloadFormat, WebhookDelivery
-from fulfillment.notifications.outbox import EVENT_TYPES
-from orders.validation import prescriber_for_caller
+from fulfillment.models import PayloadFormat
+from fulfillment.notifications import outbox, selectors, webhooks
 from portal.access import prescriber_required
-from portal.errors import ServiceError
+from portal.errors import NotFound, ServiceError
 from portal.form_input import FormInput, form_input_checked
 
 
 @form_input_checked
 @prescriber_required
 def webhooks_page(request):
-    clinic = prescriber_for_caller(user=request.user, prescriber_npi=None).clinic
+    clinic = selectors.clinic_of(user=request.user)
     secret = None
-    errors, values = {}, {"event_types": list(EVENT_TYPES), "payload_format": PayloadFormat.JSON}
+    errors, values = {}, {"event_types": list(webhooks.EVENT_TYPES), "payload_format": PayloadFormat.JSON}
     if request.method == "POST":
         checked = FormInput(request.POST, request)
         url = checked.text("url", max_length=500)
@@ -37,33 +35,36 @@ def webhooks_page(request):
                     errors = {"url": exc.message}
             else:
                 secret = endpoint.secret
-                values = {"event_types": list(EVENT_TYPES), "payload_format": PayloadFormat.JSON}
+                values = {"event_types": list(webhooks.EVENT_TYPES), "payload_format": PayloadFormat.JSON}
                 messages.success(request, "Endpoint added. Copy its signing secret now: it is not shown again.")
-    return render(request, "fulfillment/webhooks.html", {"endpoints": clinic.webhook_endpoints.order_by("-created_at"),
-                                                         "event_types": EVENT_TYPES, "secret": secret,
+    return render(request, "fulfillment/webhooks.html", {"endpoints": selectors.endpoint_list(user=request.user),
+                                                         "event_types": webhooks.EVENT_TYPES, "secret": secret,
                                                          "payload_formats": PayloadFormat.choices, "errors": errors, "values": values})
 
 
 @form_input_checked
 @prescriber_required
 def webhook_page(request, endpoint_id):
-    clinic = prescriber_for_caller(user=request.user, prescriber_npi=None).clinic
-    endpoint = webhooks.endpoint_get(clinic=clinic, public_id=endpoint_id)
+    endpoint = selectors.endpoint_get(user=request.user, public_id=endpoint_id)
     error = ""
     if request.method == "POST":
         checked = FormInput(request.POST, request)
         action = checked.choice("action", ("delete", "redeliver"), default="redeliver")
         delivery_id = checked.public_id("delivery")
         if action == "delete" and checked.ok:
-            endpoint.delete()
+            webhooks.endpoint_delete(endpoint=endpoint)
             messages.success(request, "Endpoint removed.")
             return redirect("webhooks")
-        delivery = WebhookDelivery.objects.filter(endpoint=endpoint, public_id=delivery_id).first() if delivery_id else None
+        try:
+            delivery = selectors.delivery_get(user=request.user, public_id=delivery_id, endpoint=endpoint) if delivery_id else None
+        except NotFound:
+            delivery = None
         if delivery is not None and checked.ok:
-            webhooks.delivery_redeliver(delivery=delivery)
+            outbox.delivery_redeliver(delivery=delivery)
             messages.success(request, "Sent again.")
             return redirect("webhook", endpoint_id=endpoint.public_id)
         error = ("Nothing was sent: the delivery asked for is not one of this endpoint's (the form was changed, or the list is "
                  "out of date). Choose Redeliver on a row of the list below.")
-    return render(request, "fulfillment/webhook.html", {"endpoint": endpoint, "deliveries": endpoint.deliveries.select_related("event")[:200],
+    return render(request, "fulfillment/webhook.html", {"endpoint": endpoint,
+                                                        "deliveries": selectors.delivery_list(user=request.user, endpoint=endpoint),
                                                         "error": error})

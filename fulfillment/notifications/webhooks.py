@@ -32,9 +32,13 @@ from django.utils import timezone
 
 from fulfillment.fhir.events import fill as fill_fhir_payload
 from fulfillment.models import OutboxStatus, PayloadFormat, WebhookDelivery, WebhookEndpoint
-from fulfillment.notifications.outbox import EVENT_TYPES, claim, retry_delay, webhook_schedule
+from fulfillment.notifications.delivery import claim, retry_delay, webhook_schedule
 from portal import outbound
-from portal.errors import NotFound, ServiceError
+from portal.errors import ServiceError
+
+
+EVENT_TYPES = ("order.status_changed", "preparation.status_changed", "shipment.tracking_updated", "job.on_hold", "job.resumed",
+               "refill.requested", "refill.released", "prescription.depleted", "renewal.requested", "renewal.approved", "renewal.denied")
 
 
 def new_secret() -> str:
@@ -78,24 +82,9 @@ def endpoint_create(*, clinic, by, url: str, event_types: list[str], description
                                               description=(description or "")[:200], created_by=by, payload_format=payload_format)
 
 
-def endpoint_get(*, public_id, clinic=None, clinics=None) -> WebhookEndpoint:
-    """One endpoint of the clinic (or of one of the clinics a platform account acts for); any other is 404."""
-    scope = {"clinic": clinic} if clinics is None else {"clinic__in": clinics}
-    endpoint = WebhookEndpoint.objects.filter(public_id=public_id, **scope).select_related("clinic").first()
-    if endpoint is None:
-        raise NotFound("No such webhook endpoint.")
-    return endpoint
-
-
-def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send again now (a person asked): a fresh attempt, whatever happened before."""
-    from fulfillment.notifications.tasks import deliver_webhook
-
-    WebhookDelivery.objects.filter(pk=delivery.pk).exclude(status=OutboxStatus.SENDING).update(
-        status=OutboxStatus.PENDING, next_attempt_at=timezone.now())
-    transaction.on_commit(lambda: deliver_webhook.delay(delivery.pk), robust=True)
-    delivery.refresh_from_db()
-    return delivery
+def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Remove an endpoint (found through the caller's selector); its deliveries go with it."""
+    endpoint.delete()
 
 
 # --- Isolation: one delivery per endpoint, a few per clinic, and a circuit breaker ---------------

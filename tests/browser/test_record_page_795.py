@@ -42,6 +42,8 @@ def test_record_page_from_open_to_frozen(page, live_server, api_as, rivera, staf
     expect(page.get_by_test_id("record-deviations")).to_contain_text("Cream left on the mortar walls")
 
     page.goto(f"{live_server.url}/pharmacy/jobs/{job['id']}/")
+    expect(page.get_by_test_id("job-mfr")).to_contain_text("Made from master formulation record MFR-")
+    _shots(page, "job")
     page.get_by_role("button", name="Verify and release").click()
     page.goto(f"{live_server.url}/pharmacy/jobs/{job['id']}/compounding-record/")
     expect(page.get_by_test_id("record-state")).to_have_text("Released and frozen")

@@ -32,7 +32,7 @@ def test_patient_refill_on_a_phone_then_renewal(browser, live_server, api_as, ri
     _demo_pharmacy()
     _demo_stock(technician)
     staff = {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
-    order, job = released_job(api_as, rivera, staff, refills=1)
+    order, job = released_job(api_as, rivera, staff, refills=1, refill_interval_days=30)
     staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
                                               "tracking_number": "SIM-PHONE-RF"}, format="json")
     token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
@@ -45,6 +45,8 @@ def test_patient_refill_on_a_phone_then_renewal(browser, live_server, api_as, ri
     patient.get_by_role("button", name="Continue").click()
     expect(patient.get_by_test_id("refills")).to_contain_text("Refills left: 1 of 1. The next can be made from Tuesday, December 22")
     expect(patient.get_by_test_id("refill-request")).to_have_count(0)  # too soon: no button
+    expect(patient.get_by_test_id("auto-refill")).to_contain_text("refill every 30 days")
+    shot(patient, "patient-auto-refill-390")
     phone.close()
 
     time_machine.move_to(START + dt.timedelta(days=22), tick=True)
@@ -100,5 +102,11 @@ def test_patient_refill_on_a_phone_then_renewal(browser, live_server, api_as, ri
     expect(prescriber.locator(".messages")).to_contain_text("Renewed: order")
     assert RenewalRequest.objects.get().status == "approved"
     assert Order.objects.filter(patient__first_name="Maya").count() == 2
+    prescriber.goto(f"{live_server.url}/prescriber/")
+    prescriber.get_by_test_id("new-order").click()
+    expect(prescriber.get_by_label("Refill every (days)")).to_be_visible()
+    shot(prescriber, "order-form-1366")
+    prescriber.set_viewport_size({"width": 390, "height": 844})
+    shot(prescriber, "order-form-390")
     for context in (phone, doctor, desk):
         context.close()

@@ -1,4 +1,4 @@
-"""Claims: the next job by priority and age, release, and claims that expire."""
+"""Claims: the next job by priority and age, giving a claim back, and claims that expire."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pytest
 from django.utils import timezone
 
 from fulfillment.models import Job
+from orders.models import Order
+from orders.selectors import order_history
 from tests.builders import approve, submit
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +26,11 @@ def test_claim_next_takes_priority_then_age_and_release_returns_it(api_as, river
     assert claimed["order"] == second["id"] and claimed["status"] == "compounding" and claimed["claimed_by"] == "techie"
     released = staff["tech"].post(f"/api/v1/jobs/{claimed['id']}/release/").json()
     assert released["status"] == "queued" and released["claimed_by"] is None
+    # the history says what happened in the words the pages use: given back, not released (the pharmacist's final check)
+    order = Order.objects.get(public_id=second["id"])
+    sentences = [line["text"] for line in order_history(order=order)]
+    assert any(text.startswith("Preparation 1: given back to the queue by") for text in sentences), sentences
+    assert not any("release" in text.lower() for text in sentences), sentences
     assert staff["tech"].post("/api/v1/jobs/claim-next/").json()["id"] == claimed["id"]
     staff["tech"].post("/api/v1/jobs/claim-next/")
     empty = staff["tech"].post("/api/v1/jobs/claim-next/")
@@ -31,7 +38,7 @@ def test_claim_next_takes_priority_then_age_and_release_returns_it(api_as, river
 
 
 def test_expired_claims_return_to_the_queue(api_as, rivera, staff, ready):
-    from fulfillment.services import claims_expire
+    from fulfillment.upkeep import claims_expire
 
     order = submit(api_as, rivera)
     approve(staff, order)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from fulfillment import records
 from fulfillment.models import CompoundingRecord, Job
 from orders.models import Preparation
 from tests.builders import claimed_job, pdf_text, record_body, released_job
+from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -82,9 +84,17 @@ def test_the_worksheet_prints_the_mfr_id_and_version_and_follows_its_steps(api_a
     mfr = Preparation.objects.get(order__public_id=order["id"]).mfr
     worksheet = Worksheet.objects.get(job__public_id=job["id"])
     with worksheet.pdf.open("rb") as handle:
-        text = pdf_text(handle.read())
+        pdf = handle.read()
+    text = pdf_text(pdf)
+    screens = Path(__file__).resolve().parents[2] / "var" / "screens"
+    screens.mkdir(parents=True, exist_ok=True)
+    (screens / "worksheet-with-mfr.pdf").write_bytes(pdf)  # looked at with pdftoppm
     assert f"Follows master formulation record {mfr.code} version 1" in text
     assert mfr.steps[2] in text  # the order of addition, as the MFR states it
+    from fulfillment import documents
+
+    plan = documents.record_plan(Job.objects.get(public_id=job["id"]))
+    assert [row["item"] for row in plan] == [c["code"] for c in mfr.components]  # and the record weighs in that order
 
 
 def test_release_of_an_incomplete_record_is_refused_naming_what_is_missing(api_as, rivera, staff, ready):
@@ -114,7 +124,7 @@ def test_release_of_an_incomplete_record_is_refused_naming_what_is_missing(api_a
     assert frozen["deviations"][0]["by"] and frozen["yield"]["flagged"] is True
 
 
-def test_a_job_without_an_approved_mfr_cannot_be_released(api_as, rivera, staff, ready):
+def test_a_job_without_an_approved_mfr_cannot_be_released(client, api_as, rivera, staff, ready, pharmacist, password):
     order, job = claimed_job(api_as, rivera, staff)
     Preparation.objects.filter(order__public_id=order["id"]).update(mfr=None)  # a job approved before records were kept
     staff["tech"].post(f"/api/v1/jobs/{job['id']}/record/", record_body(job["id"]), format="json")
@@ -122,6 +132,23 @@ def test_a_job_without_an_approved_mfr_cannot_be_released(api_as, rivera, staff,
     refused = staff["pharmacist"].post(f"/api/v1/jobs/{job['id']}/verify/")
     assert refused.status_code == 409 and "an approved master formulation record for this formulation" in refused.json()["error"]["message"]
     assert Job.objects.get(public_id=job["id"]).status == "qc"
+    # The job page says so and offers to link it; its formulation's approved record is found, and the job is released.
+    sign_in(client, pharmacist, password)
+    page = client.get(f"/pharmacy/jobs/{job['id']}/").content.decode()
+    assert 'data-testid="job-no-mfr"' in page and "Propose its record" in page
+    client.post(f"/pharmacy/verify/{order['id']}/master-formula/", {"preparation": "1", "action": "propose"})
+    assert Preparation.objects.get(order__public_id=order["id"]).mfr.status == "approved"
+    assert 'data-testid="job-mfr"' in client.get(f"/pharmacy/jobs/{job['id']}/").content.decode()
+    # It was compounded before: the release wants that said as a deviation, then links the record to the approved version.
+    mfr = Preparation.objects.get(order__public_id=order["id"]).mfr
+    refused = staff["pharmacist"].post(f"/api/v1/jobs/{job['id']}/verify/").json()["error"]["message"]
+    assert f"a deviation saying why it was compounded before {mfr.code} v1 was approved" in refused
+    staff["pharmacist"].post(f"/api/v1/jobs/{job['id']}/compounding-record/deviations/",
+                             {"what": f"Compounded before {mfr.code} v1 was linked", "reason": "Order approved before MFRs were kept"},
+                             format="json")
+    assert staff["pharmacist"].post(f"/api/v1/jobs/{job['id']}/verify/").status_code == 200
+    frozen = staff["pharmacist"].get(f"/api/v1/jobs/{job['id']}/compounding-record/").json()
+    assert frozen["mfr"]["code"] == mfr.code and frozen["mfr"]["version"] == 1
 
 
 def test_the_description_observed_is_kept_with_each_check(api_as, rivera, staff, ready):

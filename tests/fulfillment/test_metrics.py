@@ -22,6 +22,7 @@ from django.utils import timezone
 from fulfillment import metrics
 from fulfillment.models import Job, QCResult, Shipment
 from orders.models import Order, OrderEvent, Preparation
+from portal.errors import Forbidden
 
 pytestmark = pytest.mark.django_db
 
@@ -351,6 +352,12 @@ def test_prescribers_and_technicians_are_refused(client, api_as, rivera, technic
         assert c.get("/pharmacy/metrics.csv").status_code == 403
     assert api_as(pharmacy_admin).get("/api/v1/metrics/").status_code == 200
     assert type(client)().get("/api/v1/metrics/").status_code in (401, 403)
+    # the read itself refuses them too, whatever page or endpoint would ask (issue 14: reads take the caller)
+    rng = metrics.metrics_range(raw_from="2026-11-01", raw_to="2026-11-30")
+    for user in (rivera.user, technician, None):
+        with pytest.raises(Forbidden):
+            metrics.metrics_compute(user=user, rng=rng)
+    assert metrics.metrics_compute(user=pharmacy_admin, rng=rng)
 
 
 def test_an_empty_range_shows_empty_charts(client, api_as, pharmacist, rivera):

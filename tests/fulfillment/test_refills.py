@@ -173,3 +173,38 @@ def test_each_refill_is_checked_again_against_today(api_as, rivera, staff, ready
     assert not RefillRequest.objects.exists()
     rivera.licences.filter(state="CA").update(expires_on=(START + dt.timedelta(days=900)).date())
     assert api_as(rivera.user).post(url, {}, format="json").status_code == 201
+
+
+def test_refill_interval_at_signing_and_the_patients_pause(client, api_as, rivera, staff, ready, time_machine):
+    import uuid
+
+    from orders.models import Order
+    from orders.patient_links import link_token, patient_link_current
+    from tests.builders import approve, submit
+
+    body = {"patient": {"first_name": "Ana", "last_name": "Ruiz", "date_of_birth": "1991-04-12"},
+            "ship_to": {"line1": "1 Main St", "city": "Oakland", "state": "CA", "postal_code": "94601"},
+            "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply nightly.", "refills": 2,
+                              "refill_interval_days": 6}]}
+    bad = api_as(rivera.user).post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+    assert bad.status_code == 400 and "refill_interval_days" in str(bad.json())
+    time_machine.move_to(START, tick=False)
+    order = submit(api_as, rivera, refills=2, refill_interval_days=30)
+    approve(staff, order)
+    prep = Preparation.objects.get(public_id=prep_id(order))
+    assert prep.refill_interval_days == 30 and not prep.auto_refill_paused
+    token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
+    page = client.post(f"/s/{token}/", {"date_of_birth": "1991-04-12"}, follow=True).content.decode()
+    assert "refill every 30 days" in page and "Pause automatic refills" in page
+    page = client.post(f"/s/{token}/", {"action": "pause_auto", "preparation": prep_id(order)}, follow=True).content.decode()
+    assert "Automatic refills are paused" in page and "Resume automatic refills" in page
+    assert Preparation.objects.get(pk=prep.pk).auto_refill_paused is True
+    page = client.post(f"/s/{token}/", {"action": "resume_auto", "preparation": prep_id(order)}, follow=True).content.decode()
+    assert "Automatic refills are on again" in page and Preparation.objects.get(pk=prep.pk).auto_refill_paused is False
+    events = staff["pharmacist"].get(f"/api/v1/orders/{order['id']}/events/").json()
+    kinds = [e["kind"] for e in (events["results"] if isinstance(events, dict) else events)]
+    assert "auto_refill_paused" in kinds and "auto_refill_resumed" in kinds
+    # Another order's preparation cannot be paused from this link.
+    other = submit(api_as, rivera, first="Bo", refills=1, refill_interval_days=30)
+    client.post(f"/s/{token}/", {"action": "pause_auto", "preparation": prep_id(other)})
+    assert Preparation.objects.get(public_id=prep_id(other)).auto_refill_paused is False

@@ -172,7 +172,7 @@ def test_the_same_render_delivered_twice_at_once(shop, stack_env, tmp_path, caps
 
 
 def test_approve_and_cancel_at_the_same_moment(shop, capsys):
-    from fulfillment.services import order_approve
+    from fulfillment.workflows import order_approve
     from orders.services import order_cancel
     from portal.models import User
 

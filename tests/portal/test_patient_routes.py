@@ -33,6 +33,6 @@ def test_a_crash_on_the_patient_page_is_the_plain_error_page_even_in_debug(db, d
 
 
 def test_the_simulated_carrier_has_no_tracking_link():
-    from fulfillment.tracking import CARRIERS
+    from fulfillment.carriers import CARRIERS
 
     assert CARRIERS["simulated"].tracking_url("SIM-123456") == ""

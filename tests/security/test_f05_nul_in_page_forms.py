@@ -153,6 +153,7 @@ CHECKED_ROUTES = {
     "patient-edit", "favourite-rename", "favourite-delete", "webhooks", "webhook", "token-create", "verification-approve",
     "verification-reject", "verification-clarify", "verification-bud", "rush-accept", "rush-decline", "job-claim", "job-release",
     "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship", "job-hold", "job-resume", "stock-receive",
+    "verification-mfr", "mfr-edit", "mfr-review", "mfr-approve", "mfr-retire", "mfr-revise",
 }
 
 
@@ -209,3 +210,25 @@ def test_hostile_values_in_every_field_of_every_checked_form_never_answer_500(do
                 assert "\x00" not in response.content.decode()
                 if "\x00" in bad:
                     assert _state() == before, (url, field, bad)  # a NUL is never saved anywhere
+
+
+def test_the_master_formulation_record_forms(api_as, rivera, staff, pharmacist, password, ready):
+    """The draft record's fields and the review note come back beside their field; the buttons act on nothing."""
+    from formulary.models_mfr import MasterFormulationRecord
+
+    order = submit(api_as, rivera, ingredients=[{"ingredient": "niacinamide", "percent": 3}, {"ingredient": "pe9010", "percent": 1}])
+    mfr = MasterFormulationRecord.objects.get(public_id=order["preparations"][0]["mfr"]["id"])
+    page = sign_in(Client(), pharmacist, password)
+    here = f"/pharmacy/mfrs/{mfr.public_id}/"
+    before = list(MasterFormulationRecord.objects.values_list("status", "container_closure", "equipment", "notes", "version"))
+    response = page.post(f"{here}edit/", {"container_closure": "PP jar", "equipment": TYPED, "steps": "Weigh.\nMix.",
+                                          "notes": "Kept note"}, follow=True)
+    text = _refused(response)
+    assert 'id="err-equipment"' in text and "PP jar" in text and "Kept note" in text
+    for action in ("approve", "retire", "revise"):
+        response = page.post(f"{here}{action}/", {"next": "x\x00"}, follow=True)
+        assert response.status_code == 200 and "not one of ours" in response.content.decode(), action
+    response = page.post(f"/pharmacy/verify/{order['id']}/master-formula/", {"preparation": "1\x00", "mfr": str(mfr.public_id)},
+                         follow=True)
+    assert response.status_code == 200 and "not one of ours" in response.content.decode()
+    assert list(MasterFormulationRecord.objects.values_list("status", "container_closure", "equipment", "notes", "version")) == before
