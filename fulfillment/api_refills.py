@@ -11,14 +11,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from formulary.rules_facts_builder import formulary_facts
-from fulfillment import documents, refills, renewals
+from fulfillment import documents, refills, renewals, selectors
 from fulfillment.api import ReasonSerializer
-from fulfillment.models import Job
 from orders import selectors as order_selectors
 from orders.idempotency import body_hash, idempotent, record_done
 from orders.api_orders import OrderSerializer, _order_json
 from orders.api_validate import OrderBodySerializer, PreparationSerializer
-from orders.models import RefillRequest, RenewalRequest, Source
+from orders.models import Source
 from portal.audit import record_access
 from portal.errors import ServiceError
 
@@ -42,8 +41,8 @@ class RefillSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
     def get_job(self, refill) -> str | None:
-        job = Job.objects.filter(preparation_id=refill.preparation_id, fill=refill.fill).values_list("public_id", flat=True).first()
-        return str(job) if job else None
+        job = selectors.job_of_fill(user=self.context["user"], refill=refill)
+        return str(job.public_id) if job else None
 
     def get_requested_by(self, refill) -> str | None:
         if refill.requested_by is None:
@@ -85,7 +84,7 @@ class PreparationRefills(APIView):
         def make():
             refill, _job, ignored = refills.refill_request(preparation=prep, by=request.user, note=data["note"],
                                                            override_reason=data["override_reason"])
-            return {**RefillSerializer(refill).data, "message": ignored}
+            return {**RefillSerializer(refill, context={"user": request.user}).data, "message": ignored}
 
         try:
             return self._answer(request, prep, key, make)
@@ -144,10 +143,10 @@ class PreparationDetailSerializer(serializers.Serializer):
     refill_requests = RefillSerializer(many=True)
 
 
-def fill_rows(prep) -> list[dict]:
+def fill_rows(prep, user) -> list[dict]:
     """Each fill of a preparation: its job, compounding day, beyond-use date and shipment."""
     rows = []
-    for job in Job.objects.filter(preparation=prep).select_related("shipment", "record", "preparation__order").order_by("fill"):
+    for job in selectors.preparation_fills(user=user, preparation=prep):
         label = documents.label_context(job) if hasattr(job, "record") else None
         shipment = job.shipment
         rows.append({
@@ -159,7 +158,7 @@ def fill_rows(prep) -> list[dict]:
     return rows
 
 
-def preparation_json(prep) -> dict:
+def preparation_json(prep, user) -> dict:
     outlook = refills.refill_outlook(prep)
     refusal = outlook["refusal"]
     return PreparationDetailSerializer({
@@ -169,9 +168,9 @@ def preparation_json(prep) -> dict:
         "can_request_refill": outlook["can_request"],
         "refill_refused": {"code": refusal.code, "message": refusal.message,
                            "earliest": refusal.earliest.isoformat() if refusal.earliest else None} if refusal else None,
-        "fills": fill_rows(prep),
-        "refill_requests": RefillRequest.objects.filter(preparation=prep).select_related("preparation", "requested_by"),
-    }).data
+        "fills": fill_rows(prep, user),
+        "refill_requests": selectors.refill_requests_of(user=user, preparation=prep),
+    }, context={"user": user}).data
 
 
 class PreparationDetail(APIView):
@@ -181,7 +180,7 @@ class PreparationDetail(APIView):
     def get(self, request, preparation_id):
         prep = order_selectors.preparation_get(user=request.user, public_id=preparation_id)
         record_access(request, object_type="preparation", object_id=prep.public_id, patient_id=prep.order.patient_id)
-        return Response(preparation_json(prep))
+        return Response(preparation_json(prep, request.user))
 
 
 # --- Renewals --------------------------------------------------------------------------------
@@ -203,10 +202,9 @@ class RenewalSerializer(serializers.Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
 
 
-def _renewal_json(renewal) -> dict:
-    """The request as it stands now (the caller was scoped when it was fetched)."""
-    fresh = RenewalRequest.objects.select_related("preparation__order", "new_order").get(pk=renewal.pk)
-    return RenewalSerializer(fresh).data
+def _renewal_json(renewal, user) -> dict:
+    """The request as it stands now, read again through the caller's scope."""
+    return RenewalSerializer(order_selectors.renewal_get(user=user, public_id=renewal.public_id)).data
 
 
 class PreparationRenewalRequests(APIView):
@@ -221,7 +219,7 @@ class PreparationRenewalRequests(APIView):
         body = RenewalBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         renewal, created = renewals.renewal_request(preparation=prep, by=request.user, note=body.validated_data["note"])
-        return Response(_renewal_json(renewal), status=201 if created else 200)
+        return Response(_renewal_json(renewal, request.user), status=201 if created else 200)
 
 
 class RenewalApproveSerializer(serializers.Serializer):
@@ -258,4 +256,4 @@ class RenewalDeny(APIView):
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         renewal = renewals.renewal_deny(renewal=renewal, by=request.user, reason=body.validated_data["reason"])
-        return Response(_renewal_json(renewal))
+        return Response(_renewal_json(renewal, request.user))

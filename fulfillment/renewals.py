@@ -75,10 +75,13 @@ def _decide_check(renewal: RenewalRequest, by) -> RenewalRequest:
     """Lock the request; only a prescriber of its clinic decides, once."""
     if by is None or by.role != Role.PRESCRIBER:
         raise Forbidden("Only a prescriber renews a prescription.")
-    locked = RenewalRequest.objects.select_for_update(of=("self",)).select_related("preparation__order", "new_order").get(pk=renewal.pk)
+    # The row is re-read once the lock is ours; a joined row would come from before the wait (PostgreSQL), so the new
+    # order another approval just made is read on its own.
+    locked = RenewalRequest.objects.select_for_update(of=("self",)).select_related("preparation__order").get(pk=renewal.pk)
     if locked.status != RenewalStatus.PENDING:
         if locked.status == RenewalStatus.APPROVED:
-            raise RenewalDecided(f"This renewal was already approved: order {locked.new_order.number}.")
+            number = Order.objects.filter(pk=locked.new_order_id).values_list("number", flat=True).first()
+            raise RenewalDecided(f"This renewal was already approved: order {number}.")
         raise RenewalDecided("This renewal was already denied.")
     return locked
 

@@ -10,7 +10,8 @@ from fulfillment.carriers import CARRIERS
 from fulfillment.documents import label_context
 from fulfillment.refills import refill_outlook
 from fulfillment.models import Job, JobStatus, RenderStatus, Shipment, WorkerHeartbeat, Worksheet
-from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, RushStatus
+from orders import selectors as order_selectors
+from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, RefillRequest, RushStatus
 from orders.rules.engine import STORAGE_TEXT
 from orders.selectors import hold_reasons
 from orders.validation import prescriber_for_caller
@@ -155,6 +156,28 @@ def parcel_candidates(*, user, job: Job) -> list[Job]:
     key = ship_to_key(order)
     same = [other for other in ready if ship_to_key(other.preparation.order) == key]
     return sorted(same, key=lambda other: (other.preparation.order_id != order.pk, other.preparation.order_id, other.number))
+
+
+def preparation_fills(*, user, preparation) -> list[Job]:
+    """Every fill (job) of a preparation, oldest first, with its record and parcel: none unless the caller may see the
+    preparation's order (a preparation is found through orders.selectors.preparation_get)."""
+    return list(Job.objects.filter(preparation=preparation, preparation__order__in=_orders_of(user))
+                .select_related("shipment", "record", "preparation__order").order_by("fill"))
+
+
+def job_of_fill(*, user, refill) -> Job | None:
+    """The job that makes a refill request's fill, if the caller may see it."""
+    return Job.objects.filter(preparation_id=refill.preparation_id, fill=refill.fill, preparation__order__in=_orders_of(user)).first()
+
+
+def refill_requests_of(*, user, preparation) -> list[RefillRequest]:
+    """A preparation's refill requests (who asked, when, which fill), if the caller may see its order."""
+    return list(RefillRequest.objects.filter(preparation=preparation, preparation__order__in=_orders_of(user))
+                .select_related("preparation", "requested_by"))
+
+
+def _orders_of(user) -> QuerySet:
+    return order_selectors.order_list(user=user, include_drafts=False).values("pk")
 
 
 def shipment_get(*, user, public_id) -> Shipment:

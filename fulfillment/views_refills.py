@@ -8,10 +8,9 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from fulfillment import refills, renewals
+from fulfillment import refills, renewals, selectors
 from fulfillment.api_refills import fill_rows
 from orders import selectors as order_selectors
-from orders.models import RefillRequest
 from orders.presentation import preparation_safety
 from portal.access import prescriber_required, role_required
 from portal.audit import record_access
@@ -26,7 +25,7 @@ STATUS_WORDS = {"queued": "Waiting to be made", "compounding": "Being made", "qc
 
 def preparation_context(prep, user) -> dict:
     outlook = refills.refill_outlook(prep)
-    fills = fill_rows(prep)
+    fills = fill_rows(prep, user)
     for row in fills:
         row["label"] = "Original fill" if row["fill"] == 0 else f"Refill {row['fill']}"
         row["status_text"] = STATUS_WORDS.get(row["status"], row["status"])
@@ -35,7 +34,7 @@ def preparation_context(prep, user) -> dict:
         "prep": prep, "order": prep.order, "safety": preparation_safety(prep), "outlook": outlook, "fills": fills,
         "refusal": refusal, "renewable": refusal is not None and refusal.code in renewals.RENEWABLE,
         "pending_renewal": prep.renewal_requests.filter(status="pending").first(),
-        "requests": list(RefillRequest.objects.filter(preparation=prep).select_related("requested_by")),
+        "requests": selectors.refill_requests_of(user=user, preparation=prep),
         "pharmacist": user.role in (Role.PHARMACIST, Role.PHARMACY_ADMIN),
         "staff": user.role != Role.PRESCRIBER,
     }

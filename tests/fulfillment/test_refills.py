@@ -44,7 +44,7 @@ def prep_id(order) -> str:
     return order["preparations"][0]["id"]
 
 
-def test_refills_through_the_api(api_as, rivera, staff, ready, time_machine):
+def test_refills_through_the_api(client, api_as, rivera, staff, ready, time_machine, password):
     time_machine.move_to(START, tick=False)
     WebhookEndpoint.objects.create(clinic=rivera.clinic, url="https://ehr.example.test/hooks", secret="s" * 32, created_by=rivera.user,
                                    event_types=["refill.requested", "refill.released", "prescription.depleted"])
@@ -98,8 +98,21 @@ def test_refills_through_the_api(api_as, rivera, staff, ready, time_machine):
     third = doctor.post(url, {}, format="json")
     assert third.status_code == 409 and third.json()["error"]["code"] == "NO_REFILLS_LEFT"
     assert "renew" in third.json()["error"]["message"]
+    # Asked by the pharmacy, the refusal asks dr. Rivera to renew; the request waits on her home; approving makes a new order.
+    by_pharmacy = staff["tech"].post(url, {}, format="json")
+    assert by_pharmacy.status_code == 409 and by_pharmacy.json()["error"]["code"] == "NO_REFILLS_LEFT"
+    renewal_id = by_pharmacy.json()["error"]["renewal_request"]
+    from tests.twofa import sign_in
+
+    sign_in(client, rivera.user, password)
+    home = client.get("/prescriber/").content.decode()
+    assert 'data-testid="renewal"' in home and "No refills left · asked by" in home
+    renewed = doctor.post(f"/api/v1/renewal-requests/{renewal_id}/approve/", {}, format="json")
+    assert renewed.status_code == 201 and renewed.json()["preparations"][0]["refills"] == 2 and renewed.json()["id"] != order["id"]
+    assert 'data-testid="renewal"' not in client.get("/prescriber/").content.decode()
 
     types = list(WebhookEvent.objects.filter(order__public_id=order["id"]).exclude(type__contains="_").exclude(type__startswith="shipment")
+                 .exclude(type__startswith="renewal")
                  .order_by("sequence").values_list("type", flat=True))
     assert types == ["refill.requested", "refill.released", "refill.requested", "refill.released", "prescription.depleted"]
     depleted = WebhookEvent.objects.get(type="prescription.depleted").payload["data"]

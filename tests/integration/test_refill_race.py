@@ -4,6 +4,7 @@ other is refused (409 NO_REFILLS_LEFT), never two jobs."""
 
 import datetime as dt
 import threading
+import traceback
 
 import pytest
 from django.db import connection
@@ -55,3 +56,41 @@ def test_two_requests_for_the_last_refill_make_one(api_as, rivera, pharmacist, t
         if attempt < 2:  # undo for the next round: the refill and its job removed, as if never asked
             Job.objects.filter(fill=1).delete()
             RefillRequest.objects.all().delete()
+
+
+def test_a_renewal_approved_twice_at_once_makes_one_order(api_as, rivera, pharmacist, technician, formulary):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    from orders.models import Order, RenewalRequest
+    from tests.factories import PrescriberFactory
+
+    _demo_pharmacy()
+    _demo_stock(technician)
+    staff = {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
+    order, job = released_job(api_as, rivera, staff, refills=0)
+    staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
+                                              "tracking_number": "SIM-RACE-RN"}, format="json")
+    renewal = staff["pharmacist"].post(f"/api/v1/preparations/{order['preparations'][0]['id']}/renewal-requests/", {}, format="json").json()
+    partner = PrescriberFactory(user__username="partner", clinic=rivera.clinic, states=["CA"])  # a colleague of the same clinic
+    clients = [api_as(rivera.user), api_as(partner.user)]
+    barrier = threading.Barrier(2)
+    answers, errors = [], []
+
+    def approve(client):
+        try:
+            barrier.wait()
+            answers.append(client.post(f"/api/v1/renewal-requests/{renewal['id']}/approve/", {}, format="json").status_code)
+        except Exception:  # collected and asserted below
+            errors.append(traceback.format_exc())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=approve, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(f"\ntwo approvals at once: {sorted(answers)} errors {errors}")
+    assert errors == [] and sorted(answers) == [201, 409]
+    assert Order.objects.filter(patient__first_name="Maya").count() == 2
+    assert RenewalRequest.objects.get().status == "approved"

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fulfillment', '0012_compounding_record_795'),
+        ('fulfillment', '0013_email_payload_and_webhook_sequence'),
         ('orders', '0014_refill_requests'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
