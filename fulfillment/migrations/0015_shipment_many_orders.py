@@ -1,6 +1,6 @@
 """A shipment is one parcel for one patient at one address: it may hold ready jobs of several of that patient's
 orders. The order a shipment held becomes its first (and only) order, and the patient is that order's. Two steps: the
-data is copied here, and the old column goes in 0015 (PostgreSQL refuses to alter a table with deferred checks pending)."""
+data is copied here, and the old column goes in 0016 (PostgreSQL refuses to alter a table with deferred checks pending)."""
 
 import django.db.models.deletion
 import pgtrigger.migrations
@@ -21,9 +21,7 @@ def shipments_carry_their_order(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        # Both of main's 0013s (two engineers' migrations landed side by side): this one joins them again.
-        ('fulfillment', '0013_email_payload_and_webhook_sequence'),
-        ('fulfillment', '0013_job_list_order_index'),
+        ('fulfillment', '0014_job_list_order_index'),
         ('orders', '0011_order_amendments'),
     ]
 

@@ -1,4 +1,4 @@
-"""The shipment's single order column goes (its orders are now many, copied in 0014); patient is required; the history
+"""The shipment's single order column goes (its orders are now many, copied in 0015); patient is required; the history
 triggers are made again for the new columns."""
 
 import django.db.models.deletion
@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fulfillment', '0014_shipment_many_orders'),
+        ('fulfillment', '0015_shipment_many_orders'),
     ]
 
     operations = [
