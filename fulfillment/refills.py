@@ -120,9 +120,11 @@ def _recheck(preparation: Preparation, *, today=None) -> None:
     errors = preparation_recheck(preparation=preparation, today=today)
     if errors:
         found = "; ".join(f"{title(f.code)}: {f.message}" for f in errors)
-        raise Conflict(f"Checked again today, this preparation has a problem only the prescriber can resolve: {found} "
-                       "Ask the prescriber to renew it (changed if need be).", code="REFILL_RECHECK_FAILED",
-                       fields={"findings": [{"code": f.code, "severity": f.severity, "message": f.message} for f in errors]})
+        refused = RefillRefused(Refusal("REFILL_RECHECK_FAILED", f"Checked again today, this preparation has a problem only the "
+                                                                  f"prescriber can resolve: {found} Ask the prescriber to renew it "
+                                                                  "(changed if need be)."))
+        refused.fields = {"findings": [{"code": f.code, "severity": f.severity, "message": f.message} for f in errors]}
+        raise refused
 
 
 def _refill_job_create(*, preparation: Preparation, fill: int, by) -> Job:

@@ -14,12 +14,13 @@ from django.utils import timezone
 from fulfillment.refills import _source_for, refill_facts
 from orders import services as order_services
 from orders.models import Order, Preparation, RenewalRequest, RenewalStatus, Source
-from orders.rules.refills import refill_refusal
+from orders.rules.refills import Refusal, refill_refusal
 from orders.transitions import event_record
 from portal.errors import Conflict, Forbidden, ServiceError
 from portal.models import Role
 
 RENEWABLE = frozenset({"NO_REFILLS_LEFT", "PRESCRIPTION_EXPIRED"})
+RECHECK_FAILED = "REFILL_RECHECK_FAILED"  # a refill stopped by today's check of the formula: the prescriber is asked too
 
 
 class RenewalDecided(Conflict):
@@ -32,7 +33,8 @@ def _who(by, source: str) -> str:
     return by.get_full_name() or by.username
 
 
-def renewal_request(*, preparation: Preparation, by, note: str = "", source: str | None = None) -> tuple[RenewalRequest, bool]:
+def renewal_request(*, preparation: Preparation, by, note: str = "", source: str | None = None,
+                    why: str | None = None) -> tuple[RenewalRequest, bool]:
     """Ask the prescriber to renew `preparation`. Returns (request, created): a request already waiting is answered
     again rather than doubled. Refused (409 RENEWAL_NOT_NEEDED) while a refill can still be had."""
     note = " ".join(str(note or "").split())[:1000]
@@ -43,7 +45,9 @@ def renewal_request(*, preparation: Preparation, by, note: str = "", source: str
         if waiting is not None:
             return waiting, False
         refusal = refill_refusal(refill_facts(locked))
-        if refusal is None or refusal.code not in RENEWABLE:
+        if why == RECHECK_FAILED and refusal is None:  # the refill rules allow it; today's check of the formula does not
+            refusal = Refusal(RECHECK_FAILED, "")
+        if refusal is None or refusal.code not in RENEWABLE | {RECHECK_FAILED}:
             if refusal is not None and refusal.code == "ORDER_NOT_ACTIVE":
                 raise Conflict(refusal.message, code="ORDER_NOT_ACTIVE")
             raise Conflict("Refills remain on this prescription: ask for a refill instead of a renewal.", code="RENEWAL_NOT_NEEDED")
@@ -53,7 +57,8 @@ def renewal_request(*, preparation: Preparation, by, note: str = "", source: str
                                                          why=refusal.code)
         except IntegrityError:  # another request got there first (the partial unique index): answer that one
             return RenewalRequest.objects.get(preparation=locked, status=RenewalStatus.PENDING), False
-        why = "no refills left" if refusal.code == "NO_REFILLS_LEFT" else "prescription expired"
+        why = {"NO_REFILLS_LEFT": "no refills left", "PRESCRIPTION_EXPIRED": "prescription expired"}.get(
+            refusal.code, "checked again today, it has an error only the prescriber can resolve")
         event_record(order=locked.order, preparation=locked, kind="renewal_requested", actor=by,
                      message=f"renewal asked by {_who(by, source)} ({why})" + (f"; note: {note}" if note else ""))
     return renewal, True
@@ -62,10 +67,11 @@ def renewal_request(*, preparation: Preparation, by, note: str = "", source: str
 def renewal_after_refusal(*, preparation: Preparation, refusal_code: str, by, source: str | None = None) -> RenewalRequest | None:
     """A refill refused because none are left or the prescription expired asks the prescriber to renew (after the
     refusal: the refused request saved nothing). None for any other refusal."""
-    if refusal_code not in RENEWABLE or (by is not None and by.role == Role.PRESCRIBER):
+    if refusal_code not in RENEWABLE | {RECHECK_FAILED} or (by is not None and by.role == Role.PRESCRIBER):
         return None  # a prescriber renews by writing the order again, not by asking themselves
     try:
-        renewal, _created = renewal_request(preparation=preparation, by=by, source=source)
+        renewal, _created = renewal_request(preparation=preparation, by=by, source=source,
+                                            why=RECHECK_FAILED if refusal_code == RECHECK_FAILED else None)
     except ServiceError:
         return None
     return renewal

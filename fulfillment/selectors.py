@@ -216,7 +216,7 @@ def patient_status(*, link) -> dict:
         preparations.append({
             "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients], "status": prep.get_status_display(),
             "hold_reason": holds.get(prep.pk, ""),
-            "public_id": str(prep.public_id), "refill": _refill_outlook(prep, order),
+            "public_id": str(prep.public_id), "refill": _refill_outlook(prep, order), "renewal": _renewal_outlook(prep, order),
             "auto_refill_days": prep.refill_interval_days if prep.refills else None, "auto_refill_paused": prep.auto_refill_paused,
             "steps": steps, "beyond_use_date": label["beyond_use_date"] if label else None,
             "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
@@ -246,6 +246,18 @@ def _refill_outlook(prep, order) -> dict | None:
     return {"can_request": outlook["can_request"], "next_on": outlook["next_refill_on"],
             "why_not": refusal.message.replace("ask the prescriber to renew it", "ask your clinic to renew it") if refusal else "",
             "in_progress": outlook["open_refills"] > 0 or (refusal is not None and refusal.code == "FILL_IN_PROGRESS")}
+
+
+def _renewal_outlook(prep, order) -> dict | None:
+    """Whether the patient may ask the prescriber to renew (none left, or expired), or has asked already."""
+    if order.status not in ("approved", "shipped", "delivered"):
+        return None
+    if prep.renewal_requests.filter(status="pending").exists():
+        return {"can_ask": False, "pending": True}
+    outlook = refill_outlook(prep)
+    refusal = outlook["refusal"]
+    can_ask = refusal is not None and refusal.code in ("NO_REFILLS_LEFT", "PRESCRIPTION_EXPIRED") and not outlook["open_refills"]
+    return {"can_ask": True, "pending": False, "why": refusal.code} if can_ask else None
 
 
 def _expected_delivery(shipment, carrier):

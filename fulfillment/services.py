@@ -19,7 +19,7 @@ from fulfillment.carriers import carrier_for
 from fulfillment.models import CompoundingRecord, Job, JobStatus, QCResult, RecordLine, Shipment, Worksheet
 from fulfillment.notifications import subscribers
 from fulfillment.selectors import ship_to_key
-from fulfillment.tasks import render_order_print, render_worksheet
+from fulfillment.tasks import render_order_print, render_record_pdf, render_worksheet
 from fulfillment.transitions import job_transition
 from orders import services as order_services
 from orders.models import Order, OrderEventKind
@@ -348,8 +348,6 @@ def job_verify(*, job: Job, by) -> Job:
         raise ServiceError("Cannot release: the compounding record is incomplete. It lacks " + "; ".join(incomplete) + ".",
                            code="record_incomplete", status=409, fields={"record": [f"Missing: {item}." for item in incomplete]})
     now = timezone.now()
-    from fulfillment.tasks import render_record_pdf
-
     with transaction.atomic():
         job = job_transition(job=job, to=JobStatus.READY, by=by, verified_by=by, verified_at=now,
                              message="verified and released by the pharmacist")

@@ -4,7 +4,7 @@ fulfillment.notifications.tasks."""
 
 from celery import shared_task
 
-from fulfillment import order_print, rendering, tracking, upkeep
+from fulfillment import order_print, records, rendering, tracking, upkeep
 
 
 @shared_task(name="fulfillment.tasks.worker_heartbeat", bind=True, ignore_result=True)
@@ -28,15 +28,11 @@ def resend_worksheets() -> None:
              retry_backoff=2, retry_backoff_max=60, max_retries=5)
 def render_record_pdf(record_id: int) -> None:
     """A released compounding record's PDF, rendered once; its SHA-256 stored (idempotent)."""
-    from fulfillment import records
-
     records.record_pdf_render(record_id=record_id)
 
 
 @shared_task(name="fulfillment.tasks.resend_record_pdfs", ignore_result=True)
 def resend_record_pdfs() -> None:
-    from fulfillment import records
-
     for record_id in records.records_to_render():
         render_record_pdf.delay(record_id)
 

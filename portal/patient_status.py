@@ -68,6 +68,9 @@ def patient_status(request, token: str):
         if action == "refill":
             request.session[_flash_key(link)] = _patient_refill(link, request.POST.get("preparation", ""), request.POST.get("note", ""))
             return redirect(request.path)
+        if action == "renewal":
+            request.session[_flash_key(link)] = _patient_renewal(link, request.POST.get("preparation", ""))
+            return redirect(request.path)
         if action in ("pause_auto", "resume_auto"):
             request.session[_flash_key(link)] = _patient_auto_refill(link, request.POST.get("preparation", ""), paused=action == "pause_auto")
             return redirect(request.path)
@@ -119,6 +122,22 @@ def _patient_refill(link, preparation_id: str, note: str) -> dict:
         return {"ok": False, "text": exc.message, "preparation": str(prep.public_id)}
     return {"ok": True, "preparation": str(prep.public_id),
             "text": f"Refill requested. The pharmacy will make your {prep.base_name.lower()} again and send it to you."}
+
+
+def _patient_renewal(link, preparation_id: str) -> dict:
+    """The patient asks their prescriber to renew a preparation with no refills left (or an expired prescription)."""
+    from fulfillment import renewals
+    from portal.errors import ServiceError
+
+    prep = next((p for p in link.order.preparations.all() if str(p.public_id) == str(preparation_id)), None)
+    if prep is None:
+        return {"ok": False, "text": "Choose one of the preparations on this page."}
+    try:
+        renewals.renewal_request(preparation=prep, by=None, source="patient")
+    except ServiceError as exc:
+        return {"ok": False, "text": exc.message, "preparation": str(prep.public_id)}
+    return {"ok": True, "preparation": str(prep.public_id),
+            "text": "We have asked your prescriber to renew it. You will hear from your clinic or the pharmacy."}
 
 
 def _patient_auto_refill(link, preparation_id: str, *, paused: bool) -> dict:

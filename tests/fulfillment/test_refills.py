@@ -11,7 +11,7 @@ import pytest
 
 from fulfillment import rendering
 from fulfillment.models import Job, WebhookEndpoint, WebhookEvent, Worksheet
-from orders.models import Preparation, RefillRequest
+from orders.models import Preparation, RefillRequest, RenewalRequest
 from tests.builders import pdf_text, record_body, released_job
 
 pytestmark = pytest.mark.django_db
@@ -184,6 +184,11 @@ def test_each_refill_is_checked_again_against_today(api_as, rivera, staff, ready
     assert "Ask the prescriber to renew it" in refused.json()["error"]["message"]
     assert refused.json()["error"]["fields"]["findings"][0]["code"].startswith("PRESCRIBER_NOT_LICENSED")
     assert not RefillRequest.objects.exists()
+    assert not RenewalRequest.objects.exists()  # the prescriber asked: nobody to ask
+    by_pharmacy = staff["tech"].post(url, {}, format="json")
+    assert by_pharmacy.status_code == 409 and by_pharmacy.json()["error"]["code"] == "REFILL_RECHECK_FAILED"
+    renewal = RenewalRequest.objects.get(public_id=by_pharmacy.json()["error"]["renewal_request"])
+    assert renewal.why == "REFILL_RECHECK_FAILED" and renewal.status == "pending"
     rivera.licences.filter(state="CA").update(expires_on=(START + dt.timedelta(days=900)).date())
     assert api_as(rivera.user).post(url, {}, format="json").status_code == 201
 

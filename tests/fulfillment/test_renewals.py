@@ -93,3 +93,23 @@ def test_renewal_bad_input_changes_and_denial(api_as, rivera, staff, ready, time
     denied = api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/deny/", {"reason": "Needs a visit first"}, format="json")
     assert denied.status_code == 200 and denied.json()["status"] == "denied" and denied.json()["reason"] == "Needs a visit first"
     assert api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/approve/", {}, format="json").status_code == 409
+
+
+def test_the_patient_asks_for_a_renewal_from_the_status_page(client, api_as, rivera, staff, ready, time_machine, password):
+    from orders.patient_links import link_token, patient_link_current
+
+    order = depleted(api_as, rivera, staff, time_machine)
+    token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
+    page = client.post(f"/s/{token}/", {"date_of_birth": "1991-04-12"}, follow=True).content.decode()
+    assert "This prescription has no refills. Your prescriber can renew it." in page and "Ask my prescriber to renew it" in page
+    page = client.post(f"/s/{token}/", {"action": "renewal", "preparation": prep_id(order)}, follow=True).content.decode()
+    assert "We have asked your prescriber to renew it" in page and "Your prescriber has been asked to renew it." in page
+    assert "Ask my prescriber to renew it" not in page
+    renewal = RenewalRequest.objects.get()
+    assert renewal.source == "patient" and renewal.requested_by is None and renewal.why == "NO_REFILLS_LEFT"
+    client.post(f"/s/{token}/", {"action": "renewal", "preparation": prep_id(order)})  # again: still one
+    assert RenewalRequest.objects.count() == 1
+    client.logout()
+    sign_in(client, rivera.user, password)
+    home = client.get("/prescriber/").content.decode()
+    assert "No refills left · asked by the patient" in home
