@@ -290,7 +290,9 @@ class ShipmentCreateSerializer(serializers.Serializer):
 
 class ShipmentSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
-    order = serializers.UUIDField(source="order.public_id")
+    order = serializers.SerializerMethodField(help_text="The first order in the parcel (kept for callers written before a "
+                                                       "parcel could hold several orders); `orders` lists them all.")
+    orders = serializers.SerializerMethodField()
     carrier = serializers.CharField()
     service = serializers.CharField()
     tracking_number = serializers.CharField()
@@ -301,6 +303,12 @@ class ShipmentSerializer(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
     jobs = serializers.SerializerMethodField()
     events = serializers.SerializerMethodField()
+
+    def get_order(self, shipment) -> str:
+        return str(shipment.order_list[0].public_id)
+
+    def get_orders(self, shipment) -> list[str]:
+        return [str(order.public_id) for order in shipment.order_list]
 
     def get_tracking_url(self, shipment) -> str:
         return carriers.carrier_for(shipment.carrier).tracking_url(shipment.tracking_number)
@@ -328,7 +336,7 @@ class ShipmentDetail(Staff):
     @extend_schema(responses={200: ShipmentSerializer})
     def get(self, request, shipment_id):
         shipment = selectors.shipment_get(user=request.user, public_id=shipment_id)
-        record_access(request, object_type="shipment", object_id=shipment.public_id, patient_id=shipment.order.patient_id)
+        record_access(request, object_type="shipment", object_id=shipment.public_id, patient_id=shipment.patient_id)
         return Response(ShipmentSerializer(shipment).data)
 
 

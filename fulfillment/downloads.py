@@ -59,6 +59,6 @@ def shipment_labels_download(request, shipment) -> HttpResponse:
     jobs = list(shipment.jobs.select_related("preparation__order").order_by("number"))
     if not jobs:
         raise NotFound("This shipment holds no jobs.")
-    record_access(request, object_type="shipment labels", object_id=shipment.public_id, patient_id=shipment.order.patient_id,
+    record_access(request, object_type="shipment labels", object_id=shipment.public_id, patient_id=shipment.patient_id,
                   action=AccessAction.DOWNLOAD)
     return pdf_response(documents.labels_pdf(jobs), f"labels-{shipment.tracking_number}.pdf")

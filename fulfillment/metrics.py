@@ -229,7 +229,7 @@ def orders_per_day(rng: MetricsRange, tz) -> Figure:
     received = dict(Order.objects.filter(signed_at__gte=rng.start_at, signed_at__lt=rng.end_at).order_by()
                     .annotate(day=TruncDate("signed_at", tzinfo=tz)).values("day").annotate(n=Count("id")).values_list("day", "n"))
     shipped = dict(Shipment.objects.filter(shipped_at__gte=rng.start_at, shipped_at__lt=rng.end_at).order_by()
-                   .annotate(day=TruncDate("shipped_at", tzinfo=tz)).values("day").annotate(n=Count("order_id", distinct=True))
+                   .annotate(day=TruncDate("shipped_at", tzinfo=tz)).values("day").annotate(n=Count("orders", distinct=True))
                    .values_list("day", "n"))
     rows = [[day.isoformat(), received.get(day, 0), shipped.get(day, 0)] for day in rng.days]
     total_in, total_out = sum(r[1] for r in rows), sum(r[2] for r in rows)
@@ -361,8 +361,9 @@ def on_time(rng, tz) -> Figure:
     weekly = {_date(row.pop("week")): row for row in
               Shipment.objects.filter(shipped_at__gte=rng.start_at, shipped_at__lt=rng.end_at).order_by()
               .annotate(week=TruncWeek("shipped_at", tzinfo=tz), day=TruncDate("shipped_at", tzinfo=tz)).values("week")
-              .annotate(parcels=Count("id"), promised=Count("id", filter=Q(order__promised_ship_date__isnull=False)),
-                        on_time=Count("id", filter=Q(day__lte=F("order__promised_ship_date"))))}
+              # A parcel holding several of a patient's orders is measured once per order, against each order's promise.
+              .annotate(parcels=Count("id"), promised=Count("id", filter=Q(orders__promised_ship_date__isnull=False)),
+                        on_time=Count("id", filter=Q(day__lte=F("orders__promised_ship_date"))))}
 
     def row(s):
         s = s or {"parcels": 0, "promised": 0, "on_time": 0}

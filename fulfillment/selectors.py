@@ -58,11 +58,6 @@ def job_for_answer(*, user, job: Job) -> Job:
     return job_list(user=user).get(pk=job.pk)
 
 
-def jobs_ready_of_order(*, user, order_id: int) -> list[Job]:
-    """The order's jobs that are ready to ship: the ones a package may hold together (the job page)."""
-    return list(job_list(user=user, status=JobStatus.READY).filter(preparation__order_id=order_id))
-
-
 def shipped_jobs_of_orders(*, user, orders) -> QuerySet:
     """The shipped jobs of these orders with their parcels, in one query (the prescriber's home page): the
     caller's clinic's only, unless the caller is pharmacy staff."""
@@ -144,6 +139,24 @@ def clarification_waiting(*, user) -> QuerySet:
             .select_related("patient", "prescriber__user", "clinic").order_by("asked_at", "pk"))
 
 
+def ship_to_key(order: Order) -> tuple[str, ...]:
+    """Where an order goes, as a parcel sees it: the same street, unit, city, state and ZIP, whatever the case or spacing."""
+    return tuple(" ".join(str(part or "").lower().replace(",", " ").replace(".", " ").split())
+                 for part in (order.ship_to_line1, order.ship_to_line2, order.ship_to_city, order.ship_to_state,
+                              (order.ship_to_postal_code or "")[:5]))
+
+
+def parcel_candidates(*, user, job: Job) -> list[Job]:
+    """The ready jobs that may share a parcel with `job`: the same patient, shipping to the same address, whichever of
+    the patient's orders they belong to. The job's own order first, then the others, oldest first. Pharmacy staff only."""
+    _pharmacy_only(user, "job")
+    order = job.preparation.order
+    ready = (Job.objects.filter(status=JobStatus.READY, preparation__order__patient_id=order.patient_id)
+             .select_related("preparation__order").order_by("preparation__order_id", "number"))
+    key = ship_to_key(order)
+    same = [other for other in ready if ship_to_key(other.preparation.order) == key]
+    return sorted(same, key=lambda other: (other.preparation.order_id != order.pk, other.preparation.order_id, other.number))
+
 
 def preparation_fills(*, user, preparation) -> list[Job]:
     """Every fill (job) of a preparation, oldest first, with its record and parcel: none unless the caller may see the
@@ -169,7 +182,7 @@ def _orders_of(user) -> QuerySet:
 
 def shipment_get(*, user, public_id) -> Shipment:
     _pharmacy_only(user, "shipment")
-    return _one(Shipment.objects.select_related("order").prefetch_related("jobs", "events"), "shipment", public_id=public_id)
+    return _one(Shipment.objects.select_related("patient").prefetch_related("orders", "jobs", "events"), "shipment", public_id=public_id)
 
 
 K = OrderEventKind
@@ -217,7 +230,7 @@ def patient_status(*, link) -> dict:
     pharmacy = Pharmacy.objects.order_by("pk").first()
     waiting = [p for p in preparations if not p["shipped"]]
     return {"first_name": order.patient.first_name, "order_status": order.get_status_display(), "preparations": preparations,
-            "shipments": Shipment.objects.filter(order=order).count(),
+            "shipments": Shipment.objects.filter(orders=order).count(),
             "pharmacy_name": pharmacy.name if pharmacy else settings.PHARMACY_NAME, "pharmacy_phone": pharmacy.phone if pharmacy else "",
             # Before it ships: the pharmacy's promise; once a parcel is out, the carrier's estimate is shown on it.
             "promise": {"ship": order.promised_ship_date, "delivery": order.promised_delivery_date}

@@ -18,6 +18,7 @@ from fulfillment import documents, order_print, records
 from fulfillment.carriers import carrier_for
 from fulfillment.models import CompoundingRecord, Job, JobStatus, QCResult, RecordLine, Shipment, Worksheet
 from fulfillment.notifications import subscribers
+from fulfillment.selectors import ship_to_key
 from fulfillment.tasks import render_order_print, render_record_pdf, render_worksheet
 from fulfillment.transitions import job_transition
 from orders import services as order_services
@@ -373,8 +374,13 @@ def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking
         raise ServiceError("Name the carrier's service.", fields={"service": ["1–60 characters."]})
     if not jobs:
         raise ServiceError("Choose the jobs in this package.", fields={"jobs": ["This field is required."]})
-    if len({job.preparation.order_id for job in jobs}) != 1:
-        raise ServiceError("A shipment holds jobs of one order.", fields={"jobs": ["Jobs of different orders."]})
+    orders = {job.preparation.order_id: job.preparation.order for job in jobs}
+    if len({order.patient_id for order in orders.values()}) != 1:
+        raise ServiceError("A parcel goes to one patient: these jobs are for different patients.",
+                           fields={"jobs": ["Jobs of different patients."]})
+    if len({ship_to_key(order) for order in orders.values()}) != 1:
+        raise ServiceError("A parcel goes to one address: these orders ship to different addresses.",
+                           fields={"jobs": ["Orders with different ship-to addresses."]})
     not_ready = [job.number for job in jobs if job.status != JobStatus.READY]
     if not_ready:
         raise ServiceError(f"Not ready to ship: {', '.join(not_ready)} (QC and the pharmacist's release come first).",
@@ -384,17 +390,19 @@ def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking
     with transaction.atomic():
         try:
             with transaction.atomic():
-                shipment = Shipment.objects.create(order_id=jobs[0].preparation.order_id, carrier=carrier, service=service.strip(),
-                                                   tracking_number=tracking_number, cold_pack=bool(cold_pack), shipped_by=by,
-                                                   shipped_at=timezone.now())
+                shipment = Shipment.objects.create(patient_id=jobs[0].preparation.order.patient_id, carrier=carrier,
+                                                   service=service.strip(), tracking_number=tracking_number, cold_pack=bool(cold_pack),
+                                                   shipped_by=by, shipped_at=timezone.now())
         except IntegrityError:
             raise ServiceError("That tracking number is already on another shipment.", fields={"tracking_number": ["Already used."]}) from None
+        shipment.orders.set(sorted(orders))
         Shipment.objects.filter(pk=shipment.pk).update(estimated_delivery_date=adapter.estimated_delivery(shipment))
-        for job in jobs:
+        for job in sorted(jobs, key=lambda job: (job.preparation.order_id, job.pk)):  # order rows locked in one fixed order
             job_transition(job=job, to=JobStatus.SHIPPED, by=by, shipment=shipment, message=f"shipped {carrier_for(carrier).name} {tracking_number}")
-        # Once shipped, the order's expected delivery is the carrier's (the latest of its parcels).
-        latest = max(Shipment.objects.filter(order_id=shipment.order_id).values_list("estimated_delivery_date", flat=True))
-        order_services.order_delivery_estimate_set(order=jobs[0].preparation.order, delivery_date=latest)
+        # Once shipped, each order's expected delivery is the carrier's (the latest of its parcels).
+        for order_id in sorted(orders):
+            latest = max(Shipment.objects.filter(orders=order_id).values_list("estimated_delivery_date", flat=True))
+            order_services.order_delivery_estimate_set(order=orders[order_id], delivery_date=latest)
         subscribers.on_shipped(shipment=shipment)
     return shipment
 

@@ -44,7 +44,9 @@ def tracking_apply(*, shipment: Shipment, events: list[CarrierEvent]) -> int:
             Shipment.objects.filter(pk=shipment.pk).update(**fields)
             subscribers.on_tracking(shipment=locked, status=event.status, delivered=event.status == ShipmentStatus.DELIVERED)
             if event.status == ShipmentStatus.DELIVERED:
-                for job in Job.objects.filter(shipment=shipment, status=JobStatus.SHIPPED).select_related("preparation__order"):
+                # Orders in a fixed order: a parcel of two orders locks their rows the same way every time (no deadlock).
+                for job in (Job.objects.filter(shipment=shipment, status=JobStatus.SHIPPED).select_related("preparation__order")
+                            .order_by("preparation__order_id", "pk")):
                     job_transition(job=job, to=JobStatus.DELIVERED, by=None, message=f"{job.number}: delivered",
                                    **delivery_facts(job=job, delivered_at=fields["delivered_at"]))
     shipment.refresh_from_db()

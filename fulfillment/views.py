@@ -288,7 +288,9 @@ def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | 
     prep = job.preparation
     order = prep.order
     qc = job.qc_results.order_by("-recorded_at", "-pk").first()
-    ready = selectors.jobs_ready_of_order(user=user, order_id=order.pk)
+    # Ready jobs that may go in one parcel with this one: the same patient at the same address, from any of their orders.
+    parcel = selectors.parcel_candidates(user=user, job=job) if job.status == JobStatus.READY else []
+    other_orders = sorted({other.preparation.order.number for other in parcel if other.preparation.order_id != order.pk})
     return {
         "job": job, "prep": prep, "order": order, "batch": batch, "safety": preparation_safety(prep),
         "fill_text": "original fill" if job.fill == 0 else f"refill {job.fill}",
@@ -300,7 +302,8 @@ def _job_context(job, user, *, record_form: dict | None = None, qc_form: dict | 
         "qc": qc, "qc_form": qc_form or {}, "spec": documents.qc_spec(job),
         "qc_text": documents.qc_text(qc, prep.unit) if qc else "",
         "label": documents.label_context(job) if record else None, "carriers": CARRIERS.values(),
-        "siblings": ready or [job], "ship_to": ship_to_text(order), "ship_defaults": documents.ship_defaults([prep]),
+        "siblings": parcel or [job], "other_orders": other_orders, "ship_to": ship_to_text(order),
+        "ship_defaults": documents.ship_defaults([other.preparation for other in parcel] or [prep]),
         "render_status": RenderStatus, "actions": _actions(job, user, qc),
         "history": order_selectors.order_history(order=order, preparation=prep),
         "quantity": quantity_text(prep.quantity, prep.unit), "ship_form": ship_form or {}, "hold_form": hold_form or {},

@@ -30,7 +30,8 @@ def event_bundle(*, event_id: str, type: str, sequence: int, timestamp: str, ord
             if job is not None:
                 resources.append(outbound.dispense(job, names=False))
     elif type == "shipment.tracking_updated":
-        jobs = (Job.objects.filter(shipment__public_id=data.get("shipment_id"))
+        # Only this order's jobs: a parcel may also hold the patient's other orders, which are another event's business.
+        jobs = (Job.objects.filter(shipment__public_id=data.get("shipment_id"), preparation__order=order)
                 .select_related("preparation__order__patient", "preparation__order__prescriber__user", "shipment").order_by("number"))
         for job in jobs:
             resources.append(outbound.task(job.preparation, names=False))

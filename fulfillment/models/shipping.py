@@ -23,10 +23,14 @@ SHIPMENT_RANK = {ShipmentStatus.LABEL_CREATED: 0, ShipmentStatus.IN_TRANSIT: 1, 
                  ShipmentStatus.DELIVERED: 3}
 
 
-@tracked()
+# The patient never changes after a parcel is made; the history keeps every other field (and pgh_obj_id leads to it).
+@tracked("patient")
 class Shipment(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="shipments")
+    # One parcel for one patient at one address: it may carry ready jobs of several of that patient's orders (a refill
+    # and a new cream ship together). Each order follows it (order.shipments) for tracking, webhooks and emails.
+    patient = models.ForeignKey("orders.Patient", on_delete=models.PROTECT, related_name="+")
+    orders = models.ManyToManyField("orders.Order", related_name="shipments")
     carrier = models.CharField(max_length=40)
     service = models.CharField(max_length=60)
     tracking_number = models.CharField(max_length=40)
@@ -55,6 +59,11 @@ class Shipment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.carrier} {self.tracking_number}"
+
+    @property
+    def order_list(self) -> list:
+        """The orders in this parcel, oldest first (prefetch `orders` to read it without a query per shipment)."""
+        return sorted(self.orders.all(), key=lambda order: order.pk)
 
     @property
     def carrier_name(self) -> str:

@@ -45,7 +45,7 @@ def _context(message: EmailOutbox) -> dict:
 
 def _payload_of_old_row(message: EmailOutbox) -> dict:
     """Rows queued before emails carried a payload: what the change would have put there, looked up now."""
-    shipment = Shipment.objects.filter(order=message.order).order_by("-shipped_at").first()
+    shipment = Shipment.objects.filter(orders=message.order).order_by("-shipped_at").first()
     last_event = message.order.events.order_by("-sequence").first()
     payload = {"message": last_event.message if last_event else ""}
     if shipment is not None:

@@ -94,19 +94,25 @@ def _shipment_payload(shipment) -> dict:
             "tracking_url": carriers.tracking_url(shipment)}
 
 
+def _shipment_orders(shipment) -> list:
+    return list(shipment.orders.select_related("patient", "prescriber__user").order_by("pk"))
+
+
 def on_shipped(*, shipment) -> None:
-    order = shipment.order
-    event_emit(order=order, type="shipment.tracking_updated",
-               data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier, "tracking_number": shipment.tracking_number,
-                     "status": shipment.status})
-    email_queue(template="patient_shipped", to=order.patient.email, order=order, payload=_shipment_payload(shipment))
-    email_queue(template="prescriber_shipped", to=order.prescriber.user.email, order=order, payload=_shipment_payload(shipment))
+    """Each order in the parcel (one patient, one address, perhaps several orders) hears of it as its own: its
+    platform's webhook in the order's sequence, its prescriber's email and the patient's email with that order's link."""
+    for order in _shipment_orders(shipment):
+        event_emit(order=order, type="shipment.tracking_updated",
+                   data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier,
+                         "tracking_number": shipment.tracking_number, "status": shipment.status})
+        email_queue(template="patient_shipped", to=order.patient.email, order=order, payload=_shipment_payload(shipment))
+        email_queue(template="prescriber_shipped", to=order.prescriber.user.email, order=order, payload=_shipment_payload(shipment))
 
 
 def on_tracking(*, shipment, status: str, delivered: bool) -> None:
-    event_emit(order=shipment.order, type="shipment.tracking_updated",
-               data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier, "tracking_number": shipment.tracking_number,
-                     "status": status})
-    if delivered:
-        email_queue(template="patient_delivered", to=shipment.order.patient.email, order=shipment.order,
-                    payload=_shipment_payload(shipment))
+    for order in _shipment_orders(shipment):
+        event_emit(order=order, type="shipment.tracking_updated",
+                   data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier,
+                         "tracking_number": shipment.tracking_number, "status": status})
+        if delivered:
+            email_queue(template="patient_delivered", to=order.patient.email, order=order, payload=_shipment_payload(shipment))

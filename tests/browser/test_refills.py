@@ -110,3 +110,28 @@ def test_patient_refill_on_a_phone_then_renewal(browser, live_server, api_as, ri
     shot(prescriber, "order-form-390")
     for context in (phone, doctor, desk):
         context.close()
+
+
+def test_patient_asks_for_a_renewal_on_a_phone(browser, live_server, api_as, rivera, pharmacist, technician, password, formulary):
+    from portal.demo import _demo_pharmacy, _demo_stock
+
+    _demo_pharmacy()
+    _demo_stock(technician)
+    staff = {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
+    order, job = released_job(api_as, rivera, staff, refills=0)
+    staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
+                                              "tracking_number": "SIM-PHONE-RN"}, format="json")
+    token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    patient = phone.new_page()
+    patient.goto(f"{live_server.url}/s/{token}/")
+    patient.get_by_label("Date of birth").fill("1991-04-12")
+    patient.get_by_role("button", name="Continue").click()
+    expect(patient.get_by_test_id("renewal-request")).to_contain_text("This prescription has no refills. Your prescriber can renew it.")
+    shot(patient, "patient-renewal-ask-390")
+    patient.get_by_role("button", name="Ask my prescriber to renew it").click()
+    expect(patient.get_by_test_id("renewal-pending")).to_have_text("Your prescriber has been asked to renew it.")
+    shot(patient, "patient-renewal-asked-390")
+    assert patient.evaluate("document.documentElement.scrollWidth") <= 390
+    assert RenewalRequest.objects.get().source == "patient"
+    phone.close()

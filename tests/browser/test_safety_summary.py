@@ -53,6 +53,8 @@ def test_allergies_and_exclusions_where_the_prescriber_signs_and_the_pharmacist_
         page.goto(f"{live_server.url}/orders/{draft.public_id}/review/")
         expect(page.get_by_role("heading", name=re.compile("Review and sign"))).to_be_visible()
         shown[width] = _summary(page)
+        expect(page.get_by_text("Lena Fischer, born Jan 27, 1978.")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"^Beyond-use: 14 days \([A-Z][a-z]{2} \d{1,2}, \d{4}\)"))).to_be_visible()
         _fits(page, width)
         page.get_by_test_id("safety").first.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTEFACTS / f"safety-review-{width}.png"), full_page=True)
@@ -77,6 +79,7 @@ def test_allergies_and_exclusions_where_the_prescriber_signs_and_the_pharmacist_
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(f"{live_server.url}/pharmacy/verify/{order.public_id}/")
         expect(page.get_by_test_id("safety").first).to_be_visible()
+        expect(page.locator("p.lead")).to_contain_text("Lena Fischer, born Jan 27, 1978")  # as on the review page
         assert _summary(page) == review, width
         _fits(page, width)
         summary = page.get_by_test_id("safety").first.inner_text()

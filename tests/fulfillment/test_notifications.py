@@ -112,7 +112,7 @@ def test_a_link_expires_30_days_after_delivery(client, api_as, rivera, staff, re
     shipment = Shipment.objects.get(tracking_number="SIM-EXP-001")
     tracking.shipments_poll(now=shipment.shipped_at + dt.timedelta(hours=1))
     shipment.refresh_from_db()
-    token = link_token(patient_link_current(order=shipment.order))
+    token = link_token(patient_link_current(order=shipment.orders.get()))
     assert patient_link_resolve(token, now=shipment.delivered_at + dt.timedelta(days=29)) is not None
     assert patient_link_resolve(token, now=shipment.delivered_at + dt.timedelta(days=31)) is None
 

@@ -1,5 +1,5 @@
 """Fulfilment's reads take the caller: jobs and shipments are the pharmacy's (anyone else: not found), the job
-page reads only its own order's ready jobs, and a clinic's webhook data is its own."""
+page reads only the ready jobs of its patient at its address, and a clinic's webhook data is its own."""
 
 from __future__ import annotations
 
@@ -31,13 +31,15 @@ def test_jobs_and_shipments_are_found_only_by_pharmacy_staff(api_as, rivera, che
         selectors.job_get(user=technician, public_id="not-a-uuid")
 
 
-def test_the_job_page_reads_only_its_own_orders_ready_jobs(api_as, rivera, staff, technician, ready):
+def test_the_job_page_reads_only_the_ready_jobs_of_its_patient_and_address(api_as, rivera, staff, technician, ready):
     _, first = released_job(api_as, rivera, staff)
-    released_job(api_as, rivera, staff, first="Bo")
+    released_job(api_as, rivera, staff, first="Bo")  # another patient at the same address
     approve(staff, submit(api_as, rivera, first="Cy"))  # queued, not ready
     job = Job.objects.get(public_id=first["id"])
-    assert [j.number for j in selectors.jobs_ready_of_order(user=technician, order_id=job.preparation.order_id)] == [first["number"]]
+    assert [j.number for j in selectors.parcel_candidates(user=technician, job=job)] == [first["number"]]
     assert Job.objects.filter(status=JobStatus.READY).count() == 2
+    with pytest.raises(NotFound):
+        selectors.parcel_candidates(user=rivera.user, job=job)
 
 
 def test_a_clinics_webhook_data_is_its_own(api_as, rivera, chen, staff, ready, settings):

@@ -15,6 +15,9 @@ from django.utils import timezone
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 BEFORE = [("orders", "0016_auto_refill_pause"), ("fulfillment", "0012_compounding_record_795")]
+# Up to this landing's own migrations: later ones reshape rows on purpose (the parcel migrations of issue 15 move a
+# shipment's order into its many orders; tests/fulfillment/test_parcels.py checks those).
+AFTER = [("orders", "0017_event_kinds_and_webhook_counter"), ("fulfillment", "0013_email_payload_and_webhook_sequence")]
 # Every kind an event row could hold before the kinds became choices with a constraint.
 KINDS = ["draft_created", "signed", "status_changed", "approved", "rejected", "cancelled", "clarification_requested",
          "clarification_answered", "job_status", "transition_refused", "bud_assigned", "rush_requested", "rush_accepted",
@@ -104,7 +107,7 @@ def test_the_migrations_keep_every_row_and_only_add(db):
         _fill(MigrationExecutor(connection).loader.project_state(BEFORE).apps)
         before = _snapshot()
         executor = MigrationExecutor(connection)
-        executor.migrate(latest)
+        executor.migrate(AFTER)
         after = _snapshot()
         assert {t: len(r) if isinstance(r, list) else r for t, r in after.items()} == \
             {t: len(r) if isinstance(r, list) else r for t, r in before.items()}

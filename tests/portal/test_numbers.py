@@ -29,6 +29,14 @@ def test_template_filters():
     assert text == "50 g · 0.5 % · 12.5"
 
 
+def test_the_day_filter_writes_the_portal_date():
+    import datetime as dt
+
+    text = Template("{% load numbers %}{{ a|day }} · {{ b|day }} · {{ c|day }}").render(
+        Context({"a": "2026-12-15", "b": dt.date(2027, 1, 5), "c": "soon"}))
+    assert text == "Dec 15, 2026 · Jan 5, 2027 · soon"
+
+
 @pytest.mark.parametrize("typed, read", [("5", "5"), ("5%", "5"), ("5 %", "5"), (" 0.5 % ", "0.5"), (".5", "0.5"), ("", "")])
 def test_strength_accepts_how_people_type_it(typed, read):
     assert read_number(typed, what="Strength", units=("%",), example="0.5") == read

@@ -153,14 +153,15 @@ class Command(BaseCommand):
             chunk.append(order)
             plans.append((plan, formulations))
         Order.objects.bulk_create(chunk)
-        events, shipments, preps = [], [], []
+        events, shipments, shipped_orders, preps = [], [], [], []
         for order, (plan, formulations) in zip(chunk, plans):
             events += [OrderEvent(order=order, sequence=n + 1, kind=kind, to_status=to, created_at=at,
                                   actor=order.signed_by if kind in ("signed", "clarification_answered", "rush_requested") else self.staff,
                                   message=message) for n, (kind, to, at, message) in enumerate(plan["events"])]
             if plan["shipment"]:
                 ship = plan["shipment"]
-                shipments.append(Shipment(public_id=uuid.uuid4(), order=order, carrier="simulated", service=ship["service"],
+                shipped_orders.append(order)
+                shipments.append(Shipment(public_id=uuid.uuid4(), patient_id=order.patient_id, carrier="simulated", service=ship["service"],
                                           tracking_number=f"GEN-{uuid.uuid4().hex[:20]}", cold_pack=ship["service"] == "Overnight",
                                           status=ship["status"], shipped_by=self.staff, shipped_at=ship["at"],
                                           delivered_at=ship["delivered_at"], estimated_delivery_date=ship["estimate"]))
@@ -174,7 +175,9 @@ class Command(BaseCommand):
                     status=job["status"] if job else plan["prep_status"]))
         OrderEvent.objects.bulk_create(events)
         Shipment.objects.bulk_create(shipments)
-        shipment_of = {s.order_id: s for s in shipments}
+        Shipment.orders.through.objects.bulk_create([Shipment.orders.through(shipment_id=s.pk, order_id=order.pk)
+                                                     for s, order in zip(shipments, shipped_orders)])
+        shipment_of = {order.pk: s for s, order in zip(shipments, shipped_orders)}
         Preparation.objects.bulk_create(preps)
         jobs, records, checks = [], [], []
         by_order = {order.pk: plan for order, (plan, _f) in zip(chunk, plans)}
