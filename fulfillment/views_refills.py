@@ -58,6 +58,12 @@ def preparation_refill(request, preparation_id):
         renewal = renewals.renewal_after_refusal(preparation=prep, refusal_code=refused.code, by=request.user)
         messages.error(request, refused.message + (" The prescriber has been asked to renew it." if renewal else ""))
     except ServiceError as exc:
+        if exc.fields:  # the form again, the error beside its field, what was typed kept; nothing was saved
+            context = preparation_context(prep, request.user)
+            context["input"] = {"errors": {name: words[0] for name, words in exc.fields.items()},
+                                "values": {name: request.POST.get(name, "") for name in ("note", "override_reason")},
+                                "message": "Nothing was requested: see the field marked below."}
+            return render(request, "fulfillment/preparation.html", context, status=400)
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Refill {refill.fill} requested: job {job.number} is in the compounding queue."
