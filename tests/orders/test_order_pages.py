@@ -323,3 +323,19 @@ def test_units_typed_with_the_number_are_not_doubled_on_the_review(as_rivera, ap
     assert answer.status_code == 400, answer.content
     errors = answer.json()
     assert "quantity" in str(errors) and "percent" in str(errors)
+
+
+def test_over_long_directions_are_refused_beside_the_field_never_cut(as_rivera, lena, ready):
+    """Walk #3/#17: directions were cut to 1000 characters before the check and so accepted silently."""
+    order = new_draft(as_rivera, lena)
+    long = "Apply a thin layer " + "y" * 1481
+    page = check(as_rivera, order, lena, lines=[("niacinamide", "4"), ("pe9010", "1")],
+                 **{"prep-0-target_ph": "5.5", "prep-0-directions": long})
+    assert "At most 1000 characters (this has 1500)." in page and 'data-testid="can-sign"' not in page
+    order.refresh_from_db()
+    assert order.draft["preparations"][0]["directions"] == long  # kept as typed
+    review = as_rivera.get(f"/orders/{order.public_id}/review/").content.decode()
+    assert "Sign and submit" not in review
+    assert as_rivera.post(f"/orders/{order.public_id}/review/", {"attest": "on"}).status_code == 200
+    order.refresh_from_db()
+    assert order.status == "draft"
