@@ -194,7 +194,7 @@ class OrderListCreate(generics.ListAPIView):
 
         def work(record):
             with transaction.atomic():
-                order = services.order_submit(user=request.user, body=body.validated_data, source=Source.API)
+                order = services.order_submit(user=request.user, body=body.validated_data, source=Source.API, facts=facts)
                 answer = _order_json(order, request.user)
                 record_done(record, status=201, body=answer, order=order)
             return 201, answer

@@ -126,6 +126,26 @@ def resolve_names(body: dict, facts) -> dict:
     return body
 
 
+def tidy_numbers(body: dict) -> dict:
+    """Numbers typed with their own unit ("30 g", "4 %") are kept as the number alone, so the draft and the
+    review page the prescriber signs never read "30 g g" or "4 % %". Anything that does not read as a number
+    in the right unit stays as typed, to be explained beside its field."""
+    for prep in body.get("preparations", []):
+        value = prep.get("quantity")
+        if value not in (None, ""):
+            try:
+                prep["quantity"] = read_number(value, what="Quantity", units=(prep.get("unit") or "g",))
+            except NumberProblem:
+                pass
+        for line in prep.get("ingredients", []):
+            if line.get("percent") not in (None, ""):
+                try:
+                    line["percent"] = read_number(line["percent"], what="Strength", units=("%",))
+                except NumberProblem:
+                    pass
+    return body
+
+
 def field_names(body: dict) -> list[str]:
     """Every form field that can carry an error, for the page's error slots."""
     names = []

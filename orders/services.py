@@ -234,13 +234,15 @@ def _order_rate_check(user) -> None:
         raise TooManyOrders(f"More than {limit} orders in a minute from this account. Wait a minute and send the rest.")
 
 
-def order_submit(*, user, body: dict, source: str, draft: Order | None = None, today: dt.date | None = None) -> Order:
+def order_submit(*, user, body: dict, source: str, draft: Order | None = None, today: dt.date | None = None,
+                 facts=None) -> Order:
     """Check the body with the rules; if no error, sign and submit it in one transaction.
 
-    `body` is the cleaned order body. Raises OrderNotAcceptable (422, nothing saved) on errors, and
+    `body` is the cleaned order body; `facts`, the formulary facts the body was cleaned with (read once per
+    request), or None to read them here. Raises OrderNotAcceptable (422, nothing saved) on errors, and
     TooManyOrders (429) past ORDER_CREATE_PER_MINUTE orders a minute from one account."""
     _order_rate_check(user)
-    outcome = order_validate(user=user, body=body, today=today)
+    outcome = order_validate(user=user, body=body, today=today, facts=facts)
     answers = [result_as_json(r, outcome.facts, p["unit"]) for r, p in zip(outcome.results, body["preparations"])]
     if not outcome.ok:
         raise OrderNotAcceptable(outcome, answers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
@@ -78,6 +79,9 @@ def patient_status(request, token: str):
         context["flash"] = request.session.pop(_flash_key(link), None)
         return _page(request, "patient/status.html", context)
     error = False
+    if request.method == "POST" and not request.POST.get("date_of_birth", "").strip():
+        # Nothing typed is not a wrong answer: say what is missing, and do not count it as a try.
+        return _page(request, "patient/confirm.html", {"error": "Enter your date of birth."})
     if request.method == "POST":
         # Count the try first (atomic), then compare: concurrent tries cannot get past the limit.
         per_link = ratelimit.hit("patient-dob", str(link.pk), window=900)
@@ -95,7 +99,10 @@ def patient_status(request, token: str):
             request.session[_session_key(link)] = True
             request.session.set_expiry(0)  # until the browser closes
             return redirect(request.path)
-        error = True
+        if given is not None and given > timezone.localdate():
+            error = "That date is in the future: enter your date of birth."
+        else:
+            error = "That does not match our records."
     return _page(request, "patient/confirm.html", {"error": error})
 
 

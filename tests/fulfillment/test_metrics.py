@@ -384,3 +384,16 @@ def test_sqlite_percentile_matches_percentile_cont():
         for p, value in ((0.5, p50), (0.95, p95), (0.1, p10)):
             assert value == pytest.approx(pct(mine, p))
     assert got[7][1:] == (1, 42.0, 42.0, 42.0, 42.0)
+
+
+def test_the_navigation_links_the_metrics_page_for_those_who_may_open_it(client, rivera, technician, pharmacist,
+                                                                         pharmacy_admin):
+    """Walk #35: the page was reachable only by typing its address. The nav links it for pharmacists and the
+    pharmacy admin, and not for those the page refuses."""
+    for user, linked in ((pharmacist, True), (pharmacy_admin, True), (technician, False), (rivera.user, False)):
+        c = type(client)()
+        home = _signed_in(c, user).get("/")
+        if home.status_code in (301, 302):
+            home = c.get(home["Location"])
+        assert home.status_code == 200
+        assert ('href="/pharmacy/metrics/"' in home.content.decode()) is linked, user

@@ -63,13 +63,18 @@ def test_dob_check_then_the_timeline(client, api_as, rivera, staff, ready):
     assert first.status_code == 200 and "confirm your date of birth" in first.content.decode()
     for header, value in (("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"), ("X-Robots-Tag", "noindex, nofollow")):
         assert value in first[header]
-    for wrong in ("1991-04-13", "04/12/1991", "12.04.1991", "<script>", ""):
+    for wrong in ("1991-04-13", "04/12/1991", "12.04.1991", "<script>"):
         page = client.post(url, {"date_of_birth": wrong}).content.decode()
         assert "That does not match our records." in page and "Lopez" not in page
         client.cookies.clear()
         from django.core.cache import cache
 
         cache.clear()
+    # Walk #25: an empty date is not "wrong"; a future date says so (neither gives anything away).
+    for given, words in (("", "Enter your date of birth."), ("  ", "Enter your date of birth."),
+                         ("2099-01-01", "That date is in the future: enter your date of birth.")):
+        page = client.post(url, {"date_of_birth": given}).content.decode()
+        assert words in page and "does not match" not in page and "Lopez" not in page
     ok = client.post(url, {"date_of_birth": "1991-04-12"}, follow=True)
     page = ok.content.decode()
     assert "Hello Maya" in page and "Lopez" not in page  # first name only

@@ -210,3 +210,32 @@ def test_the_promise_shows_on_review_order_and_patient_pages(client, rivera, pas
     client.post(f"/s/{token}/", {"date_of_birth": "1978-01-27"})
     mine = client.get(f"/s/{token}/").content.decode()
     assert "ship your order by <strong>Wednesday, December 9</strong>" in mine and "Wednesday, December 16" in mine
+
+
+@pytest.mark.parametrize(("service", "shipped_at", "expected", "words"), [
+    ("Overnight", at(2026, 12, 1, 11, 0), "2026-12-02", "Wednesday, December 2"),  # Tuesday: the next day, never the same day
+    ("Overnight", at(2026, 12, 4, 15, 0), "2026-12-07", "Monday, December 7"),  # Friday: over the weekend to Monday
+    ("Two-day", at(2026, 12, 4, 15, 0), "2026-12-08", "Tuesday, December 8"),  # Friday + two business days
+    ("Ground", at(2026, 12, 24, 10, 0), "2027-01-04", "Monday, January 4"),  # over Christmas, a weekend and New Year
+])
+def test_the_carriers_estimate_is_its_transit_in_business_days_never_the_ship_day(
+        client, api_as, rivera, staff, ready, password, settings, service, shipped_at, expected, words):
+    """The simulated carrier delivers within seconds in tests; its estimate is still the service's transit."""
+    from orders.patient_links import link_token, patient_link_current
+    from tests.twofa import sign_in
+
+    settings.PHARMACY_HOLIDAYS = ["2026-12-25", "2027-01-01"]
+    order, job = released_job(api_as, rivera, staff)
+    with time_machine.travel(shipped_at, tick=False):
+        shipped = staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": service,
+                                                            "tracking_number": "SIM-TRANSIT-1", "cold_pack": False}, format="json")
+        assert shipped.status_code == 201, shipped.json()
+        assert api_as(rivera.user).get(f"/api/v1/orders/{order['id']}/").json()["estimated_delivery_date"] == expected
+        page = sign_in(client, rivera.user, password).get(f"/orders/{order['id']}/").content.decode()
+        assert f'data-testid="estimated-delivery">{words}</strong>' in page
+        client.logout()
+        record = Order.objects.get(public_id=order["id"])
+        token = link_token(patient_link_current(order=record))
+        client.post(f"/s/{token}/", {"date_of_birth": record.patient.date_of_birth.isoformat()})
+        mine = client.get(f"/s/{token}/").content.decode()
+    assert f"Expected delivery: <strong>{words}</strong>" in mine
