@@ -235,14 +235,16 @@ class PdfOrJson(JSONRenderer):
                                             description="pdf: the frozen PDF of a released record, with X-Content-SHA256.")],
                responses={200: OpenApiTypes.OBJECT})
 class JobCompoundingRecord(Staff):
-    """The job's compounding record (USP <795> 7.3). Before release: what was recorded so far and what is `missing`.
+    """The job's compounding record (USP <795> 7.3): its current attempt (`attempt`), the attempts before it that failed QC
+    in `earlier_attempts` (in rework, before the next batch is recorded, the failed attempt itself, `status` failed_qc).
+    Before release: what was recorded so far and what is `missing`.
     Released: the frozen record, its `pdf_sha256`, and the PDF with `?format=pdf`. Any change answers 409 once released."""
 
     renderer_classes = [JSONRenderer, PdfOrJson]
 
     def get(self, request, job_id):
         job = selectors.job_get(user=request.user, public_id=job_id)
-        record = getattr(job, "record", None)
+        record = records.current_or_latest(job)
         if record is None:
             raise NotFound(f"Job {job.number} has no compounding record yet.")
         if request.query_params.get("format") == "pdf":

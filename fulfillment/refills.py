@@ -18,7 +18,7 @@ from orders.rules.refills import RefillFacts, Refusal, next_refill_on, refill_re
 from orders.rules.titles import title
 from orders.validation import preparation_recheck
 from orders.transitions import event_record
-from portal.errors import Conflict
+from portal.errors import Conflict, ServiceError
 from portal.models import Role
 
 PHARMACISTS = frozenset({Role.PHARMACIST, Role.PHARMACY_ADMIN})
@@ -78,6 +78,9 @@ def _source_for(by) -> str:
     return RefillSource.API
 
 
+TEXT_MAX = 1000  # the note and the override reason (RefillRequest's columns hold more; the API's body says 1000)
+
+
 def refill_request(*, preparation: Preparation, by, note: str = "", override_reason: str = "", source: str | None = None,
                    today=None) -> tuple[RefillRequest, Job, str]:
     """Make the next fill of `preparation`, or refuse with the rule's code (409, nothing saved). `by` is the
@@ -85,8 +88,14 @@ def refill_request(*, preparation: Preparation, by, note: str = "", override_rea
 
     A pharmacist may override REFILL_TOO_SOON with a reason; anyone else's override reason is ignored, and the
     third value returned says so in words ("" when nothing was ignored)."""
-    note = " ".join(str(note or "").split())[:1000]
-    override_reason = " ".join(str(override_reason or "").split())[:1000]
+    note = " ".join(str(note or "").split())
+    override_reason = " ".join(str(override_reason or "").split())
+    too_long = {name: [f"At most {TEXT_MAX} characters (this has {len(value)})."]
+                for name, value in (("note", note), ("override_reason", override_reason)) if len(value) > TEXT_MAX}
+    if too_long:  # never cut what a person wrote: refuse it, nothing saved
+        said = {"note": "The note", "override_reason": "The reason to fill early"}
+        raise ServiceError("Nothing was requested: " + " ".join(f"{said[name]}: {words[0]}" for name, words in too_long.items()),
+                           fields=too_long)
     ignored = ""
     if override_reason and (by is None or by.role not in PHARMACISTS):
         ignored = "Only a pharmacist can fill a refill early; the override reason was ignored."

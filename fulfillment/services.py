@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from formulary.models import LotStatus, StockLot
@@ -245,8 +246,11 @@ def _record_write(*, job: Job, by, plan: list[dict], chosen: dict, theoretical: 
     mfr = records.mfr_for_record(job)
     now = timezone.now()
     with transaction.atomic():
+        # Each attempt at making the job gets its own record: after a failed QC and rework, the next one (the failed
+        # attempt's record is kept as it was).
+        attempt = (CompoundingRecord.objects.filter(attempt_of=job).aggregate(last=Max("attempt"))["last"] or 0) + 1
         record = CompoundingRecord.objects.create(
-            job=job, recorded_by=by, theoretical_grams=theoretical, actual_yield_grams=yield_grams, yield_percent=yield_percent,
+            job=job, attempt_of=job, attempt=attempt, recorded_by=by, theoretical_grams=theoretical, actual_yield_grams=yield_grams, yield_percent=yield_percent,
             yield_flagged=not (YIELD_RANGE[0] <= yield_percent <= YIELD_RANGE[1]),
             mfr=mfr, mfr_code=mfr.code if mfr else "", mfr_version=mfr.version if mfr else None, calculations=calculations,
         )
@@ -317,10 +321,14 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight, description: st
     if job.record.yield_flagged:
         flags.append(f"Yield {job.record.yield_percent} % is outside 95–105 %.")
     with transaction.atomic():
-        result = QCResult.objects.create(job=job, measured_ph=measured, appearance_ok=appearance_ok, fill_weight=fill,
+        result = QCResult.objects.create(job=job, record=job.record, measured_ph=measured, appearance_ok=appearance_ok, fill_weight=fill,
                                          passed=not problems, problems=problems + flags, recorded_by=by, description=description)
         if problems:
             job_transition(job=job, to=JobStatus.REWORK, by=by, message=f"QC failed: {' '.join(problems)}")
+            # The attempt is over: its record is kept as it was, with this failure, and is no longer the job's current
+            # one; the rework makes a new batch with its own record.
+            CompoundingRecord.objects.filter(pk=job.record.pk).update(job=None)
+            job._state.fields_cache.pop("record", None)
         else:
             event_record(order=job.preparation.order, preparation=job.preparation, kind=OrderEventKind.QC_PASSED, actor=by,
                          message=documents.qc_text(result, job.preparation.unit).replace(" · ", ", "))

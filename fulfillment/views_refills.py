@@ -58,6 +58,12 @@ def preparation_refill(request, preparation_id):
         renewal = renewals.renewal_after_refusal(preparation=prep, refusal_code=refused.code, by=request.user)
         messages.error(request, refused.message + (" The prescriber has been asked to renew it." if renewal else ""))
     except ServiceError as exc:
+        if exc.fields:  # the form again, the error beside its field, what was typed kept; nothing was saved
+            context = preparation_context(prep, request.user)
+            context["input"] = {"errors": {name: words[0] for name, words in exc.fields.items()},
+                                "values": {name: request.POST.get(name, "") for name in ("note", "override_reason")},
+                                "message": "Nothing was requested: see the field marked below."}
+            return render(request, "fulfillment/preparation.html", context, status=400)
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Refill {refill.fill} requested: job {job.number} is in the compounding queue."
@@ -85,15 +91,11 @@ def renewal_decide(request, renewal_id, action):
     renewal = order_selectors.renewal_get(user=request.user, public_id=renewal_id)
     try:
         if action == "approve":
-            from formulary.rules_facts_builder import formulary_facts
-            from orders.api_validate import OrderBodySerializer
-
-            body = OrderBodySerializer(data=renewals.renewal_body(renewal), context={"facts": formulary_facts()})
-            if not body.is_valid():
-                raise ServiceError("The preparation can no longer be signed as it was: change it and sign.")
-            new = renewals.renewal_approve(renewal=renewal, by=request.user, body=body.validated_data)
-            messages.success(request, f"Renewed: order {new.number} is signed and sent to the pharmacy.")
-            return redirect("order-detail", order_id=new.public_id)
+            # Renewing signs a new order: the same review page, safety summary, attestation and signing as any order
+            # (a prefilled draft; signing it approves the renewal). Nothing is signed by this button.
+            draft = renewals.renewal_change_start(renewal=renewal, by=request.user)
+            messages.info(request, "Check the renewal, tick the attestation and sign: signing approves the renewal.")
+            return redirect("order-review", order_id=draft.public_id)
         if action == "change":
             draft = renewals.renewal_change_start(renewal=renewal, by=request.user)
             messages.info(request, "Change what you need and sign: signing approves the renewal.")

@@ -14,6 +14,7 @@ from portal.numbers import NumberProblem, plain_number, read_number
 
 MAX_PREPARATIONS = 20
 MAX_INGREDIENTS = 50
+DIRECTIONS_MAX = 1000  # OrderBodySerializer's directions
 
 
 def _int(raw, default=0, low=0, high=1000) -> int:
@@ -41,7 +42,7 @@ def body_from_post(post: QueryDict, *, units: dict[str, str]) -> dict:
             "route": post.get(prefix + "route", "topical").strip() or "topical",
             "target_ph": post.get(prefix + "target_ph", "").strip() or None,
             "water_activity": post.get(prefix + "water_activity", "").strip() or None,
-            "directions": post.get(prefix + "directions", "")[:1000],
+            "directions": post.get(prefix + "directions", ""),  # as typed: over DIRECTIONS_MAX is refused, never cut
             "refills": post.get(prefix + "refills", "0").strip() or "0",
             "refill_interval_days": post.get(prefix + "refill_interval_days", "").strip() or None,
             "exclusions": {
@@ -80,6 +81,10 @@ def body_for_check(body: dict, facts=None, withdrawn: dict[str, str] | None = No
                     prep[field] = read_number(prep[field], what=what, units=allowed, example=example)
                 except NumberProblem as exc:
                     problems.append({"prep": p, "field": f"prep-{p}-{field}", "message": str(exc)})
+        directions = str(prep.get("directions") or "")
+        if len(directions) > DIRECTIONS_MAX:
+            problems.append({"prep": p, "field": f"prep-{p}-directions",
+                             "message": f"At most {DIRECTIONS_MAX} characters (this has {len(directions)})."})
         lines = []
         for i, line in enumerate(prep.get("ingredients", [])):
             typed, percent = str(line.get("ingredient") or "").strip(), line.get("percent")
@@ -123,6 +128,26 @@ def resolve_names(body: dict, facts) -> dict:
             found = ingredient_resolve(str(line.get("ingredient") or ""), facts)
             if found.code:
                 line["ingredient"] = found.code
+    return body
+
+
+def tidy_numbers(body: dict) -> dict:
+    """Numbers typed with their own unit ("30 g", "4 %") are kept as the number alone, so the draft and the
+    review page the prescriber signs never read "30 g g" or "4 % %". Anything that does not read as a number
+    in the right unit stays as typed, to be explained beside its field."""
+    for prep in body.get("preparations", []):
+        value = prep.get("quantity")
+        if value not in (None, ""):
+            try:
+                prep["quantity"] = read_number(value, what="Quantity", units=(prep.get("unit") or "g",))
+            except NumberProblem:
+                pass
+        for line in prep.get("ingredients", []):
+            if line.get("percent") not in (None, ""):
+                try:
+                    line["percent"] = read_number(line["percent"], what="Strength", units=("%",))
+                except NumberProblem:
+                    pass
     return body
 
 

@@ -18,7 +18,7 @@ from orders import selectors, services
 from orders.api_validate import OrderBodySerializer
 from orders.models import OrderStatus, PreparationStatus, RushStatus, Sex, Visibility
 from orders.order_form import (apply_action, body_for_check, body_from_post, field_errors_by_preparation, field_names,
-                               resolve_names, strip_rows)
+                               resolve_names, strip_rows, tidy_numbers)
 from orders.promise import promise_estimate
 from orders.presentation import preparation_view, safety, ship_to_text
 from orders.rules.titles import route_choices
@@ -313,7 +313,7 @@ def order_edit(request, order_id):
     input_errors = {name: NUL_MESSAGE for name in nul_fields(request.POST)}
     post = post_without_nul(request.POST) if input_errors else request.POST
     units = _facts_context()["units"]
-    body = resolve_names(body_from_post(post, units=units), formulary_facts())
+    body = tidy_numbers(resolve_names(body_from_post(post, units=units), formulary_facts()))
     touched = {name for name in post.get("touched", "").split(",") if name}
     if _amending(order):
         body["patient_id"] = str(order.patient.public_id)  # a new version is for the same patient

@@ -99,7 +99,18 @@ def test_patient_refill_on_a_phone_then_renewal(browser, live_server, api_as, ri
     assert prescriber.evaluate("document.documentElement.scrollWidth") <= 390
     prescriber.set_viewport_size({"width": 1366, "height": 900})
     renewal.get_by_role("button", name="Renew as it was").click()
-    expect(prescriber.locator(".messages")).to_contain_text("Renewed: order")
+    # The signing page, as for any order: nothing is signed until the attestation is ticked (walk #20).
+    expect(prescriber.locator(".messages")).to_contain_text("tick the attestation and sign")
+    expect(prescriber.get_by_text("I attest that I examined this patient")).to_be_visible()
+    assert RenewalRequest.objects.get().status == "pending"
+    shot(prescriber, "renewal-review-1366")
+    prescriber.set_viewport_size({"width": 390, "height": 844})
+    shot(prescriber, "renewal-review-390")
+    assert prescriber.evaluate("document.documentElement.scrollWidth") <= 390
+    prescriber.set_viewport_size({"width": 1366, "height": 900})
+    prescriber.get_by_label("I attest that I examined this patient", exact=False).check()
+    prescriber.get_by_role("button", name="Sign and submit").click()
+    expect(prescriber.locator(".messages")).to_contain_text("is signed and on its way to the pharmacy")
     assert RenewalRequest.objects.get().status == "approved"
     assert Order.objects.filter(patient__first_name="Maya").count() == 2
     prescriber.goto(f"{live_server.url}/prescriber/")

@@ -226,3 +226,40 @@ def test_refill_interval_at_signing_and_the_patients_pause(client, api_as, river
     other = submit(api_as, rivera, first="Bo", refills=1, refill_interval_days=30)
     client.post(f"/s/{token}/", {"action": "pause_auto", "preparation": prep_id(other)})
     assert Preparation.objects.get(public_id=prep_id(other)).auto_refill_paused is False
+
+
+def test_long_refill_text_is_refused_beside_its_field_never_cut(client, api_as, rivera, staff, pharmacist, ready, time_machine,
+                                                                 password):
+    """Walk #17: a 3000-character note and override reason were stored cut to 1000 with a success message. Now the
+    page refuses them beside each field with the portal's words, keeps what was typed and requests nothing."""
+    from tests.twofa import sign_in
+
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=1)
+    ship(staff, job0["id"], "SIM-LONG-01")
+    sign_in(client, pharmacist, password)
+    url = f"/preparations/{prep_id(order)}/"
+    long_note, long_reason = "n" * 3000, "r" * 2999 + " "
+    page = client.post(f"{url}refill/", {"note": long_note, "override_reason": long_reason})
+    html = page.content.decode()
+    assert page.status_code == 400
+    assert "At most 1000 characters (this has 3000)." in html and "At most 1000 characters (this has 2999)." in html
+    assert 'id="err-note"' in html and 'id="err-override_reason"' in html
+    assert f'value="{long_note}"' in html  # what was typed is kept
+    assert RefillRequest.objects.filter(preparation__public_id=prep_id(order)).count() == 0
+    assert Job.objects.filter(preparation__public_id=prep_id(order)).count() == 1
+    # The service is the door for every path: it refuses too (the API's body also says at most 1000).
+    from fulfillment import refills
+    from portal.errors import ServiceError
+
+    with pytest.raises(ServiceError) as refused:
+        refills.refill_request(preparation=Preparation.objects.get(public_id=prep_id(order)), by=pharmacist, note=long_note,
+                               override_reason="travels")
+    assert refused.value.fields == {"note": ["At most 1000 characters (this has 3000)."]}
+    assert RefillRequest.objects.filter(preparation__public_id=prep_id(order)).count() == 0
+    answer = staff["pharmacist"].post(f"/api/v1/preparations/{prep_id(order)}/refills/", {"note": long_note}, format="json")
+    assert answer.status_code == 400 and "note" in answer.json()["error"]["fields"]
+    # Within the limit it goes through.
+    ok = client.post(f"{url}refill/", {"note": "n" * 1000, "override_reason": "The patient travels abroad."}, follow=True)
+    assert "Refill 1 requested" in ok.content.decode()
+    assert RefillRequest.objects.get(preparation__public_id=prep_id(order)).note == "n" * 1000

@@ -113,3 +113,48 @@ def test_the_patient_asks_for_a_renewal_from_the_status_page(client, api_as, riv
     sign_in(client, rivera.user, password)
     home = client.get("/prescriber/").content.decode()
     assert "No refills left · asked by the patient" in home
+
+
+def test_renew_as_it_was_goes_through_the_review_and_attestation_and_keeps_the_refills(client, api_as, rivera, staff, ready,
+                                                                                       time_machine, password):
+    """Walk #20: "Renew as it was" signed a new order in one click. Now it opens the signing page (safety summary,
+    attestation); nothing is signed until the prescriber ticks "I attest…" and signs; the renewal is then approved by
+    that order, whose refills (and interval) are the prescription's own."""
+    from django.urls import reverse
+
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=2, refill_interval_days=30)
+    ship(staff, job0["id"], "SIM-RENEW-EXP")
+    time_machine.move_to(START + dt.timedelta(days=366), tick=False)
+    refused = staff["pharmacist"].post(f"/api/v1/preparations/{prep_id(order)}/refills/", {}, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "PRESCRIPTION_EXPIRED"
+    renewal = RenewalRequest.objects.get(public_id=refused.json()["error"]["renewal_request"])
+    sign_in(client, rivera.user, password)
+    before = Order.objects.exclude(status="draft").count()
+
+    answer = client.post(reverse("renewal-approve", args=[renewal.public_id]))
+    assert answer.status_code == 302 and answer["Location"].endswith("/review/")
+    assert Order.objects.exclude(status="draft").count() == before  # nothing signed by the button
+    renewal.refresh_from_db()
+    assert renewal.status == "pending" and renewal.draft_id
+    review = client.get(answer["Location"]).content.decode()
+    assert "I attest that I examined this patient" in review and "Refills: 2" in review and "one every 30 days" in review
+    # Clicking the button again opens the same draft, never a second one.
+    assert client.post(reverse("renewal-approve", args=[renewal.public_id]))["Location"] == answer["Location"]
+
+    unattested = client.post(answer["Location"], {"note": ""})
+    assert "Tick the attestation to sign." in unattested.content.decode()
+    renewal.refresh_from_db()
+    assert renewal.status == "pending" and Order.objects.exclude(status="draft").count() == before
+
+    signed = client.post(answer["Location"], {"attest": "on", "note": ""})
+    assert signed.status_code == 302
+    renewal.refresh_from_db()
+    assert renewal.status == "approved" and renewal.new_order.status == "submitted" and renewal.new_order.attestation
+    new_prep = renewal.new_order.preparations.get()
+    assert (new_prep.refills, new_prep.refills_remaining, new_prep.refill_interval_days) == (2, 2, 30)
+    # Signing again (a double submit) signs nothing more; the renewal stays approved by the one order.
+    client.post(answer["Location"], {"attest": "on", "note": ""})
+    assert Order.objects.exclude(status="draft").count() == before + 1
+    twice = api_as(rivera.user).post(f"/api/v1/renewal-requests/{renewal.public_id}/approve/", {}, format="json")
+    assert twice.status_code == 409 and renewal.new_order.number in twice.json()["error"]["message"]

@@ -311,3 +311,42 @@ def test_a_reorder_shows_quantities_as_written(as_rivera, rivera, lena, ready):
     assert "50 g" in review and "E+" not in review
     detail = as_rivera.get(f"/orders/{order.public_id}/").content.decode()
     assert "50 g" in detail and "E+" not in detail
+
+
+@pytest.mark.parametrize("quantity, strength", [("30 g", "4 %"), ("30g", "4%"), ("30.0 G", " 4.0 % ")])
+def test_units_typed_with_the_number_are_not_doubled_on_the_review(as_rivera, api_as, rivera, lena, ready, quantity, strength):
+    """Walk #1: "30 g" and "4 %" were stored as typed and the review the prescriber signs read "30 g g" and
+    "Niacinamide 4 % %". The draft keeps the number alone; the review and the signed order read "30 g", "4 %"."""
+    order = new_draft(as_rivera, lena)
+    as_rivera.post(f"/orders/{order.public_id}/edit/", form(lena, quantity=quantity, lines=[("niacinamide", strength), ("pe9010", "1")],
+                                                          **{"prep-0-target_ph": "5.5"}))
+    order.refresh_from_db()
+    prep = order.draft["preparations"][0]
+    assert prep["quantity"] == "30" and prep["ingredients"][0]["percent"] == "4"
+    review = as_rivera.get(f"/orders/{order.public_id}/review/").content.decode()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", review))
+    assert "30 g g" not in text and "% %" not in text
+    assert "30 g" in text and "Niacinamide 4 %" in text and "Sign and submit" in review
+    # The API takes numbers: a unit in the number is refused beside its field, never stored.
+    body = {"patient_id": str(lena.public_id), "preparations": [{"base": "cream-base-pf", "quantity": "30 g", "unit": "g",
+            "ingredients": [{"ingredient": "niacinamide", "percent": "4 %"}]}]}
+    answer = api_as(rivera.user).post("/api/v1/orders/validate/", body, format="json")
+    assert answer.status_code == 400, answer.content
+    errors = answer.json()
+    assert "quantity" in str(errors) and "percent" in str(errors)
+
+
+def test_over_long_directions_are_refused_beside_the_field_never_cut(as_rivera, lena, ready):
+    """Walk #3/#17: directions were cut to 1000 characters before the check and so accepted silently."""
+    order = new_draft(as_rivera, lena)
+    long = "Apply a thin layer " + "y" * 1481
+    page = check(as_rivera, order, lena, lines=[("niacinamide", "4"), ("pe9010", "1")],
+                 **{"prep-0-target_ph": "5.5", "prep-0-directions": long})
+    assert "At most 1000 characters (this has 1500)." in page and 'data-testid="can-sign"' not in page
+    order.refresh_from_db()
+    assert order.draft["preparations"][0]["directions"] == long  # kept as typed
+    review = as_rivera.get(f"/orders/{order.public_id}/review/").content.decode()
+    assert "Sign and submit" not in review
+    assert as_rivera.post(f"/orders/{order.public_id}/review/", {"attest": "on"}).status_code == 200
+    order.refresh_from_db()
+    assert order.status == "draft"
