@@ -384,6 +384,9 @@ def job_verify(*, job: Job, by) -> Job:
 def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking_number: str, cold_pack: bool) -> Shipment:
     adapter = carrier_for(carrier)  # an unknown carrier is refused here
     tracking_number = str(tracking_number or "")
+    if not tracking_number.strip():
+        raise ServiceError("Enter the carrier's tracking number: 6–40 letters, digits or dashes, without spaces.",
+                           fields={"tracking_number": ["Enter the carrier's tracking number."]})
     if not TRACKING_NUMBER.match(tracking_number):
         raise ServiceError("A tracking number is 6–40 letters, digits or dashes, without spaces.",
                            fields={"tracking_number": ["6–40 letters, digits or dashes."]})

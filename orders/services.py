@@ -421,6 +421,9 @@ def order_rush_request(*, order: Order, by, reason: str) -> Order:
     return order
 
 
+RUSH_ANSWER_MAX = 1000
+
+
 def order_rush_answer(*, order: Order, by, accept: bool, reason: str = "", promise: PromiseDates | None = None) -> Order:
     """The pharmacist's answer. Fulfillment calls this from its rush workflow, which also moves the
     order's jobs up the queue and works out the new promise (`promise`) in the same transaction."""
@@ -431,7 +434,10 @@ def order_rush_answer(*, order: Order, by, accept: bool, reason: str = "", promi
         raise IllegalTransition(f"No rush request is waiting on order {order.number}.")
     if not accept and not reason:
         raise ServiceError("Tell the prescriber why the rush is declined.", fields={"reason": ["This field is required."]})
-    fields = {"rush": RushStatus.ACCEPTED if accept else RushStatus.DECLINED, "rush_answer": reason[:1000]}
+    if len(reason) > RUSH_ANSWER_MAX:  # never cut what the pharmacist wrote
+        raise ServiceError("Nothing was changed: shorten the reason.",
+                           fields={"reason": [f"At most {RUSH_ANSWER_MAX} characters (this has {len(reason)})."]})
+    fields = {"rush": RushStatus.ACCEPTED if accept else RushStatus.DECLINED, "rush_answer": reason}
     if accept and promise is not None:
         fields.update(_promise_fields(promise))
     with transaction.atomic():
