@@ -147,6 +147,17 @@ def test_patient_form_refuses_a_future_birth_date_and_escapes_markup(as_rivera, 
     assert "<script>alert(1)</script>" not in listing
 
 
+def test_patient_form_says_a_future_birth_date_with_every_other_error_at_once(as_rivera, ready):
+    """Walk-through #38: over-long fields and a future date of birth are all said on the first try."""
+    data = {"first_name": "A" * 300, "last_name": "B" * 300, "date_of_birth": "2099-05-05", "address_line1": "1 A",
+            "city": "C" * 300, "state": "CA", "postal_code": "90001"}
+    page = as_rivera.post("/patients/new/", data).content.decode()
+    errors = dict(re.findall(r'<p class="field-error" id="err-(\w+)">([^<]*)</p>', page))
+    assert errors.get("date_of_birth") == "The date of birth cannot be in the future.", errors
+    assert {"first_name", "last_name", "city"} <= errors.keys()
+    assert 'value="2099-05-05"' in page and Patient.objects.count() == 0  # what was typed stays; nothing saved
+
+
 def test_patient_search_as_you_type(as_rivera, lena, ready):
     rows = as_rivera.get("/patients/?q=fisch", HTTP_HX_REQUEST="true").content.decode()
     assert "Fischer" in rows and "<html" not in rows
