@@ -10,10 +10,11 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from formulary.models import LotStatus, StockLot
+from formulary.mfrs import MfrNotApproved
+from formulary.models import LotStatus, MfrStatus, StockLot
 from formulary.services import stock_lots_consume
 from fulfillment import documents, order_print, records
 from fulfillment.carriers import carrier_for
@@ -70,8 +71,11 @@ def worksheet_request(*, job: Job, by=None) -> Worksheet:
 def job_claim_next(*, by) -> Job:
     """The highest-priority, oldest waiting job that nobody else is taking right now."""
     with transaction.atomic():
+        # A refill waiting for its master formulation record's approval (or review) is not made yet (fulfillment.refills).
         job = (Job.objects.select_for_update(skip_locked=True, of=("self",))
-               .filter(status__in=[JobStatus.QUEUED, JobStatus.REWORK]).order_by("-priority", "created_at").first())
+               .filter(status__in=[JobStatus.QUEUED, JobStatus.REWORK])
+               .filter(Q(fill=0) | Q(preparation__mfr__status=MfrStatus.APPROVED, preparation__mfr__needs_review=False))
+               .order_by("-priority", "created_at").first())
         if job is None:
             raise NotFound("The queue is empty.", code="queue_empty")
         job = job_transition(job=job, to=JobStatus.COMPOUNDING, by=by, **_claim_fields(by))
@@ -80,6 +84,11 @@ def job_claim_next(*, by) -> Job:
 
 
 def job_claim(*, job: Job, by) -> Job:
+    from fulfillment.refills import mfr_blocks
+
+    blocked = mfr_blocks(job)
+    if blocked:
+        raise MfrNotApproved(blocked)
     with transaction.atomic():
         job = job_transition(job=job, to=JobStatus.COMPOUNDING, by=by, **_claim_fields(by))
         worksheet_request(job=job, by=by)
