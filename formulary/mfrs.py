@@ -24,6 +24,7 @@ TRANSITIONS = {
     MfrStatus.RETIRED: set(),
 }
 # What a pharmacist may change in a draft (the identity and the engine's facts are not typed by hand).
+TEXT_MAX, STEP_MAX, STEPS_MAX = 4000, 1000, 60  # each typed field; each compounding step; steps in all
 EDITABLE = ("container_closure", "equipment", "steps", "physical_description", "bud_source", "labelling", "notes")
 
 
@@ -93,11 +94,20 @@ def mfr_update(*, mfr: MFR, by, data: dict) -> MFR:
             if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
                 errors[name] = ["The steps are lines of text."]
                 continue
-            changes[name] = [line.strip()[:1000] for line in lines if line.strip()][:60]
+            steps = [line.strip() for line in lines if line.strip()]
+            long_steps = [(n, len(line)) for n, line in enumerate(steps, 1) if len(line) > STEP_MAX]
+            if len(steps) > STEPS_MAX:
+                errors[name] = [f"At most {STEPS_MAX} steps (this has {len(steps)})."]
+            elif long_steps:
+                errors[name] = [" ".join(f"Step {n}: at most {STEP_MAX} characters (this has {length})." for n, length in long_steps[:3])]
+            else:
+                changes[name] = steps
         elif not isinstance(value, str):
             errors[name] = ["Text, please."]
+        elif len(value.strip()) > TEXT_MAX:  # never cut what the pharmacist wrote: refuse it, nothing saved
+            errors[name] = [f"At most {TEXT_MAX} characters (this has {len(value.strip())})."]
         else:
-            changes[name] = value.strip()[:4000]
+            changes[name] = value.strip()
     if errors:
         raise ServiceError("The record was not changed: see the marked fields.", fields=errors)
     with transaction.atomic():

@@ -116,7 +116,7 @@ def mfr_act(request, mfr_id, action):
     if action == "edit":
         data = {name: checked.text(name, strip=False) for name in mfrs.EDITABLE}
         if not checked.ok:  # the draft page again, every field as typed (without the NUL), the error beside it
-            request.session["mfr_form"] = {name: value[:4000] for name, value in data.items()}
+            request.session["mfr_form"] = data
             request.session["mfr_form_errors"] = checked.errors
             return _back(request, here)
     elif action == "review":
@@ -142,6 +142,13 @@ def mfr_act(request, mfr_id, action):
         if _do(request, revise, f"Version {mfr.version + 1} started as a draft: change it, then approve it."):
             return redirect(f"/pharmacy/mfrs/{made['mfr'].public_id}/")
     elif action == "edit":
-        if not _do(request, lambda: mfrs.mfr_update(mfr=mfr, by=by, data=data), f"{mfr.label} saved."):
-            request.session["mfr_form"] = {name: value[:4000] for name, value in data.items()}
+        try:
+            mfrs.mfr_update(mfr=mfr, by=by, data=data)
+        except ServiceError as exc:  # the draft page again, every field as typed, each error beside its field
+            messages.error(request, exc.message)
+            request.session["mfr_form"] = data
+            request.session["mfr_form_errors"] = {name: " ".join(words) if isinstance(words, list) else str(words)
+                                                  for name, words in (exc.fields or {}).items()}
+        else:
+            messages.success(request, f"{mfr.label} saved.")
     return _back(request, here)

@@ -304,10 +304,11 @@ def dating_context(prep, *, compounded_on: dt.date, lot_expiries=()) -> dict:
     }
 
 
-def label_context(job: Job) -> dict:
+def label_context(job: Job, record=None) -> dict:
+    """The label's words for the job's current record (or `record`, one of its attempts)."""
     prep = job.preparation
     order = prep.order
-    record = job.record
+    record = record or job.record
     compounded_on = timezone.localtime(record.recorded_at).date()
     dating = dating_context(prep, compounded_on=compounded_on, lot_expiries=[line.lot_expires_on for line in record.lines.all()])
     bud = dating["date"]

@@ -1,4 +1,5 @@
-"""The compounding record of a job (USP <795> 7.3), one per preparation made (each fill its own): what the record
+"""The compounding record of a job (USP <795> 7.3), one per batch made (each fill its own; a batch that failed QC keeps
+its record and the rework's batch gets the next attempt's): what the record
 holds as data (`record_data`), what it still lacks before release (`record_missing`), deviations with their reasons,
 and the frozen copy made at the pharmacist's release: the data kept in `frozen` and its PDF rendered by the worker,
 whose SHA-256 is stored. A released record never changes: every change answers 409.
@@ -74,6 +75,9 @@ def deviation_add(*, job: Job, by, what: str, reason: str) -> CompoundingRecord:
 
 
 def _refuse_if_frozen(record: CompoundingRecord) -> None:
+    if record.job_id is None:
+        raise ServiceError(f"Attempt {record.attempt} of {record.attempt_of.number} failed QC and is kept as it was: it never changes.",
+                           code="record_frozen", status=409)
     if record.frozen is not None:
         raise ServiceError(f"The compounding record of {record.job.number} was released and frozen on {_when(record.frozen_at)}: "
                            "it never changes.", code="record_frozen", status=409)
@@ -121,18 +125,43 @@ def record_missing(job: Job) -> list[str]:
     return missing
 
 
-def record_data(job: Job, *, released_by=None, released_at=None) -> dict:
-    """Every field of the compounding record, with the values actually recorded (the frozen copy is this, at release)."""
-    record = job.record
+def current_or_latest(job: Job) -> CompoundingRecord | None:
+    """The record the page and the API show: the job's current attempt, else (in rework, before the next batch is
+    recorded) its latest attempt, which failed QC. None before anything was recorded."""
+    record = getattr(job, "record", None)
+    if record is not None:
+        return record
+    return CompoundingRecord.objects.filter(attempt_of=job).order_by("-attempt").first()
+
+
+def earlier_attempts(record: CompoundingRecord) -> list[dict]:
+    """The job's attempts before this one, each as it was kept: who made it, when, its yield and why it failed QC."""
+    rows = []
+    for earlier in (CompoundingRecord.objects.filter(attempt_of_id=record.attempt_of_id, attempt__lt=record.attempt)
+                    .select_related("recorded_by").prefetch_related("qc_results").order_by("attempt")):
+        failed = [q for q in sorted(earlier.qc_results.all(), key=lambda q: (q.recorded_at, q.pk)) if not q.passed]
+        rows.append({"attempt": earlier.attempt, "recorded_by": _who(earlier.recorded_by), "recorded_at": _when(earlier.recorded_at),
+                     "yield_percent": f"{earlier.yield_percent}",
+                     "lots": [f"{line.item_name or line.item_code} lot {line.lot_number}" for line in earlier.lines.all()],
+                     "qc_failed": " ".join(" ".join(q.problems) for q in failed),
+                     "qc_failed_at": _when(failed[-1].recorded_at) if failed else "",
+                     "outcome": ("QC failed: " + " ".join(" ".join(q.problems) for q in failed)) if failed else "Not released"})
+    return rows
+
+
+def record_data(job: Job, record: CompoundingRecord | None = None, *, released_by=None, released_at=None) -> dict:
+    """Every field of the compounding record, with the values actually recorded (the frozen copy is this, at release).
+    `record` is one attempt of the job (its current one unless given); the attempts before it are listed."""
+    record = record or job.record
     prep = job.preparation
     order = prep.order
     mfr = record.mfr
-    label = documents.label_context(job)
-    qc_all = list(job.qc_results.select_related("recorded_by").order_by("recorded_at", "pk"))
+    label = documents.label_context(job, record)
+    qc_all = list(record.qc_results.select_related("recorded_by").order_by("recorded_at", "pk"))
     expected = {t["test"]: t["expected"] for t in (mfr.qc if mfr else [])}
     passed = next((q for q in reversed(qc_all) if q.passed), None)
     steps = []
-    if job.claimed_at:
+    if job.claimed_at and record.job_id is not None:
         steps.append({"step": "Claimed; worksheet printed", "by": _who(job.claimed_by), "at": _when(job.claimed_at)})
     for line in record.lines.all():
         steps.append({"step": f"Weighed: {line.description or line.item_name}", "by": _who(line.weighed_by), "at": _when(line.weighed_at)})
@@ -157,7 +186,7 @@ def record_data(job: Job, *, released_by=None, released_at=None) -> dict:
                     "result": f"{record.yield_percent} % ({record.actual_yield_grams.normalize():f} g of {record.theoretical_grams.normalize():f} g)"})
     dating = label["dating"]
     return {
-        "job": job.number, "fill": job.fill, "fill_text": documents.fill_text(job), "order": order.number,
+        "job": job.number, "attempt": record.attempt, "earlier_attempts": earlier_attempts(record), "fill": job.fill, "fill_text": documents.fill_text(job), "order": order.number,
         "preparation": label["preparation"], "quantity": label["quantity"], "patient": label["patient_name"],
         "prescriber": label["prescriber"],
         "mfr": {"id": str(mfr.public_id), "code": record.mfr_code, "version": record.mfr_version,
@@ -189,6 +218,8 @@ def record_data(job: Job, *, released_by=None, released_at=None) -> dict:
 
 def record_json(job: Job, record: CompoundingRecord) -> dict:
     """The API's answer: the frozen record once released (with its hash), else the record so far and what it lacks."""
+    if record.job_id is None:  # an attempt that failed QC: kept as it was, never changed
+        return {"status": "failed_qc", "current": False, **record_data(job, record)}
     if record.frozen is not None:
         return {"status": "released", "frozen_at": record.frozen_at.isoformat(), "pdf_sha256": record.pdf_sha256 or None,
                 "pdf_ready": bool(record.pdf_sha256), **record.frozen}
@@ -210,12 +241,12 @@ def record_freeze_fields(job: Job, *, by, at) -> dict:
 
 def record_pdf_render(*, record_id: int) -> CompoundingRecord | None:
     """Render a frozen record's PDF once and store its SHA-256 (idempotent: a second delivery finds it done)."""
-    record = CompoundingRecord.objects.select_related("job").filter(pk=record_id).first()
+    record = CompoundingRecord.objects.select_related("attempt_of").filter(pk=record_id).first()
     if record is None or record.frozen is None or record.pdf_sha256:
         return record
     pdf, _refused = documents.render_pdf(render_to_string("fulfillment/record_pdf.html", {"r": record.frozen}))
     digest = hashlib.sha256(pdf).hexdigest()
-    name = f"record-{record.job.number}-{digest[:12]}.pdf"
+    name = f"record-{record.attempt_of.number}-{digest[:12]}.pdf"
     record.pdf.save(name, ContentFile(pdf), save=False)
     # Only the first render is kept: the stored hash is never replaced.
     done = CompoundingRecord.objects.filter(pk=record_id, pdf_sha256="").update(pdf=record.pdf.name, pdf_sha256=digest,
@@ -236,7 +267,7 @@ def record_pdf_bytes(record: CompoundingRecord) -> bytes:
     with record.pdf.open("rb") as handle:
         pdf = handle.read()
     if hashlib.sha256(pdf).hexdigest() != record.pdf_sha256:
-        log.error("compounding record %s: stored PDF does not match its hash", record.job.number)
+        log.error("compounding record %s: stored PDF does not match its hash", record.attempt_of.number)
         raise ServiceError("The stored PDF of this record does not match its hash; the pharmacy has been told.", code="record_corrupt",
                            status=500)
     return pdf

@@ -11,8 +11,10 @@ from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from formulary.models import MfrStatus
 from fulfillment.models import Job, JobStatus
 from fulfillment.transitions import job_create
+from orders import services as order_services
 from orders.models import Preparation, RefillRequest, RefillSource, RefillStatus
 from orders.rules.refills import RefillFacts, Refusal, next_refill_on, refill_refusal
 from orders.rules.titles import title
@@ -119,8 +121,43 @@ def refill_request(*, preparation: Preparation, by, note: str = "", override_rea
         what = f"refill {fill} of {locked.refills}, asked by {asked_by}"
         event_record(order=order, preparation=locked, kind="refill_requested", actor=by,
                      message=what + (f"; early, {override_reason}" if override_reason else "") + (f"; note: {note}" if note else ""))
+        waits = _refill_mfr(locked, fill=fill, by=by)
         job = _refill_job_create(preparation=locked, fill=fill, by=by)
-    return request, job, ignored
+    return request, job, " ".join(part for part in (ignored, waits) if part)
+
+
+def _refill_mfr(preparation: Preparation, *, fill: int, by) -> str:
+    """The fill follows the approved master formulation record of its formulation as it stands today. When none is
+    approved (retired, a draft proposed now as at verification) or it is flagged for review, the fill is made only
+    after a pharmacist approves it (job_claim refuses until then): returns that in words, and the order's history says
+    it too; "" when the fill may be made."""
+    mfr = order_services.preparation_mfr_for_refill(preparation=preparation, by=by)
+    if mfr.status == MfrStatus.APPROVED and not mfr.needs_review:
+        return ""
+    if mfr.status == MfrStatus.APPROVED:
+        waits = (f"Refill {fill} waits for a pharmacist: its master formulation record {mfr.label} is flagged for review "
+                 f"({mfr.review_reason or 'no reason given'}); it is made once the review is done.")
+    else:
+        waits = (f"Refill {fill} waits for a pharmacist: the master formulation record it was made from is no longer approved, "
+                 f"so {mfr.label} is proposed; it is made once a pharmacist approves it.")
+    event_record(order=preparation.order, preparation=preparation, kind="refill_requested", actor=by, message=waits)
+    return waits
+
+
+def mfr_blocks(job: Job) -> str:
+    """Why a refill may not be made yet (its preparation's master formulation record is not approved, or is flagged for
+    review), in words; "" when it may. A first fill is checked at verification (workflows.mfrs_check_approved)."""
+    if not job.fill:
+        return ""
+    mfr = job.preparation.mfr
+    if mfr is None or mfr.status != MfrStatus.APPROVED:
+        named = mfr.label if mfr is not None else "its master formulation record"
+        return (f"Refill {job.fill} ({job.number}) cannot be made yet: {named} is not approved. "
+                "A pharmacist must approve it first (USP <795>: made only from an approved master formulation record).")
+    if mfr.needs_review:
+        return (f"Refill {job.fill} ({job.number}) cannot be made yet: {mfr.label} is flagged for review "
+                f"({mfr.review_reason or 'no reason given'}). A pharmacist must review it first.")
+    return ""
 
 
 def _recheck(preparation: Preparation, *, today=None) -> None:

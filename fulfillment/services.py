@@ -10,9 +10,11 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from formulary.models import LotStatus, StockLot
+from formulary.mfrs import MfrNotApproved
+from formulary.models import LotStatus, MfrStatus, StockLot
 from formulary.services import stock_lots_consume
 from fulfillment import documents, order_print, records
 from fulfillment.carriers import carrier_for
@@ -69,8 +71,11 @@ def worksheet_request(*, job: Job, by=None) -> Worksheet:
 def job_claim_next(*, by) -> Job:
     """The highest-priority, oldest waiting job that nobody else is taking right now."""
     with transaction.atomic():
+        # A refill waiting for its master formulation record's approval (or review) is not made yet (fulfillment.refills).
         job = (Job.objects.select_for_update(skip_locked=True, of=("self",))
-               .filter(status__in=[JobStatus.QUEUED, JobStatus.REWORK]).order_by("-priority", "created_at").first())
+               .filter(status__in=[JobStatus.QUEUED, JobStatus.REWORK])
+               .filter(Q(fill=0) | Q(preparation__mfr__status=MfrStatus.APPROVED, preparation__mfr__needs_review=False))
+               .order_by("-priority", "created_at").first())
         if job is None:
             raise NotFound("The queue is empty.", code="queue_empty")
         job = job_transition(job=job, to=JobStatus.COMPOUNDING, by=by, **_claim_fields(by))
@@ -79,6 +84,11 @@ def job_claim_next(*, by) -> Job:
 
 
 def job_claim(*, job: Job, by) -> Job:
+    from fulfillment.refills import mfr_blocks
+
+    blocked = mfr_blocks(job)
+    if blocked:
+        raise MfrNotApproved(blocked)
     with transaction.atomic():
         job = job_transition(job=job, to=JobStatus.COMPOUNDING, by=by, **_claim_fields(by))
         worksheet_request(job=job, by=by)
@@ -245,8 +255,11 @@ def _record_write(*, job: Job, by, plan: list[dict], chosen: dict, theoretical: 
     mfr = records.mfr_for_record(job)
     now = timezone.now()
     with transaction.atomic():
+        # Each attempt at making the job gets its own record: after a failed QC and rework, the next one (the failed
+        # attempt's record is kept as it was).
+        attempt = (CompoundingRecord.objects.filter(attempt_of=job).aggregate(last=Max("attempt"))["last"] or 0) + 1
         record = CompoundingRecord.objects.create(
-            job=job, recorded_by=by, theoretical_grams=theoretical, actual_yield_grams=yield_grams, yield_percent=yield_percent,
+            job=job, attempt_of=job, attempt=attempt, recorded_by=by, theoretical_grams=theoretical, actual_yield_grams=yield_grams, yield_percent=yield_percent,
             yield_flagged=not (YIELD_RANGE[0] <= yield_percent <= YIELD_RANGE[1]),
             mfr=mfr, mfr_code=mfr.code if mfr else "", mfr_version=mfr.version if mfr else None, calculations=calculations,
         )
@@ -317,10 +330,14 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight, description: st
     if job.record.yield_flagged:
         flags.append(f"Yield {job.record.yield_percent} % is outside 95–105 %.")
     with transaction.atomic():
-        result = QCResult.objects.create(job=job, measured_ph=measured, appearance_ok=appearance_ok, fill_weight=fill,
+        result = QCResult.objects.create(job=job, record=job.record, measured_ph=measured, appearance_ok=appearance_ok, fill_weight=fill,
                                          passed=not problems, problems=problems + flags, recorded_by=by, description=description)
         if problems:
             job_transition(job=job, to=JobStatus.REWORK, by=by, message=f"QC failed: {' '.join(problems)}")
+            # The attempt is over: its record is kept as it was, with this failure, and is no longer the job's current
+            # one; the rework makes a new batch with its own record.
+            CompoundingRecord.objects.filter(pk=job.record.pk).update(job=None)
+            job._state.fields_cache.pop("record", None)
         else:
             event_record(order=job.preparation.order, preparation=job.preparation, kind=OrderEventKind.QC_PASSED, actor=by,
                          message=documents.qc_text(result, job.preparation.unit).replace(" · ", ", "))
@@ -367,6 +384,9 @@ def job_verify(*, job: Job, by) -> Job:
 def shipment_create(*, by, jobs: list[Job], carrier: str, service: str, tracking_number: str, cold_pack: bool) -> Shipment:
     adapter = carrier_for(carrier)  # an unknown carrier is refused here
     tracking_number = str(tracking_number or "")
+    if not tracking_number.strip():
+        raise ServiceError("Enter the carrier's tracking number: 6–40 letters, digits or dashes, without spaces.",
+                           fields={"tracking_number": ["Enter the carrier's tracking number."]})
     if not TRACKING_NUMBER.match(tracking_number):
         raise ServiceError("A tracking number is 6–40 letters, digits or dashes, without spaces.",
                            fields={"tracking_number": ["6–40 letters, digits or dashes."]})

@@ -450,14 +450,16 @@ def job_worksheet_pdf(request, job_id, version):
 def job_compounding_record(request, job_id):
     """The compounding record (USP <795> 7.3): as released (frozen, with its PDF and hash), or so far with what it lacks."""
     job = selectors.job_get(user=request.user, public_id=job_id)
-    record = getattr(job, "record", None)
+    record = records.current_or_latest(job)
     if record is None:
         raise NotFound(f"Job {job.number} has no compounding record yet: it is entered after compounding.")
     record_access(request, object_type="compounding record", object_id=job.public_id, patient_id=job.preparation.order.patient_id)
     frozen = record.frozen is not None
+    failed = record.job_id is None
     return render(request, "fulfillment/record.html", {
-        "job": job, "record": record, "frozen": frozen, "r": record.frozen if frozen else records.record_data(job),
-        "missing": [] if frozen else records.record_missing(job),
+        "job": job, "record": record, "frozen": frozen, "failed": failed,
+        "r": record.frozen if frozen else records.record_data(job, record),
+        "missing": [] if frozen or failed else records.record_missing(job),
         "pharmacist": request.user.role in (Role.PHARMACIST, Role.PHARMACY_ADMIN),
     })
 
@@ -474,7 +476,7 @@ def job_record_deviation(request, job_id):
 @pharmacy_staff_required
 def job_compounding_record_pdf(request, job_id):
     job = selectors.job_get(user=request.user, public_id=job_id)
-    record = getattr(job, "record", None)
+    record = records.current_or_latest(job)
     if record is None:
         raise NotFound(f"Job {job.number} has no compounding record yet.")
     try:

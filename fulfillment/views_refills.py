@@ -103,6 +103,10 @@ def renewal_decide(request, renewal_id, action):
         renewals.renewal_deny(renewal=renewal, by=request.user, reason=request.POST.get("reason", ""))
         messages.success(request, "Renewal denied; the pharmacy is told why.")
     except ServiceError as exc:
+        if action == "deny" and "reason" in exc.fields:  # beside the renewal's reason on the home page, with what was typed
+            request.session["renewal_deny_refused"] = {"renewal": str(renewal.public_id), "error": exc.message,
+                                                       "reason": request.POST.get("reason", "")[:2000]}
+            return redirect("prescriber-home")
         details = " ".join(m for msgs in exc.fields.values() for m in (msgs if isinstance(msgs, list) else [str(msgs)]))
         messages.error(request, f"{exc.message} {details}".strip())
     return redirect("prescriber-home")

@@ -14,6 +14,7 @@ from portal.numbers import NumberProblem, plain_number, read_number
 
 MAX_PREPARATIONS = 20
 MAX_INGREDIENTS = 50
+DIRECTIONS_MAX = 1000  # OrderBodySerializer's directions
 
 
 def _int(raw, default=0, low=0, high=1000) -> int:
@@ -41,7 +42,7 @@ def body_from_post(post: QueryDict, *, units: dict[str, str]) -> dict:
             "route": post.get(prefix + "route", "topical").strip() or "topical",
             "target_ph": post.get(prefix + "target_ph", "").strip() or None,
             "water_activity": post.get(prefix + "water_activity", "").strip() or None,
-            "directions": post.get(prefix + "directions", "")[:1000],
+            "directions": post.get(prefix + "directions", ""),  # as typed: over DIRECTIONS_MAX is refused, never cut
             "refills": post.get(prefix + "refills", "0").strip() or "0",
             "refill_interval_days": post.get(prefix + "refill_interval_days", "").strip() or None,
             "exclusions": {
@@ -80,6 +81,10 @@ def body_for_check(body: dict, facts=None, withdrawn: dict[str, str] | None = No
                     prep[field] = read_number(prep[field], what=what, units=allowed, example=example)
                 except NumberProblem as exc:
                     problems.append({"prep": p, "field": f"prep-{p}-{field}", "message": str(exc)})
+        directions = str(prep.get("directions") or "")
+        if len(directions) > DIRECTIONS_MAX:
+            problems.append({"prep": p, "field": f"prep-{p}-directions",
+                             "message": f"At most {DIRECTIONS_MAX} characters (this has {len(directions)})."})
         lines = []
         for i, line in enumerate(prep.get("ingredients", [])):
             typed, percent = str(line.get("ingredient") or "").strip(), line.get("percent")

@@ -341,6 +341,24 @@ def preparation_mfr_propose(*, preparation: Preparation, by):
     return preparation.mfr
 
 
+def preparation_mfr_for_refill(*, preparation: Preparation, by):
+    """A refill follows its formulation's master formulation record as it stands today (USP <795> 7.2): the approved
+    version (a newer one approved since the first fill is followed from now on); with none approved (the record was
+    retired), the draft proposed for it, as at verification. The preparation is linked to it; the caller decides
+    whether the fill may be made (an approved version, not flagged for review). Call it in the caller's transaction."""
+    current = preparation.mfr
+    identity = current.identity if current is not None else identity_of(
+        base=preparation.base_code, route=preparation.route, target_ph=preparation.checked.get("target_ph"), unit=preparation.unit,
+        materials=[(line["ingredient"], line["percent"]) for line in preparation.ingredients])
+    order = preparation.order
+    mfr = mfr_propose(identity=identity, checked=preparation.checked, rules_version=order.rules_version, quantity=preparation.quantity,
+                      by=by, source=order.number)
+    if mfr.pk != preparation.mfr_id:
+        Preparation.objects.filter(pk=preparation.pk).update(mfr=mfr)
+        preparation.mfr = mfr
+    return mfr
+
+
 def preparation_mfr_choose(*, preparation: Preparation, mfr, by):
     """The pharmacist points a preparation at another approved version of exactly its formulation (its own draft was
     retired, or a newer version was approved meanwhile). Only while the order awaits verification."""
@@ -403,6 +421,9 @@ def order_rush_request(*, order: Order, by, reason: str) -> Order:
     return order
 
 
+RUSH_ANSWER_MAX = 1000
+
+
 def order_rush_answer(*, order: Order, by, accept: bool, reason: str = "", promise: PromiseDates | None = None) -> Order:
     """The pharmacist's answer. Fulfillment calls this from its rush workflow, which also moves the
     order's jobs up the queue and works out the new promise (`promise`) in the same transaction."""
@@ -413,7 +434,10 @@ def order_rush_answer(*, order: Order, by, accept: bool, reason: str = "", promi
         raise IllegalTransition(f"No rush request is waiting on order {order.number}.")
     if not accept and not reason:
         raise ServiceError("Tell the prescriber why the rush is declined.", fields={"reason": ["This field is required."]})
-    fields = {"rush": RushStatus.ACCEPTED if accept else RushStatus.DECLINED, "rush_answer": reason[:1000]}
+    if len(reason) > RUSH_ANSWER_MAX:  # never cut what the pharmacist wrote
+        raise ServiceError("Nothing was changed: shorten the reason.",
+                           fields={"reason": [f"At most {RUSH_ANSWER_MAX} characters (this has {len(reason)})."]})
+    fields = {"rush": RushStatus.ACCEPTED if accept else RushStatus.DECLINED, "rush_answer": reason}
     if accept and promise is not None:
         fields.update(_promise_fields(promise))
     with transaction.atomic():

@@ -23,13 +23,13 @@ from orders.promise import promise_estimate
 from orders.presentation import preparation_view, safety, ship_to_text
 from orders.rules.titles import route_choices
 from orders.transitions import may_cancel
-from orders.validation import order_validate, result_as_json
+from orders.validation import date_of_birth_problem, order_validate, result_as_json
 from portal.access import prescriber_required
 from portal.audit import record_access
 from portal.errors import NotFound, ServiceError
 from portal.form_input import (CHOICE_MESSAGE, HIDDEN_MESSAGE, NUL_MESSAGE, FormInput, form_input_checked, nul_fields,
                                parse_public_id, post_without_nul)
-from portal.page_actions import act
+from portal.page_actions import act, act_beside
 from portal.states import USState
 
 COMMON_DIRECTIONS = [
@@ -177,7 +177,7 @@ def _edit_context(request, order, body, checks=None, notice="", touched=None, in
             line["error_code"] = inline.get(f"prep-{p}-ing-{i}-code", "")
             line["error_percent"] = inline.get(f"prep-{p}-ing-{i}-percent", "")
     checks["slot_messages"] = [(name, inline.get(name, "")) for name in checks.get("slots", [])
-                               if not name.endswith(("-route", "-directions", "-refills"))]
+                               if not name.endswith(("-route", "-directions", "-refills", "-refill_interval_days"))]
     input_errors = input_errors or {}
     for row in rows:  # a refused input (portal.form_input), beside its field
         p = row["index"]
@@ -522,8 +522,10 @@ def order_rush(request, order_id):
     reason = checked.text("reason", max_length=1000)
     if not checked.ok:
         return _detail_refused(request, order, "rush", checked)
-    act(request, lambda: services.order_rush_request(order=order, by=request.user, reason=reason),
-        "Rush asked: the pharmacist will accept it (with new dates) or tell you why not.")
+    if not act_beside(request, lambda: services.order_rush_request(order=order, by=request.user, reason=reason),
+                      "Rush asked: the pharmacist will accept it (with new dates) or tell you why not.", checked, ("reason",)) \
+            and not checked.ok:  # beside the reason, with what was typed
+        return _detail_refused(request, order, "rush", checked)
     return redirect("order-detail", order_id=order.public_id)
 
 
@@ -580,6 +582,10 @@ def _patient_data(post) -> tuple[dict, dict]:
             data["date_of_birth"] = dt.date.fromisoformat(data["date_of_birth"])
         except ValueError:
             errors["date_of_birth"] = ["Enter the date of birth as a date."]
+        else:  # a future (or pre-1900) date is said with every other field's error, not after they are fixed
+            problem = date_of_birth_problem(data["date_of_birth"])
+            if problem:
+                errors["date_of_birth"] = [problem]
     else:
         data["date_of_birth"] = None
     if data["sex"] not in Sex.values:

@@ -54,6 +54,8 @@ def prescriber_home(request, *, start_form: dict | None = None):
         "renewals": order_selectors.renewals_pending(user=request.user),
         "drafts": order_selectors.draft_list(user=request.user), "recent": recent, "favourites": favourites[:12],
         "patients": order_selectors.patient_list(user=request.user)[:500], "start_form": start_form or {},
+        # A renewal denied without a reason (fulfillment.views_refills): its card shows why, beside what was typed.
+        "deny_refused": request.session.pop("renewal_deny_refused", None) or {},
     })
 
 

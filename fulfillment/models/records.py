@@ -12,7 +12,13 @@ from portal.history import tracked
 
 @tracked()
 class CompoundingRecord(models.Model):
-    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="record")
+    # One record per attempt at making the job (USP <795> 7.3): a batch that fails QC goes to rework and is made again,
+    # and the failed attempt's record is kept as it was, with its QC failure. `job` points at the job's current attempt
+    # only (`job.record`); it is emptied when QC fails, while `attempt_of` and `attempt` keep every attempt numbered.
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.CASCADE, related_name="record",
+                               help_text="Set on the job's current attempt; empty on an attempt that failed QC.")
+    attempt_of = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="records")
+    attempt = models.PositiveSmallIntegerField(default=1, help_text="1 for the first batch made, 2 after one rework, …")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
     theoretical_grams = models.DecimalField(max_digits=10, decimal_places=3)
@@ -41,6 +47,8 @@ class CompoundingRecord(models.Model):
             models.CheckConstraint(condition=Q(frozen__isnull=True) | Q(reviewed_by__isnull=False, reviewed_at__isnull=False, frozen_at__isnull=False),
                                    name="record_frozen_after_review"),
             models.CheckConstraint(condition=Q(pdf_sha256="") | Q(frozen__isnull=False), name="record_pdf_only_when_frozen"),
+            models.UniqueConstraint(fields=["attempt_of", "attempt"], name="record_one_per_attempt"),
+            models.CheckConstraint(condition=Q(job__isnull=True) | Q(job=models.F("attempt_of")), name="record_current_of_its_job"),
         ]
         indexes = [
             # Serves the sweep that renders frozen records whose PDF message was lost.
@@ -87,6 +95,8 @@ class RecordLine(models.Model):
 @tracked()
 class QCResult(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="qc_results")
+    record = models.ForeignKey(CompoundingRecord, null=True, blank=True, on_delete=models.CASCADE, related_name="qc_results",
+                               help_text="The attempt this check was made on.")
     measured_ph = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
     appearance_ok = models.BooleanField()
     fill_weight = models.DecimalField(max_digits=10, decimal_places=3)

@@ -180,3 +180,35 @@ def test_a_formulary_import_that_changes_a_material_flags_its_records(client, ap
     flagged = set(MasterFormulationRecord.objects.filter(needs_review=True).values_list("public_id", flat=True))
     assert {str(x) for x in flagged} == {uses["preparations"][0]["mfr"]["id"]}
     assert other["preparations"][0]["mfr"]["id"] not in {str(x) for x in flagged}
+
+
+def test_over_long_text_is_refused_beside_its_field_never_cut(client, api_as, rivera, staff, ready, pharmacist, password):
+    """Walk #29: a 20,000-character physical description was saved cut to 4,000 with "saved.". Now the page and the API
+    refuse it with the portal's words beside the field, keep what was typed, and change nothing."""
+    order = submit(api_as, rivera, ingredients=CREAM)
+    mfr_id = order["preparations"][0]["mfr"]["id"]
+    before = staff["pharmacist"].get(f"/api/v1/mfrs/{mfr_id}/").json()
+    refused = staff["pharmacist"].patch(f"/api/v1/mfrs/{mfr_id}/", {"physical_description": "w" * 20000, "steps": ["s" * 1001, "Mix."]},
+                                        format="json")
+    assert refused.status_code == 400
+    fields = refused.json()["error"]["fields"]
+    assert fields["physical_description"] == ["At most 4000 characters (this has 20000)."]
+    assert fields["steps"] == ["Step 1: at most 1000 characters (this has 1001)."]
+    assert staff["pharmacist"].get(f"/api/v1/mfrs/{mfr_id}/").json() == before
+
+    sign_in(client, pharmacist, password)
+    long_text = "A smooth white cream " + "x" * 19979
+    saved = client.post(f"/pharmacy/mfrs/{mfr_id}/edit/", {"container_closure": "PP jar", "equipment": "Balance", "steps": "Weigh.\nMix.",
+                                                          "physical_description": long_text, "bud_source": "USP 795",
+                                                          "labelling": "As the label.", "notes": ""}, follow=True)
+    page = saved.content.decode()
+    assert "At most 4000 characters (this has 20000)." in page and 'id="err-physical_description"' in page
+    assert long_text in page  # kept as typed
+    assert " saved." not in page
+    mfr = MasterFormulationRecord.objects.get(public_id=mfr_id)
+    assert mfr.physical_description == before["physical_description"] and mfr.container_closure != "PP jar"
+    ok = client.post(f"/pharmacy/mfrs/{mfr_id}/edit/", {"container_closure": "PP jar", "equipment": "Balance", "steps": "Weigh.\nMix.",
+                                                       "physical_description": "w" * 4000, "bud_source": "USP 795",
+                                                       "labelling": "As the label.", "notes": ""}, follow=True)
+    assert " saved." in ok.content.decode()
+    assert MasterFormulationRecord.objects.get(public_id=mfr_id).physical_description == "w" * 4000

@@ -129,6 +129,10 @@ def test_rush_declined_needs_a_reason_and_keeps_the_promise(api_as, rivera, staf
     assert doctor.post(f"/api/v1/orders/{order['id']}/rush/", {"reason": "Soon, please."}, format="json").status_code == 200
     refused = staff["pharmacist"].post(f"/api/v1/orders/{order['id']}/rush/decline/", {"reason": "  "}, format="json")
     assert refused.status_code == 400 and "reason" in refused.json()["error"]["fields"]
+    # Walk #17's kind: a reason over 1000 characters is refused in words, never stored cut.
+    too_long = staff["pharmacist"].post(f"/api/v1/orders/{order['id']}/rush/decline/", {"reason": "z" * 1500}, format="json")
+    assert too_long.status_code == 400
+    assert too_long.json()["error"]["fields"]["reason"] == ["At most 1000 characters (this has 1500)."]
     declined = staff["pharmacist"].post(f"/api/v1/orders/{order['id']}/rush/decline/",
                                         {"reason": "Every slot this week is taken by cold-chain orders."}, format="json")
     assert declined.status_code == 200

@@ -147,6 +147,17 @@ def test_patient_form_refuses_a_future_birth_date_and_escapes_markup(as_rivera, 
     assert "<script>alert(1)</script>" not in listing
 
 
+def test_patient_form_says_a_future_birth_date_with_every_other_error_at_once(as_rivera, ready):
+    """Walk-through #38: over-long fields and a future date of birth are all said on the first try."""
+    data = {"first_name": "A" * 300, "last_name": "B" * 300, "date_of_birth": "2099-05-05", "address_line1": "1 A",
+            "city": "C" * 300, "state": "CA", "postal_code": "90001"}
+    page = as_rivera.post("/patients/new/", data).content.decode()
+    errors = dict(re.findall(r'<p class="field-error" id="err-(\w+)">([^<]*)</p>', page))
+    assert errors.get("date_of_birth") == "The date of birth cannot be in the future.", errors
+    assert {"first_name", "last_name", "city"} <= errors.keys()
+    assert 'value="2099-05-05"' in page and Patient.objects.count() == 0  # what was typed stays; nothing saved
+
+
 def test_patient_search_as_you_type(as_rivera, lena, ready):
     rows = as_rivera.get("/patients/?q=fisch", HTTP_HX_REQUEST="true").content.decode()
     assert "Fischer" in rows and "<html" not in rows
@@ -323,3 +334,19 @@ def test_units_typed_with_the_number_are_not_doubled_on_the_review(as_rivera, ap
     assert answer.status_code == 400, answer.content
     errors = answer.json()
     assert "quantity" in str(errors) and "percent" in str(errors)
+
+
+def test_over_long_directions_are_refused_beside_the_field_never_cut(as_rivera, lena, ready):
+    """Walk #3/#17: directions were cut to 1000 characters before the check and so accepted silently."""
+    order = new_draft(as_rivera, lena)
+    long = "Apply a thin layer " + "y" * 1481
+    page = check(as_rivera, order, lena, lines=[("niacinamide", "4"), ("pe9010", "1")],
+                 **{"prep-0-target_ph": "5.5", "prep-0-directions": long})
+    assert "At most 1000 characters (this has 1500)." in page and 'data-testid="can-sign"' not in page
+    order.refresh_from_db()
+    assert order.draft["preparations"][0]["directions"] == long  # kept as typed
+    review = as_rivera.get(f"/orders/{order.public_id}/review/").content.decode()
+    assert "Sign and submit" not in review
+    assert as_rivera.post(f"/orders/{order.public_id}/review/", {"attest": "on"}).status_code == 200
+    order.refresh_from_db()
+    assert order.status == "draft"

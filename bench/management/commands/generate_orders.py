@@ -196,7 +196,7 @@ class Command(BaseCommand):
         for job_row in jobs:
             job = by_order[job_row.preparation.order_id]["jobs"][job_row.preparation.position - 1]
             if job["recorded"]:
-                records.append(CompoundingRecord(job=job_row, recorded_by=self.staff, recorded_at=job["recorded"],
+                records.append(CompoundingRecord(job=job_row, attempt_of=job_row, recorded_by=self.staff, recorded_at=job["recorded"],
                                                  theoretical_grams=Decimal("31.5"), actual_yield_grams=Decimal("31.4"),
                                                  yield_percent=Decimal("99.68")))
             checks += [QCResult(job=job_row, appearance_ok=passed, fill_weight=Decimal(30), passed=passed,
