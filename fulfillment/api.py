@@ -5,7 +5,7 @@ The pages call the same services."""
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -233,7 +233,10 @@ class PdfOrJson(JSONRenderer):
 
 @extend_schema(parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "pdf"],
                                             description="pdf: the frozen PDF of a released record, with X-Content-SHA256.")],
-               responses={200: OpenApiTypes.OBJECT})
+               responses={200: OpenApiTypes.OBJECT,
+                          202: OpenApiResponse(OpenApiTypes.OBJECT, description="format=pdf: the frozen record's PDF is still "
+                                                                                  "being rendered by the worker; ask again in a few seconds."),
+                          409: OpenApiResponse(OpenApiTypes.OBJECT, description="format=pdf before the record is released.")})
 class JobCompoundingRecord(Staff):
     """The job's compounding record (USP <795> 7.3): its current attempt (`attempt`), the attempts before it that failed QC
     in `earlier_attempts` (in rework, before the next batch is recorded, the failed attempt itself, `status` failed_qc).

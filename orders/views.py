@@ -177,7 +177,7 @@ def _edit_context(request, order, body, checks=None, notice="", touched=None, in
             line["error_code"] = inline.get(f"prep-{p}-ing-{i}-code", "")
             line["error_percent"] = inline.get(f"prep-{p}-ing-{i}-percent", "")
     checks["slot_messages"] = [(name, inline.get(name, "")) for name in checks.get("slots", [])
-                               if not name.endswith(("-route", "-directions", "-refills"))]
+                               if not name.endswith(("-route", "-directions", "-refills", "-refill_interval_days"))]
     input_errors = input_errors or {}
     for row in rows:  # a refused input (portal.form_input), beside its field
         p = row["index"]

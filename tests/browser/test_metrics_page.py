@@ -22,6 +22,8 @@ PAINTED = """() => Array.from(document.querySelectorAll('canvas[data-chart]')).m
 })"""
 
 
+CLIPPED = """() => Array.from(document.querySelectorAll('.table-box')).map(b => [b.querySelector('table').dataset.table,
+  b.scrollHeight, b.clientHeight]).filter(([, inner, outer]) => inner > outer + 1)"""
 OVERFLOW = """() => Array.from(document.querySelectorAll('.table-box')).map(b => [b.querySelector('table').dataset.table,
   b.scrollWidth, b.clientWidth])"""
 ISO_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
@@ -62,6 +64,8 @@ def test_charts_render_at_both_widths_and_an_empty_range_says_so(page, live_serv
         f"{start:%b} {start.day}, {start.year}"
     overflow = page.evaluate(OVERFLOW)
     assert all(inner <= outer for _key, inner, outer in overflow), [o for o in overflow if o[1] > o[2]]
+    # Every table in full: no box shorter than its rows (the last week's row and "Whole range" were cut), today's row shown.
+    assert page.evaluate(CLIPPED) == []
     page.screenshot(path=str(ARTEFACTS / "metrics-1366.png"), full_page=True)
 
     page.set_viewport_size({"width": 390, "height": 844})
@@ -77,6 +81,7 @@ def test_charts_render_at_both_widths_and_an_empty_range_says_so(page, live_serv
     assert box["width"] > 0 and box["x"] + box["width"] <= card["x"] + card["width"] <= 390, (box, card)
     assert page.evaluate("getComputedStyle(document.querySelector('table[data-table=\\'clarifications\\'] td[data-label]'), '::before').content") \
         != "none"  # the column's name is shown beside each value
+    assert page.evaluate(CLIPPED) == []
     page.screenshot(path=str(ARTEFACTS / "metrics-390.png"), full_page=True)
 
     page.set_viewport_size({"width": 1366, "height": 900})
