@@ -5,6 +5,19 @@ import pgtrigger.migrations
 from django.conf import settings
 from django.db import migrations, models
 
+HELD_BEFORE = "Held before reasons were recorded"
+
+
+def give_held_jobs_a_reason(apps, schema_editor):
+    """Jobs already on hold had no reason and no status to resume to; the constraint below needs both. Before this
+    migration a held job could only go back to the queue (ON_HOLD -> QUEUED), so that is where it resumes."""
+    Job = apps.get_model("fulfillment", "Job")
+    Job.objects.filter(status="on_hold", hold_reason="").update(hold_reason=HELD_BEFORE)
+    Job.objects.filter(status="on_hold", held_from="").update(held_from="queued")
+    # The updates queued deferred checks (the history rows' foreign keys); run them now so the table can be altered next.
+    schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    schema_editor.execute("SET CONSTRAINTS ALL DEFERRED")
+
 
 class Migration(migrations.Migration):
 
@@ -59,6 +72,7 @@ class Migration(migrations.Migration):
             model_name='job',
             trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "fulfillment_jobhistory" ("claim_expires_at", "claimed_at", "claimed_by_id", "created_at", "fill", "held_from", "hold_reason", "id", "number", "pgh_context", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "preparation_id", "priority", "public_id", "shipment_id", "status", "updated_at", "verified_at", "verified_by_id", "version") VALUES (OLD."claim_expires_at", OLD."claimed_at", OLD."claimed_by_id", OLD."created_at", OLD."fill", OLD."held_from", OLD."hold_reason", OLD."id", OLD."number", COALESCE(NULLIF(CURRENT_SETTING(\'pghistory.context_metadata\', TRUE), \'\'), NULL)::JSONB, COALESCE(NULLIF(CURRENT_SETTING(\'pghistory.context_id\', TRUE), \'\'), NULL)::UUID, NOW(), \'delete\', OLD."id", OLD."preparation_id", OLD."priority", OLD."public_id", OLD."shipment_id", OLD."status", OLD."updated_at", OLD."verified_at", OLD."verified_by_id", OLD."version"); RETURN NULL;', hash='03d59bea16d4f9f7020e63a19a7e90467d5f901a', operation='DELETE', pgid='pgtrigger_delete_delete_5fc4c', table='fulfillment_job', when='AFTER')),
         ),
+        migrations.RunPython(give_held_jobs_a_reason, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='job',
             constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'on_hold'), _negated=True), models.Q(models.Q(('hold_reason', ''), _negated=True), models.Q(('held_from', ''), _negated=True)), _connector='OR'), name='job_hold_has_reason'),

@@ -119,3 +119,42 @@ def test_the_migrations_keep_every_row_and_only_add(db):
             assert [row[0] for row in cursor.fetchall()] == ["{}"]
     finally:
         MigrationExecutor(connection).migrate(latest)
+
+
+HOLDS_BEFORE = [("orders", "0011_order_amendments"), ("fulfillment", "0009_webhook_fhir_payloads")]
+HOLDS = [("orders", "0011_order_amendments"), ("fulfillment", "0010_job_holds")]
+
+
+def test_jobs_held_before_reasons_were_recorded_migrate(db):
+    """fulfillment 0010 adds "a job on hold has a reason and a status to resume to": a database holding a job held
+    before it (no reason) migrates, the job gets a reason the pharmacy and patient can read and resumes to the queue
+    (the only way out of a hold before 0010); other jobs are untouched."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate(HOLDS_BEFORE)
+        get = MigrationExecutor(connection).loader.project_state(HOLDS_BEFORE).apps.get_model
+        user = get("portal", "User").objects.create(username="held-doctor", role="prescriber", password="!")
+        clinic = get("orders", "Clinic").objects.create(name="Held Clinic")
+        prescriber = get("orders", "Prescriber").objects.create(user=user, clinic=clinic, npi="1234567893")
+        patient = get("orders", "Patient").objects.create(clinic=clinic, first_name="Ada", last_name="Held", date_of_birth=dt.date(1990, 1, 1),
+                                                          address_line1="1 Main St", city="Oakland", state="CA", postal_code="94601")
+        order = get("orders", "Order").objects.create(number="RX-HELD-000001", clinic=clinic, prescriber=prescriber, patient=patient,
+                                                      status="approved", signed_at=timezone.now(), signed_by=user)
+        for position, status in enumerate(["on_hold", "queued", "on_hold"], start=1):
+            prep = get("orders", "Preparation").objects.create(order=order, position=position, status=status, base_code="cream-base-pf",
+                                                               base_name="Cream base", quantity=Decimal("50"), unit="g",
+                                                               beyond_use_days=35, storage="refrigerate")
+            get("fulfillment", "Job").objects.create(number=f"RX-HELD-000001-{position}", preparation=prep, status=status)
+        MigrationExecutor(connection).migrate(HOLDS)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT number, status, hold_reason, held_from FROM fulfillment_job ORDER BY number")
+            assert cursor.fetchall() == [
+                ("RX-HELD-000001-1", "on_hold", "Held before reasons were recorded", "queued"),
+                ("RX-HELD-000001-2", "queued", "", ""),
+                ("RX-HELD-000001-3", "on_hold", "Held before reasons were recorded", "queued"),
+            ]
+    finally:
+        MigrationExecutor(connection).migrate(latest)
