@@ -218,11 +218,12 @@ def qc_spec(job: Job) -> dict:
 
 
 def qc_text(qc, unit: str) -> str:
-    """'pH 5.1 · fill 51 g · appearance as specified': a QC result as people say it."""
+    """'pH 5.1 · fill 51 g · appearance as specified': a QC result as people say it. The fill is always weighed, so it is in
+    grams whatever the preparation's unit (a 100 mL shampoo's fill reads 'fill 102.5 g'); `unit` is kept for callers."""
     parts = []
     if qc.measured_ph is not None:
         parts.append(f"pH {qc.measured_ph.normalize():f}")
-    parts.append(f"fill {qc.fill_weight.normalize():f} {unit}")
+    parts.append(f"fill {qc.fill_weight.normalize():f} g")
     parts.append("appearance as specified" if qc.appearance_ok else "appearance not as specified")
     return " · ".join(parts)
 

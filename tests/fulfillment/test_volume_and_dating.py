@@ -82,7 +82,11 @@ def test_a_100_ml_shampoo_worksheet_weighs_grams_to_the_centigram(api_as, rivera
     short = staff["tech"].post(f"/api/v1/jobs/{job['id']}/qc/", {"ph": "5.1", "appearance_ok": True, "fill_weight": "100.5"}, format="json")
     assert short.json()["passed"] is False
     assert "Fill weight 100.5 g (≈ 98.5 mL) is outside 102.0–107.1 g (100.0–105.0 mL)." in short.json()["problems"]
-    assert "100 mL ≈ 102.0 g dispensed · batch 105 mL ≈ 107.10 g · every line in grams" in page.get(f"/pharmacy/jobs/{job['id']}/").content.decode()
+    # sent back for rework: the job page says why and and the QC result keeps the fill in grams
+    rework = page.get(f"/pharmacy/jobs/{job['id']}/").content.decode()
+    assert "is outside 102.0–107.1 g (100.0–105.0 mL). Sent back for rework." in rework
+    assert "Claim it to compound it again; a new record and QC follow." in rework
+    assert "fill 100.5 g" in rework and "fill 100.5 mL" not in rework  # the fill is weighed: grams, never the order's mL
 
 
 def test_the_fill_of_an_ml_preparation_passes_in_grams(api_as, rivera, staff, ready):
