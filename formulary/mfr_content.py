@@ -45,7 +45,7 @@ def bud_source(*, aqueous: bool, preserved: bool, days: int, rules_version: str)
     else:
         row = "aqueous, nonpreserved: 14 days, refrigerator 2–8 °C"
     return (f"USP <795> (2023) beyond-use table without a stability study, row {row}; applied as {days} days by the rules "
-            f"engine (docs/rules.md, “Beyond-use date and storage”; {rules_version}). Capped at compounding by the "
+            f"engine (its rule “Beyond-use date and storage”, rules version {rules_version}). Capped at compounding by the "
             "earliest expiry of the lots used.")
 
 

@@ -31,7 +31,7 @@ from portal.audit import record_access
 from portal.errors import NotFound, ServiceError, record_refusal
 from portal.models import Role
 from portal.form_input import HIDDEN_MESSAGE, FormInput, form_input_checked, post_without_nul
-from portal.page_actions import act
+from portal.page_actions import act, act_beside
 
 pharmacist_required = role_required(Role.PHARMACIST, Role.PHARMACY_ADMIN)
 DUE_LABELS = {"on_time": "✓ On time", "due_today": "◷ Due today", "late": "⚠ Late"}
@@ -433,9 +433,17 @@ def job_act(request, job_id, action):
             act(request, lambda: services.job_verify(job=job, by=request.user), f"{job.number} verified and ready to ship.")
     elif action == "ship":
         jobs = [selectors.job_get(user=request.user, public_id=value) for value in post.getlist("jobs")] or [job]
-        act(request, lambda: services.shipment_create(by=request.user, jobs=jobs, carrier=post.get("carrier", ""),
-                                                       service=post.get("service", ""), tracking_number=post.get("tracking_number", ""),
-                                                       cold_pack=post.get("cold_pack") == "on"), "Shipped.")
+        checked = FormInput(post, request)  # a refusal about a field is shown beside it, the form as typed
+        for name in ("carrier", "service", "tracking_number"):
+            checked.text(name)
+        checked.values["cold_pack"] = post.get("cold_pack") == "on"
+        if not act_beside(request, lambda: services.shipment_create(by=request.user, jobs=jobs, carrier=post.get("carrier", ""),
+                                                                    service=post.get("service", ""),
+                                                                    tracking_number=post.get("tracking_number", ""),
+                                                                    cold_pack=post.get("cold_pack") == "on"),
+                          "Shipped.", checked, ("tracking_number", "service", "carrier", "jobs")) and checked.errors:
+            return render(request, "fulfillment/job.html",
+                          _job_context(job, request.user, ship_form={"values": checked.values, "errors": checked.errors}))
     return redirect("job", job_id=job.public_id)
 
 

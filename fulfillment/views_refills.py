@@ -15,6 +15,7 @@ from orders.presentation import preparation_safety
 from portal.access import prescriber_required, role_required
 from portal.audit import record_access
 from portal.errors import ServiceError
+from portal.form_input import FormInput, form_input_checked
 from portal.models import Role
 
 PEOPLE = (Role.PRESCRIBER, Role.PHARMACIST, Role.TECHNICIAN, Role.PHARMACY_ADMIN)
@@ -47,13 +48,19 @@ def preparation_page(request, preparation_id):
     return render(request, "fulfillment/preparation.html", preparation_context(prep, request.user))
 
 
+@form_input_checked
 @people_required
 @require_POST
 def preparation_refill(request, preparation_id):
     prep = order_selectors.preparation_get(user=request.user, public_id=preparation_id)
+    form = FormInput(request.POST, request)
+    note, override_reason = form.text("note"), form.text("override_reason")
+    if not form.ok:  # a NUL: the form again, the error beside its field, what was typed kept (without it); nothing saved
+        context = preparation_context(prep, request.user)
+        context["input"] = {"errors": form.errors, "values": form.values, "message": "Nothing was requested: see the field marked below."}
+        return render(request, "fulfillment/preparation.html", context)
     try:
-        refill, job, ignored = refills.refill_request(preparation=prep, by=request.user, note=request.POST.get("note", ""),
-                                                      override_reason=request.POST.get("override_reason", ""))
+        refill, job, ignored = refills.refill_request(preparation=prep, by=request.user, note=note, override_reason=override_reason)
     except refills.RefillRefused as refused:
         renewal = renewals.renewal_after_refusal(preparation=prep, refusal_code=refused.code, by=request.user)
         messages.error(request, refused.message + (" The prescriber has been asked to renew it." if renewal else ""))
@@ -71,12 +78,19 @@ def preparation_refill(request, preparation_id):
     return redirect("preparation", preparation_id=prep.public_id)
 
 
+@form_input_checked
 @people_required
 @require_POST
 def preparation_renewal(request, preparation_id):
     prep = order_selectors.preparation_get(user=request.user, public_id=preparation_id)
+    form = FormInput(request.POST, request)
+    note = form.text("note")
+    if not form.ok:  # the form is one button: a NUL in what it sent is said above the page; nothing asked
+        if form.errors:
+            messages.error(request, f"Nothing was asked: {form.errors['note']}")
+        return redirect("preparation", preparation_id=prep.public_id)
     try:
-        _renewal, created = renewals.renewal_request(preparation=prep, by=request.user, note=request.POST.get("note", ""))
+        _renewal, created = renewals.renewal_request(preparation=prep, by=request.user, note=note)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
@@ -85,10 +99,18 @@ def preparation_renewal(request, preparation_id):
     return redirect("preparation", preparation_id=prep.public_id)
 
 
+@form_input_checked
 @prescriber_required
 @require_POST
 def renewal_decide(request, renewal_id, action):
     renewal = order_selectors.renewal_get(user=request.user, public_id=renewal_id)
+    form = FormInput(request.POST, request)
+    reason = form.text("reason")
+    if not form.ok:  # beside the renewal's reason on the home page, with what was typed (without the NUL); nothing decided
+        if form.errors:
+            request.session["renewal_deny_refused"] = {"renewal": str(renewal.public_id), "error": form.errors["reason"],
+                                                       "reason": reason[:2000]}
+        return redirect("prescriber-home")
     try:
         if action == "approve":
             # Renewing signs a new order: the same review page, safety summary, attestation and signing as any order
@@ -100,12 +122,12 @@ def renewal_decide(request, renewal_id, action):
             draft = renewals.renewal_change_start(renewal=renewal, by=request.user)
             messages.info(request, "Change what you need and sign: signing approves the renewal.")
             return redirect("order-edit", order_id=draft.public_id)
-        renewals.renewal_deny(renewal=renewal, by=request.user, reason=request.POST.get("reason", ""))
+        renewals.renewal_deny(renewal=renewal, by=request.user, reason=reason)
         messages.success(request, "Renewal denied; the pharmacy is told why.")
     except ServiceError as exc:
         if action == "deny" and "reason" in exc.fields:  # beside the renewal's reason on the home page, with what was typed
             request.session["renewal_deny_refused"] = {"renewal": str(renewal.public_id), "error": exc.message,
-                                                       "reason": request.POST.get("reason", "")[:2000]}
+                                                       "reason": reason[:2000]}
             return redirect("prescriber-home")
         details = " ".join(m for msgs in exc.fields.values() for m in (msgs if isinstance(msgs, list) else [str(msgs)]))
         messages.error(request, f"{exc.message} {details}".strip())

@@ -281,7 +281,9 @@ class Preparation(models.Model):
 
     @property
     def label(self) -> str:
-        actives = ", ".join(f"{line['name']} {line['percent']} %" for line in self.ingredients)
+        from portal.numbers import percent_text
+
+        actives = ", ".join(f"{line['name']} {percent_text(line['percent'])}" for line in self.ingredients)  # "4 %", never "4.0 %"
         return f"{self.base_name}" + (f" with {actives}" if actives else "")
 
 

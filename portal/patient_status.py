@@ -17,6 +17,7 @@ from fulfillment import selectors as fulfillment_selectors
 from orders.patient_links import patient_link_resolve
 from portal import ratelimit
 from portal.audit import record_access
+from portal.form_input import HIDDEN_MESSAGE, FormInput, form_input_checked
 
 LOOKUPS_PER_ADDRESS = 30  # per 10 minutes: a patient opens their link a few times; a guesser is stopped
 DOB_TRIES_PER_LINK = 5  # per 15 minutes
@@ -44,6 +45,7 @@ def _session_key(link) -> str:
     return f"patient-link-{link.pk}"
 
 
+@form_input_checked
 @never_cache
 @csrf_exempt
 def patient_status(request, token: str):
@@ -66,14 +68,20 @@ def patient_status(request, token: str):
     if confirmed:
         record_access(request, object_type="patient_link", object_id=link.pk, patient_id=link.order.patient_id)
         action = request.POST.get("action") if request.method == "POST" else None
-        if action == "refill":
-            request.session[_flash_key(link)] = _patient_refill(link, request.POST.get("preparation", ""), request.POST.get("note", ""))
-            return redirect(request.path)
-        if action == "renewal":
-            request.session[_flash_key(link)] = _patient_renewal(link, request.POST.get("preparation", ""))
-            return redirect(request.path)
-        if action in ("pause_auto", "resume_auto"):
-            request.session[_flash_key(link)] = _patient_auto_refill(link, request.POST.get("preparation", ""), paused=action == "pause_auto")
+        if action in ("refill", "renewal", "pause_auto", "resume_auto"):
+            # The shared field check (portal.form_input): a NUL or an id that is not ours is said plainly; nothing is asked.
+            form = FormInput(request.POST)
+            preparation = form.public_id("preparation", message="Choose one of the preparations on this page.")
+            note = form.text("note") if action == "refill" else ""
+            if form.errors or form.stray:
+                said = next(iter(form.errors.values()), HIDDEN_MESSAGE)
+                request.session[_flash_key(link)] = {"ok": False, "text": f"Nothing was asked: {said}"}
+            elif action == "refill":
+                request.session[_flash_key(link)] = _patient_refill(link, preparation, note)
+            elif action == "renewal":
+                request.session[_flash_key(link)] = _patient_renewal(link, preparation)
+            else:
+                request.session[_flash_key(link)] = _patient_auto_refill(link, preparation, paused=action == "pause_auto")
             return redirect(request.path)
         context = fulfillment_selectors.patient_status(link=link)
         context["flash"] = request.session.pop(_flash_key(link), None)

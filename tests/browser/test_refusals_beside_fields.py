@@ -91,3 +91,29 @@ def test_a_future_birth_date_is_said_with_the_other_errors(page, live_server, ri
         _fits(page, width)
         _shot(page, f"patient-future-dob-{width}")
     assert Patient.objects.count() == 0
+
+
+def test_an_empty_tracking_number_is_said_once_beside_the_field(browser, live_server, api_as, rivera, pharmacist, technician, password,
+                                                                formulary):
+    from portal.demo import _demo_pharmacy, _demo_stock
+
+    _demo_pharmacy()
+    _demo_stock(technician)
+    staff = {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
+    _order, job = released_job(api_as, rivera, staff)
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    sign_in_browser(page, live_server.url, technician, password)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/pharmacy/jobs/{job['id']}/")
+        page.get_by_label("Tracking number").fill("")
+        page.get_by_role("button", name="Ship", exact=True).click()
+        error = page.locator("#err-tracking_number")
+        expect(error).to_have_text("Enter the carrier's tracking number: 6–40 letters, digits or dashes, without spaces.")
+        expect(page.locator(".messages")).to_have_count(0)
+        assert page.get_by_text("6–40 letters, digits or dashes").count() == 1
+        _fits(page, width)
+        error.scroll_into_view_if_needed()
+        _shot(page, f"ship-refused-{width}")
+    context.close()

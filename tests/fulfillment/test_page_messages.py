@@ -25,8 +25,10 @@ def test_an_empty_tracking_number_is_said_once(api_as, rivera, staff, ready, cli
     sign_in(client, technician, password)
     page = _text(client.post(f"/pharmacy/jobs/{job['id']}/ship/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Overnight",
                                                                    "tracking_number": ""}, follow=True))
-    assert "Enter the carrier's tracking number: 6–40 letters, digits or dashes, without spaces." in page
+    # Beside the field, once, the form as typed.
+    assert _field_error(page, "err-tracking_number") == "Enter the carrier's tracking number: 6–40 letters, digits or dashes, without spaces."
     assert page.count("6–40 letters, digits or dashes") == 1
+    assert 'id="service" name="service" value="Overnight"' in page
     assert Order.objects.get(public_id=order["id"]).status != "shipped"
 
     wrong = _text(client.post(f"/pharmacy/jobs/{job['id']}/ship/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Overnight",

@@ -77,3 +77,31 @@ def test_prescriber_cannot_open_pharmacy_pages_or_pdfs(client, rivera, password,
     for url in ("/pharmacy/verify/", "/pharmacy/queue/", f"/pharmacy/jobs/{job.public_id}/", f"/pharmacy/jobs/{job.public_id}/worksheet-v1.pdf",
                 f"/pharmacy/jobs/{job.public_id}/label.pdf"):
         assert c.get(url).status_code == 403, url
+
+
+def visible(html: str) -> str:
+    html = re.sub(r"<(script|style|datalist|select)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_pharmacy_pages_show_dates_as_the_rest_of_the_portal(client, technician, password, order, pharmacist, api_as):
+    """Walk #4: the verify, job and MFR pages printed "2026-12-01 10:38" beside History's "Dec 1, 2026 10:38"."""
+    approve_mfrs(api_as(pharmacist), order)
+    c = login(client, pharmacist, password)
+    mfr_id = order["preparations"][0]["mfr"]["id"]
+    pages = [f"/pharmacy/verify/{order['id']}/", f"/pharmacy/mfrs/{mfr_id}/", "/pharmacy/mfrs/"]
+    api_as(pharmacist).post(f"/api/v1/orders/{order['id']}/approve/", {}, format="json")
+    job = Job.objects.get(preparation__order__public_id=order["id"])
+    api_as(pharmacist).post(f"/api/v1/jobs/{job.public_id}/claim/")
+    c.post(f"/pharmacy/jobs/{job.public_id}/record/", {"lot-ceramide-np": "CERAMIDE-N-01", "grams-ceramide-np": "0.32",
+                                                       "lot-ointment-base": "OINTMENT-B-01", "grams-ointment-base": "31.18",
+                                                       "actual_yield_grams": "31.3"})
+    pages.append(f"/pharmacy/jobs/{job.public_id}/")
+    for url in pages:
+        text = visible(c.get(url).content.decode())
+        assert re.search(r"\b20\d\d-\d\d-\d\d\b(?!\.r)", text) is None, (url, re.findall(r".{60}\b20\d\d-\d\d-\d\d\b.{20}", text))
+        assert re.search(r"\b[A-Z][a-z]{2} \d{1,2}, 20\d\d\b", text), url  # "Apr 12, 1991", "Dec 1, 2026 10:38"
+    # Walk #5: no repository path or material slug on the master formulation record.
+    record = visible(c.get(f"/pharmacy/mfrs/{mfr_id}/").content.decode())
+    assert "docs/rules.md" not in record and "ointment-base ·" not in record and "ceramide-np ·" not in record
+    assert "Ceramide NP" in record or "ceramide" in record.lower()

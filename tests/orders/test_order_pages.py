@@ -350,3 +350,12 @@ def test_over_long_directions_are_refused_beside_the_field_never_cut(as_rivera, 
     assert as_rivera.post(f"/orders/{order.public_id}/review/", {"attest": "on"}).status_code == 200
     order.refresh_from_db()
     assert order.status == "draft"
+
+
+def test_a_preparation_label_writes_strengths_as_people_do(as_rivera, lena, ready):
+    """Walk #16/#22/#36: the verify page's previous orders and the renewal card read "Niacinamide 4.0 %"."""
+    from orders.models import Preparation
+
+    prep = Preparation(base_name="Cream", ingredients=[{"name": "Niacinamide", "percent": "4.0"},
+                                                       {"name": "Lavender oil", "percent": "0.50"}])
+    assert prep.label == "Cream with Niacinamide 4 %, Lavender oil 0.5 %"

@@ -154,6 +154,7 @@ CHECKED_ROUTES = {
     "verification-reject", "verification-clarify", "verification-bud", "rush-accept", "rush-decline", "job-claim", "job-release",
     "job-worksheet", "job-record", "job-qc", "job-verify", "job-ship", "job-hold", "job-resume", "stock-receive",
     "verification-mfr", "mfr-edit", "mfr-review", "mfr-approve", "mfr-retire", "mfr-revise",
+    "preparation-refill", "preparation-renewal", "renewal-approve", "renewal-change", "renewal-deny", "patient-status",
 }
 
 
@@ -232,3 +233,41 @@ def test_the_master_formulation_record_forms(api_as, rivera, staff, pharmacist, 
                          follow=True)
     assert response.status_code == 200 and "not one of ours" in response.content.decode()
     assert list(MasterFormulationRecord.objects.values_list("status", "container_closure", "equipment", "notes", "version")) == before
+
+
+def test_the_refill_and_renewal_forms_check_their_fields(client, api_as, rivera, staff, ready, pharmacist, password):
+    """The preparation page's refill and renewal forms, the prescriber's renewal decision and the patient status page's
+    refill, renewal and pause forms (issue 17 follow-up): a NUL beside its field or said plainly, a preparation that is
+    not ours refused, nothing asked, never a 500."""
+    from orders.models import RefillRequest, RenewalRequest
+    from orders.patient_links import link_token, patient_link_current
+
+    from tests.fulfillment.test_refills import ship
+
+    order, job = released_job(api_as, rivera, staff, refills=1)
+    ship(staff, job["id"], "SIM-NUL-FORM-01")  # shipped: the pharmacist may fill early, so the form is on the page
+    prep = order["preparations"][0]["id"]
+    from django.urls import reverse
+
+    pharmacy = sign_in(Client(), pharmacist, password)
+    refill_url, renewal_url = reverse("preparation-refill", args=[prep]), reverse("preparation-renewal", args=[prep])
+    before = (RefillRequest.objects.count(), RenewalRequest.objects.count(), OrderEvent.objects.count())
+
+    page = _refused(pharmacy.post(refill_url, {"note": TYPED, "override_reason": ""}))
+    assert 'id="err-note"' in page
+    page = _refused(pharmacy.post(refill_url, {"note": "", "override_reason": TYPED}))
+    assert 'id="err-override_reason"' in page
+    renewal = pharmacy.post(renewal_url, {"note": TYPED}, follow=True)
+    assert renewal.status_code == 200 and NUL_MESSAGE in renewal.content.decode()
+
+    token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
+    client.post(f"/s/{token}/", {"date_of_birth": "1991-04-12"})
+    for body, said in (({"action": "refill", "preparation": prep, "note": TYPED}, NUL_MESSAGE),
+                       ({"action": "refill", "preparation": "12\x00", "note": ""}, "Choose one of the preparations"),
+                       ({"action": "renewal", "preparation": "abc"}, "Choose one of the preparations"),
+                       ({"action": "pause_auto", "preparation": "9" * 40}, "Choose one of the preparations"),
+                       ({"action": "resume_auto", "preparation": prep, "x\x00": "1"}, "not one of ours")):
+        answer = client.post(f"/s/{token}/", body, follow=True)
+        assert answer.status_code == 200 and said in answer.content.decode(), body
+        assert "\x00" not in answer.content.decode()
+    assert (RefillRequest.objects.count(), RenewalRequest.objects.count(), OrderEvent.objects.count()) == before
