@@ -37,12 +37,16 @@ class RefillRefused(Conflict):
         self.extra = {"earliest": refusal.earliest.isoformat()} if refusal.earliest else {}
 
 
-def refill_facts(preparation: Preparation, *, today=None) -> RefillFacts:
-    """The plain facts the refill rules read, for one preparation (reads only; the caller holds the lock when it writes)."""
+def refill_facts(preparation: Preparation, *, today=None, jobs=None, released_fills=None) -> RefillFacts:
+    """The plain facts the refill rules read, for one preparation (reads only; the caller holds the lock when it writes).
+    A page that read the preparation's jobs (with their shipments) and released fills already passes them in."""
     order = preparation.order
-    jobs = list(Job.objects.filter(preparation=preparation).select_related("shipment").order_by("fill"))
+    if jobs is None:
+        jobs = list(Job.objects.filter(preparation=preparation).select_related("shipment").order_by("fill"))
     shipped = [j.shipment.shipped_at for j in jobs if j.shipment_id and j.shipment.shipped_at]
-    released = set(RefillRequest.objects.filter(preparation=preparation, status=RefillStatus.RELEASED).values_list("fill", flat=True))
+    if released_fills is None:
+        released_fills = set(RefillRequest.objects.filter(preparation=preparation, status=RefillStatus.RELEASED).values_list("fill", flat=True))
+    released = released_fills
     # A refill requested and not yet released holds one of the remaining; a cancelled one gives it back.
     open_refills = sum(1 for j in jobs if j.fill and j.status != JobStatus.CANCELLED and j.fill not in released)
     return RefillFacts(
@@ -62,9 +66,9 @@ def refill_facts(preparation: Preparation, *, today=None) -> RefillFacts:
     )
 
 
-def refill_outlook(preparation: Preparation, *, today=None) -> dict:
+def refill_outlook(preparation: Preparation, *, today=None, jobs=None, released_fills=None) -> dict:
     """For pages and the API: refills left, when the next one is due, and why one cannot be asked for now."""
-    facts = refill_facts(preparation, today=today)
+    facts = refill_facts(preparation, today=today, jobs=jobs, released_fills=released_fills)
     refusal = refill_refusal(facts)
     return {"refills": facts.refills, "refills_remaining": facts.refills_remaining, "open_refills": facts.open_refills,
             "next_refill_on": next_refill_on(facts), "refusal": refusal, "can_request": refusal is None}

@@ -4,16 +4,16 @@ pharmacy's, so anyone else is told they do not exist. Views and the API read thr
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils import timezone
 from django.db.models import BooleanField, Case, Count, OuterRef, Prefetch, QuerySet, Subquery, Value, When
 
 from fulfillment.carriers import CARRIERS
-from fulfillment.documents import label_context
+from fulfillment.documents import dating_context
 from fulfillment.refills import refill_outlook
 from fulfillment.models import Job, JobStatus, RenderStatus, Shipment, WorkerHeartbeat, Worksheet
 from orders import selectors as order_selectors
-from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, RefillRequest, RushStatus
+from orders.models import Order, OrderEvent, OrderEventKind, OrderStatus, RefillRequest, RenewalRequest, RushStatus
 from orders.rules.engine import STORAGE_TEXT
-from orders.selectors import hold_reasons
 from orders.validation import prescriber_for_caller
 from portal.errors import NotFound
 from portal.models import PHARMACY_ROLES, Pharmacy
@@ -190,71 +190,102 @@ K = OrderEventKind
 
 def patient_status(*, link) -> dict:
     """What the patient's status page shows, for the holder of a live link (resolved and date-of-birth
-    checked by the page): no more than the patient needs."""
+    checked by the page): no more than the patient needs. Every fill of each preparation (the first and each refill,
+    the latest first), each with its own steps, status, tracking and delivery. A fixed number of queries, however
+    many preparations and fills (tests/portal/test_list_query_counts.py)."""
     order = link.order
     events = list(order.events.filter(kind__in=[K.SIGNED, K.APPROVED, K.JOB_STATUS, K.CANCELLED, K.REFILL_REQUESTED]).order_by("sequence"))
+    jobs = Job.objects.order_by("fill").select_related("record", "shipment").prefetch_related("record__lines", "shipment__events")
+    preps = order.preparations.all().prefetch_related(
+        Prefetch("jobs", queryset=jobs, to_attr="fills_in_order"),
+        Prefetch("refill_requests", queryset=RefillRequest.objects.filter(status="released"), to_attr="released_refills"),
+        Prefetch("renewal_requests", queryset=RenewalRequest.objects.filter(status="pending"), to_attr="pending_renewals"))
     preparations = []
-    # The latest fill of each preparation (a refill is another job of the same preparation).
-    jobs = {job.preparation_id: job for job in Job.objects.filter(preparation__order=order).select_related("record", "shipment")
-            .order_by("fill")}
-    holds = hold_reasons(order=order)
-    for prep in order.preparations.all():
-        job = jobs.get(prep.pk)
-        steps = [{"label": "Prescription received", "at": order.signed_at}]
+    for prep in preps:
+        fills = prep.fills_in_order
+        outlook = refill_outlook(prep, jobs=fills, released_fills={r.fill for r in prep.released_refills})
         mine = [e for e in events if e.kind == K.APPROVED or (e.preparation_id == prep.pk and e.kind in (K.JOB_STATUS, K.REFILL_REQUESTED))]
-        refill_at = max((i for i, e in enumerate(mine) if e.kind == K.REFILL_REQUESTED), default=None)
-        if refill_at is not None:  # a refill: its own steps, from the request on
-            fill = jobs[prep.pk].fill if prep.pk in jobs else ""
-            steps = [{"label": f"Refill {fill} requested", "at": mine[refill_at].created_at}]
-            mine = mine[refill_at + 1:]
-        steps += [{"label": _STEP_LABELS.get(e.to_status, e.to_status), "at": e.created_at} for e in mine
-                  if e.kind == K.APPROVED or (e.kind == K.JOB_STATUS and e.to_status in _STEP_LABELS)]
-        compounded = job is not None and hasattr(job, "record")
-        label = label_context(job) if compounded else None
-        shipment = job.shipment if job else None
-        carrier = CARRIERS.get(shipment.carrier) if shipment else None
+        # The events between one refill request and the next are that refill's; those before the first, the first fill's.
+        segments: list[list] = [[]]
+        for event in mine:
+            if event.kind == K.REFILL_REQUESTED:
+                segments.append([])
+            segments[-1].append(event)
+        shown = [_patient_fill(prep, job, segments[index] if index < len(segments) else [], order)
+                 for index, job in enumerate(fills)] or [_patient_fill(prep, None, segments[0], order)]
+        shown.reverse()  # the latest first
+        latest = shown[0]
         preparations.append({
-            "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients], "status": prep.get_status_display(),
-            "hold_reason": holds.get(prep.pk, ""),
-            "public_id": str(prep.public_id), "refill": _refill_outlook(prep, order), "renewal": _renewal_outlook(prep, order),
+            "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients],
+            "status": _PATIENT_PREP_WORDS.get(prep.status, prep.get_status_display()),
+            "hold_reason": latest["hold_reason"],
+            "public_id": str(prep.public_id), "refill": _refill_outlook(prep, order, outlook),
+            "renewal": _renewal_outlook(prep, order, outlook),
             "auto_refill_days": prep.refill_interval_days if prep.refills else None, "auto_refill_paused": prep.auto_refill_paused,
-            "steps": steps, "beyond_use_date": label["beyond_use_date"] if label else None,
-            "storage": STORAGE_TEXT.get(prep.storage) if compounded else None,
+            "fills": shown, "several_fills": len(shown) > 1, "storage": STORAGE_TEXT.get(prep.storage),
             "directions": prep.directions, "refills_left": prep.refills_remaining, "refills": prep.refills,
-            "tracking_url": (carrier.tracking_url(shipment.tracking_number) or None) if carrier else None,
-            "tracking_number": shipment.tracking_number if shipment else None, "carrier": carrier.name if carrier else None,
-            "tracking_events": list(shipment.events.all()) if shipment else [],
-            "shipped": shipment is not None, "delivered_at": shipment.delivered_at if shipment else None,
-            "expected_delivery": _expected_delivery(shipment, carrier),
+            "shipped": latest["shipped"], "refill_waiting": latest["fill"] > 0 and not latest["shipped"]
+            and latest["job_status"] != JobStatus.CANCELLED,
         })
     pharmacy = Pharmacy.objects.order_by("pk").first()
-    waiting = [p for p in preparations if not p["shipped"]]
+    # The pharmacy's promise was made for the first fill: it stands while a first fill is still to ship, never for a refill.
+    waiting = [p for p in preparations if not p["shipped"] and not p["several_fills"] and p["fills"][0]["fill"] == 0]
     return {"first_name": order.patient.first_name, "order_status": order.get_status_display(), "preparations": preparations,
             "shipments": Shipment.objects.filter(orders=order).count(),
             "pharmacy_name": pharmacy.name if pharmacy else settings.PHARMACY_NAME, "pharmacy_phone": pharmacy.phone if pharmacy else "",
             # Before it ships: the pharmacy's promise; once a parcel is out, the carrier's estimate is shown on it.
             "promise": {"ship": order.promised_ship_date, "delivery": order.promised_delivery_date}
-            if waiting and order.promised_ship_date and order.status not in ("rejected", "cancelled") else None}
+            if waiting and order.promised_ship_date and order.status not in ("rejected", "cancelled") else None,
+            "refill_waiting": any(p["refill_waiting"] for p in preparations)}
 
 
-def _refill_outlook(prep, order) -> dict | None:
+def _patient_fill(prep, job, events, order) -> dict:
+    """One fill (the first or a refill) as the patient reads it: its steps, status, tracking, delivery and use-by date."""
+    fill = job.fill if job is not None else 0
+    if fill:
+        steps = [{"label": f"Refill {fill} requested", "at": events[0].created_at}] if events else []
+        events = events[1:]
+    else:
+        steps = [{"label": "Prescription received", "at": order.signed_at}]
+    steps += [{"label": _STEP_LABELS.get(e.to_status, e.to_status), "at": e.created_at} for e in events
+              if (e.kind == K.APPROVED and not fill) or (e.kind == K.JOB_STATUS and e.to_status in _STEP_LABELS)]
+    record = getattr(job, "record", None) if job is not None else None
+    bud = None
+    if record is not None:
+        bud = dating_context(prep, compounded_on=timezone.localtime(record.recorded_at).date(),
+                             lot_expiries=[line.lot_expires_on for line in record.lines.all()])["date"]
+    shipment = job.shipment if job is not None else None
+    carrier = CARRIERS.get(shipment.carrier) if shipment else None
+    status = job.status if job is not None else ""
+    return {
+        "fill": fill, "title": f"Refill {fill}" if fill else "First fill", "job_status": status,
+        "status": _STEP_LABELS.get(status, "") if job is not None else "",
+        "hold_reason": job.hold_reason if job is not None and status == JobStatus.ON_HOLD else "",
+        "steps": steps, "beyond_use_date": bud,
+        "tracking_url": (carrier.tracking_url(shipment.tracking_number) or None) if carrier else None,
+        "tracking_number": shipment.tracking_number if shipment else None, "carrier": carrier.name if carrier else None,
+        "tracking_events": list(shipment.events.all()) if shipment else [],
+        "shipped": shipment is not None, "delivered_at": shipment.delivered_at if shipment else None,
+        "expected_delivery": _expected_delivery(shipment, carrier),
+    }
+
+
+def _refill_outlook(prep, order, outlook) -> dict | None:
     """What the patient may do about a refill: ask now, or when the next one is due, or nothing (none written)."""
     if not prep.refills or order.status not in ("approved", "shipped", "delivered"):
         return None
-    outlook = refill_outlook(prep)
     refusal = outlook["refusal"]
     return {"can_request": outlook["can_request"], "next_on": outlook["next_refill_on"],
             "why_not": refusal.message.replace("ask the prescriber to renew it", "ask your clinic to renew it") if refusal else "",
             "in_progress": outlook["open_refills"] > 0 or (refusal is not None and refusal.code == "FILL_IN_PROGRESS")}
 
 
-def _renewal_outlook(prep, order) -> dict | None:
+def _renewal_outlook(prep, order, outlook) -> dict | None:
     """Whether the patient may ask the prescriber to renew (none left, or expired), or has asked already."""
     if order.status not in ("approved", "shipped", "delivered"):
         return None
-    if prep.renewal_requests.filter(status="pending").exists():
+    if prep.pending_renewals:
         return {"can_ask": False, "pending": True}
-    outlook = refill_outlook(prep)
     refusal = outlook["refusal"]
     can_ask = refusal is not None and refusal.code in ("NO_REFILLS_LEFT", "PRESCRIPTION_EXPIRED") and not outlook["open_refills"]
     return {"can_ask": True, "pending": False, "why": refusal.code} if can_ask else None
@@ -269,6 +300,8 @@ def _expected_delivery(shipment, carrier):
 
 _STEP_LABELS = {
     "approved": "Checked by the pharmacist", "queued": "Waiting to be made", "compounding": "Being made",
-    "qc": "Quality check", "ready": "Ready to ship", "shipped": "Shipped", "delivered": "Delivered", "rework": "Being remade",
-    "on_hold": "On hold",
+    "qc": "Quality check", "ready": "Ready to ship", "shipped": "Shipped", "delivered": "Delivered",
+    "rework": "Being made again after a quality check", "on_hold": "On hold", "cancelled": "Cancelled",
 }
+# The preparation's status in the patient's words where the pharmacy's word is jargon.
+_PATIENT_PREP_WORDS = {"rework": "Being made again after a quality check"}

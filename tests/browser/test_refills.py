@@ -57,12 +57,23 @@ def test_patient_refill_on_a_phone_then_renewal(browser, live_server, api_as, ri
     patient.get_by_role("button", name="Continue").click()
     patient.get_by_role("button", name="Request a refill").click()
     expect(patient.get_by_test_id("refill-result")).to_contain_text("Refill requested")
-    expect(patient.get_by_test_id("timeline")).to_contain_text("Refill 1 requested")
+    # Every fill, the latest first: the refill's steps, then the first fill still shipped with its tracking (walk #23).
+    fills = patient.get_by_test_id("fill")
+    expect(fills).to_have_count(2)
+    expect(fills.nth(0).get_by_test_id("fill-title")).to_have_text("Refill 1 · Waiting to be made")
+    expect(fills.nth(0).get_by_test_id("timeline")).to_contain_text("Refill 1 requested")
+    expect(fills.nth(1).get_by_test_id("fill-title")).to_have_text("First fill · Shipped")
+    expect(fills.nth(1).get_by_test_id("tracking")).to_contain_text("SIM-PHONE-RF")
+    expect(patient.get_by_test_id("promise")).to_contain_text("Your refill is with the pharmacy")
+    expect(patient.get_by_test_id("promise")).not_to_contain_text("expects to ship your order by")
     expect(patient.get_by_test_id("prep-status")).to_have_text("Queued")
     expect(patient.get_by_test_id("refill-request")).to_have_count(0)
     expect(patient.get_by_test_id("refill-why-not")).to_have_count(0)  # the refill is on its way: nothing to explain
     shot(patient, "patient-refill-390")
     assert patient.evaluate("document.documentElement.scrollWidth") <= 390
+    patient.set_viewport_size({"width": 1366, "height": 900})
+    shot(patient, "patient-refill-1366")
+    assert patient.evaluate("document.documentElement.scrollWidth") <= 1366
     refill_job = Job.objects.get(preparation__public_id=prep_id, fill=1)
     assert refill_job.status == "queued" and refill_job.preparation.refill_requests.get().source == "patient"
 

@@ -263,3 +263,44 @@ def test_long_refill_text_is_refused_beside_its_field_never_cut(client, api_as, 
     ok = client.post(f"{url}refill/", {"note": "n" * 1000, "override_reason": "The patient travels abroad."}, follow=True)
     assert "Refill 1 requested" in ok.content.decode()
     assert RefillRequest.objects.get(preparation__public_id=prep_id(order)).note == "n" * 1000
+
+
+def test_patient_page_shows_every_fill_latest_first(client, api_as, rivera, staff, ready, time_machine):
+    """Walk #23/#30: once a refill existed, the patient's page showed only the refill's steps; the shipped first fill and
+    its tracking vanished while the top still promised the first fill's ship date; a failed QC read "Rework"."""
+    from orders.models import Order
+    from orders.patient_links import link_token, patient_link_current
+
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=2)
+    ship(staff, job0["id"], "SIM-FILLS-00")
+    token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
+    assert client.post(f"/s/{token}/", {"date_of_birth": "1991-04-12"}).status_code in (200, 302)
+    first = client.get(f"/s/{token}/").content.decode()
+    assert "SIM-FILLS-00" in first and "First fill" not in first  # one fill: no fill headings
+
+    early = staff["pharmacist"].post(f"/api/v1/preparations/{prep_id(order)}/refills/", {"override_reason": "Travelling"}, format="json")
+    assert early.status_code == 201
+    refill_job = early.json()["job"]
+    page = client.get(f"/s/{token}/").content.decode()
+    assert 'data-testid="fill-title">Refill 1' in page and 'data-testid="fill-title">First fill' in page
+    assert page.index("Refill 1") < page.index("First fill")  # the latest first
+    assert page.count('data-testid="fill"') == 2
+    first_fill = page[page.index("First fill"):]
+    assert "SIM-FILLS-00" in first_fill and "Prescription received" in first_fill and "Shipped" in first_fill
+    assert "Refill 1 requested" in page[:page.index("First fill")]
+    assert "expects to ship your order by" not in page and "Your refill is with the pharmacy" in page
+
+    held = staff["pharmacist"].post(f"/api/v1/jobs/{refill_job}/hold/", {"reason": "Waiting for the base to arrive"}, format="json")
+    assert held.status_code == 200, held.json()
+    page = client.get(f"/s/{token}/").content.decode()
+    assert "On hold: Waiting for the base to arrive" in page and "SIM-FILLS-00" in page
+    assert staff["pharmacist"].post(f"/api/v1/jobs/{refill_job}/resume/").status_code == 200
+
+    assert staff["tech"].post(f"/api/v1/jobs/{refill_job}/claim/").status_code == 200
+    rendering.worksheet_render(worksheet_id=Worksheet.objects.filter(job__public_id=refill_job).order_by("-version").first().pk)
+    assert staff["tech"].post(f"/api/v1/jobs/{refill_job}/record/", record_body(refill_job), format="json").status_code == 200
+    failed = staff["tech"].post(f"/api/v1/jobs/{refill_job}/qc/", {"ph": "6.5", "appearance_ok": True, "fill_weight": 50}, format="json")
+    assert failed.json()["job"]["status"] == "rework"
+    page = client.get(f"/s/{token}/").content.decode()
+    assert "Rework" not in page and "Being made again after a quality check" in page and "SIM-FILLS-00" in page

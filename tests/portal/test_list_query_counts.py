@@ -101,9 +101,6 @@ def test_verification_queue_page(pharmacist, orders):
     assert one == many
 
 
-@pytest.mark.xfail(strict=True, reason="Since main's refill and renewal changes (issue 18, landed 15:3x on 2026-12-01) the "
-                   "patient's page reads each preparation's jobs one by one: 17 queries for 1 preparation, 164 for 50. "
-                   "Strict: once that is fixed this passes, and the marker must go.")
 def test_patient_status_page(orders):
     """One order's page, with 1 preparation and then 50 (each its own job)."""
     order = orders[0]
