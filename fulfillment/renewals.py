@@ -111,7 +111,15 @@ def renewal_approve(*, renewal: RenewalRequest, by, body: dict, source: str = So
         locked = _decide_check(renewal, by)
         new = order_services.order_submit(user=by, body=body, source=source)
         order_services.renewal_approved_record(renewal=locked, new_order=new, by=by)
+        _draft_discard(locked, by)
     return new
+
+
+def _draft_discard(renewal: RenewalRequest, by) -> None:
+    """A renewal decided without its prefilled draft (approved through the API or as it was, or denied): the draft goes,
+    so it cannot later be signed as a second order."""
+    if renewal.draft_id:
+        Order.objects.filter(pk=renewal.draft_id, status="draft").delete()
 
 
 def renewal_change_start(*, renewal: RenewalRequest, by) -> Order:
@@ -139,5 +147,6 @@ def renewal_deny(*, renewal: RenewalRequest, by, reason: str) -> RenewalRequest:
             status=RenewalStatus.DENIED, reason=reason[:2000], decided_by=by, decided_at=timezone.now())
         prep = locked.preparation
         event_record(order=prep.order, preparation=prep, kind="renewal_denied", actor=by, message=f"renewal denied: {reason[:2000]}")
+        _draft_discard(locked, by)
     locked.refresh_from_db()
     return locked

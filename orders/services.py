@@ -655,9 +655,15 @@ def _renewal_draft_signed(*, draft: Order, order: Order, by) -> None:
     from orders.models import RenewalRequest, RenewalStatus
 
     renewal = (RenewalRequest.objects.select_for_update(of=("self",)).select_related("preparation__order")
-               .filter(draft_id=draft.pk, status=RenewalStatus.PENDING).first())
-    if renewal is not None:
-        renewal_approved_record(renewal=renewal, new_order=order, by=by)
+               .filter(draft_id=draft.pk).first())
+    if renewal is None:
+        return
+    if renewal.status != RenewalStatus.PENDING:  # decided another way meanwhile (the API, the other button, a denial)
+        done = (f"approved as order {Order.objects.filter(pk=renewal.new_order_id).values_list('number', flat=True).first()}"
+                if renewal.status == RenewalStatus.APPROVED else "denied")
+        raise ServiceError(f"This draft renews a prescription whose renewal was already {done}, so signing it would send a "
+                           "second order: discard the draft instead.", code="renewal_decided", status=409)
+    renewal_approved_record(renewal=renewal, new_order=order, by=by)
 
 
 def prescriber_of(user, prescriber_npi: str | None = None) -> Prescriber:

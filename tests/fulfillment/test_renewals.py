@@ -158,3 +158,48 @@ def test_renew_as_it_was_goes_through_the_review_and_attestation_and_keeps_the_r
     assert Order.objects.exclude(status="draft").count() == before + 1
     twice = api_as(rivera.user).post(f"/api/v1/renewal-requests/{renewal.public_id}/approve/", {}, format="json")
     assert twice.status_code == 409 and renewal.new_order.number in twice.json()["error"]["message"]
+
+
+def test_a_renewal_decided_without_its_draft_leaves_no_draft_to_sign_as_a_second_order(client, api_as, rivera, staff, ready,
+                                                                                       time_machine, password):
+    """The button makes a prefilled draft; if the renewal is then approved through the API (or denied), the draft goes.
+    A draft that outlived its renewal's decision (a race) is refused at signing: it would be a second order."""
+    from django.urls import reverse
+
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=2, refill_interval_days=30)
+    ship(staff, job0["id"], "SIM-RENEW-DRAFT")
+    time_machine.move_to(START + dt.timedelta(days=366), tick=False)
+    refused = staff["pharmacist"].post(f"/api/v1/preparations/{prep_id(order)}/refills/", {}, format="json")
+    renewal = RenewalRequest.objects.get(public_id=refused.json()["error"]["renewal_request"])
+    sign_in(client, rivera.user, password)
+    review_url = client.post(reverse("renewal-approve", args=[renewal.public_id]))["Location"]
+    renewal.refresh_from_db()
+    draft_pk = renewal.draft_id
+    assert Order.objects.filter(pk=draft_pk, status="draft").exists()
+
+    approved = api_as(rivera.user).post(f"/api/v1/renewal-requests/{renewal.public_id}/approve/", {}, format="json")
+    assert approved.status_code == 201, approved.json()
+    assert not Order.objects.filter(pk=draft_pk).exists()  # the draft went with the decision
+    signed_orders = Order.objects.exclude(status="draft").count()
+
+    # The race: a draft that outlived the decision is refused at signing, in words, and nothing is signed.
+    client.post(reverse("renewal-approve", args=[renewal.public_id]))  # the decided renewal opens no new draft
+    renewal.refresh_from_db()
+    assert renewal.draft_id is None and not Order.objects.filter(status="draft", patient=order_patient(order)).exists()
+    from orders.services import order_draft_create, order_reorder_body, prescriber_of
+    original = Order.objects.get(public_id=order["id"])
+    stale = order_draft_create(prescriber=prescriber_of(rivera.user), by=rivera.user, body={"preparations": []},
+                               patient=original.patient)
+    RenewalRequest.objects.filter(pk=renewal.pk).update(draft=stale)
+    body = order_reorder_body(original, only=original.preparations.get())
+    body["patient_id"] = str(original.patient.public_id)
+    Order.objects.filter(pk=stale.pk).update(draft=body)
+    answer = client.post(f"/orders/{stale.public_id}/review/", {"attest": "on", "note": ""})
+    assert "whose renewal was already approved as order" in answer.content.decode()
+    assert Order.objects.exclude(status="draft").count() == signed_orders
+    assert review_url  # the page the button opened
+
+
+def order_patient(order: dict):
+    return Order.objects.get(public_id=order["id"]).patient
