@@ -29,7 +29,11 @@ def _who(user) -> str:
 
 
 def _when(moment) -> str:
-    return "" if moment is None else timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
+    """'Dec 1, 2026 10:38 EST': as the portal writes a moment (the API's machine times are the `*_at` ISO fields)."""
+    if moment is None:
+        return ""
+    local = timezone.localtime(moment)
+    return f"{local:%b} {local.day}, {local:%Y %H:%M %Z}"
 
 
 def mfr_for_record(job: Job):

@@ -4,6 +4,8 @@ nothing changed), the PDF frozen at release whose SHA-256 is stored and served, 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import hashlib
 import subprocess
 from pathlib import Path
@@ -57,8 +59,12 @@ def test_a_released_record_holds_every_field_and_its_frozen_pdf_matches_its_hash
     assert answer.status_code == 200 and answer["Content-Type"] == "application/pdf"
     assert answer["X-Content-SHA256"] == record.pdf_sha256 == hashlib.sha256(answer.content).hexdigest()
     text = pdf_text(answer.content)
-    for value in (f"{prep.mfr.code} version 1", "DSM Nutritional Products", line.lot_number, line.lot_expires_on.isoformat(),
-                  niacinamide["actual_g"], "Physical description observed: As specified", cr["beyond_use_date"],
+    def day(iso: str) -> str:  # the PDF writes dates as people do: "Jan 5, 2027"
+        d = dt.date.fromisoformat(iso)
+        return f"{d:%b} {d.day}, {d.year}"
+
+    for value in (f"{prep.mfr.code} version 1", "DSM Nutritional Products", line.lot_number, day(line.lot_expires_on.isoformat()),
+                  niacinamide["actual_g"], "Physical description observed: As specified", day(cr["beyond_use_date"]),
                   "Store at 20–25 °C or in a refrigerator", "Completeness review and release", pharmacist.get_full_name()):
         assert value in text, value
     # Read back with pdftotext as well: the words an inspector's tools see.

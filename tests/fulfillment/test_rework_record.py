@@ -5,11 +5,15 @@ and list the earlier one; the released record's frozen PDF names the failed atte
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 
 import pytest
 
 from fulfillment import records
 from fulfillment.models import CompoundingRecord, Job
+from pypdf import PdfReader
+
 from tests.builders import claimed_job, pdf_text, record_body
 from tests.twofa import sign_in
 
@@ -62,3 +66,8 @@ def test_a_reworked_job_keeps_the_failed_record_and_releases_the_second(client, 
     text = pdf_text(answer.content)
     assert "attempt 2" in text and "Reworked: attempt 1" in text and "pH 6.5 is outside" in text
     assert "Completeness review and release" in text
+    # Words for people: no internal id, moments as the portal writes them; the release line never stands alone on a page.
+    assert str(Job.objects.get(public_id=job["id"]).preparation.mfr.public_id) not in text
+    assert re.search(r"[A-Z][a-z]{2} \d{1,2}, \d{4} \d{2}:\d{2}", text) and not re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", text)
+    last_page = PdfReader(io.BytesIO(answer.content)).pages[-1].extract_text()
+    assert "Completeness review and release by the pharmacist" in last_page and "Completeness review and release:" in last_page

@@ -1,6 +1,7 @@
 """A released compounding record is frozen to PDF by a real worker (the `pdf` queue), its SHA-256 stored and served
 with the PDF; the PDF read back holds the recorded values. The PDF is kept in var/screens/ to be looked at."""
 
+import datetime as dt
 import hashlib
 import time
 from pathlib import Path
@@ -30,5 +31,11 @@ def test_the_worker_freezes_the_released_record(celery_worker_process, api_as, r
     SCREENS.mkdir(parents=True, exist_ok=True)
     (SCREENS / "compounding-record.pdf").write_bytes(pdf.content)
     text = pdf_text(pdf.content)
-    assert f"{answer['mfr']['code']} version 1" in text and answer["components"][0]["lot"] in text and answer["beyond_use_date"] in text
+    assert f"{answer['mfr']['code']} version 1" in text and answer["components"][0]["lot"] in text and day(answer["beyond_use_date"]) in text
     assert "fulfillment.tasks.render_record_pdf" in celery_worker_process.log_path.read_text()
+
+
+def day(iso: str) -> str:
+    """A date as the record's PDF writes it for people: "Jan 5, 2027"."""
+    d = dt.date.fromisoformat(iso)
+    return f"{d:%b} {d.day}, {d.year}"
