@@ -123,7 +123,8 @@ def _patient_objects(patient_id: int) -> dict[str, set]:
         "CompoundingRecordHistory": records,
         "RecordLineHistory": set(m["RecordLineHistory"].objects.filter(record_id__in=records).values_list("pgh_obj_id", flat=True)),
         "QCResultHistory": set(m["QCResultHistory"].objects.filter(job_id__in=jobs).values_list("pgh_obj_id", flat=True)),
-        "ShipmentHistory": set(m["ShipmentHistory"].objects.filter(order_id__in=orders).values_list("pgh_obj_id", flat=True)),
+        # A parcel belongs to one patient for good (its history does not repeat the patient): found by the live row.
+        "ShipmentHistory": set(apps.get_model("fulfillment", "Shipment").objects.filter(patient_id=patient_id).values_list("pk", flat=True)),
     }
 
 

@@ -15,8 +15,10 @@ def give_held_jobs_a_reason(apps, schema_editor):
     Job.objects.filter(status="on_hold", hold_reason="").update(hold_reason=HELD_BEFORE)
     Job.objects.filter(status="on_hold", held_from="").update(held_from="queued")
     # The updates queued deferred checks (the history rows' foreign keys); run them now so the table can be altered next.
-    schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    schema_editor.execute("SET CONSTRAINTS ALL DEFERRED")
+    # PostgreSQL only: SQLite (the embedded default of `make run`) has no deferred checks to run and no SET CONSTRAINTS.
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        schema_editor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 class Migration(migrations.Migration):
