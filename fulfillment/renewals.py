@@ -111,11 +111,11 @@ def renewal_approve(*, renewal: RenewalRequest, by, body: dict, source: str = So
         locked = _decide_check(renewal, by)
         new = order_services.order_submit(user=by, body=body, source=source)
         order_services.renewal_approved_record(renewal=locked, new_order=new, by=by)
-        _draft_discard(locked, by)
+        _draft_discard(locked)
     return new
 
 
-def _draft_discard(renewal: RenewalRequest, by) -> None:
+def _draft_discard(renewal: RenewalRequest) -> None:
     """A renewal decided without its prefilled draft (approved through the API or as it was, or denied): the draft goes,
     so it cannot later be signed as a second order."""
     if renewal.draft_id:
@@ -147,6 +147,6 @@ def renewal_deny(*, renewal: RenewalRequest, by, reason: str) -> RenewalRequest:
             status=RenewalStatus.DENIED, reason=reason[:2000], decided_by=by, decided_at=timezone.now())
         prep = locked.preparation
         event_record(order=prep.order, preparation=prep, kind="renewal_denied", actor=by, message=f"renewal denied: {reason[:2000]}")
-        _draft_discard(locked, by)
+        _draft_discard(locked)
     locked.refresh_from_db()
     return locked
