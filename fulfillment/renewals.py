@@ -23,8 +23,19 @@ RENEWABLE = frozenset({"NO_REFILLS_LEFT", "PRESCRIPTION_EXPIRED"})
 RECHECK_FAILED = "REFILL_RECHECK_FAILED"  # a refill stopped by today's check of the formula: the prescriber is asked too
 
 
+NOTE_MAX = 1000  # the note asking for it (the API's body says 1000 too)
+REASON_MAX = 2000  # the prescriber's reason for denying (the API's ReasonSerializer says 2000 too)
+
+
 class RenewalDecided(Conflict):
     code = "renewal_already_decided"
+
+
+def _length_check(name: str, value: str, limit: int, what: str) -> None:
+    """Never cut what a person wrote: refuse it, nothing saved."""
+    if len(value) > limit:
+        said = f"At most {limit} characters (this has {len(value)})."
+        raise ServiceError(f"{what} is too long: {said[0].lower()}{said[1:]} Nothing was saved.", fields={name: [said]})
 
 
 def _who(by, source: str) -> str:
@@ -37,7 +48,8 @@ def renewal_request(*, preparation: Preparation, by, note: str = "", source: str
                     why: str | None = None) -> tuple[RenewalRequest, bool]:
     """Ask the prescriber to renew `preparation`. Returns (request, created): a request already waiting is answered
     again rather than doubled. Refused (409 RENEWAL_NOT_NEEDED) while a refill can still be had."""
-    note = " ".join(str(note or "").split())[:1000]
+    note = " ".join(str(note or "").split())
+    _length_check("note", note, NOTE_MAX, "The note")
     source = source or _source_for(by)
     with transaction.atomic():
         locked = Preparation.objects.select_for_update().select_related("order").get(pk=preparation.pk)
@@ -141,12 +153,13 @@ def renewal_deny(*, renewal: RenewalRequest, by, reason: str) -> RenewalRequest:
     reason = " ".join(str(reason or "").split())
     if not reason:
         raise ServiceError("Say why you deny the renewal: the pharmacy and the patient are told.", fields={"reason": ["This field is required."]})
+    _length_check("reason", reason, REASON_MAX, "The reason")
     with transaction.atomic():
         locked = _decide_check(renewal, by)
         RenewalRequest.objects.filter(pk=locked.pk, status=RenewalStatus.PENDING).update(
-            status=RenewalStatus.DENIED, reason=reason[:2000], decided_by=by, decided_at=timezone.now())
+            status=RenewalStatus.DENIED, reason=reason, decided_by=by, decided_at=timezone.now())
         prep = locked.preparation
-        event_record(order=prep.order, preparation=prep, kind="renewal_denied", actor=by, message=f"renewal denied: {reason[:2000]}")
+        event_record(order=prep.order, preparation=prep, kind="renewal_denied", actor=by, message=f"renewal denied: {reason}")
         _draft_discard(locked)
     locked.refresh_from_db()
     return locked

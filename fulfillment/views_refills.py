@@ -109,7 +109,7 @@ def renewal_decide(request, renewal_id, action):
     if not form.ok:  # beside the renewal's reason on the home page, with what was typed (without the NUL); nothing decided
         if form.errors:
             request.session["renewal_deny_refused"] = {"renewal": str(renewal.public_id), "error": form.errors["reason"],
-                                                       "reason": reason[:2000]}
+                                                       "reason": reason}
         return redirect("prescriber-home")
     try:
         if action == "approve":
@@ -127,7 +127,7 @@ def renewal_decide(request, renewal_id, action):
     except ServiceError as exc:
         if action == "deny" and "reason" in exc.fields:  # beside the renewal's reason on the home page, with what was typed
             request.session["renewal_deny_refused"] = {"renewal": str(renewal.public_id), "error": exc.message,
-                                                       "reason": reason[:2000]}
+                                                       "reason": reason}
             return redirect("prescriber-home")
         details = " ".join(m for msgs in exc.fields.values() for m in (msgs if isinstance(msgs, list) else [str(msgs)]))
         messages.error(request, f"{exc.message} {details}".strip())

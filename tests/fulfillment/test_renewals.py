@@ -203,3 +203,31 @@ def test_a_renewal_decided_without_its_draft_leaves_no_draft_to_sign_as_a_second
 
 def order_patient(order: dict):
     return Order.objects.get(public_id=order["id"]).patient
+
+
+def test_a_note_or_a_reason_too_long_is_refused_whole_never_cut(client, api_as, rivera, pharmacist, staff, ready, time_machine, password):
+    """What a person wrote is refused with its length, nothing saved; it used to be cut at 1000 (note) or 2000 (reason)
+    characters and saved."""
+    from fulfillment import renewals
+    from orders.models import Preparation
+    from portal.errors import ServiceError
+
+    order = depleted(api_as, rivera, staff, time_machine)
+    prep = Preparation.objects.get(public_id=prep_id(order))
+    with pytest.raises(ServiceError) as long_note:
+        renewals.renewal_request(preparation=prep, by=pharmacist, note="n" * 1001)
+    assert long_note.value.fields == {"note": ["At most 1000 characters (this has 1001)."]}
+    assert not RenewalRequest.objects.exists()
+    # The pharmacy's page says so, and asks nothing.
+    sign_in(client, pharmacist, password)
+    page = client.post(f"/preparations/{prep.public_id}/renewal/", {"note": "n" * 1001}, follow=True).content.decode()
+    assert "The note is too long: at most 1000 characters (this has 1001)." in page and not RenewalRequest.objects.exists()
+
+    renewal, created = renewals.renewal_request(preparation=prep, by=pharmacist, note="n" * 1000)
+    assert created and len(renewal.note) == 1000
+    with pytest.raises(ServiceError) as long_reason:
+        renewals.renewal_deny(renewal=renewal, by=rivera.user, reason="r" * 2001)
+    assert long_reason.value.fields == {"reason": ["At most 2000 characters (this has 2001)."]}
+    renewal.refresh_from_db()
+    assert renewal.status == "pending" and renewal.reason == ""
+    assert renewals.renewal_deny(renewal=renewal, by=rivera.user, reason="r" * 2000).reason == "r" * 2000
