@@ -17,6 +17,28 @@ from tests.builders import released_job
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
+def at_once(*calls) -> tuple[list, list]:
+    """Run each call in its own thread, released together; (their answers, the tracebacks of any that raised)."""
+    barrier = threading.Barrier(len(calls))
+    answers, errors = [], []
+
+    def run(call):
+        try:
+            barrier.wait()
+            answers.append(call())
+        except Exception:  # collected and asserted by the caller
+            errors.append(traceback.format_exc())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers, errors
+
+
 def test_two_requests_for_the_last_refill_make_one(api_as, rivera, pharmacist, technician, formulary, time_machine):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL")
@@ -30,25 +52,11 @@ def test_two_requests_for_the_last_refill_make_one(api_as, rivera, pharmacist, t
     time_machine.move_to(dt.datetime(2026, 12, 24, 15, 0, tzinfo=dt.timezone.utc), tick=False)
     url = f"/api/v1/preparations/{order['preparations'][0]['id']}/refills/"
     for attempt in range(3):  # three rounds: each time a fresh last refill, two callers at once
-        clients = [api_as(rivera.user), api_as(pharmacist)]
-        barrier = threading.Barrier(2)
-        answers, errors = [], []
-
         def ask(client):
-            try:
-                barrier.wait()
-                response = client.post(url, {"note": f"round {attempt}"}, format="json")
-                answers.append((response.status_code, response.json().get("error", {}).get("code")))
-            except Exception as exc:  # collected and asserted below
-                errors.append(repr(exc))
-            finally:
-                connection.close()
+            response = client.post(url, {"note": f"round {attempt}"}, format="json")
+            return response.status_code, response.json().get("error", {}).get("code")
 
-        threads = [threading.Thread(target=ask, args=(client,)) for client in clients]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        answers, errors = at_once(*(lambda client=client: ask(client) for client in (api_as(rivera.user), api_as(pharmacist))))
         print(f"\nround {attempt}: {sorted(answers)} errors {errors}")
         assert errors == []
         assert sorted(answers) == [(201, None), (409, "NO_REFILLS_LEFT")]
@@ -72,25 +80,11 @@ def test_a_renewal_approved_twice_at_once_makes_one_order(api_as, rivera, pharma
                                               "tracking_number": "SIM-RACE-RN"}, format="json")
     renewal = staff["pharmacist"].post(f"/api/v1/preparations/{order['preparations'][0]['id']}/renewal-requests/", {}, format="json").json()
     partner = PrescriberFactory(user__username="partner", clinic=rivera.clinic, states=["CA"])  # a colleague of the same clinic
-    clients = [api_as(rivera.user), api_as(partner.user)]
-    barrier = threading.Barrier(2)
-    answers, errors = [], []
-
-    def approve(client):
-        try:
-            barrier.wait()
-            answers.append(client.post(f"/api/v1/renewal-requests/{renewal['id']}/approve/", {}, format="json").status_code)
-        except Exception:  # collected and asserted below
-            errors.append(traceback.format_exc())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=approve, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    url = f"/api/v1/renewal-requests/{renewal['id']}/approve/"
+    answers, errors = at_once(*(lambda client=client: client.post(url, {}, format="json").status_code
+                                for client in (api_as(rivera.user), api_as(partner.user))))
     print(f"\ntwo approvals at once: {sorted(answers)} errors {errors}")
     assert errors == [] and sorted(answers) == [201, 409]
     assert Order.objects.filter(patient__first_name="Maya").count() == 2
     assert RenewalRequest.objects.get().status == "approved"
+
