@@ -270,7 +270,11 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
             signed_at=now, signed_by=user, attestation=ATTESTATION, draft={},
             **(_promise_fields(promise) if promise else {}),
         )
+        renewal = None
         if draft is not None:
+            # A renewal's draft: its request's row is locked before the draft's, the order every renewal path keeps
+            # (fulfillment.renewals locks the request, then deletes the draft), so the two never deadlock.
+            renewal = _renewal_of_draft(draft)
             order = order_transition(order=draft, to=OrderStatus.SUBMITTED, by=user, kind="signed", **fields)
         else:
             def make(number):
@@ -281,8 +285,8 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
 
             order = _with_unique_number(make)
         _preparations_create(order=order, body=body, outcome=outcome, answers=answers)
-        if draft is not None:
-            _renewal_draft_signed(draft=draft, order=order, by=user)
+        if renewal is not None:  # signing a renewal's changed copy approves the renewal
+            renewal_approved_record(renewal=renewal, new_order=order, by=user)
     return order
 
 
@@ -650,20 +654,20 @@ def renewal_approved_record(*, renewal, new_order: Order, by) -> None:
     event_record(order=prep.order, preparation=prep, kind="renewal_approved", actor=by, message=f"renewed by {who} as order {new_order.number}")
 
 
-def _renewal_draft_signed(*, draft: Order, order: Order, by) -> None:
-    """A draft signed: if it was a renewal's changed copy, the renewal is approved by it (the request's row locked)."""
+def _renewal_of_draft(draft: Order):
+    """The renewal request whose changed copy `draft` is (its row locked), or None; refused when it was decided meanwhile."""
     from orders.models import RenewalRequest, RenewalStatus
 
     renewal = (RenewalRequest.objects.select_for_update(of=("self",)).select_related("preparation__order")
                .filter(draft_id=draft.pk).first())
     if renewal is None:
-        return
+        return None
     if renewal.status != RenewalStatus.PENDING:  # decided another way meanwhile (the API, the other button, a denial)
         done = (f"approved as order {Order.objects.filter(pk=renewal.new_order_id).values_list('number', flat=True).first()}"
                 if renewal.status == RenewalStatus.APPROVED else "denied")
         raise ServiceError(f"This draft renews a prescription whose renewal was already {done}, so signing it would send a "
                            "second order: discard the draft instead.", code="renewal_decided", status=409)
-    renewal_approved_record(renewal=renewal, new_order=order, by=by)
+    return renewal
 
 
 def prescriber_of(user, prescriber_npi: str | None = None) -> Prescriber:

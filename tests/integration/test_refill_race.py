@@ -88,3 +88,61 @@ def test_a_renewal_approved_twice_at_once_makes_one_order(api_as, rivera, pharma
     assert Order.objects.filter(patient__first_name="Maya").count() == 2
     assert RenewalRequest.objects.get().status == "approved"
 
+
+def test_signing_a_renewals_draft_while_it_is_approved_through_the_api_never_deadlocks(client, api_as, rivera, pharmacist,
+                                                                                       technician, formulary, password):
+    """The prescriber signs the renewal's prefilled draft on the page while the renewal is approved through the API.
+    Signing used to lock the draft's order row, then the request's; approving locks the request's, then deletes the
+    draft: each waited for the other's row and PostgreSQL killed one (a 500). Both now take the request's row first.
+    The two are forced to interleave: the signing holds its first lock until the approval has taken its own."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    import threading
+    from unittest import mock
+
+    from django.urls import reverse
+
+    from fulfillment import renewals
+    from orders import services as order_services
+    from orders.models import Order, RenewalRequest
+    from tests.twofa import sign_in
+
+    _demo_pharmacy()
+    _demo_stock(technician)
+    staff = {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
+    order, job = released_job(api_as, rivera, staff, refills=0)
+    staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
+                                              "tracking_number": "SIM-RACE-DL"}, format="json")
+    renewal = RenewalRequest.objects.get(public_id=staff["pharmacist"].post(
+        f"/api/v1/preparations/{order['preparations'][0]['id']}/renewal-requests/", {}, format="json").json()["id"])
+    sign_in(client, rivera.user, password)
+    review = client.post(reverse("renewal-approve", args=[renewal.public_id]))["Location"]
+    signed_before = Order.objects.exclude(status="draft").count()
+
+    signing_locked, approval_locked = threading.Event(), threading.Event()
+    transition, decide_check = order_services.order_transition, renewals._decide_check
+
+    def transition_then_wait(**kw):  # the signing holds the draft's row (and, now, the request's) ...
+        done = transition(**kw)
+        signing_locked.set()
+        approval_locked.wait(3)
+        return done
+
+    def wait_then_decide_check(*args):  # ... while the approval takes the request's row
+        signing_locked.wait(3)
+        locked = decide_check(*args)
+        approval_locked.set()
+        return locked
+
+    api = api_as(rivera.user)
+    with mock.patch.object(order_services, "order_transition", transition_then_wait), \
+            mock.patch.object(renewals, "_decide_check", wait_then_decide_check):
+        answers, errors = at_once(
+            lambda: ("sign", client.post(review, {"attest": "on", "note": ""}).status_code),
+            lambda: ("api", api.post(f"/api/v1/renewal-requests/{renewal.public_id}/approve/", {}, format="json").status_code))
+    print(f"\nsign and approve at once: {sorted(answers)} errors {errors}")
+    assert errors == [], errors[0]
+    assert sorted(answers) == [("api", 409), ("sign", 302)]  # the signing had the request first; the approval is told it was
+    renewal.refresh_from_db()
+    assert renewal.status == "approved" and Order.objects.exclude(status="draft").count() == signed_before + 1
+    assert renewal.new_order.status == "submitted" and renewal.draft_id is None
