@@ -221,8 +221,8 @@ class JobVerify(Staff):
 
 
 class DeviationSerializer(serializers.Serializer):
-    what = serializers.CharField(max_length=1000, allow_blank=True)
-    reason = serializers.CharField(max_length=2000, allow_blank=True)
+    what = serializers.CharField(max_length=records.DEVIATION_WHAT_MAX, allow_blank=True)
+    reason = serializers.CharField(max_length=records.DEVIATION_REASON_MAX, allow_blank=True)
 
 
 class PdfOrJson(JSONRenderer):

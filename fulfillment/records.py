@@ -22,6 +22,7 @@ from fulfillment.models import CompoundingRecord, Job
 from portal.errors import ServiceError
 
 log = logging.getLogger(__name__)
+DEVIATION_WHAT_MAX, DEVIATION_REASON_MAX = 1000, 2000  # as the API's serializer and the page's form allow
 
 
 def _who(user) -> str:
@@ -67,9 +68,12 @@ def deviation_add(*, job: Job, by, what: str, reason: str) -> CompoundingRecord:
         errors["what"] = ["Say what deviated from the master formulation record or the worksheet."]
     if not reason:
         errors["reason"] = ["Give the reason."]
+    for name, value, most in (("what", what, DEVIATION_WHAT_MAX), ("reason", reason, DEVIATION_REASON_MAX)):
+        if len(value) > most:  # never cut what a person wrote on the record: refuse it, nothing saved
+            errors[name] = [f"At most {most} characters (this has {len(value)})."]
     if errors:
         raise ServiceError("The deviation was not recorded: see the marked fields.", fields=errors)
-    entry = {"what": what[:1000], "reason": reason[:2000], "by": _who(by), "at": _when(timezone.now())}
+    entry = {"what": what, "reason": reason, "by": _who(by), "at": _when(timezone.now())}
     with transaction.atomic():
         record = CompoundingRecord.objects.select_for_update().get(pk=record.pk)
         _refuse_if_frozen(record)
