@@ -120,7 +120,7 @@ def mfr_act(request, mfr_id, action):
             request.session["mfr_form_errors"] = checked.errors
             return _back(request, here)
     elif action == "review":
-        note = checked.text("note", max_length=500)
+        note = checked.text("note", max_length=mfrs.REVIEW_NOTE_MAX)
         if not checked.ok:
             request.session["mfr_review_form"] = {"note": note, "error": checked.errors.get("note", "")}
             return _back(request, here)

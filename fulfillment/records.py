@@ -20,6 +20,7 @@ from django.utils import timezone
 from fulfillment import documents
 from fulfillment.models import CompoundingRecord, Job
 from portal.errors import ServiceError
+from portal.numbers import moment_text
 
 log = logging.getLogger(__name__)
 DEVIATION_WHAT_MAX, DEVIATION_REASON_MAX = 1000, 2000  # as the API's serializer and the page's form allow
@@ -29,12 +30,7 @@ def _who(user) -> str:
     return "" if user is None else (user.get_full_name() or user.username)
 
 
-def _when(moment) -> str:
-    """'Dec 1, 2026 10:38 EST': as the portal writes a moment (the API's machine times are the `*_at` ISO fields)."""
-    if moment is None:
-        return ""
-    local = timezone.localtime(moment)
-    return f"{local:%b} {local.day}, {local:%Y %H:%M %Z}"
+_when = moment_text  # 'Dec 1, 2026 10:38 EST'
 
 
 def mfr_for_record(job: Job):
