@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from formulary.models import StockLot
-from fulfillment import records
+from fulfillment import records, services
 from fulfillment.models import CompoundingRecord, Job
 from orders.models import Preparation
 from portal.errors import ServiceError
@@ -198,3 +198,21 @@ def test_an_over_long_deviation_is_refused_never_cut(client, api_as, rivera, sta
     assert record.deviations == []
     added = records.deviation_add(job=record.job, by=pharmacist, what="w" * 1000, reason="r" * 2000)
     assert added.deviations[0]["what"] == "w" * 1000 and added.deviations[0]["reason"] == "r" * 2000
+
+
+def test_an_over_long_physical_description_is_refused_never_cut(client, api_as, rivera, staff, ready, technician, password):
+    from fulfillment.models import QCResult
+
+    order, job = claimed_job(api_as, rivera, staff)
+    staff["tech"].post(f"/api/v1/jobs/{job['id']}/record/", record_body(job["id"]), format="json")
+    seen = "Smooth white cream, " + "y" * 2000
+    sign_in(client, technician, password)
+    page = client.post(f"/pharmacy/jobs/{job['id']}/qc/", {"ph": "5.0", "appearance_ok": "yes", "fill_weight": "50",
+                                                           "description": seen}).content.decode()
+    assert f"At most 2000 characters (this has {len(seen)})." in page and seen in page  # beside the field, kept as typed
+    assert not QCResult.objects.filter(job__public_id=job["id"]).exists()
+    with pytest.raises(ServiceError) as refused:
+        services.job_qc(job=Job.objects.get(public_id=job["id"]), by=technician, ph="5.0", appearance_ok=True, fill_weight="50",
+                        description=seen)
+    assert refused.value.fields == {"description": [f"At most 2000 characters (this has {len(seen)})."]}
+    assert not QCResult.objects.filter(job__public_id=job["id"]).exists()
