@@ -245,3 +245,18 @@ def test_a_flagged_record_is_cleared_once_by_a_pharmacist_with_what_was_checked(
     assert "not flagged for review" in again
     mfr.refresh_from_db()
     assert mfr.notes.count("Reviewed") == 1
+
+
+def test_the_record_pages_name_the_route_as_people_say_it(client, api_as, rivera, staff, ready, pharmacist, password):
+    """The record keeps the route's code (what formulations are matched on, and the API's `route`); its pages say
+    "Topical (skin)", as the order does, never the code "topical"."""
+    order = submit(api_as, rivera, ingredients=CREAM)
+    mfr_id = order["preparations"][0]["mfr"]["id"]
+    assert staff["pharmacist"].get(f"/api/v1/mfrs/{mfr_id}/").json()["route"] == "topical"
+    v2 = staff["pharmacist"].post(f"/api/v1/mfrs/{mfr_id}/approve/") and staff["pharmacist"].post(f"/api/v1/mfrs/{mfr_id}/revise/").json()
+    sign_in(client, pharmacist, password)
+    for url in (f"/pharmacy/mfrs/{mfr_id}/", f"/pharmacy/mfrs/{mfr_id}/print/"):
+        page = client.get(url).content.decode()
+        assert '<dd data-testid="mfr-route">Topical (skin)</dd>' in page, url
+    compare = client.get(f"/pharmacy/mfrs/{mfr_id}/compare/{v2['id']}/").content.decode()
+    assert "<div>Topical (skin)</div>" in compare and "<div>topical</div>" not in compare
