@@ -326,13 +326,18 @@ def _mfr_for(prep: dict, answer: dict, *, order: Order, rules_version: str):
                        source=order.number)
 
 
+def _preparation_identity(preparation: Preparation):
+    """A signed preparation's formulation, as its MFR is keyed (the same fields _mfr_for reads from the body)."""
+    return identity_of(base=preparation.base_code, route=preparation.route, target_ph=preparation.checked.get("target_ph"),
+                       unit=preparation.unit, materials=[(line["ingredient"], line["percent"]) for line in preparation.ingredients])
+
+
 def preparation_mfr_propose(*, preparation: Preparation, by):
     """For a preparation signed before MFRs existed: link it to its formulation's MFR (proposing a draft)."""
     if preparation.mfr_id is not None:
         return preparation.mfr
     order = preparation.order
-    identity = identity_of(base=preparation.base_code, route=preparation.route, target_ph=preparation.checked.get("target_ph"),
-                           unit=preparation.unit, materials=[(line["ingredient"], line["percent"]) for line in preparation.ingredients])
+    identity = _preparation_identity(preparation)
     with transaction.atomic():
         mfr = mfr_propose(identity=identity, checked=preparation.checked, rules_version=order.rules_version,
                           quantity=preparation.quantity, by=by, source=order.number)
@@ -347,9 +352,7 @@ def preparation_mfr_for_refill(*, preparation: Preparation, by):
     retired), the draft proposed for it, as at verification. The preparation is linked to it; the caller decides
     whether the fill may be made (an approved version, not flagged for review). Call it in the caller's transaction."""
     current = preparation.mfr
-    identity = current.identity if current is not None else identity_of(
-        base=preparation.base_code, route=preparation.route, target_ph=preparation.checked.get("target_ph"), unit=preparation.unit,
-        materials=[(line["ingredient"], line["percent"]) for line in preparation.ingredients])
+    identity = current.identity if current is not None else _preparation_identity(preparation)
     order = preparation.order
     mfr = mfr_propose(identity=identity, checked=preparation.checked, rules_version=order.rules_version, quantity=preparation.quantity,
                       by=by, source=order.number)
