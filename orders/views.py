@@ -252,9 +252,6 @@ def order_list_page(request):
     })
 
 
-START_FROM = ("home", "favourites")
-
-
 @form_input_checked
 @prescriber_required
 @require_POST

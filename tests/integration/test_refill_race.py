@@ -4,6 +4,7 @@ other is refused (409 NO_REFILLS_LEFT), never two jobs."""
 
 import datetime as dt
 import threading
+import time
 import traceback
 
 import pytest
@@ -94,3 +95,63 @@ def test_a_renewal_approved_twice_at_once_makes_one_order(api_as, rivera, pharma
     assert errors == [] and sorted(answers) == [201, 409]
     assert Order.objects.filter(patient__first_name="Maya").count() == 2
     assert RenewalRequest.objects.get().status == "approved"
+
+
+def test_signing_a_renewal_draft_takes_the_renewal_lock_before_the_draft(api_as, rivera, staff, ready, time_machine):
+    """Deciding a renewal locks the request, then discards its draft; signing the draft must take the same two locks in
+    the same order. It took the draft's first and then waited for the request: a decision at that moment deadlocked,
+    and PostgreSQL ended one of them with an error page. Here a decision holds the request's lock while the draft is
+    signed: the draft must stay free for it, and the signing goes on once the decision lets go."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    from django.db import DatabaseError, transaction
+
+    from fulfillment.renewals import renewal_change_start
+    from orders import services
+    from orders.models import Order, RenewalRequest
+    from orders.views import run_checks
+    from tests.fulfillment.test_refills import START, prep_id, ship
+
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=0)
+    ship(staff, job0["id"], "SIM-RENEW-LOCK")
+    refused = staff["tech"].post(f"/api/v1/preparations/{prep_id(order)}/refills/", {}, format="json")
+    renewal = RenewalRequest.objects.get(public_id=refused.json()["error"]["renewal_request"])
+    draft = renewal_change_start(renewal=renewal, by=rivera.user)
+    body = run_checks(user=rivera.user, body=draft.draft)["validated"]
+    holding, answers, errors = threading.Event(), {}, []
+
+    def decide():  # what renewal_approve and renewal_deny do first: the request's lock, then the draft's
+        try:
+            with transaction.atomic():
+                RenewalRequest.objects.select_for_update().get(pk=renewal.pk)
+                holding.set()
+                time.sleep(1.5)  # the signing below reaches the lock it waits for
+                try:
+                    Order.objects.select_for_update(nowait=True).get(pk=draft.pk)
+                    answers["draft free"] = True
+                except DatabaseError:
+                    answers["draft free"] = False
+        except Exception:  # collected and asserted below
+            errors.append(traceback.format_exc())
+        finally:
+            connection.close()
+
+    def sign():
+        try:
+            holding.wait(10)
+            answers["signed"] = services.order_submit(user=rivera.user, body=body, source="web", draft=draft).status
+        except Exception:  # collected and asserted below
+            errors.append(traceback.format_exc())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=decide), threading.Thread(target=sign)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert answers == {"draft free": True, "signed": "submitted"}
+    renewal.refresh_from_db()
+    assert renewal.status == "approved" and renewal.new_order_id == draft.pk
