@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from formulary.compounding import CONTAINERS, VEHICLE_STEPS, added_late, equipment_line
 from formulary.models import Base, Material
+from formulary.routes import DEFAULT_ROUTE
 
 # The engine's storage lines (orders.rules.engine.STORAGE_TEXT), for an answer kept before it carried them.
 STORAGE_TEXT = {"refrigerate": "Store in a refrigerator, 2–8 °C", "room_or_refrigerate": "Store at 20–25 °C or in a refrigerator"}
@@ -29,7 +30,7 @@ def _pct(value) -> str:
 def identity_of(*, base: str, route: str, target_ph, unit: str, materials: list[tuple[str, object]]) -> dict:
     """What makes two preparations the same formulation (never the quantity)."""
     ph = None if target_ph is None else f"{Decimal(str(target_ph)).quantize(Decimal('0.01'))}"
-    return {"base": base, "route": route or "topical", "target_ph": ph, "unit": unit,
+    return {"base": base, "route": route or DEFAULT_ROUTE, "target_ph": ph, "unit": unit,
             "materials": sorted([code, _pct(percent)] for code, percent in materials)}
 
 

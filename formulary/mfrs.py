@@ -16,6 +16,7 @@ from formulary.models import MasterFormulationRecord as MFR
 from formulary.models import MfrStatus
 from portal.errors import Forbidden, ServiceError
 from portal.models import Role
+from portal.numbers import moment_text
 
 APPROVERS = frozenset({Role.PHARMACIST})
 TRANSITIONS = {
@@ -25,6 +26,7 @@ TRANSITIONS = {
 }
 # What a pharmacist may change in a draft (the identity and the engine's facts are not typed by hand).
 TEXT_MAX, STEP_MAX, STEPS_MAX = 4000, 1000, 60  # each typed field; each compounding step; steps in all
+REVIEW_NOTE_MAX = 500  # what the pharmacist checked, when clearing a review flag
 EDITABLE = ("container_closure", "equipment", "steps", "physical_description", "bud_source", "labelling", "notes")
 
 
@@ -173,8 +175,15 @@ def mfrs_flag_for_review(*, item_codes: list[str], reason: str) -> int:
 def mfr_review_clear(*, mfr: MFR, by, note: str = "") -> MFR:
     """The pharmacist reviewed a flagged record and it stands as it is (otherwise: a new version)."""
     _pharmacist(by, "reviews")
-    MFR.objects.filter(pk=mfr.pk).update(needs_review=False, review_reason="",
-                                         notes=(mfr.notes + "\n" if mfr.notes else "") + f"Reviewed {timezone.localtime():%Y-%m-%d %H:%M %Z} "
-                                         f"by {by.get_full_name() or by.username}: {note.strip()[:500] or 'no change needed'}.")
+    note = (note or "").strip()
+    if len(note) > REVIEW_NOTE_MAX:  # never cut what the pharmacist wrote: refuse it, nothing changed
+        raise ServiceError(f"The review was not recorded: what you checked is at most {REVIEW_NOTE_MAX} characters (this has {len(note)}).",
+                           fields={"note": [f"At most {REVIEW_NOTE_MAX} characters (this has {len(note)})."]})
+    said = f"Reviewed {moment_text(timezone.now())} by {by.get_full_name() or by.username}: {note or 'no change needed'}."
+    with transaction.atomic():  # only a flagged record is cleared, once: a second post adds no second review
+        mfr = MFR.objects.select_for_update().filter(pk=mfr.pk).first()
+        if mfr is None or not mfr.needs_review:
+            raise ServiceError("This record is not flagged for review (a pharmacist may have just cleared it).", code="not_flagged", status=409)
+        MFR.objects.filter(pk=mfr.pk).update(needs_review=False, review_reason="", notes=(mfr.notes + "\n" if mfr.notes else "") + said)
     mfr.refresh_from_db()
     return mfr

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from formulary.routes import route_name
 from portal.history import tracked
 
 
@@ -90,3 +91,8 @@ class MasterFormulationRecord(models.Model):
     @property
     def label(self) -> str:
         return f"{self.code} v{self.version}"
+
+    @property
+    def route_name(self) -> str:
+        """The route as people say it ("Topical (skin)"); `route` keeps the code the formulation is matched on."""
+        return route_name(self.route)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from formulary.models import Base, FormularyState, LotStatus, Material, StockLot
 from portal.errors import Forbidden, NotFound, ServiceError
 from portal.models import Role
+from portal.numbers import moment_text
 
 CERTIFICATE_MAX_BYTES = 10 * 1024 * 1024
 # Who may release a lot for use: a quality decision, so pharmacists and the pharmacy admin.
@@ -39,7 +40,7 @@ def formulary_item_edited(*, item, by=None) -> int:
     else:
         return 0
     who = f" by {by.get_full_name() or by.username}" if by is not None else ""
-    return mfrs_flag_for_review(item_codes=codes, reason=f"{what} was edited in the formulary on {timezone.localtime():%Y-%m-%d %H:%M %Z}{who}: "
+    return mfrs_flag_for_review(item_codes=codes, reason=f"{what} was edited in the formulary on {moment_text(timezone.now())}{who}: "
                                                           "check the components, calculations and beyond-use date still hold.")
 
 

@@ -40,6 +40,8 @@ def _text(mfr, field: str) -> list[str]:
         return lines + [f"{row['name']}: {row['grams_per_100']} g per 100" for row in calc.get("per_100", [])]
     if field == "qc":
         return [f"{t['test']}: {t['method']}; expected {t['expected']}" for t in mfr.qc]
+    if field == "route":
+        return [mfr.route_name]
     if field == "bud":
         return [f"{mfr.beyond_use_days} days from compounding · {mfr.storage_text}"]
     value = getattr(mfr, field)
@@ -120,7 +122,7 @@ def mfr_act(request, mfr_id, action):
             request.session["mfr_form_errors"] = checked.errors
             return _back(request, here)
     elif action == "review":
-        note = checked.text("note", max_length=500)
+        note = checked.text("note", max_length=mfrs.REVIEW_NOTE_MAX)
         if not checked.ok:
             request.session["mfr_review_form"] = {"note": note, "error": checked.errors.get("note", "")}
             return _back(request, here)

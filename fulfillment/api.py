@@ -194,7 +194,7 @@ class QCSerializer(serializers.Serializer):
     ph = serializers.DecimalField(max_digits=4, decimal_places=2, min_value=0, max_value=14, required=False, allow_null=True)
     appearance_ok = serializers.BooleanField()
     fill_weight = serializers.DecimalField(max_digits=10, decimal_places=3, min_value=0)
-    description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="",
+    description = serializers.CharField(max_length=services.QC_DESCRIPTION_MAX, required=False, allow_blank=True, default="",
                                         help_text="The physical description observed (blank with the appearance as specified: the MFR's).")
 
 
@@ -221,8 +221,8 @@ class JobVerify(Staff):
 
 
 class DeviationSerializer(serializers.Serializer):
-    what = serializers.CharField(max_length=1000, allow_blank=True)
-    reason = serializers.CharField(max_length=2000, allow_blank=True)
+    what = serializers.CharField(max_length=records.DEVIATION_WHAT_MAX, allow_blank=True)
+    reason = serializers.CharField(max_length=records.DEVIATION_REASON_MAX, allow_blank=True)
 
 
 class PdfOrJson(JSONRenderer):

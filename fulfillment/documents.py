@@ -23,7 +23,7 @@ from orders.presentation import allergy_names, free_of_line, percent_text, prepa
 from orders.rules.arithmetic import fefo
 from orders.rules.dating import beyond_use
 from orders.rules.engine import STORAGE_TEXT
-from orders.rules.titles import route_name
+from formulary.routes import route_name
 from portal.models import Pharmacy
 
 

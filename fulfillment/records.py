@@ -20,20 +20,17 @@ from django.utils import timezone
 from fulfillment import documents
 from fulfillment.models import CompoundingRecord, Job
 from portal.errors import ServiceError
+from portal.numbers import moment_text
 
 log = logging.getLogger(__name__)
+DEVIATION_WHAT_MAX, DEVIATION_REASON_MAX = 1000, 2000  # as the API's serializer and the page's form allow
 
 
 def _who(user) -> str:
     return "" if user is None else (user.get_full_name() or user.username)
 
 
-def _when(moment) -> str:
-    """'Dec 1, 2026 10:38 EST': as the portal writes a moment (the API's machine times are the `*_at` ISO fields)."""
-    if moment is None:
-        return ""
-    local = timezone.localtime(moment)
-    return f"{local:%b} {local.day}, {local:%Y %H:%M %Z}"
+_when = moment_text  # 'Dec 1, 2026 10:38 EST'
 
 
 def mfr_for_record(job: Job):
@@ -67,9 +64,12 @@ def deviation_add(*, job: Job, by, what: str, reason: str) -> CompoundingRecord:
         errors["what"] = ["Say what deviated from the master formulation record or the worksheet."]
     if not reason:
         errors["reason"] = ["Give the reason."]
+    for name, value, most in (("what", what, DEVIATION_WHAT_MAX), ("reason", reason, DEVIATION_REASON_MAX)):
+        if len(value) > most:  # never cut what a person wrote on the record: refuse it, nothing saved
+            errors[name] = [f"At most {most} characters (this has {len(value)})."]
     if errors:
         raise ServiceError("The deviation was not recorded: see the marked fields.", fields=errors)
-    entry = {"what": what[:1000], "reason": reason[:2000], "by": _who(by), "at": _when(timezone.now())}
+    entry = {"what": what, "reason": reason, "by": _who(by), "at": _when(timezone.now())}
     with transaction.atomic():
         record = CompoundingRecord.objects.select_for_update().get(pk=record.pk)
         _refuse_if_frozen(record)

@@ -136,7 +136,7 @@ def _draft_discard(renewal: RenewalRequest) -> None:
 
 def renewal_change_start(*, renewal: RenewalRequest, by) -> Order:
     """Approve with changes: a draft of the new order, prefilled, for the prescriber to change and sign; signing it
-    approves the renewal (renewal_draft_signed)."""
+    approves the renewal (orders.services.order_submit)."""
     with transaction.atomic():
         locked = _decide_check(renewal, by)
         if locked.draft_id and locked.draft.status == "draft":

@@ -27,8 +27,10 @@ from orders import services as order_services
 from orders.models import Order, OrderEventKind
 from orders.transitions import event_record
 from portal.errors import NotFound, ServiceError
+from portal.numbers import day_text
 
 CLAIM_MINUTES = 60
+QC_DESCRIPTION_MAX = 2000  # the physical description observed, as the API and the page allow
 WEIGHING_TOLERANCE = Decimal("0.05")  # ±5 % per weighing (WM-05)
 YIELD_RANGE = (Decimal(95), Decimal(105))  # WM-08
 TRACKING_NUMBER = re.compile(r"^[A-Za-z0-9-]{6,40}$")
@@ -148,7 +150,7 @@ def _lot_problem(row: dict, lot_number: str, today) -> tuple[StockLot | None, st
             return None, f"Lot {lot_number} is of {other_name}, not {row['name']}.", False
         return None, f"No lot {lot_number} of {row['name']} is in stock.", False
     if lot.expires_on < today or lot.status == LotStatus.EXPIRED:
-        return None, f"Lot {lot_number} of {row['name']} expired on {lot.expires_on:%Y-%m-%d}; it cannot be used.", True
+        return None, f"Lot {lot_number} of {row['name']} expired on {day_text(lot.expires_on)}; it cannot be used.", True
     if lot.status != LotStatus.RELEASED:
         return None, f"Lot {lot_number} is {lot.get_status_display().lower()}; use a released lot.", False
     return lot, "", False
@@ -306,7 +308,9 @@ def job_qc(*, job: Job, by, ph=None, appearance_ok, fill_weight, description: st
         errors["ph"] = ["Measure and type the pH: this preparation contains water."]
     if not isinstance(appearance_ok, bool):
         errors["appearance_ok"] = ["Say whether the appearance is as specified."]
-    description = str(description or "").strip()[:2000]
+    description = str(description or "").strip()
+    if len(description) > QC_DESCRIPTION_MAX:  # never cut what the technician saw: refuse it, nothing saved
+        errors["description"] = [f"At most {QC_DESCRIPTION_MAX} characters (this has {len(description)})."]
     if appearance_ok is False and not description:
         description = "Not as specified (nothing described)."
     elif not description:

@@ -415,7 +415,7 @@ def job_act(request, job_id, action):
                 messages.error(request, exc.message)
                 return redirect("job", job_id=job.public_id)
             qc_form = {"ph": post.get("ph", ""), "fill_weight": post.get("fill_weight", ""), "appearance_ok": post.get("appearance_ok", ""),
-                       "description": post.get("description", "")[:2000],
+                       "description": post.get("description", ""),
                        "errors": exc.fields, "message": exc.message}
             return render(request, "fulfillment/job.html", _job_context(job, request.user, qc_form=qc_form))
         messages.success(request, "QC recorded.")

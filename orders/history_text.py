@@ -10,6 +10,11 @@ from orders.models import OrderEvent, PreparationStatus
 _NUMBER_PREFIX = re.compile(r"^RX-\d{4}-\d{6}-\d+(-R\d+)?(:\s*)?")
 # Events the pharmacy keeps for itself: a refused move is an internal matter, not news for the prescriber.
 PHARMACY_ONLY_KINDS = frozenset({"transition_refused"})
+# Refills and renewals: their message is already the sentence ("renewed by Dr Rivera as order RX-…").
+REFILL_KINDS = frozenset({"refill_requested", "refill_released", "renewal_requested", "renewal_approved", "renewal_denied",
+                          "auto_refill_paused", "auto_refill_resumed"})
+# Events about one preparation: their sentence starts "Preparation 2: …".
+PREPARATION_KINDS = frozenset({"job_status", "qc_passed", "transition_refused"}) | REFILL_KINDS
 
 
 def _who(event: OrderEvent) -> str:
@@ -80,8 +85,7 @@ def event_sentence(event: OrderEvent) -> str:
         text = f"{who} amended the order and signed it again{': ' + detail if detail else '.'}"
     elif kind == "qc_passed":
         text = f"QC passed: {detail}." if detail else "QC passed."
-    elif kind in ("refill_requested", "refill_released", "renewal_requested", "renewal_approved", "renewal_denied", "auto_refill_paused",
-                  "auto_refill_resumed"):
+    elif kind in REFILL_KINDS:
         text = detail[:1].upper() + detail[1:] + "." if detail else kind.replace("_", " ").capitalize() + "."
     elif kind == "job_status":
         text = _job_sentence(event, who, detail)
@@ -95,9 +99,7 @@ def event_sentence(event: OrderEvent) -> str:
         text = f"Now {event.to_status.replace('_', ' ')}."
     else:
         text = detail or kind.replace("_", " ").capitalize() + "."
-    if event.preparation_id is not None and event.kind in ("job_status", "qc_passed", "transition_refused", "refill_requested",
-                                                                  "refill_released", "renewal_requested", "renewal_approved", "renewal_denied",
-                                                                  "auto_refill_paused", "auto_refill_resumed"):
+    if event.preparation_id is not None and kind in PREPARATION_KINDS:
         text = f"Preparation {event.preparation.position}: {text[0].lower() + text[1:] if text[:2] not in ('QC',) else text}"
     return text
 

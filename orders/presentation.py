@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from formulary.models import AllergenGroup
-from orders.rules.titles import route_name
+from formulary.routes import route_name
 from orders.rules.titles import title as rule_title
 
 PRESERVATIVES = "preservatives"

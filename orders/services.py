@@ -257,6 +257,8 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
     promise = promise_estimate(preparations=len(outcome.results), refrigerate=any(r.storage == "refrigerate" for r in outcome.results),
                                order_id=draft.pk if draft is not None else None, at=now)
     with transaction.atomic():
+        # A renewal's draft: the request's lock first, as deciding a renewal takes it before discarding the draft.
+        renewal = _renewal_of_draft_lock(draft=draft) if draft is not None else None
         ship_to = _ship_to(body, outcome.patient)
         patient = outcome.patient or _inline_patient(prescriber=prescriber, data=body["patient"], ship_to=ship_to)
         fields = dict(
@@ -270,11 +272,7 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
             signed_at=now, signed_by=user, attestation=ATTESTATION, draft={},
             **(_promise_fields(promise) if promise else {}),
         )
-        renewal = None
         if draft is not None:
-            # A renewal's draft: its request's row is locked before the draft's, the order every renewal path keeps
-            # (fulfillment.renewals locks the request, then deletes the draft), so the two never deadlock.
-            renewal = _renewal_of_draft(draft)
             order = order_transition(order=draft, to=OrderStatus.SUBMITTED, by=user, kind="signed", **fields)
         else:
             def make(number):
@@ -285,7 +283,7 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
 
             order = _with_unique_number(make)
         _preparations_create(order=order, body=body, outcome=outcome, answers=answers)
-        if renewal is not None:  # signing a renewal's changed copy approves the renewal
+        if renewal is not None:
             renewal_approved_record(renewal=renewal, new_order=order, by=user)
     return order
 
@@ -330,13 +328,18 @@ def _mfr_for(prep: dict, answer: dict, *, order: Order, rules_version: str):
                        source=order.number)
 
 
+def _preparation_identity(preparation: Preparation):
+    """A signed preparation's formulation, as its MFR is keyed (the same fields _mfr_for reads from the body)."""
+    return identity_of(base=preparation.base_code, route=preparation.route, target_ph=preparation.checked.get("target_ph"),
+                       unit=preparation.unit, materials=[(line["ingredient"], line["percent"]) for line in preparation.ingredients])
+
+
 def preparation_mfr_propose(*, preparation: Preparation, by):
     """For a preparation signed before MFRs existed: link it to its formulation's MFR (proposing a draft)."""
     if preparation.mfr_id is not None:
         return preparation.mfr
     order = preparation.order
-    identity = identity_of(base=preparation.base_code, route=preparation.route, target_ph=preparation.checked.get("target_ph"),
-                           unit=preparation.unit, materials=[(line["ingredient"], line["percent"]) for line in preparation.ingredients])
+    identity = _preparation_identity(preparation)
     with transaction.atomic():
         mfr = mfr_propose(identity=identity, checked=preparation.checked, rules_version=order.rules_version,
                           quantity=preparation.quantity, by=by, source=order.number)
@@ -351,9 +354,7 @@ def preparation_mfr_for_refill(*, preparation: Preparation, by):
     retired), the draft proposed for it, as at verification. The preparation is linked to it; the caller decides
     whether the fill may be made (an approved version, not flagged for review). Call it in the caller's transaction."""
     current = preparation.mfr
-    identity = current.identity if current is not None else identity_of(
-        base=preparation.base_code, route=preparation.route, target_ph=preparation.checked.get("target_ph"), unit=preparation.unit,
-        materials=[(line["ingredient"], line["percent"]) for line in preparation.ingredients])
+    identity = current.identity if current is not None else _preparation_identity(preparation)
     order = preparation.order
     mfr = mfr_propose(identity=identity, checked=preparation.checked, rules_version=order.rules_version, quantity=preparation.quantity,
                       by=by, source=order.number)
@@ -654,8 +655,9 @@ def renewal_approved_record(*, renewal, new_order: Order, by) -> None:
     event_record(order=prep.order, preparation=prep, kind="renewal_approved", actor=by, message=f"renewed by {who} as order {new_order.number}")
 
 
-def _renewal_of_draft(draft: Order):
-    """The renewal request whose changed copy `draft` is (its row locked), or None; refused when it was decided meanwhile."""
+def _renewal_of_draft_lock(*, draft: Order):
+    """The pending renewal request whose changed copy `draft` is, its row locked until the signing commits (signing
+    approves it), or None for any other draft. Refused when the renewal was decided another way meanwhile."""
     from orders.models import RenewalRequest, RenewalStatus
 
     renewal = (RenewalRequest.objects.select_for_update(of=("self",)).select_related("preparation__order")

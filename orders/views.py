@@ -21,7 +21,7 @@ from orders.order_form import (apply_action, body_for_check, body_from_post, fie
                                resolve_names, strip_rows, tidy_numbers)
 from orders.promise import promise_estimate
 from orders.presentation import preparation_view, safety, ship_to_text
-from orders.rules.titles import route_choices
+from formulary.routes import route_choices
 from orders.transitions import may_cancel
 from orders.validation import date_of_birth_problem, order_validate, result_as_json
 from portal.access import prescriber_required
@@ -250,9 +250,6 @@ def order_list_page(request):
         "orders": orders, "statuses": OrderStatus.choices, "status": status, "patient": patient,
         "patients": selectors.patient_list(user=request.user)[:500], "from": params.get("from", ""), "to": params.get("to", ""),
     })
-
-
-START_FROM = ("home", "favourites")
 
 
 @form_input_checked

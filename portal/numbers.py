@@ -69,3 +69,19 @@ def read_number(raw, *, what: str, units: tuple[str, ...] = (), example: str = "
     if not _PLAIN.match(text):
         raise NumberProblem(f"Write the {what.lower()} as a number, such as {example}.")
     return plain_number(Decimal(text))
+
+
+def day_text(value) -> str:
+    """A date as people read it everywhere in the portal: "Sep 7, 2026" (the templates' "M j, Y")."""
+    return f"{value:%b} {value.day}, {value.year}"
+
+
+def moment_text(value) -> str:
+    """A moment in the pharmacy's time, as the portal writes it in words: "Dec 1, 2026 10:38 EST" (the API's machine
+    times are its ISO `*_at` fields). None gives ""."""
+    if value is None:
+        return ""
+    from django.utils import timezone
+
+    local = timezone.localtime(value)
+    return f"{day_text(local)} {local:%H:%M %Z}"

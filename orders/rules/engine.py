@@ -309,7 +309,7 @@ def _water_ph_preservation(mix: _Mix, out: _Findings) -> _Water:
         aqueous = has_water
         if has_water:
             out.warn("AW_NOT_MEASURED", "Water activity was not measured; the preparation contains water, so it is dated as "
-                     "aqueous (BUD-07). A measured value below 0.60 would allow a longer date.")
+                     "aqueous. A measured value below 0.60 would allow a longer date.")
     target_ph = None
     if base is not None and base.default_ph is not None:
         target_ph = prep.target_ph if prep.target_ph is not None else base.default_ph

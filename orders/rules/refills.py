@@ -59,9 +59,10 @@ def earliest_refill(facts: RefillFacts) -> dt.date | None:
 
 def next_refill_on(facts: RefillFacts) -> dt.date | None:
     """When the next refill is due, for people: the earliest day, or None when no refill can come."""
-    if refill_refusal(facts) is not None and refill_refusal(facts).code != "REFILL_TOO_SOON":
+    refusal = refill_refusal(facts)
+    if refusal is not None and refusal.code != "REFILL_TOO_SOON":
         return None
-    return earliest_refill(facts) or None
+    return earliest_refill(facts)
 
 
 def refill_refusal(facts: RefillFacts) -> Refusal | None:

@@ -212,3 +212,51 @@ def test_over_long_text_is_refused_beside_its_field_never_cut(client, api_as, ri
                                                        "labelling": "As the label.", "notes": ""}, follow=True)
     assert " saved." in ok.content.decode()
     assert MasterFormulationRecord.objects.get(public_id=mfr_id).physical_description == "w" * 4000
+
+
+def test_a_flagged_record_is_cleared_once_by_a_pharmacist_with_what_was_checked(client, api_as, rivera, staff, ready, pharmacist,
+                                                                                technician, password):
+    """The review note is never cut (over 500 characters: refused with the count, nothing changed); the note says when in
+    the portal's words; a second post (a double click) adds no second review."""
+    import re
+
+    from formulary import mfrs
+    from portal.errors import Forbidden, ServiceError
+
+    order = submit(api_as, rivera, ingredients=CREAM)
+    mfr = MasterFormulationRecord.objects.get(public_id=order["preparations"][0]["mfr"]["id"])
+    assert mfrs.mfrs_flag_for_review(item_codes=["niacinamide"], reason="Niacinamide was edited.") == 1
+    mfr.refresh_from_db()
+    with pytest.raises(Forbidden):
+        mfrs.mfr_review_clear(mfr=mfr, by=technician, note="Looked.")
+    with pytest.raises(ServiceError) as refused:
+        mfrs.mfr_review_clear(mfr=mfr, by=pharmacist, note="n" * 501)
+    assert refused.value.fields == {"note": ["At most 500 characters (this has 501)."]}
+    mfr.refresh_from_db()
+    assert mfr.needs_review is True and "Reviewed" not in mfr.notes
+
+    sign_in(client, pharmacist, password)
+    page = client.post(f"/pharmacy/mfrs/{mfr.public_id}/review/", {"note": "Strength range unchanged."}, follow=True).content.decode()
+    assert "reviewed: it stands as it is" in page
+    mfr.refresh_from_db()
+    assert mfr.needs_review is False and mfr.review_reason == ""
+    assert re.search(r"Reviewed [A-Z][a-z]{2} \d{1,2}, \d{4} \d{2}:\d{2} \S+ by .+: Strength range unchanged\.", mfr.notes), mfr.notes
+    again = client.post(f"/pharmacy/mfrs/{mfr.public_id}/review/", {"note": "Again."}, follow=True).content.decode()
+    assert "not flagged for review" in again
+    mfr.refresh_from_db()
+    assert mfr.notes.count("Reviewed") == 1
+
+
+def test_the_record_pages_name_the_route_as_people_say_it(client, api_as, rivera, staff, ready, pharmacist, password):
+    """The record keeps the route's code (what formulations are matched on, and the API's `route`); its pages say
+    "Topical (skin)", as the order does, never the code "topical"."""
+    order = submit(api_as, rivera, ingredients=CREAM)
+    mfr_id = order["preparations"][0]["mfr"]["id"]
+    assert staff["pharmacist"].get(f"/api/v1/mfrs/{mfr_id}/").json()["route"] == "topical"
+    v2 = staff["pharmacist"].post(f"/api/v1/mfrs/{mfr_id}/approve/") and staff["pharmacist"].post(f"/api/v1/mfrs/{mfr_id}/revise/").json()
+    sign_in(client, pharmacist, password)
+    for url in (f"/pharmacy/mfrs/{mfr_id}/", f"/pharmacy/mfrs/{mfr_id}/print/"):
+        page = client.get(url).content.decode()
+        assert '<dd data-testid="mfr-route">Topical (skin)</dd>' in page, url
+    compare = client.get(f"/pharmacy/mfrs/{mfr_id}/compare/{v2['id']}/").content.decode()
+    assert "<div>Topical (skin)</div>" in compare and "<div>topical</div>" not in compare

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from formulary.models import StockLot
-from fulfillment import records
+from fulfillment import records, services
 from fulfillment.models import CompoundingRecord, Job
 from orders.models import Preparation
+from portal.errors import ServiceError
 from tests.builders import claimed_job, pdf_text, record_body, released_job
 from tests.twofa import sign_in
 
@@ -175,3 +176,43 @@ def test_the_record_before_release_is_open_and_its_pdf_is_not_served(api_as, riv
     answer = staff["pharmacist"].get(f"/api/v1/jobs/{job['id']}/compounding-record/?format=pdf")
     assert answer.status_code == 409 and answer.json()["error"]["code"] == "record_not_released"
     assert api_as(rivera.user).get(f"/api/v1/jobs/{job['id']}/compounding-record/").status_code == 403
+
+
+def test_an_over_long_deviation_is_refused_never_cut(client, api_as, rivera, staff, ready, pharmacist, password):
+    """A deviation is part of the legal record: text past the limit is refused with the count, never stored cut short."""
+    order, job = claimed_job(api_as, rivera, staff)
+    staff["tech"].post(f"/api/v1/jobs/{job['id']}/record/", record_body(job["id"]), format="json")
+    record = CompoundingRecord.objects.get(job__public_id=job["id"])
+    with pytest.raises(ServiceError) as refused:
+        records.deviation_add(job=record.job, by=pharmacist, what="w" * 1001, reason="r" * 2001)
+    assert refused.value.fields == {"what": ["At most 1000 characters (this has 1001)."],
+                                    "reason": ["At most 2000 characters (this has 2001)."]}
+    # The page's form (its maxlength bypassed): refused in words, nothing recorded.
+    sign_in(client, pharmacist, password)
+    page = client.post(f"/pharmacy/jobs/{job['id']}/compounding-record/deviations/", {"what": "Yield low", "reason": "x" * 2500},
+                       follow=True).content.decode()
+    assert "At most 2000 characters (this has 2500)." in page
+    api = staff["tech"].post(f"/api/v1/jobs/{job['id']}/compounding-record/deviations/", {"what": "w" * 1001, "reason": "why"}, format="json")
+    assert api.status_code == 400 and "what" in api.json()["error"]["fields"]
+    record.refresh_from_db()
+    assert record.deviations == []
+    added = records.deviation_add(job=record.job, by=pharmacist, what="w" * 1000, reason="r" * 2000)
+    assert added.deviations[0]["what"] == "w" * 1000 and added.deviations[0]["reason"] == "r" * 2000
+
+
+def test_an_over_long_physical_description_is_refused_never_cut(client, api_as, rivera, staff, ready, technician, password):
+    from fulfillment.models import QCResult
+
+    order, job = claimed_job(api_as, rivera, staff)
+    staff["tech"].post(f"/api/v1/jobs/{job['id']}/record/", record_body(job["id"]), format="json")
+    seen = "Smooth white cream, " + "y" * 2000
+    sign_in(client, technician, password)
+    page = client.post(f"/pharmacy/jobs/{job['id']}/qc/", {"ph": "5.0", "appearance_ok": "yes", "fill_weight": "50",
+                                                           "description": seen}).content.decode()
+    assert f"At most 2000 characters (this has {len(seen)})." in page and seen in page  # beside the field, kept as typed
+    assert not QCResult.objects.filter(job__public_id=job["id"]).exists()
+    with pytest.raises(ServiceError) as refused:
+        services.job_qc(job=Job.objects.get(public_id=job["id"]), by=technician, ph="5.0", appearance_ok=True, fill_weight="50",
+                        description=seen)
+    assert refused.value.fields == {"description": [f"At most 2000 characters (this has {len(seen)})."]}
+    assert not QCResult.objects.filter(job__public_id=job["id"]).exists()

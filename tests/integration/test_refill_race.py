@@ -4,6 +4,7 @@ other is refused (409 NO_REFILLS_LEFT), never two jobs."""
 
 import datetime as dt
 import threading
+import time
 import traceback
 
 import pytest
@@ -89,60 +90,61 @@ def test_a_renewal_approved_twice_at_once_makes_one_order(api_as, rivera, pharma
     assert RenewalRequest.objects.get().status == "approved"
 
 
-def test_signing_a_renewals_draft_while_it_is_approved_through_the_api_never_deadlocks(client, api_as, rivera, pharmacist,
-                                                                                       technician, formulary, password):
-    """The prescriber signs the renewal's prefilled draft on the page while the renewal is approved through the API.
-    Signing used to lock the draft's order row, then the request's; approving locks the request's, then deletes the
-    draft: each waited for the other's row and PostgreSQL killed one (a 500). Both now take the request's row first.
-    The two are forced to interleave: the signing holds its first lock until the approval has taken its own."""
+def test_signing_a_renewal_draft_takes_the_renewal_lock_before_the_draft(api_as, rivera, staff, ready, time_machine):
+    """Deciding a renewal locks the request, then discards its draft; signing the draft must take the same two locks in
+    the same order. It took the draft's first and then waited for the request: a decision at that moment deadlocked,
+    and PostgreSQL ended one of them with an error page. Here a decision holds the request's lock while the draft is
+    signed: the draft must stay free for it, and the signing goes on once the decision lets go."""
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL")
-    import threading
-    from unittest import mock
+    from django.db import DatabaseError, transaction
 
-    from django.urls import reverse
-
-    from fulfillment import renewals
-    from orders import services as order_services
+    from fulfillment.renewals import renewal_change_start
+    from orders import services
     from orders.models import Order, RenewalRequest
-    from tests.twofa import sign_in
+    from orders.views import run_checks
+    from tests.fulfillment.test_refills import START, prep_id, ship
 
-    _demo_pharmacy()
-    _demo_stock(technician)
-    staff = {"pharmacist": api_as(pharmacist), "tech": api_as(technician)}
-    order, job = released_job(api_as, rivera, staff, refills=0)
-    staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
-                                              "tracking_number": "SIM-RACE-DL"}, format="json")
-    renewal = RenewalRequest.objects.get(public_id=staff["pharmacist"].post(
-        f"/api/v1/preparations/{order['preparations'][0]['id']}/renewal-requests/", {}, format="json").json()["id"])
-    sign_in(client, rivera.user, password)
-    review = client.post(reverse("renewal-approve", args=[renewal.public_id]))["Location"]
-    signed_before = Order.objects.exclude(status="draft").count()
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=0)
+    ship(staff, job0["id"], "SIM-RENEW-LOCK")
+    refused = staff["tech"].post(f"/api/v1/preparations/{prep_id(order)}/refills/", {}, format="json")
+    renewal = RenewalRequest.objects.get(public_id=refused.json()["error"]["renewal_request"])
+    draft = renewal_change_start(renewal=renewal, by=rivera.user)
+    body = run_checks(user=rivera.user, body=draft.draft)["validated"]
+    holding, answers, errors = threading.Event(), {}, []
 
-    signing_locked, approval_locked = threading.Event(), threading.Event()
-    transition, decide_check = order_services.order_transition, renewals._decide_check
+    def decide():  # what renewal_approve and renewal_deny do first: the request's lock, then the draft's
+        try:
+            with transaction.atomic():
+                RenewalRequest.objects.select_for_update().get(pk=renewal.pk)
+                holding.set()
+                time.sleep(1.5)  # the signing below reaches the lock it waits for
+                try:
+                    Order.objects.select_for_update(nowait=True).get(pk=draft.pk)
+                    answers["draft free"] = True
+                except DatabaseError:
+                    answers["draft free"] = False
+        except Exception:  # collected and asserted below
+            errors.append(traceback.format_exc())
+        finally:
+            connection.close()
 
-    def transition_then_wait(**kw):  # the signing holds the draft's row (and, now, the request's) ...
-        done = transition(**kw)
-        signing_locked.set()
-        approval_locked.wait(3)
-        return done
+    def sign():
+        try:
+            holding.wait(10)
+            answers["signed"] = services.order_submit(user=rivera.user, body=body, source="web", draft=draft).status
+        except Exception:  # collected and asserted below
+            errors.append(traceback.format_exc())
+        finally:
+            connection.close()
 
-    def wait_then_decide_check(*args):  # ... while the approval takes the request's row
-        signing_locked.wait(3)
-        locked = decide_check(*args)
-        approval_locked.set()
-        return locked
-
-    api = api_as(rivera.user)
-    with mock.patch.object(order_services, "order_transition", transition_then_wait), \
-            mock.patch.object(renewals, "_decide_check", wait_then_decide_check):
-        answers, errors = at_once(
-            lambda: ("sign", client.post(review, {"attest": "on", "note": ""}).status_code),
-            lambda: ("api", api.post(f"/api/v1/renewal-requests/{renewal.public_id}/approve/", {}, format="json").status_code))
-    print(f"\nsign and approve at once: {sorted(answers)} errors {errors}")
-    assert errors == [], errors[0]
-    assert sorted(answers) == [("api", 409), ("sign", 302)]  # the signing had the request first; the approval is told it was
+    threads = [threading.Thread(target=decide), threading.Thread(target=sign)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert answers == {"draft free": True, "signed": "submitted"}
     renewal.refresh_from_db()
-    assert renewal.status == "approved" and Order.objects.exclude(status="draft").count() == signed_before + 1
-    assert renewal.new_order.status == "submitted" and renewal.draft_id is None
+    assert renewal.status == "approved" and renewal.new_order_id == draft.pk

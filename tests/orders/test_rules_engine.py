@@ -239,6 +239,10 @@ def test_water_activity_boundary(aw, aqueous):
 
 def test_aw_not_measured_only_when_water_is_present():
     assert "AW_NOT_MEASURED" in codes(run(prep()))
+    # Its words are read by the prescriber and the pharmacist: no spec reference such as "(BUD-07)" in them.
+    assert finding(run(prep()), "AW_NOT_MEASURED").message == ("Water activity was not measured; the preparation contains water, so "
+                                                               "it is dated as aqueous. A measured value below 0.60 would allow a "
+                                                               "longer date.")
     assert "AW_NOT_MEASURED" not in codes(run(prep(base="balm-base")))
 
 
