@@ -76,15 +76,18 @@ def refill_emit(event) -> None:
 def renewal_emit(event) -> None:
     """A renewal requested, approved (with the new order) or denied (issue 18)."""
     prep = event.preparation
-    renewal = RenewalRequest.objects.filter(preparation=prep).select_related("new_order").order_by("-created_at", "-pk").first()
-    if event.kind != K.RENEWAL_REQUESTED:
-        renewal = (RenewalRequest.objects.filter(preparation=prep, decided_at__isnull=False).select_related("new_order")
-                   .order_by("-decided_at", "-pk").first())
+    # The request this event is about: the newest one asked, or the one just decided. One query either way.
+    asked = event.kind == K.RENEWAL_REQUESTED
+    renewals = RenewalRequest.objects.filter(preparation=prep) if asked else \
+        RenewalRequest.objects.filter(preparation=prep, decided_at__isnull=False)
+    renewal = renewals.select_related("new_order").order_by("-created_at" if asked else "-decided_at", "-pk").first()
     data = {"preparation_id": str(prep.public_id), "position": prep.position,
             "renewal_request_id": str(renewal.public_id) if renewal else None, "status": renewal.status if renewal else None}
     if event.kind == K.RENEWAL_APPROVED and renewal and renewal.new_order_id:
         data["new_order_id"] = str(renewal.new_order.public_id)
         data["new_order_number"] = renewal.new_order.number
+    if event.kind == K.RENEWAL_DENIED and renewal:
+        data["reason"] = renewal.reason  # the prescriber's reason, as typed (docs/webhooks.md)
     event_emit(order=event.order, type=event.kind.replace("_", ".", 1), data=data)
 
 

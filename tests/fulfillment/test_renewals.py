@@ -67,6 +67,8 @@ def test_no_refills_left_asks_the_prescriber_who_approves_once(client, api_as, r
 
 
 def test_renewal_bad_input_changes_and_denial(api_as, rivera, staff, ready, time_machine):
+    WebhookEndpoint.objects.create(clinic=rivera.clinic, url="https://ehr.example.test/hooks", secret="s" * 32, created_by=rivera.user,
+                                   event_types=["renewal.denied"])
     order = depleted(api_as, rivera, staff, time_machine)
     url = f"/api/v1/preparations/{prep_id(order)}/renewal-requests/"
     # Not needed while refills remain.
@@ -93,6 +95,9 @@ def test_renewal_bad_input_changes_and_denial(api_as, rivera, staff, ready, time
     assert api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/deny/", {"reason": " "}, format="json").status_code == 400
     denied = api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/deny/", {"reason": "Needs a visit first"}, format="json")
     assert denied.status_code == 200 and denied.json()["status"] == "denied" and denied.json()["reason"] == "Needs a visit first"
+    # The platform hears the denial with the prescriber's reason, as typed (docs/webhooks.md).
+    told = WebhookEvent.objects.get(type="renewal.denied").payload["data"]
+    assert told["reason"] == "Needs a visit first" and told["renewal_request_id"] == second.json()["id"] and told["status"] == "denied"
     assert api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/approve/", {}, format="json").status_code == 409
 
 
