@@ -101,21 +101,31 @@ def _shipment_orders(shipment) -> list:
     return list(shipment.orders.select_related("patient", "prescriber__user").order_by("pk"))
 
 
+def _patient_email(template: str, shipment, orders: list) -> None:
+    """One email to the patient per parcel, however many of their orders it carries: it names each order, and the
+    email links each order's status page (the links are made when it is sent, from the ids kept here)."""
+    if orders:
+        email_queue(template=template, to=orders[0].patient.email, order=orders[0],
+                    payload={**_shipment_payload(shipment), "order_ids": [str(order.public_id) for order in orders]})
+
+
 def on_shipped(*, shipment) -> None:
     """Each order in the parcel (one patient, one address, perhaps several orders) hears of it as its own: its
-    platform's webhook in the order's sequence, its prescriber's email and the patient's email with that order's link."""
-    for order in _shipment_orders(shipment):
+    platform's webhook in the order's sequence and its prescriber's email. The patient gets one email for the parcel."""
+    orders = _shipment_orders(shipment)
+    for order in orders:
         event_emit(order=order, type="shipment.tracking_updated",
                    data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier,
                          "tracking_number": shipment.tracking_number, "status": shipment.status})
-        email_queue(template="patient_shipped", to=order.patient.email, order=order, payload=_shipment_payload(shipment))
         email_queue(template="prescriber_shipped", to=order.prescriber.user.email, order=order, payload=_shipment_payload(shipment))
+    _patient_email("patient_shipped", shipment, orders)
 
 
 def on_tracking(*, shipment, status: str, delivered: bool) -> None:
-    for order in _shipment_orders(shipment):
+    orders = _shipment_orders(shipment)
+    for order in orders:
         event_emit(order=order, type="shipment.tracking_updated",
                    data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier,
                          "tracking_number": shipment.tracking_number, "status": status})
-        if delivered:
-            email_queue(template="patient_delivered", to=order.patient.email, order=order, payload=_shipment_payload(shipment))
+    if delivered:
+        _patient_email("patient_delivered", shipment, orders)
