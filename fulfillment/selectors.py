@@ -217,7 +217,7 @@ def patient_status(*, link) -> dict:
         latest = shown[0]
         preparations.append({
             "name": prep.base_name, "actives": [line["name"] for line in prep.ingredients],
-            "status": _PATIENT_PREP_WORDS.get(prep.status, prep.get_status_display()),
+            "status": _PATIENT_PREP_WORDS.get(prep.status, prep.get_status_display()),  # the words its fills use
             "hold_reason": latest["hold_reason"],
             "public_id": str(prep.public_id), "refill": _refill_outlook(prep, order, outlook),
             "renewal": _renewal_outlook(prep, order, outlook),
@@ -267,6 +267,7 @@ def _patient_fill(prep, job, events, order) -> dict:
         "tracking_events": list(shipment.events.all()) if shipment else [],
         "shipped": shipment is not None, "delivered_at": shipment.delivered_at if shipment else None,
         "expected_delivery": _expected_delivery(shipment, carrier),
+        "delivery_late": _delivery_late(shipment, carrier),
     }
 
 
@@ -291,11 +292,23 @@ def _renewal_outlook(prep, order, outlook) -> dict | None:
     return {"can_ask": True, "pending": False, "why": refusal.code} if can_ask else None
 
 
-def _expected_delivery(shipment, carrier):
-    """Once shipped and not yet delivered: the carrier's estimate (a date, for the patient)."""
+def _estimate(shipment, carrier):
+    """Shipped and not reported delivered: the carrier's estimate (a date)."""
     if shipment is None or carrier is None or shipment.delivered_at is not None:
         return None
     return shipment.estimated_delivery_date or carrier.estimated_delivery(shipment)
+
+
+def _expected_delivery(shipment, carrier):
+    """Once shipped and not yet delivered: the carrier's estimate, while it is still to come (today or later)."""
+    estimate = _estimate(shipment, carrier)
+    return estimate if estimate is not None and estimate >= timezone.localdate() else None
+
+
+def _delivery_late(shipment, carrier):
+    """The estimate, once it has passed with no delivery reported: said as past, never as still expected."""
+    estimate = _estimate(shipment, carrier)
+    return estimate if estimate is not None and estimate < timezone.localdate() else None
 
 
 _STEP_LABELS = {
@@ -303,5 +316,5 @@ _STEP_LABELS = {
     "qc": "Quality check", "ready": "Ready to ship", "shipped": "Shipped", "delivered": "Delivered",
     "rework": "Being made again after a quality check", "on_hold": "On hold", "cancelled": "Cancelled",
 }
-# The preparation's status in the patient's words where the pharmacy's word is jargon.
-_PATIENT_PREP_WORDS = {"rework": "Being made again after a quality check"}
+# The preparation's status in the patient's words: the same as its fills' (one word for one state on the page).
+_PATIENT_PREP_WORDS = {**_STEP_LABELS, "pending": "Waiting for the pharmacist's check"}

@@ -22,6 +22,43 @@ from portal.errors import ServiceError
 from portal.pagination import NewestFirstCursor
 
 
+# --- The answer built directly --------------------------------------------------------------------------------
+# The serializers below declare the answer (its schema, its documentation); their to_representation builds it from
+# the row in plain Python with the same keys, order and values as DRF's field-by-field walk, which cost the list of
+# 50 orders (150 preparations, ~30 fields each) about half its time. tests/orders/test_order_answer.py holds the two
+# equal on every kind of order the API answers with.
+
+def _text(value):
+    return None if value is None else str(value)
+
+
+def _int(value):
+    return None if value is None else int(value)
+
+
+def _float(value):
+    return None if value is None else float(value)
+
+
+def _day(value):
+    return value.isoformat() if value else None  # DRF's DateField: ISO 8601, None when empty
+
+
+_DATETIME = serializers.DateTimeField()  # ISO 8601 in the current time zone, "Z" for UTC: DRF's own formatting
+
+
+def _moment(value):
+    return None if value is None else _DATETIME.to_representation(value)
+
+
+def _mapping(value):
+    return None if value is None else {str(key): item for key, item in value.items()}  # DictField: keys as text
+
+
+def _mappings(values):
+    return None if values is None else [None if item is None else _mapping(item) for item in values]
+
+
 class OrderPatientSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     external_id = serializers.CharField()
@@ -82,6 +119,21 @@ class PreparationOutSerializer(serializers.Serializer):
     def get_substances(self, p) -> list[dict]:
         return self._checked(p).get("substances", [])
 
+    def to_representation(self, p) -> dict:
+        checked = self._checked(p)
+        return {
+            "id": _text(p.public_id), "position": _int(p.position), "status": _text(p.status), "base": _text(p.base_code),
+            "base_name": _text(p.base_name), "quantity": _float(p.quantity), "unit": _text(p.unit), "route": _text(p.route),
+            "target_ph": _float(p.target_ph), "directions": _text(p.directions), "refills": _int(p.refills),
+            "refills_remaining": _int(p.refills_remaining), "refill_interval_days": _int(p.refill_interval_days),
+            "auto_refill_paused": None if p.auto_refill_paused is None else bool(p.auto_refill_paused),
+            "exclusions": _mapping(p.exclusions), "ingredients": _mappings(p.ingredients),
+            "beyond_use_days": _int(p.beyond_use_days),
+            "assigned_beyond_use_days": _int(p.assigned_bud_days), "beyond_use_citation": _text(p.bud_citation),
+            "storage": _text(p.storage), "findings": titled(checked.get("findings", [])), "aqueous": checked.get("aqueous"),
+            "preserved": checked.get("preserved"), "substances": checked.get("substances", []), "mfr": self.get_mfr(p),
+        }
+
 
 class RushSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=RushStatus.choices)
@@ -128,6 +180,27 @@ class OrderSerializer(serializers.Serializer):
     def get_ship_to(self, order) -> dict:
         return {"line1": order.ship_to_line1, "line2": order.ship_to_line2, "city": order.ship_to_city,
                 "state": order.ship_to_state, "postal_code": order.ship_to_postal_code}
+
+    def to_representation(self, order) -> dict:
+        patient, preparation = order.patient, self.fields["preparations"].child
+        return {
+            "id": _text(order.public_id), "number": _text(order.number), "status": _text(order.status),
+            "version": _int(order.version),
+            "external_id": _text(order.external_id), "source": _text(order.source),
+            "patient": None if patient is None else {
+                "id": _text(patient.public_id), "external_id": _text(patient.external_id),
+                "first_name": _text(patient.first_name),
+                "last_name": _text(patient.last_name), "date_of_birth": _day(patient.date_of_birth)},
+            "prescriber_npi": _text(order.prescriber.npi), "ship_to": self.get_ship_to(order),
+            "encounter_state": _text(order.encounter_state), "clinical_difference_note": _text(order.clinical_difference_note),
+            "rules_version": _text(order.rules_version), "signed_at": _moment(order.signed_at),
+            "created_at": _moment(order.created_at),
+            "preparations": [preparation.to_representation(p) for p in order.preparations.all()],
+            "patient_status_url": self.get_patient_status_url(order), "promised_ship_date": _day(order.promised_ship_date),
+            "promised_delivery_date": _day(order.promised_delivery_date),
+            "estimated_delivery_date": _day(order.estimated_delivery_date),
+            "rush": self.get_rush(order),
+        }
 
 
 class PreconditionFailed(ServiceError):

@@ -67,10 +67,13 @@ def env_time(name: str, default: str):
         raise ConfigError(f"{name}={raw!r} is not a time of day (use HH:MM on a 24-hour clock, e.g. 14:00)") from None
 
 
-def env_dates(name: str) -> list[str]:
-    """Dates as YYYY-MM-DD, comma-separated (kept as ISO text)."""
+def env_dates(name: str, *, unset=None) -> list[str] | None:
+    """Dates as YYYY-MM-DD, comma-separated (kept as ISO text); `unset` when the variable is not set at all (set
+    and empty is no dates)."""
     import datetime as dt
 
+    if name not in os.environ:
+        return unset
     days = env_list(name)
     for day in days:
         try:

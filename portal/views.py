@@ -53,7 +53,9 @@ def prescriber_home(request, *, start_form: dict | None = None):
         "needs_you": order_selectors.orders_needing_prescriber(user=request.user),
         "renewals": order_selectors.renewals_pending(user=request.user),
         "drafts": order_selectors.draft_list(user=request.user), "recent": recent, "favourites": favourites[:12],
-        "patients": order_selectors.patient_list(user=request.user)[:500], "start_form": start_form or {},
+        # Only for the favourites' patient menus (its name and id): read once, and only when there is a favourite to start.
+        "patients": order_selectors.patient_list(user=request.user).prefetch_related(None).only(
+            "public_id", "first_name", "last_name")[:500], "start_form": start_form or {},
         # A renewal denied without a reason (fulfillment.views_refills): its card shows why, beside what was typed.
         "deny_refused": request.session.pop("renewal_deny_refused", None) or {},
     })

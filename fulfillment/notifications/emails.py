@@ -12,6 +12,7 @@ from django.utils import timezone
 from fulfillment.carriers import tracking_url
 from fulfillment.models import EmailOutbox, OutboxStatus, Shipment
 from fulfillment.notifications.delivery import claim, retry_delay
+from orders.models import Order
 from orders.patient_links import link_url, patient_link_current
 
 SUBJECTS = {
@@ -22,7 +23,30 @@ SUBJECTS = {
     "prescriber_rejected": "Order {number} was not accepted",
     "prescriber_shipped": "Order {number} has shipped",
 }
+# A parcel carrying several of the patient's orders: one email about all of them.
+SUBJECTS_SEVERAL = {
+    "patient_shipped": "Your compounded preparations have shipped",
+    "patient_delivered": "Your compounded preparations were delivered",
+}
 RETRY = [60, 300, 1800, 7200, 21600]
+
+
+def _orders_of(message: EmailOutbox, payload: dict) -> list[dict]:
+    """The orders a parcel's email names (its payload's order_ids), each with its own live status link; [] for an
+    email about one order."""
+    ids = payload.get("order_ids") or []
+    if len(ids) < 2:
+        return []
+    by_id = {str(o.public_id): o for o in Order.objects.filter(public_id__in=ids, patient_id=message.order.patient_id)}
+    named = []
+    for order in (by_id[i] for i in ids if i in by_id):
+        link = patient_link_current(order=order)
+        named.append({"number": order.number, "status_url": link_url(link) if link else None})
+    return named
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _context(message: EmailOutbox) -> dict:
@@ -31,7 +55,10 @@ def _context(message: EmailOutbox) -> dict:
     order = message.order
     link = patient_link_current(order=order)
     payload = message.payload or _payload_of_old_row(message)
+    orders = _orders_of(message, payload)
     return {
+        "orders": orders,
+        "orders_text": _and([o["number"] for o in orders]) if orders else "",
         "order": order,
         "first_name": order.patient.first_name,
         "pharmacy": settings.PHARMACY_NAME,
@@ -61,7 +88,8 @@ def email_send(*, message_id: int) -> EmailOutbox | None:
     if message is None or not held:
         return message
     context = _context(message)
-    subject = SUBJECTS[message.template].format(number=message.order.number)
+    subject = (SUBJECTS_SEVERAL.get(message.template) if context["orders"] else None) or SUBJECTS[message.template]
+    subject = subject.format(number=message.order.number)
     text = engines["text"].get_template(f"emails/{message.template}.txt").render(context)
     html = render_to_string(f"emails/{message.template}.html", context)
     email = EmailMultiAlternatives(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[message.to])

@@ -76,15 +76,18 @@ def refill_emit(event) -> None:
 def renewal_emit(event) -> None:
     """A renewal requested, approved (with the new order) or denied (issue 18)."""
     prep = event.preparation
-    renewal = RenewalRequest.objects.filter(preparation=prep).select_related("new_order").order_by("-created_at", "-pk").first()
-    if event.kind != K.RENEWAL_REQUESTED:
-        renewal = (RenewalRequest.objects.filter(preparation=prep, decided_at__isnull=False).select_related("new_order")
-                   .order_by("-decided_at", "-pk").first())
+    # The request this event is about: the newest one asked, or the one just decided. One query either way.
+    asked = event.kind == K.RENEWAL_REQUESTED
+    renewals = RenewalRequest.objects.filter(preparation=prep) if asked else \
+        RenewalRequest.objects.filter(preparation=prep, decided_at__isnull=False)
+    renewal = renewals.select_related("new_order").order_by("-created_at" if asked else "-decided_at", "-pk").first()
     data = {"preparation_id": str(prep.public_id), "position": prep.position,
             "renewal_request_id": str(renewal.public_id) if renewal else None, "status": renewal.status if renewal else None}
     if event.kind == K.RENEWAL_APPROVED and renewal and renewal.new_order_id:
         data["new_order_id"] = str(renewal.new_order.public_id)
         data["new_order_number"] = renewal.new_order.number
+    if event.kind == K.RENEWAL_DENIED and renewal:
+        data["reason"] = renewal.reason  # the prescriber's reason, as typed (docs/webhooks.md)
     event_emit(order=event.order, type=event.kind.replace("_", ".", 1), data=data)
 
 
@@ -98,21 +101,31 @@ def _shipment_orders(shipment) -> list:
     return list(shipment.orders.select_related("patient", "prescriber__user").order_by("pk"))
 
 
+def _patient_email(template: str, shipment, orders: list) -> None:
+    """One email to the patient per parcel, however many of their orders it carries: it names each order, and the
+    email links each order's status page (the links are made when it is sent, from the ids kept here)."""
+    if orders:
+        email_queue(template=template, to=orders[0].patient.email, order=orders[0],
+                    payload={**_shipment_payload(shipment), "order_ids": [str(order.public_id) for order in orders]})
+
+
 def on_shipped(*, shipment) -> None:
     """Each order in the parcel (one patient, one address, perhaps several orders) hears of it as its own: its
-    platform's webhook in the order's sequence, its prescriber's email and the patient's email with that order's link."""
-    for order in _shipment_orders(shipment):
+    platform's webhook in the order's sequence and its prescriber's email. The patient gets one email for the parcel."""
+    orders = _shipment_orders(shipment)
+    for order in orders:
         event_emit(order=order, type="shipment.tracking_updated",
                    data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier,
                          "tracking_number": shipment.tracking_number, "status": shipment.status})
-        email_queue(template="patient_shipped", to=order.patient.email, order=order, payload=_shipment_payload(shipment))
         email_queue(template="prescriber_shipped", to=order.prescriber.user.email, order=order, payload=_shipment_payload(shipment))
+    _patient_email("patient_shipped", shipment, orders)
 
 
 def on_tracking(*, shipment, status: str, delivered: bool) -> None:
-    for order in _shipment_orders(shipment):
+    orders = _shipment_orders(shipment)
+    for order in orders:
         event_emit(order=order, type="shipment.tracking_updated",
                    data={"shipment_id": str(shipment.public_id), "carrier": shipment.carrier,
                          "tracking_number": shipment.tracking_number, "status": status})
-        if delivered:
-            email_queue(template="patient_delivered", to=order.patient.email, order=order, payload=_shipment_payload(shipment))
+    if delivered:
+        _patient_email("patient_delivered", shipment, orders)

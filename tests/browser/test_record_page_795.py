@@ -45,6 +45,8 @@ def test_record_page_from_open_to_frozen(page, live_server, api_as, rivera, staf
     expect(page.get_by_test_id("job-mfr")).to_contain_text("Made from master formulation record MFR-")
     _shots(page, "job")
     page.get_by_role("button", name="Verify and release").click()
+    # The release is saved (the page says so) before we leave: going at once could cancel the post on its way.
+    expect(page.get_by_text("verified and ready to ship.")).to_be_visible()
     page.goto(f"{live_server.url}/pharmacy/jobs/{job['id']}/compounding-record/")
     expect(page.get_by_test_id("record-state")).to_have_text("Released and frozen")
     record_pdf_render(record_id=CompoundingRecord.objects.get(job__public_id=job["id"]).pk)  # the worker's task

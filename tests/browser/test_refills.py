@@ -66,7 +66,7 @@ def test_patient_refill_on_a_phone_then_renewal(browser, live_server, api_as, ri
     expect(fills.nth(1).get_by_test_id("tracking")).to_contain_text("SIM-PHONE-RF")
     expect(patient.get_by_test_id("promise")).to_contain_text("Your refill is with the pharmacy")
     expect(patient.get_by_test_id("promise")).not_to_contain_text("expects to ship your order by")
-    expect(patient.get_by_test_id("prep-status")).to_have_text("Queued")
+    expect(patient.get_by_test_id("prep-status")).to_have_text("Waiting to be made")  # the words its refill uses
     expect(patient.get_by_test_id("refill-request")).to_have_count(0)
     expect(patient.get_by_test_id("refill-why-not")).to_have_count(0)  # the refill is on its way: nothing to explain
     shot(patient, "patient-refill-390")

@@ -34,7 +34,8 @@ def test_admin_import_all_or_nothing(as_admin, formulary):
     good = json.loads(json.dumps(formulary))
     good["materials"][1]["name"] = "Bifida Ferment Lysate (renamed)"
     revision = FormularyState.objects.get().revision
-    as_admin.post("/admin/formulary/formularystate/import/", {"file": io.BytesIO(json.dumps(good).encode())})
+    imported = as_admin.post("/admin/formulary/formularystate/import/", {"file": io.BytesIO(json.dumps(good).encode())}, follow=True)
+    assert imported.status_code == 200 and "Imported formulary" in imported.content.decode()
     assert Material.objects.get(code="bifida-ferment-lysate").name == "Bifida Ferment Lysate (renamed)"
     assert FormularyState.objects.get().revision == revision + 1
 

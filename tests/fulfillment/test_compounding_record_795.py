@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import hashlib
+import re
 import subprocess
 from pathlib import Path
 
@@ -68,6 +69,38 @@ def test_a_released_record_holds_every_field_and_its_frozen_pdf_matches_its_hash
                   niacinamide["actual_g"], "Physical description observed: As specified", day(cr["beyond_use_date"]),
                   "Store at 20–25 °C or in a refrigerator", "Completeness review and release", pharmacist.get_full_name()):
         assert value in text, value
+    # Every field USP <795> 7.3 asks of the record, each with the value recorded, in the PDF the pharmacy keeps.
+    words = re.sub(r"/\s+", "/", " ".join(text.replace("\xa0", " ").split()))  # a long name wraps after its slash in a cell
+
+    def said(*parts: str) -> None:
+        value = " ".join(" ".join(str(p).replace("\xa0", " ").split()) for p in parts)
+        assert value in words, value
+
+    said(f"Job {cr['job']} ({cr['fill_text']}) · order {cr['order']}")  # the assigned prescription and fill number
+    said("Compounded", day(cr["compounded_on"]))  # the date compounded
+    said("Preparation", cr["preparation"], "·", cr["quantity"])  # name, strength, dosage form and quantity
+    said("Patient", cr["patient"], "Prescriber", cr["prescriber"])
+    said("Master formulation record", f"{cr['mfr']['code']} version {cr['mfr']['version']}, approved by",
+         cr["mfr"]["approved_by"], "on", cr["mfr"]["approved_at"])  # the MFR followed
+    for c in cr["components"]:  # each component: source, lot, expiry, amounts, who weighed it and when
+        said(c["what"])
+        said(*([f"{c['manufacturer']} (manufacturer)"] if c["manufacturer"] else []), f"{c['vendor']} (vendor)", c["lot"],
+             day(c["expires_on"]), c["planned_g"], c["actual_g"], c["weighed_by"], c["weighed_at"])
+    y = cr["yield"]
+    said(f"Yield: {y['actual_g']} g of {y['theoretical_g']} g theoretical = {y['percent']} %")  # the actual yield
+    calc = cr["calculations"]  # the calculations as done
+    said(f"Dispensed {calc['dispensed']}; overage {calc['overage_percent']} %; batch {calc['batch']}; minimum weighable "
+         f"quantity {calc['minimum_weighable_g']} g.")
+    for row in calc["lines"]:
+        said(row["what"], f"{row['share_percent']:.1f}", row["planned_g"])
+    for q in cr["qc"]:  # quality control: each test, what the MFR expects and the result
+        said(q["test"], q["expected"], q["result"])
+    said("Physical description observed:", cr["physical_description"])
+    said("Beyond-use date", day(cr["beyond_use_date"]), f"({cr['beyond_use_basis']}) ·", cr["storage"])  # BUD and storage
+    said("Deviations None.")  # deviations (none in this batch; tests/fulfillment/test_rework_record.py names one)
+    for step in cr["steps"]:  # who did each step and when
+        said(step["step"], step["by"], step["at"])
+    said(f"Completeness review and release: {cr['reviewed_by']}, pharmacist, {cr['reviewed_at']}.")  # who verified it
     # Read back with pdftotext as well: the words an inspector's tools see.
     plain = subprocess.run(["pdftotext", "-layout", "-", "-"], input=answer.content, capture_output=True, check=True).stdout.decode()
     assert "Compounding record" in plain and line.lot_number in plain

@@ -242,3 +242,32 @@ def test_event_kinds_and_webhook_sequences_are_kept_by_the_database(api_as, rive
     with pytest.raises(IntegrityError), transaction.atomic():
         WebhookEvent.objects.create(public_id="evt_dup", clinic=db_order.clinic, order=db_order, type=first.type,
                                     sequence=first.sequence, payload={})
+
+
+def test_a_hold_posted_twice_from_the_job_page_is_refused_and_the_refusal_recorded(client, api_as, rivera, staff, pharmacist,
+                                                                                    password, ready):
+    """A double click on "Put on hold": the first holds the job, the second is refused by the job door (a job on hold
+    cannot be held again) with a message on the page, and the refused move on_hold → on_hold is recorded."""
+    from tests.twofa import sign_in
+
+    order = submit(api_as, rivera)
+    approve(staff, order)
+    job = Job.objects.get(preparation__order__public_id=order["id"])
+    db_order = job.preparation.order
+    sign_in(client, pharmacist, password)
+    first = client.post(f"/pharmacy/jobs/{job.public_id}/hold/", {"reason": "Waiting for the base to arrive"}, follow=True)
+    assert first.status_code == 200 and "is on hold" in first.content.decode()
+    job.refresh_from_db()
+    assert (job.status, job.hold_reason, job.held_from) == ("on_hold", "Waiting for the base to arrive", "queued")
+    assert _refused_events(db_order) == 0
+    version = job.version
+
+    second = client.post(f"/pharmacy/jobs/{job.public_id}/hold/", {"reason": "Clicked again"}, follow=True)
+    assert second.status_code == 200
+    assert f'<li class="error">Job {job.number} is on hold; it cannot' in second.content.decode()  # said, not a success
+    job.refresh_from_db()
+    assert (job.status, job.hold_reason, job.held_from) == ("on_hold", "Waiting for the base to arrive", "queued")
+    assert job.version == version  # the refused hold changed nothing
+    refused = OrderEvent.objects.get(order=db_order, kind=OrderEventKind.TRANSITION_REFUSED)
+    assert (refused.from_status, refused.to_status, refused.actor, refused.preparation_id) == ("on_hold", "on_hold", pharmacist,
+                                                                                                job.preparation_id)

@@ -186,3 +186,42 @@ def test_the_migration_gives_each_existing_shipment_its_order_and_patient(api_as
         shipment = Shipment.objects.get(pk=old_row.pk)
         assert list(shipment.orders.all()) == [order] and shipment.patient_id == order.patient_id
         assert list(order.shipments.all()) == [shipment]
+
+
+def test_one_parcel_of_two_orders_sends_the_patient_one_shipped_and_one_delivered_email(two_orders, staff, settings):
+    """The patient gets one email when the parcel ships and one when it arrives, naming both orders with a link to
+    each; each order's prescriber still hears of their own order, and each order keeps its own webhooks and status."""
+    from django.core import mail
+
+    from fulfillment.models import EmailOutbox
+    from fulfillment.notifications import emails
+    from orders.patient_links import link_url, patient_link_current
+
+    first_order, second_order = (Order.objects.get(public_id=o) for o in two_orders["orders"])
+    Patient.objects.filter(pk=two_orders["patient"].pk).update(email="maya.lopez@example.test")
+    first_order.patient.refresh_from_db()
+    EmailOutbox.objects.all().delete()  # the approval emails: not what this test reads
+    shipped = staff["tech"].post("/api/v1/shipments/", {"jobs": two_orders["jobs"], "carrier": "simulated", "service": "Ground",
+                                                        "tracking_number": "SIM-BOTH-0003", "cold_pack": True}, format="json")
+    assert shipped.status_code == 201, shipped.json()
+    shipment = Shipment.objects.get()
+    tracking.shipments_poll(now=shipment.shipped_at + dt.timedelta(seconds=settings.SIMULATED_CARRIER_STEP_SECONDS) * 4)
+    assert sorted(EmailOutbox.objects.values_list("template", flat=True)) == [
+        "patient_delivered", "patient_shipped", "prescriber_shipped", "prescriber_shipped"]
+    assert sorted(EmailOutbox.objects.filter(template="prescriber_shipped").values_list("order_id", flat=True)) == sorted(
+        [first_order.pk, second_order.pk])  # each prescriber's email is about their own order
+    for pk in EmailOutbox.objects.values_list("pk", flat=True):
+        emails.email_send(message_id=pk)
+    to_patient = [m for m in mail.outbox if m.to == [first_order.patient.email]]
+    assert [m.subject for m in to_patient] == ["Your compounded preparations have shipped", "Your compounded preparations were delivered"]
+    for message in to_patient:
+        html = message.alternatives[0][0]
+        for order in (first_order, second_order):
+            url = link_url(patient_link_current(order=order))
+            assert order.number in message.body and url in message.body and url in html, (message.subject, order.number)
+    assert f"orders {first_order.number} and {second_order.number}" in to_patient[0].body
+    for order in (first_order, second_order):  # each order still moves and tells its platform on its own
+        order.refresh_from_db()
+        assert order.status == "delivered"
+        statuses = [e.payload["data"]["status"] for e in WebhookEvent.objects.filter(order=order, type="shipment.tracking_updated")]
+        assert statuses[0] == "label_created" and statuses[-1] == "delivered"

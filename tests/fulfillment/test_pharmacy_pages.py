@@ -103,5 +103,8 @@ def test_pharmacy_pages_show_dates_as_the_rest_of_the_portal(client, technician,
         assert re.search(r"\b[A-Z][a-z]{2} \d{1,2}, 20\d\d\b", text), url  # "Apr 12, 1991", "Dec 1, 2026 10:38"
     # Walk #5: no repository path or material slug on the master formulation record.
     record = visible(c.get(f"/pharmacy/mfrs/{mfr_id}/").content.decode())
-    assert "docs/rules.md" not in record and "ointment-base ·" not in record and "ceramide-np ·" not in record
-    assert "Ceramide NP" in record or "ceramide" in record.lower()
+    assert "docs/rules.md" not in record and "ointment-base" not in record and "ceramide-np" not in record
+    assert "Ceramide NP" in record
+    for url in pages:  # nor on any of the pharmacy's pages people read
+        text = visible(c.get(url).content.decode())
+        assert "ceramide-np" not in text and "ointment-base" not in text, (url, re.findall(r".{40}(?:ceramide-np|ointment-base).{20}", text))

@@ -41,6 +41,40 @@ def test_calendar_skips_weekends_and_holidays(settings):
     assert business_days.received_on(at(2026, 12, 4, 14, 0)) == dt.date(2026, 12, 7)
 
 
+def test_without_the_setting_the_carriers_federal_holidays_are_kept_on_their_observed_day(settings, db):
+    settings.PHARMACY_HOLIDAYS = None  # not set: the default calendar
+    days = business_days.carrier_holidays(2026)
+    assert days[dt.date(2026, 11, 26)] == "Thanksgiving Day"  # the fourth Thursday of November
+    assert days[dt.date(2026, 7, 3)] == "Independence Day"  # July 4, 2026 is a Saturday: kept on Friday the 3rd
+    assert dt.date(2026, 7, 4) not in days
+    assert [d.isoformat() for d in days] == ["2026-01-01", "2026-01-19", "2026-02-16", "2026-05-25", "2026-06-19", "2026-07-03",
+                                             "2026-09-07", "2026-10-12", "2026-11-11", "2026-11-26", "2026-12-25"]
+    assert dt.date(2027, 12, 24) in business_days.carrier_holidays(2027)  # Christmas 2027 on a Saturday
+    assert dt.date(2027, 12, 31) in business_days.carrier_holidays(2027)  # New Year's Day 2028 on a Saturday
+    assert dt.date(2022, 6, 20) in business_days.carrier_holidays(2022)  # Juneteenth on a Sunday: Monday
+    # The promise counts them: signed Wednesday before Thanksgiving, ships two business days later, skipping Thursday.
+    assert business_days.add_business_days(dt.date(2026, 11, 25), 2) == dt.date(2026, 11, 30)
+    assert business_days.add_business_days(dt.date(2026, 7, 2), 1) == dt.date(2026, 7, 6)  # over the observed Friday
+    assert business_days.received_on(at(2026, 11, 26, 9, 0)) == dt.date(2026, 11, 27)
+    assert promise.promise_estimate(preparations=1, refrigerate=False, at=at(2026, 11, 25, 9, 0)).ship_date == dt.date(2026, 11, 30)
+    # Set, it is the calendar instead (empty: no holidays at all).
+    settings.PHARMACY_HOLIDAYS = []
+    assert business_days.is_business_day(dt.date(2026, 11, 26))
+    settings.PHARMACY_HOLIDAYS = ["2026-11-27"]
+    assert business_days.is_business_day(dt.date(2026, 11, 26)) and not business_days.is_business_day(dt.date(2026, 11, 27))
+
+
+def test_the_holidays_setting_unset_set_and_empty(monkeypatch):
+    from portal.env import env_dates
+
+    monkeypatch.delenv("PHARMACY_HOLIDAYS", raising=False)
+    assert env_dates("PHARMACY_HOLIDAYS") is None
+    monkeypatch.setenv("PHARMACY_HOLIDAYS", "")
+    assert env_dates("PHARMACY_HOLIDAYS") == []
+    monkeypatch.setenv("PHARMACY_HOLIDAYS", "2026-12-24, 2026-12-31")
+    assert env_dates("PHARMACY_HOLIDAYS") == ["2026-12-24", "2026-12-31"]
+
+
 def test_an_order_signed_just_after_the_friday_cut_off_counts_from_monday(api_as, rivera, ready):
     with time_machine.travel(at(2026, 12, 4, 14, 5), tick=False):  # Friday, five minutes after the 2 pm cut-off
         late = submit(api_as, rivera)

@@ -304,3 +304,40 @@ def test_patient_page_shows_every_fill_latest_first(client, api_as, rivera, staf
     assert failed.json()["job"]["status"] == "rework"
     page = client.get(f"/s/{token}/").content.decode()
     assert "Rework" not in page and "Being made again after a quality check" in page and "SIM-FILLS-00" in page
+
+
+def test_patient_page_says_one_status_and_never_a_past_expected_delivery(client, api_as, rivera, staff, ready, time_machine):
+    """The preparation's pill read "Queued" above its refill's "Waiting to be made"; and a first fill the carrier never
+    reported delivered kept "Expected delivery: <a day long past>". One wording for both; a past estimate is said as past."""
+    import re
+
+    from orders.models import Order
+    from orders.patient_links import link_token, patient_link_current
+
+    time_machine.move_to(START, tick=False)  # Tuesday, Dec 1, 2026
+    order, job0 = released_job(api_as, rivera, staff, refills=2)
+    ship(staff, job0["id"], "SIM-LATE-00")  # Ground: five business days, Tuesday, Dec 8
+    token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
+
+    def look() -> str:  # the confirmed session lasts hours, not days: the patient confirms again each time
+        assert client.post(f"/s/{token}/", {"date_of_birth": "1991-04-12"}).status_code == 302
+        return client.get(f"/s/{token}/").content.decode()
+
+    page = look()
+    assert "Expected delivery: <strong>Tuesday, December 8</strong>" in page
+
+    time_machine.move_to(START + dt.timedelta(days=3), tick=False)
+    assert staff["pharmacist"].post(f"/api/v1/preparations/{prep_id(order)}/refills/", {"override_reason": "Travelling"},
+                                    format="json").status_code == 201
+    page = look()
+    pill = re.search(r'data-testid="prep-status">([^<]*)<', page).group(1)
+    fill_status = re.search(r'data-testid="fill-status">([^<]*)<', page).group(1)  # the latest fill's, the refill
+    assert pill == fill_status == "Waiting to be made"
+
+    time_machine.move_to(START + dt.timedelta(days=12), tick=False)  # Dec 13: the estimate is five days past, no delivery reported
+    page = look()
+    first_fill = page[page.index('data-testid="fill-title">First fill'):]
+    assert "Expected delivery" not in page
+    late = re.search(r'data-testid="delivery-late">(.*?)</p>', first_fill, re.S).group(1)
+    assert "expected it by <strong>Tuesday, December 8</strong>" in late and "has not reported it delivered" in late
+    assert "call the pharmacy" in late

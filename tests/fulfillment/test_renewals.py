@@ -62,10 +62,13 @@ def test_no_refills_left_asks_the_prescriber_who_approves_once(client, api_as, r
     types = list(WebhookEvent.objects.filter(type__startswith="renewal.").order_by("pk").values_list("type", flat=True))
     assert types == ["renewal.requested", "renewal.approved"]
     assert WebhookEvent.objects.get(type="renewal.approved").payload["data"]["new_order_id"] == new["id"]
-    assert "renewal_requests" not in client.get("/prescriber/", follow=True).content.decode()
+    home = client.get("/prescriber/", follow=True).content.decode()
+    assert 'data-testid="renewals"' not in home and "no refills left" not in home.lower()  # decided: no longer waiting
 
 
 def test_renewal_bad_input_changes_and_denial(api_as, rivera, staff, ready, time_machine):
+    WebhookEndpoint.objects.create(clinic=rivera.clinic, url="https://ehr.example.test/hooks", secret="s" * 32, created_by=rivera.user,
+                                   event_types=["renewal.denied"])
     order = depleted(api_as, rivera, staff, time_machine)
     url = f"/api/v1/preparations/{prep_id(order)}/renewal-requests/"
     # Not needed while refills remain.
@@ -92,6 +95,9 @@ def test_renewal_bad_input_changes_and_denial(api_as, rivera, staff, ready, time
     assert api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/deny/", {"reason": " "}, format="json").status_code == 400
     denied = api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/deny/", {"reason": "Needs a visit first"}, format="json")
     assert denied.status_code == 200 and denied.json()["status"] == "denied" and denied.json()["reason"] == "Needs a visit first"
+    # The platform hears the denial with the prescriber's reason, as typed (docs/webhooks.md).
+    told = WebhookEvent.objects.get(type="renewal.denied").payload["data"]
+    assert told["reason"] == "Needs a visit first" and told["renewal_request_id"] == second.json()["id"] and told["status"] == "denied"
     assert api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/approve/", {}, format="json").status_code == 409
 
 
@@ -181,6 +187,7 @@ def test_a_renewal_decided_without_its_draft_leaves_no_draft_to_sign_as_a_second
     approved = api_as(rivera.user).post(f"/api/v1/renewal-requests/{renewal.public_id}/approve/", {}, format="json")
     assert approved.status_code == 201, approved.json()
     assert not Order.objects.filter(pk=draft_pk).exists()  # the draft went with the decision
+    assert client.get(review_url).status_code == 404  # the page the button opened has nothing left to sign
     signed_orders = Order.objects.exclude(status="draft").count()
 
     # The race: a draft that outlived the decision is refused at signing, in words, and nothing is signed.
@@ -198,7 +205,6 @@ def test_a_renewal_decided_without_its_draft_leaves_no_draft_to_sign_as_a_second
     answer = client.post(f"/orders/{stale.public_id}/review/", {"attest": "on", "note": ""})
     assert "whose renewal was already approved as order" in answer.content.decode()
     assert Order.objects.exclude(status="draft").count() == signed_orders
-    assert review_url  # the page the button opened
 
 
 def order_patient(order: dict):

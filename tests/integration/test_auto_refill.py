@@ -3,6 +3,7 @@ one refill per interval, even with two beat ticks racing (real threads on Postgr
 it; and the beat's task runs in a real Celery worker process."""
 
 import datetime as dt
+import re
 import threading
 import time
 
@@ -94,11 +95,14 @@ def test_the_beat_task_runs_in_a_real_worker(api_as, rivera, pharmacist, technic
     request_auto_refills.delay(today=(START.date() + dt.timedelta(days=10)).isoformat())  # too soon: nothing
     request_auto_refills.delay(today=(START.date() + dt.timedelta(days=21)).isoformat())
     request_auto_refills.delay(today=(START.date() + dt.timedelta(days=21)).isoformat())  # a second delivery: harmless
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not Job.objects.filter(preparation=prep, fill=1).exists():
+    # Wait until the worker says all three ran (the log lines Celery writes when a task ends), not a fixed time.
+    deadline, done = time.monotonic() + 60, []
+    while time.monotonic() < deadline:
+        log = celery_worker_process.log_path.read_text()
+        done = re.findall(r"request_auto_refills\[[0-9a-f-]+\] succeeded", log)
+        if len(done) >= 3 or re.search(r"request_auto_refills\[[0-9a-f-]+\] raised", log):
+            break
         time.sleep(0.3)
-    time.sleep(2)  # let the later deliveries run too
-    log = celery_worker_process.log_path.read_text()
+    assert len(done) == 3, log[-3000:]
     assert Job.objects.filter(preparation=prep, fill=1).count() == 1, log[-3000:]
-    assert "request_auto_refills" in log
     assert Job.objects.filter(preparation=prep).count() == 2

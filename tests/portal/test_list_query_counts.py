@@ -106,7 +106,9 @@ def test_patient_status_page(orders):
     order = orders[0]
     token = link_token(patient_link_issue(order=order))
     patient = Client()
-    assert patient.post(f"/s/{token}/", {"date_of_birth": order.patient.date_of_birth.isoformat()}).status_code in (200, 302)
+    confirmed = patient.post(f"/s/{token}/", {"date_of_birth": order.patient.date_of_birth.isoformat()})
+    assert confirmed.status_code == 302  # confirmed: the counts below are of the order's page, not the date-of-birth form
+    assert 'data-testid="timeline"' in patient.get(f"/s/{token}/").content.decode()
 
     def grow():
         prep = Preparation.objects.get(order=order)

@@ -8,9 +8,12 @@ import json
 import uuid
 
 import pytest
+from django.db import DatabaseError
 
 from fulfillment.fhir import systems
+from orders import services as order_services
 from orders.models import IdempotencyKey, Order, Patient
+from portal.errors import ServiceError
 from tests.fulfillment.fhir.builders import (
     API_BODY,
     FHIR,
@@ -291,12 +294,16 @@ def test_a_resource_of_the_wrong_type_is_refused(api_as, rivera, ready):
     assert response.status_code == 400
     [issue] = issues(response)
     assert "is a Patient; this endpoint takes a MedicationRequest" in issue["diagnostics"]
+    assert (issue["expression"], issue["code"]) == (["MedicationRequest"], "structure")
     response = post(client, "/fhir/r4/", compound_request(rivera.npi))
-    assert response.status_code == 400 and "takes a Bundle" in issues(response)[0]["diagnostics"]
+    [issue] = issues(response)
+    assert response.status_code == 400 and "takes a Bundle" in issue["diagnostics"]
+    assert (issue["expression"], issue["code"]) == (["Bundle"], "structure")
     bundle = as_bundle(compound_request(rivera.npi))
     bundle["entry"].append({"resource": {"resourceType": "Observation", "status": "final"}, "request": {"method": "POST"}})
     response = post(client, "/fhir/r4/", bundle)
     assert response.status_code == 422 and issues(response)[-1]["expression"] == ["Bundle.entry[2].resource"]
+    assert "Bundle.entry[2] is a" in issues(response)[-1]["diagnostics"] and "Observation" in issues(response)[-1]["diagnostics"]
     assert Order.objects.count() == 0
 
 
@@ -321,6 +328,38 @@ def test_a_bundle_failing_in_its_last_entry_creates_nothing(api_as, rivera, read
     assert response.status_code == 422, response.json()
     assert {"LIVE_ORGANISM_NOT_COMPOUNDABLE", "INVESTIGATIONAL_BIOLOGIC"} & codes(response)
     assert all(i["expression"][0].startswith("Bundle.entry[3].resource") for i in issues(response) if i["severity"] == "error")
+    assert Order.objects.count() == 0 and Patient.objects.count() == 0
+
+
+@pytest.mark.parametrize("failure, status, kind", [
+    (ServiceError("The patient's record changed while the order was written; send it again.", code="conflict", status=409),
+     409, "conflict"),
+    (DatabaseError("could not extend file: No space left on device"), 500, "exception"),
+])
+def test_a_bundle_whose_last_entry_fails_while_writing_leaves_the_first_two_unwritten(api_as, rivera, ready, monkeypatch,
+                                                                                   failure, status, kind):
+    """All three entries pass every check; the first two are written and the third's write fails: the first two
+    are rolled back with it (one transaction for the Bundle), and the answer is an OperationOutcome."""
+    requests = [compound_request(rivera.npi, identifier=f"ok-{n}") for n in (1, 2, 3)]
+    for later in requests[1:]:
+        later["contained"] = later["contained"][:1]
+        later["subject"] = {"reference": "urn:uuid:6a3f6d52-7a4e-4b53-9f4e-2f7d1b0c1a01"}
+    real_submit, calls = order_services.order_submit, []
+
+    def submit_failing_third(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 3:
+            raise failure
+        return real_submit(**kwargs)
+
+    monkeypatch.setattr(order_services, "order_submit", submit_failing_third)
+    client = api_as(rivera.user)
+    client.raise_request_exception = False  # the 500 is answered by the portal's handler, as a caller would see it
+    response = post(client, "/fhir/r4/", as_bundle(requests[0], more=requests[1:]))
+    assert len(calls) == 3  # the first two were written before the third failed
+    assert response.status_code == status
+    assert response["Content-Type"].split(";")[0] == FHIR
+    assert [i["code"] for i in issues(response) if i["severity"] in ("error", "fatal")] == [kind]
     assert Order.objects.count() == 0 and Patient.objects.count() == 0
 
 
