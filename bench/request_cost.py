@@ -1,8 +1,8 @@
 """Benchmark: the server cost of a bare authenticated insert, validate and submit, in process.
 
 bench/throughput.sh measures requests per second through gunicorn and wrk; on a shared, loaded machine
-that figure is dominated by whatever else runs (and, with gunicorn 27's sync workers and wrk's
-keep-alive connections, by connection handling: see docs/benchmarks.md). This measures what the
+that figure is dominated by whatever else runs, and includes a connection per request (gunicorn's sync
+workers close every connection) and the HTTP parsing. This measures what the
 application itself spends: the same three requests, one after another, in this process (Django's test
 client: every middleware, DRF, PostgreSQL), p50 and mean over --requests, and each one's share of the
 bare insert's requests per second (bare time / its time).

@@ -225,13 +225,47 @@ def _line(labels, series: list[tuple[str, list]], *, y: str, kind: str = "line",
     return {"type": kind, "labels": labels, "y": y, "datasets": [{"label": label, "data": data} for label, data in series], **extra}
 
 
-def orders_per_day(rng: MetricsRange, tz) -> Figure:
-    received = dict(Order.objects.filter(signed_at__gte=rng.start_at, signed_at__lt=rng.end_at).order_by()
-                    .annotate(day=TruncDate("signed_at", tzinfo=tz)).values("day").annotate(n=Count("id")).values_list("day", "n"))
-    shipped = dict(Shipment.objects.filter(shipped_at__gte=rng.start_at, shipped_at__lt=rng.end_at).order_by()
-                   .annotate(day=TruncDate("shipped_at", tzinfo=tz)).values("day").annotate(n=Count("orders", distinct=True))
-                   .values_list("day", "n"))
-    rows = [[day.isoformat(), received.get(day, 0), shipped.get(day, 0)] for day in rng.days]
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())  # the week TruncWeek names: ISO weeks start on Monday
+
+
+def _by_week(by_day: dict, keys) -> dict:
+    """Daily counts summed into their weeks (counts of rows add up; distinct counts would not)."""
+    weeks: dict = {}
+    for day, counts in by_day.items():
+        week = weeks.setdefault(_monday(day), dict.fromkeys(keys, 0))
+        for key in keys:
+            week[key] += counts[key]
+    return weeks
+
+
+def signed_by_day(rng: MetricsRange, tz) -> dict:
+    """One pass over the orders signed in the range, by local day: how many, and how many of them the pharmacist asked
+    to clarify (read by orders per day and the clarification rate)."""
+    asked = OrderEvent.objects.filter(order=OuterRef("pk"), kind="clarification_requested")
+    rows = (Order.objects.filter(signed_at__gte=rng.start_at, signed_at__lt=rng.end_at).order_by()
+            .annotate(day=TruncDate("signed_at", tzinfo=tz), asked=Exists(asked)).values("day")
+            .annotate(orders=Count("id"), asked_n=Count("id", filter=Q(asked=True))))
+    return {_date(row.pop("day")): row for row in rows}
+
+
+def shipped_by_day(rng: MetricsRange, tz) -> dict:
+    """One pass over the parcels handed to the carrier in the range and their orders, by local day: the orders shipped
+    (each once a day, however many parcels), and the (parcel, order) pairs, with a promise and on time (read by orders
+    per day and on-time shipping)."""
+    rows = (Shipment.objects.filter(shipped_at__gte=rng.start_at, shipped_at__lt=rng.end_at).order_by()
+            .annotate(day=TruncDate("shipped_at", tzinfo=tz)).values("day")
+            # A parcel holding several of a patient's orders is measured once per order, against each order's promise.
+            .annotate(shipped=Count("orders", distinct=True), parcels=Count("id"),
+                      promised=Count("id", filter=Q(orders__promised_ship_date__isnull=False)),
+                      on_time=Count("id", filter=Q(day__lte=F("orders__promised_ship_date")))))
+    return {_date(row.pop("day")): row for row in rows}
+
+
+def orders_per_day(rng: MetricsRange, tz, signed: dict | None = None, shipped: dict | None = None) -> Figure:
+    signed = signed_by_day(rng, tz) if signed is None else signed
+    shipped = shipped_by_day(rng, tz) if shipped is None else shipped
+    rows = [[day.isoformat(), signed.get(day, {}).get("orders", 0), shipped.get(day, {}).get("shipped", 0)] for day in rng.days]
     total_in, total_out = sum(r[1] for r in rows), sum(r[2] for r in rows)
     return Figure(
         key="orders", title="Orders received and shipped per day",
@@ -298,9 +332,22 @@ def qc_yield(rng, tz) -> Figure:
     checks = QCResult.objects.filter(recorded_at__gte=rng.start_at, recorded_at__lt=rng.end_at).order_by()
     counts = {"jobs": Count("job", distinct=True), "failed_jobs": Count("job", distinct=True, filter=Q(passed=False)),
               "failed": Count("id", filter=Q(passed=False))}
-    weekly = {_date(row.pop("week")): row for row in checks.annotate(week=TruncWeek("recorded_at", tzinfo=tz)).values("week")
-              .annotate(**counts)}
-    overall = checks.aggregate(**counts)
+    by_week = checks.annotate(week=TruncWeek("recorded_at", tzinfo=tz))
+    if connection.vendor == "postgresql":
+        # The weeks and the whole range in one pass (GROUPING SETS); a preparation checked in two weeks counts once in each
+        # and once in the whole range, so the whole range is not the weeks' sum.
+        sql, params = _sql(by_week.values_list("week", "job_id", "passed"))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT GROUPING(t.w), t.w, COUNT(DISTINCT t.j), COUNT(DISTINCT t.j) FILTER (WHERE NOT t.p), "
+                           f"COUNT(*) FILTER (WHERE NOT t.p) FROM ({sql}) AS t(w, j, p) GROUP BY GROUPING SETS ((t.w), ())", params)
+            found = cursor.fetchall()
+        weekly = {_date(w): {"jobs": jobs, "failed_jobs": failed_jobs, "failed": failed}
+                  for whole, w, jobs, failed_jobs, failed in found if not whole}
+        overall = next(({"jobs": jobs, "failed_jobs": failed_jobs, "failed": failed}
+                        for whole, _w, jobs, failed_jobs, failed in found if whole), None)
+    else:
+        weekly = {_date(row.pop("week")): row for row in by_week.values("week").annotate(**counts)}
+        overall = checks.aggregate(**counts)
 
     def row(s):
         if not s or not s["jobs"]:
@@ -322,12 +369,8 @@ def qc_yield(rng, tz) -> Figure:
     )
 
 
-def clarifications(rng, tz) -> Figure:
-    asked = OrderEvent.objects.filter(order=OuterRef("pk"), kind="clarification_requested")
-    weekly = {_date(row.pop("week")): row for row in
-              Order.objects.filter(signed_at__gte=rng.start_at, signed_at__lt=rng.end_at).order_by()
-              .annotate(week=TruncWeek("signed_at", tzinfo=tz), asked=Exists(asked)).values("week")
-              .annotate(orders=Count("id"), asked_n=Count("id", filter=Q(asked=True)))}
+def clarifications(rng, tz, signed: dict | None = None) -> Figure:
+    weekly = _by_week(signed_by_day(rng, tz) if signed is None else signed, ("orders", "asked_n"))
     question = (OrderEvent.objects.filter(order=OuterRef("order"), kind="clarification_requested", sequence__lt=OuterRef("sequence"))
                 .order_by("-sequence").values("created_at")[:1])
     answers = (OrderEvent.objects.filter(kind="clarification_answered", created_at__gte=rng.start_at, created_at__lt=rng.end_at)
@@ -357,13 +400,8 @@ def clarifications(rng, tz) -> Figure:
     )
 
 
-def on_time(rng, tz) -> Figure:
-    weekly = {_date(row.pop("week")): row for row in
-              Shipment.objects.filter(shipped_at__gte=rng.start_at, shipped_at__lt=rng.end_at).order_by()
-              .annotate(week=TruncWeek("shipped_at", tzinfo=tz), day=TruncDate("shipped_at", tzinfo=tz)).values("week")
-              # A parcel holding several of a patient's orders is measured once per order, against each order's promise.
-              .annotate(parcels=Count("id"), promised=Count("id", filter=Q(orders__promised_ship_date__isnull=False)),
-                        on_time=Count("id", filter=Q(day__lte=F("orders__promised_ship_date"))))}
+def on_time(rng, tz, shipped: dict | None = None) -> Figure:
+    weekly = _by_week(shipped_by_day(rng, tz) if shipped is None else shipped, ("parcels", "promised", "on_time"))
 
     def row(s):
         s = s or {"parcels": 0, "promised": 0, "on_time": 0}
@@ -452,8 +490,11 @@ def metrics_compute(*, user, rng: MetricsRange, now: dt.datetime | None = None) 
         raise Forbidden("Only a pharmacist sees the pharmacy's metrics.")
     now = now or timezone.now()
     tz = timezone.get_current_timezone()
-    return [orders_per_day(rng, tz), queue_age(now), verification_turnaround(rng, tz), claim_to_release(rng, tz), qc_yield(rng, tz),
-            clarifications(rng, tz), on_time(rng, tz), bud_at_delivery(rng, tz), per_prescriber(rng), per_formulation(rng)]
+    # The orders signed and the parcels shipped are each read once, by day, for the two figures that count them.
+    signed, shipped = signed_by_day(rng, tz), shipped_by_day(rng, tz)
+    return [orders_per_day(rng, tz, signed, shipped), queue_age(now), verification_turnaround(rng, tz), claim_to_release(rng, tz),
+            qc_yield(rng, tz), clarifications(rng, tz, signed), on_time(rng, tz, shipped), bud_at_delivery(rng, tz),
+            per_prescriber(rng), per_formulation(rng)]
 
 
 def metrics_empty(figures: list[Figure]) -> bool:

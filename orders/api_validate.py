@@ -6,7 +6,8 @@ from __future__ import annotations
 import decimal
 from decimal import Decimal
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +16,7 @@ from formulary.models import AllergenGroup
 from formulary.rules_facts_builder import formulary_facts
 from orders.validation import order_validate, result_as_json
 from portal import api_examples
+from portal.errors import ServiceError
 from portal.states import USState
 
 MAX_PREPARATIONS = 20
@@ -95,16 +97,27 @@ class IngredientListField(serializers.ListField):
         return lines if lines is not None else super().to_internal_value(data)
 
 
+def allergen_groups_clean(codes: list[str], facts=None) -> list[str]:
+    """The codes, each once, or a ValidationError naming the unknown ones. With the request's formulary facts (the
+    validate and order endpoints pass them in the serializer's context) the known groups are the facts' own, so a
+    body with exclusions on every preparation and a patient's allergies reads no more rows than one without;
+    otherwise one query."""
+    if facts is not None:
+        known = set(facts.allergen_group_names)
+    else:
+        known = set(AllergenGroup.objects.filter(code__in=codes).values_list("code", flat=True))
+    unknown = sorted(set(codes) - known)
+    if unknown:
+        raise serializers.ValidationError(f"Unknown allergen group(s): {', '.join(unknown)}.")
+    return list(dict.fromkeys(codes))
+
+
 class ExclusionsSerializer(serializers.Serializer):
     allergen_groups = serializers.ListField(child=serializers.CharField(max_length=40), max_length=30, required=False, default=list)
     preservative_free = serializers.BooleanField(required=False, default=False)
 
     def validate_allergen_groups(self, codes):
-        known = set(AllergenGroup.objects.filter(code__in=codes).values_list("code", flat=True))
-        unknown = sorted(set(codes) - known)
-        if unknown:
-            raise serializers.ValidationError(f"Unknown allergen group(s): {', '.join(unknown)}.")
-        return list(dict.fromkeys(codes))
+        return allergen_groups_clean(codes, self.root.context.get("facts"))
 
 
 class PreparationSerializer(serializers.Serializer):
@@ -161,7 +174,7 @@ class PatientInlineSerializer(serializers.Serializer):
     allergies = serializers.ListField(child=serializers.CharField(max_length=40), max_length=30, required=False, default=list)
 
     def validate_allergies(self, codes):
-        return ExclusionsSerializer().validate_allergen_groups(codes)
+        return allergen_groups_clean(codes, self.root.context.get("facts"))
 
 
 class AddressSerializer(serializers.Serializer):
@@ -218,8 +231,10 @@ class PreparationCheckSerializer(serializers.Serializer):
     target_ph = serializers.FloatField(allow_null=True)
     base_percent = serializers.FloatField()
     ingredients = serializers.ListField(child=serializers.DictField())
-    substances = SubstanceShareSerializer(many=True)
-    batch = serializers.DictField()
+    substances = SubstanceShareSerializer(many=True, required=False,
+                                          help_text="Only with ?detail=full: each substance's share of the preparation.")
+    batch = serializers.DictField(required=False, help_text="Only with ?detail=full: the batch to weigh, line by line, with the "
+                                                            "lots to use (first to expire first).")
 
 
 class OrderValidationSerializer(serializers.Serializer):
@@ -229,22 +244,34 @@ class OrderValidationSerializer(serializers.Serializer):
     preparations = PreparationCheckSerializer(many=True)
 
 
+DETAIL = OpenApiParameter(
+    "detail", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False, enum=["full"],
+    description="`full` adds each preparation's `substances` and `batch` (the weighings and their lots); without it the "
+                "answer is the findings, dating and storage, which is what a form checking as the prescriber types needs.")
+
+
 class OrderValidateView(APIView):
     """Check an order body against the rules. Nothing is saved."""
 
-    @extend_schema(request=OrderBodySerializer, responses={200: OrderValidationSerializer}, examples=[api_examples.ORDER])
+    @extend_schema(request=OrderBodySerializer, parameters=[DETAIL], responses={200: OrderValidationSerializer},
+                   examples=[api_examples.ORDER])
     def post(self, request):
+        detail = request.query_params.get("detail")
+        if detail not in (None, "full"):
+            raise ServiceError("Use ?detail=full for the substances and the batch, or leave detail out.",
+                               fields={"detail": ["Only 'full' is known."]})
         facts = formulary_facts()  # read once per request, shared by the body checks and the engine
         body = OrderBodySerializer(data=request.data, context={"facts": facts})
         body.is_valid(raise_exception=True)
         outcome = order_validate(user=request.user, body=body.validated_data, facts=facts)
+        # The answer is made from the engine's results as they are (no response serializer runs over it).
         return Response(
             {
                 "ok": outcome.ok,
                 "rules_version": outcome.rules_version,
                 "external_id": body.validated_data.get("external_id") or None,
                 "preparations": [
-                    result_as_json(result, outcome.facts, prep["unit"])
+                    result_as_json(result, facts, prep["unit"], full=detail == "full")
                     for result, prep in zip(outcome.results, body.validated_data["preparations"])
                 ],
             }

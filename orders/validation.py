@@ -135,8 +135,8 @@ def order_validate(*, user, body: dict, today: dt.date | None = None, facts: For
         raise ServiceError("Say where the order ships to.", fields={"ship_to": ["ship_to.state is required."]})
     encounter = body.get("encounter_state") or ship_to
 
-    pharmacy = Pharmacy.objects.order_by("pk").first()
-    pharmacy_licences = licences_of(PharmacyLicence.objects.filter(pharmacy=pharmacy)) if pharmacy else ()
+    # The pharmacy's licences in one query (the pharmacy itself is not needed here: the first one's, as before).
+    pharmacy_licences = licences_of(PharmacyLicence.objects.filter(pharmacy_id=Pharmacy.objects.order_by("pk").values("pk")[:1]))
     prescriber_licences = licences_of(prescriber.licences.all())
 
     preparations = body["preparations"]
@@ -182,10 +182,25 @@ def _num(value: Decimal | None, places: int = 4):
     return None if value is None else float(round(value, places))
 
 
-def result_as_json(result: PreparationResult, facts: FormularyFacts, unit: str) -> dict:
-    """One preparation's answer, in the API's shape (also rendered by the order page)."""
-    names = {code: m.name for code, m in facts.materials.items()} | {code: b.name for code, b in facts.bases.items()}
-    return {
+_NAMES: tuple[FormularyFacts | None, dict[str, str]] = (None, {})
+
+
+def _item_names(facts: FormularyFacts) -> dict[str, str]:
+    """Every material's and base's name by code, made once per formulary revision (the facts are cached per
+    process by revision), not once per preparation answered."""
+    global _NAMES
+    cached_for, names = _NAMES
+    if cached_for is not facts:
+        names = {code: m.name for code, m in facts.materials.items()} | {code: b.name for code, b in facts.bases.items()}
+        _NAMES = (facts, names)
+    return names
+
+
+def result_as_json(result: PreparationResult, facts: FormularyFacts, unit: str, *, full: bool = True) -> dict:
+    """One preparation's answer, in the API's shape (also rendered by the order page and kept on the preparation
+    as its `checked` snapshot). Without `full`, the substances and the batch (its weighings and lots) are left out:
+    POST orders/validate/ sends them only with ?detail=full."""
+    answer = {
         "ok": result.ok,
         "findings": [
             {"code": f.code, "title": rule_title(f.code), "severity": f.severity, "ingredient": f.ingredient, "substance": f.substance,
@@ -202,31 +217,35 @@ def result_as_json(result: PreparationResult, facts: FormularyFacts, unit: str) 
         "target_ph": _num(result.target_ph, 2),
         "base_percent": _num(result.base_percent),
         "ingredients": [{"ingredient": code, "share_percent": _num(share)} for code, share in result.shares.items()],
-        "substances": [
-            {"substance": code, "inci": facts.substances[code].inci, "percent": _num(pct)} for code, pct in result.substances
-        ],
-        "batch": {
-            "quantity": _num(result.batch_quantity, 3),
-            # A preparation made in mL is weighed in grams: the batch and every line are grams, with the volume beside.
-            "unit": "g" if result.density is not None else unit,
-            "volume": _num(result.batch_volume, 3),
-            "density": _num(result.density),
-            "minimum_weighable_g": _num(result.minimum_weighable_g, 3),
-            "lines": [
-                {
-                    "item": line.item_code,
-                    "name": names.get(line.item_code, line.item_code),
-                    "kind": line.kind,
-                    "share_percent": _num(line.share_percent),
-                    "quantity": _num(line.quantity, 3),
-                    "millilitres": _num(line.millilitres, 3),
-                    "below_minimum_weighable": line.below_mwq,
-                    "lots": [{"lot_number": lot.lot_number, "expires_on": lot.expires_on.isoformat()} for lot in line.lots],
-                }
-                for line in result.weighings
-            ],
-        },
     }
+    if not full:
+        return answer
+    names = _item_names(facts)
+    answer["substances"] = [
+        {"substance": code, "inci": facts.substances[code].inci, "percent": _num(pct)} for code, pct in result.substances
+    ]
+    answer["batch"] = {
+        "quantity": _num(result.batch_quantity, 3),
+        # A preparation made in mL is weighed in grams: the batch and every line are grams, with the volume beside.
+        "unit": "g" if result.density is not None else unit,
+        "volume": _num(result.batch_volume, 3),
+        "density": _num(result.density),
+        "minimum_weighable_g": _num(result.minimum_weighable_g, 3),
+        "lines": [
+            {
+                "item": line.item_code,
+                "name": names.get(line.item_code, line.item_code),
+                "kind": line.kind,
+                "share_percent": _num(line.share_percent),
+                "quantity": _num(line.quantity, 3),
+                "millilitres": _num(line.millilitres, 3),
+                "below_minimum_weighable": line.below_mwq,
+                "lots": [{"lot_number": lot.lot_number, "expires_on": lot.expires_on.isoformat()} for lot in line.lots],
+            }
+            for line in result.weighings
+        ],
+    }
+    return answer
 
 
 def preparation_recheck(*, preparation, today: dt.date | None = None) -> list:

@@ -9,6 +9,7 @@ import decimal
 import math
 from types import SimpleNamespace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
@@ -119,3 +120,23 @@ def test_the_plain_path_is_the_one_taken_for_ordinary_lines():
                        {"ingredient": "pe9010", "percent": decimal.Decimal("0.5000")},
                        {"ingredient": "azelaic-acid", "percent": decimal.Decimal("9.7500")}]
     assert ingredient_lines_clean([{"ingredient": "niacinamide", "percent": math.inf}]) is None
+
+
+@pytest.mark.django_db
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.sampled_from(["FRAGRANCE", "PARABENS", "TREE_NUTS", "fragrance", "NOT_A_GROUP", "", " FRAGRANCE",
+                                           "FRAG\x00RANCE", "x" * 41]),
+                          st.text(max_size=8), st.integers(), st.none()), max_size=6))
+def test_allergen_groups_from_the_facts_agree_with_the_table(formulary, codes):
+    """The allergen groups a body names (a preparation's exclusions, an inline patient's allergies) are checked against
+    the request's formulary facts (issue 22: read once a request) where they were read from the table each time:
+    through the same fields, both accept the same codes and refuse the same, in the same words."""
+    from formulary.rules_facts_builder import formulary_facts
+    from orders.api_validate import ExclusionsSerializer, PatientInlineSerializer
+
+    facts = formulary_facts()
+    for serializer, data in ((ExclusionsSerializer, {"allergen_groups": codes}), (PatientInlineSerializer, {"allergies": codes})):
+        old = outcome(lambda: serializer(context={}).run_validation(data))  # no facts: the table, as before
+        new = outcome(lambda: serializer(context={"facts": facts}).run_validation(data))
+        assert old[0] == new[0], (codes, old, new)
+        assert _same(old[1], new[1]), (codes, old, new)

@@ -57,7 +57,7 @@ def body(**overrides):
 
 
 def test_answer_has_every_field_the_contract_names(api_as, rivera, stocked):
-    response = api_as(rivera.user).post(URL, body(), format="json")
+    response = api_as(rivera.user).post(URL + "?detail=full", body(), format="json")
     assert response.status_code == 200, response.json()
     data = response.json()
     assert data["ok"] is True and data["external_id"] == "EXT-1"
@@ -73,6 +73,27 @@ def test_answer_has_every_field_the_contract_names(api_as, rivera, stocked):
     assert set(prep["findings"][0]) == {"code", "title", "severity", "ingredient", "substance", "message"}
     lines = {line["item"]: line for line in prep["batch"]["lines"]}
     assert lines["niacinamide"]["quantity"] == 2.1 and lines["niacinamide"]["lots"][0]["lot_number"] == "NIACINAMID-01"
+
+
+def test_the_default_answer_leaves_out_the_substances_and_the_batch(api_as, rivera, stocked):
+    """Issue 22: only ?detail=full sends them; the rest of the answer is the same as with it."""
+    client = api_as(rivera.user)
+    short = client.post(URL, body(), format="json")
+    full = client.post(URL + "?detail=full", body(), format="json")
+    assert short.status_code == 200 and full.status_code == 200, (short.content[:300], full.content[:300])
+    prep, full_prep = short.json()["preparations"][0], full.json()["preparations"][0]
+    assert "substances" not in prep and "batch" not in prep
+    assert full_prep["substances"] and full_prep["batch"]["lines"]
+    assert prep == {key: value for key, value in full_prep.items() if key not in ("substances", "batch")}
+    assert {key: value for key, value in short.json().items() if key != "preparations"} == \
+        {key: value for key, value in full.json().items() if key != "preparations"}
+
+
+def test_an_unknown_detail_is_refused_in_words(api_as, rivera, stocked):
+    response = api_as(rivera.user).post(URL + "?detail=everything", body(), format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["fields"] == {"detail": ["Only 'full' is known."]} and "?detail=full" in error["message"]
 
 
 def test_session_sign_in_works_too(client, rivera, password, stocked):
@@ -124,7 +145,7 @@ def test_stock_comes_from_the_database_fefo_and_caps_the_bud(api_as, rivera, sto
                             expires_on=today - dt.timedelta(days=1), quantity_received=50, quantity_on_hand=50, status=LotStatus.RELEASED)
     StockLot.objects.create(material=material, lot_number="NIA-QUAR", supplier="S", received_on=today,
                             expires_on=today + dt.timedelta(days=2), quantity_received=50, quantity_on_hand=50, status=LotStatus.QUARANTINED)
-    prep = api_as(rivera.user).post(URL, body(), format="json").json()["preparations"][0]
+    prep = api_as(rivera.user).post(URL + "?detail=full", body(), format="json").json()["preparations"][0]
     lines = {line["item"]: line for line in prep["batch"]["lines"]}
     assert [lot["lot_number"] for lot in lines["niacinamide"]["lots"]] == ["NIA-SOON"]
     assert prep["beyond_use_days"] == 12
@@ -189,6 +210,26 @@ def test_query_count_does_not_grow_with_ingredients(api_as, rivera, stocked):
             assert client.post(URL, data, format="json").status_code == 200
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1]
+
+
+def test_exclusions_and_allergies_read_no_more_rows(api_as, rivera, stocked):
+    """The allergen groups a body names are checked against the request's formulary facts, not read again per
+    preparation and for the patient (issue 22: nothing the engine needs read more than once per request)."""
+    client = api_as(rivera.user)
+    client.post(URL, body(), format="json")
+    prep = {"base": "cream-base-pf", "quantity": 50, "unit": "g", "directions": "Apply twice daily.",
+            "ingredients": [{"ingredient": "niacinamide", "percent": 4}]}
+    plain = body(preparations=[prep] * 3)
+    excluding = body(patient={"first_name": "Maya", "last_name": "Lopez", "date_of_birth": "1991-04-12", "allergies": ["TREE_NUTS"]},
+                     preparations=[{**prep, "exclusions": {"allergen_groups": ["FRAGRANCE", "PARABENS"]}}] * 3)
+    counts = []
+    for data in (plain, excluding):
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.post(URL, data, format="json").status_code == 200
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1], counts
+    refused = client.post(URL, body(preparations=[{**prep, "exclusions": {"allergen_groups": ["FRAGRANCE", "NOT_A_GROUP"]}}]), format="json")
+    assert refused.status_code == 400 and "Unknown allergen group(s): NOT_A_GROUP." in str(refused.json())
 
 
 def bad(client, data, raw=None):
