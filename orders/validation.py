@@ -4,6 +4,8 @@ page while the prescriber types, and (later) submission all go through `order_va
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -34,11 +36,31 @@ class ValidationOutcome:
         return all(result.ok for result in self.results)
 
 
+_read_once: ContextVar[dict | None] = ContextVar("prescriber_read_once", default=None)
+
+
+@contextmanager
+def prescriber_read_once():
+    """Within the block, a prescriber's own profile is read once however many reads ask whose it is (the prescriber's
+    home asked eleven times). For a page's reads only: nothing in the block changes the profile."""
+    token = _read_once.set({})
+    try:
+        yield
+    finally:
+        _read_once.reset(token)
+
+
 def prescriber_for_caller(*, user, prescriber_npi: str | None) -> Prescriber:
     """A prescriber acts for themself; pharmacy staff name the prescriber by NPI; a platform account names a
     prescriber of a clinic it is linked to (Clinic.platform_accounts), and no other."""
     if user.role == Role.PRESCRIBER:
-        prescriber = Prescriber.objects.select_related("clinic").filter(user=user).first()
+        memo = _read_once.get()
+        if memo is not None and user.pk in memo:
+            prescriber = memo[user.pk]
+        else:
+            prescriber = Prescriber.objects.select_related("clinic").filter(user=user).first()
+            if memo is not None:
+                memo[user.pk] = prescriber
         if prescriber is None:
             raise Forbidden("This account has no prescriber profile.")
         if prescriber_npi and prescriber_npi != prescriber.npi:

@@ -6,6 +6,7 @@ event announces. References only: no patient names or directions (webhooks carry
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import Prefetch
 
 from fulfillment.fhir import outbound, systems
 from fulfillment.models import Job
@@ -19,25 +20,16 @@ EVENT_ID = f"{systems.BASE}/sid/event"
 def event_bundle(*, event_id: str, type: str, sequence: int, timestamp: str, order, data: dict) -> dict | None:
     """None when there is nothing to show yet: an order's first event is recorded before its preparations
     are written (orders.services.order_submit); its Bundle is built right after that commit (fill_after_commit)."""
+    # Every preparation with its fills (and their parcels and records) and the order's newest event, read once: the
+    # resources below read them from here, never one preparation or job at a time.
+    fills = Job.objects.select_related("shipment", "record").prefetch_related("record__lines").order_by("fill")
     preps = list(Preparation.objects.filter(order=order).select_related("order__patient", "order__prescriber__user")
-                 .order_by("position"))
-    resources: list[dict] = []
-    if type == "preparation.status_changed":
-        prep = next((p for p in preps if str(p.public_id) == data.get("preparation_id")), None)
-        if prep is not None:
-            resources.append(outbound.task(prep, names=False))
-            job = prep.jobs.select_related("shipment").order_by("-fill").first()
-            if job is not None:
-                resources.append(outbound.dispense(job, names=False))
-    elif type == "shipment.tracking_updated":
-        # Only this order's jobs: a parcel may also hold the patient's other orders, which are another event's business.
-        jobs = (Job.objects.filter(shipment__public_id=data.get("shipment_id"), preparation__order=order)
-                .select_related("preparation__order__patient", "preparation__order__prescriber__user", "shipment").order_by("number"))
-        for job in jobs:
-            resources.append(outbound.task(job.preparation, names=False))
-            resources.append(outbound.dispense(job, names=False))
-    else:
-        resources += [outbound.task(prep, names=False) for prep in preps]
+                 .prefetch_related(Prefetch("jobs", queryset=fills, to_attr="fhir_jobs")).order_by("position"))
+    newest = order.events.order_by("-created_at").values_list("created_at", flat=True).first()
+    for prep in preps:
+        prep.last_event_at = newest
+    with outbound.one_read():  # the pharmacy (and the formulary) once for the whole Bundle
+        resources = _resources(type, data, preps)
     if not resources:
         return None
     base = settings.SITE_URL.rstrip("/") + "/fhir/r4"
@@ -50,6 +42,27 @@ def event_bundle(*, event_id: str, type: str, sequence: int, timestamp: str, ord
         "timestamp": timestamp,
         "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources],
     }
+
+
+def _resources(type: str, data: dict, preps: list) -> list[dict]:
+    resources: list[dict] = []
+    if type == "preparation.status_changed":
+        prep = next((p for p in preps if str(p.public_id) == data.get("preparation_id")), None)
+        if prep is not None:
+            resources.append(outbound.task(prep, names=False))
+            job = prep.fhir_jobs[-1] if prep.fhir_jobs else None  # the latest fill
+            if job is not None:
+                resources.append(outbound.dispense(job, names=False))
+    elif type == "shipment.tracking_updated":
+        # Only this order's jobs: a parcel may also hold the patient's other orders, which are another event's business.
+        jobs = sorted((job for prep in preps for job in prep.fhir_jobs
+                       if job.shipment_id and str(job.shipment.public_id) == data.get("shipment_id")), key=lambda job: job.number)
+        for job in jobs:
+            resources.append(outbound.task(job.preparation, names=False))
+            resources.append(outbound.dispense(job, names=False))
+    else:
+        resources += [outbound.task(prep, names=False) for prep in preps]
+    return resources
 
 
 def event_bundle_for(event) -> dict | None:

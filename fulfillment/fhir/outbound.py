@@ -316,13 +316,15 @@ JOB_DISPENSE = {
 
 def _batch(job: Job) -> dict | None:
     """The compounded batch: its lot is the job's Rx number; its expiry the beyond-use date on the label."""
-    if getattr(job, "record", None) is None:
+    record = getattr(job, "record", None)
+    if record is None:
         return None
     from fulfillment import documents
 
-    label = documents.label_context(job)
-    return {"lotNumber": job.number, "expirationDate": _instant(
-        timezone.make_aware(dt.datetime.combine(label["beyond_use_date"], dt.time(23, 59, 59))))}
+    # The label's beyond-use date (documents.label_context), without reading the rest of the label.
+    bud = documents.dating_context(job.preparation, compounded_on=timezone.localtime(record.recorded_at).date(),
+                                   lot_expiries=[line.lot_expires_on for line in record.lines.all()])["date"]
+    return {"lotNumber": job.number, "expirationDate": _instant(timezone.make_aware(dt.datetime.combine(bud, dt.time(23, 59, 59))))}
 
 
 def dispense(job: Job, *, names: bool = True) -> dict:

@@ -48,8 +48,9 @@ def event_emit(*, order, type: str, data: dict) -> WebhookEvent:
             # committed, before any delivery is queued (on_commit runs in order); the delivery builds it if this was lost.
             transaction.on_commit(lambda: fill_fhir_payload(event.pk), robust=True)
         now = timezone.now()
-        for endpoint in endpoints:
-            delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, next_attempt_at=now)
+        # One INSERT for every endpoint's delivery, however many endpoints want the event.
+        for delivery in WebhookDelivery.objects.bulk_create([WebhookDelivery(endpoint=endpoint, event=event, next_attempt_at=now)
+                                                             for endpoint in endpoints]):
             _enqueue_after_commit(deliver_webhook, delivery.pk)
     return event
 
