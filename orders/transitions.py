@@ -106,8 +106,9 @@ def order_transition(*, order: Order, to: str, by, message: str = "", kind: str 
     frm = order.status
     roles = TRANSITIONS.get((frm, to))
     if roles is None:
-        raise refusal_record(IllegalTransition(f"Order {order.number} is {order.get_status_display().lower()}; it cannot become "
-                                               f"{S(to).label.lower()}."), order=order, frm=frm, to=to, by=by, message=order.number)
+        said = (f"Order {order.number} is already {S(frm).label.lower()}." if frm == to else
+                f"Order {order.number} is {order.get_status_display().lower()}; it cannot become {S(to).label.lower()}.")
+        raise refusal_record(IllegalTransition(said), order=order, frm=frm, to=to, by=by, message=order.number)
     if _role(by) not in roles:
         who = "The system" if by is None else f"A {by.get_role_display().lower()}"
         raise refusal_record(IllegalTransition(f"{who} cannot move an order from {S(frm).label.lower()} to {S(to).label.lower()}."),
