@@ -41,6 +41,9 @@ class RefillSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
     def get_job(self, refill) -> str | None:
+        made = self.context.get("made_job")  # the job the request just made, in hand: not read again
+        if made is not None and made.preparation_id == refill.preparation_id and made.fill == refill.fill:
+            return str(made.public_id)
         job = selectors.job_of_fill(user=self.context["user"], refill=refill)
         return str(job.public_id) if job else None
 
@@ -82,9 +85,10 @@ class PreparationRefills(APIView):
             raise ServiceError("An Idempotency-Key is at most 255 characters.", fields={"Idempotency-Key": ["Too long."]})
 
         def make():
-            refill, _job, ignored = refills.refill_request(preparation=prep, by=request.user, note=data["note"],
-                                                           override_reason=data["override_reason"])
-            return {**RefillSerializer(refill, context={"user": request.user}).data, "message": ignored}
+            refill, job, ignored = refills.refill_request(preparation=prep, by=request.user, note=data["note"],
+                                                          override_reason=data["override_reason"])
+            # The caller may see the preparation (preparation_get), so the job it just made for it: answered as it is.
+            return {**RefillSerializer(refill, context={"user": request.user, "made_job": job}).data, "message": ignored}
 
         try:
             return self._answer(request, prep, key, make)
@@ -225,6 +229,17 @@ class PreparationRenewalRequests(APIView):
 class RenewalApproveSerializer(serializers.Serializer):
     preparation = PreparationSerializer(required=False, help_text="Approve with changes: the preparation as it should be now "
                                                                   "(the order body's shape). Left out: the preparation as signed.")
+
+
+class RenewalDetail(APIView):
+    """One renewal request as it stands: its status, the note and, once denied, the prescriber's reason. The renewal.*
+    webhooks carry ids and statuses, never what a person wrote about the patient: the reason is read here, audited."""
+
+    @extend_schema(responses={200: RenewalSerializer, 404: OpenApiResponse(description="Not a renewal request the caller may see.")})
+    def get(self, request, renewal_id):
+        renewal = order_selectors.renewal_get(user=request.user, public_id=renewal_id)
+        record_access(request, object_type="renewal request", object_id=renewal.public_id, patient_id=renewal.preparation.order.patient_id)
+        return Response(RenewalSerializer(renewal).data)
 
 
 class RenewalApprove(APIView):
