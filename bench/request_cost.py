@@ -46,6 +46,10 @@ ORDER = {"patient": {"first_name": "Bench", "last_name": "Mark", "date_of_birth"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--trigger-cost", action="store_true",
+                        help="Submit only, alternating batches with the change-history triggers on and off (ALTER TABLE … "
+                             "DISABLE TRIGGER USER on the tracked tables, re-enabled at the end): what the triggers cost, "
+                             "as a ratio measured under the same load. Only on a benchmark database.")
     args = parser.parse_args()
     setup_test_environment()
     import gc
@@ -63,6 +67,9 @@ def main() -> None:
         "orders (submit)": (lambda: client.post("/api/v1/orders/", body, content_type="application/json",
                                                 HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())), 201),
     }
+    if args.trigger_cost:
+        trigger_cost(calls["orders (submit)"][0], requests=args.requests)
+        return
     print("| request | p50 ms | mean ms | share of the bare insert's requests/s |")
     print("| --- | ---: | ---: | ---: |")
     bare = None
@@ -78,6 +85,44 @@ def main() -> None:
         mean = statistics.fmean(samples)
         bare = bare or mean
         print(f"| {label} | {statistics.median(samples) * 1000:.1f} | {mean * 1000:.1f} | {100 * bare / mean:.0f} % |")
+
+
+def trigger_cost(call, *, requests: int, batches: int = 6) -> None:
+    """Submit with the history triggers on and off in alternating batches (the load on a shared machine drifts; the
+    batches see the same drift), then the p50 and mean of each and their ratio."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                       "WHERE NOT t.tgisinternal AND t.tgname LIKE 'pgtrigger_%%' AND c.relname NOT LIKE '%%history'")
+        tables = [row[0] for row in cursor.fetchall()]
+
+    def triggers(state: str) -> None:
+        with connection.cursor() as cursor:
+            for table in tables:
+                cursor.execute(f'ALTER TABLE "{table}" {state} TRIGGER USER')
+
+    samples: dict[str, list[float]] = {"on": [], "off": []}
+    try:
+        for _ in range(5):
+            call()
+        for batch in range(batches * 2):
+            state = "on" if batch % 2 == 0 else "off"
+            triggers("ENABLE" if state == "on" else "DISABLE")
+            call()  # the first after the change re-plans
+            for _ in range(max(1, requests // batches)):
+                start = time.perf_counter()
+                call()
+                samples[state].append(time.perf_counter() - start)
+    finally:
+        triggers("ENABLE")
+    on, off = samples["on"], samples["off"]
+    print("| submit | p50 ms | mean ms |")
+    print("| --- | ---: | ---: |")
+    for label, values in (("history triggers on", on), ("history triggers off", off)):
+        print(f"| {label} | {statistics.median(values) * 1000:.1f} | {statistics.fmean(values) * 1000:.1f} |")
+    print(f"on / off: p50 {statistics.median(on) / statistics.median(off):.2f}, mean {statistics.fmean(on) / statistics.fmean(off):.2f} "
+          f"({len(tables)} tables' triggers, {len(on)} + {len(off)} requests)")
 
 
 if __name__ == "__main__":

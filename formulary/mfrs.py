@@ -53,13 +53,35 @@ def mfr_transition(*, mfr: MFR, to: str, by, **fields) -> MFR:
     return mfr
 
 
-def mfr_propose(*, identity: dict, checked: dict, rules_version: str, quantity, by=None, source: str = "") -> MFR:
+def mfr_propose(*, identity: dict, checked: dict, rules_version: str, quantity, by=None, source: str = "",
+                known: dict[str, MFR] | None = None) -> MFR:
     """The record a preparation follows: the approved version of its formulation, else the draft in the making,
-    else a new draft built from the formulary and the engine's answer. Call it inside the caller's transaction."""
+    else a new draft built from the formulary and the engine's answer. Call it inside the caller's transaction.
+
+    `known`: what `mfr_current_many` read for every preparation of an order at once (one query for them all); a
+    formulation absent from it is new, and the draft made for it is added to it (the order's next preparation of the
+    same formulation follows that draft)."""
     key = mfr_content.formulation_key(identity)
-    found = _current(key)
+    found = _current(key) if known is None else known.get(key)
     if found is not None:
         return found
+    found = _draft_new(key=key, identity=identity, checked=checked, rules_version=rules_version, quantity=quantity, by=by,
+                       source=source)
+    if known is not None:
+        known[key] = found
+    return found
+
+
+def mfr_current_many(identities: list[dict]) -> dict[str, MFR]:
+    """The current record (approved, else draft) of each formulation, by formulation key, in one query."""
+    keys = {mfr_content.formulation_key(identity) for identity in identities}
+    by_key: dict[str, dict[str, MFR]] = {}
+    for m in MFR.objects.filter(formulation_key__in=keys, status__in=[MfrStatus.APPROVED, MfrStatus.DRAFT]):
+        by_key.setdefault(m.formulation_key, {})[m.status] = m
+    return {key: rows.get(MfrStatus.APPROVED) or rows.get(MfrStatus.DRAFT) for key, rows in by_key.items()}
+
+
+def _draft_new(*, key: str, identity: dict, checked: dict, rules_version: str, quantity, by, source: str) -> MFR:
     content = mfr_content.mfr_content(identity=identity, checked=checked, rules_version=rules_version, quantity=quantity)
     last = MFR.objects.filter(formulation_key=key).aggregate(v=Max("version"))["v"] or 0
     try:

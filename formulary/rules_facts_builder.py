@@ -46,10 +46,13 @@ def rules_version(facts: FormularyFacts) -> str:
 
 
 def lots_for(*, material_codes, base_codes, on: dt.date) -> tuple[Lot, ...]:
-    return tuple(
-        Lot(item_code=lot.item_code, lot_number=lot.lot_number, expires_on=lot.expires_on, quantity_on_hand=lot.quantity_on_hand)
-        for lot in formulary_selectors.usable_lots(material_codes=list(material_codes), base_codes=list(base_codes), on=on)
-    )
+    """The usable lots (formulary.selectors.usable_lots, first to expire first) as the engine's Lots: only the four
+    columns it reads, as tuples (no StockLot, Material and Base instances per lot; the validate endpoint reads this
+    on every keystroke)."""
+    rows = formulary_selectors.usable_lots(material_codes=list(material_codes), base_codes=list(base_codes), on=on).values_list(
+        "material__code", "base__code", "lot_number", "expires_on", "quantity_on_hand")
+    return tuple(Lot(item_code=material or base, lot_number=number, expires_on=expires, quantity_on_hand=on_hand)
+                 for material, base, number, expires, on_hand in rows)
 
 
 def licences_of(queryset) -> tuple[Licence, ...]:

@@ -227,6 +227,17 @@ class RenewalApproveSerializer(serializers.Serializer):
                                                                   "(the order body's shape). Left out: the preparation as signed.")
 
 
+class RenewalDetail(APIView):
+    """One renewal request as it stands: its status, the note and, once denied, the prescriber's reason. The renewal.*
+    webhooks carry ids and statuses, never what a person wrote about the patient: the reason is read here, audited."""
+
+    @extend_schema(responses={200: RenewalSerializer, 404: OpenApiResponse(description="Not a renewal request the caller may see.")})
+    def get(self, request, renewal_id):
+        renewal = order_selectors.renewal_get(user=request.user, public_id=renewal_id)
+        record_access(request, object_type="renewal request", object_id=renewal.public_id, patient_id=renewal.preparation.order.patient_id)
+        return Response(RenewalSerializer(renewal).data)
+
+
 class RenewalApprove(APIView):
     """The prescriber approves: a new signed order copying the preparation (or the changed one), for the same patient."""
 

@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connections
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from fulfillment.business_days import add_business_days, business_days_between, received_on
@@ -60,8 +62,15 @@ def throughput_per_day(*, now: dt.datetime | None = None) -> float:
     """Preparations shipped per business day over the last four weeks, never below the pharmacy's
     stated minimum capacity (a new pharmacy has no history to measure)."""
     now = now or timezone.now()
+    return _per_day(shipped=_shipped(now=now).count(), now=now)
+
+
+def _shipped(*, now: dt.datetime) -> QuerySet:
+    return Job.objects.filter(shipment__shipped_at__gte=now - THROUGHPUT_WINDOW, shipment__shipped_at__lt=now)
+
+
+def _per_day(*, shipped: int, now: dt.datetime) -> float:
     since = now - THROUGHPUT_WINDOW
-    shipped = Job.objects.filter(shipment__shipped_at__gte=since, shipment__shipped_at__lt=now).count()
     days = max(1, business_days_between(timezone.localtime(since).date(), timezone.localtime(now).date()))
     return max(shipped / days, float(settings.PHARMACY_MIN_DAILY_CAPACITY))
 
@@ -69,20 +78,37 @@ def throughput_per_day(*, now: dt.datetime | None = None) -> float:
 def work_ahead(*, rush: bool, order_id: int | None = None, signed_before: dt.datetime | None = None) -> int:
     """Preparations that will be worked before this order's: open jobs of at least its priority, and
     (for a normal order) preparations of orders signed before it that still await verification."""
+    return sum(counts(*_ahead(rush=rush, order_id=order_id, signed_before=signed_before)))
+
+
+def _ahead(*, rush: bool, order_id: int | None, signed_before: dt.datetime | None) -> list[QuerySet]:
     jobs = Job.objects.filter(status__in=OPEN)
     if rush:
         jobs = jobs.filter(priority__gte=RUSH_PRIORITY)
     if order_id is not None:
         jobs = jobs.exclude(preparation__order_id=order_id)
-    ahead = jobs.count()
-    if not rush:
-        waiting = Preparation.objects.filter(order__status__in=AWAITING_VERIFICATION)
-        if signed_before is not None:
-            waiting = waiting.filter(order__signed_at__lte=signed_before)
-        if order_id is not None:
-            waiting = waiting.exclude(order_id=order_id)
-        ahead += waiting.count()
-    return ahead
+    if rush:
+        return [jobs]
+    waiting = Preparation.objects.filter(order__status__in=AWAITING_VERIFICATION)
+    if signed_before is not None:
+        waiting = waiting.filter(order__signed_at__lte=signed_before)
+    if order_id is not None:
+        waiting = waiting.exclude(order_id=order_id)
+    return [jobs, waiting]
+
+
+def counts(*querysets: QuerySet) -> list[int]:
+    """Each queryset's count, in one query (a promise is made while an order is signed: one round trip, not three)."""
+    if len(querysets) == 1:
+        return [querysets[0].count()]
+    parts, params = [], []
+    for qs in querysets:
+        sql, qs_params = qs.order_by().values("pk").query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS counted)")
+        params.extend(qs_params)
+    with connections[querysets[0].db].cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(parts)}", params)
+        return [int(n) for n in cursor.fetchone()]
 
 
 def promise_service(*, refrigerate: bool) -> tuple[str, int]:
@@ -98,8 +124,9 @@ def promise_estimate(*, preparations: int, refrigerate: bool, rush: bool = False
     """The promise for an order of `preparations` signed (or to be signed) at `at`."""
     at = at or timezone.now()
     service, transit = promise_service(refrigerate=refrigerate)
-    return promise_compute(at=at, ahead=work_ahead(rush=rush, order_id=order_id, signed_before=at), own=preparations,
-                           per_day=throughput_per_day(now=at), service=service, transit_days=transit, rush=rush)
+    *ahead, shipped = counts(*_ahead(rush=rush, order_id=order_id, signed_before=at), _shipped(now=at))
+    return promise_compute(at=at, ahead=sum(ahead), own=preparations, per_day=_per_day(shipped=shipped, now=at), service=service,
+                           transit_days=transit, rush=rush)
 
 
 def promise_for_order(*, order, rush: bool, at: dt.datetime | None = None) -> Promise:

@@ -64,7 +64,9 @@ def job_transition(*, job: Job, to: str, by, message: str = "", **fields) -> Job
     frm = job.status
     roles = TRANSITIONS.get((frm, to))
     if roles is None or _role(by) not in roles:
-        if roles is None:
+        if roles is None and frm == to:
+            refused = IllegalTransition(f"Job {job.number} is already {J(frm).label.lower()}.")
+        elif roles is None:
             refused = IllegalTransition(f"Job {job.number} is {J(frm).label.lower()}; it cannot become {J(to).label.lower()}.")
         else:
             who = "The system" if by is None else f"A {by.get_role_display().lower()}"

@@ -26,6 +26,7 @@ urlpatterns = [
     path("preparations/<uuid:preparation_id>/refills/", api_refills.PreparationRefills.as_view(), name="api-preparation-refills"),
     path("preparations/<uuid:preparation_id>/renewal-requests/", api_refills.PreparationRenewalRequests.as_view(),
          name="api-preparation-renewals"),
+    path("renewal-requests/<uuid:renewal_id>/", api_refills.RenewalDetail.as_view(), name="api-renewal"),
     path("renewal-requests/<uuid:renewal_id>/approve/", api_refills.RenewalApprove.as_view(), name="api-renewal-approve"),
     path("renewal-requests/<uuid:renewal_id>/deny/", api_refills.RenewalDeny.as_view(), name="api-renewal-deny"),
     path("shipments/", api.ShipmentCreate.as_view(), name="api-shipments"),

@@ -268,7 +268,7 @@ class OrderListCreate(generics.ListAPIView):
         def work(record):
             with transaction.atomic():
                 order = services.order_submit(user=request.user, body=body.validated_data, source=Source.API, facts=facts)
-                answer = _order_json(order, request.user)
+                answer = OrderSerializer(order).data  # from the objects in hand: the order as just saved, no re-read
                 record_done(record, status=201, body=answer, order=order)
             return 201, answer
 

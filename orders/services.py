@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from formulary.mfr_content import identity_of
-from formulary.mfrs import mfr_propose
+from formulary.mfrs import mfr_current_many, mfr_propose
 from formulary.models import AllergenGroup, MfrStatus
 from formulary.rules_facts_builder import lots_for
 from orders.models import (
@@ -34,7 +34,7 @@ from orders.models import (
 from orders.promise import PromiseDates, promise_estimate
 from orders.rules.arithmetic import fefo
 from orders.rules.dating import assigned_bud_problems
-from orders.transitions import IllegalTransition, event_record, order_transition
+from orders.transitions import IllegalTransition, counter_next, event_record, order_transition
 from orders.validation import ValidationOutcome, date_of_birth_problem, order_validate, prescriber_for_caller, result_as_json
 from portal.errors import Forbidden, ServiceError
 from portal.models import Role
@@ -126,7 +126,8 @@ def patient_create(*, prescriber: Prescriber, data: dict) -> Patient:
             patient = Patient.objects.create(clinic=prescriber.clinic, **fields)
     except IntegrityError:  # the same id created concurrently
         raise PatientIdTaken("Another patient of this clinic has that id.", fields={"external_id": ["Already used."]}) from None
-    patient.allergies.set(groups)
+    if groups:  # a new patient has none to compare with
+        patient.allergies.add(*groups)
     return patient
 
 
@@ -276,22 +277,36 @@ def order_submit(*, user, body: dict, source: str, draft: Order | None = None, t
             order = order_transition(order=draft, to=OrderStatus.SUBMITTED, by=user, kind="signed", **fields)
         else:
             def make(number):
+                # Created with its event counter at 1: its first event takes that number, with no update to count it.
                 created = Order.objects.create(number=number, clinic=prescriber.clinic, prescriber=prescriber,
-                                               status=OrderStatus.SUBMITTED, source=source, **fields)
-                event_record(order=created, kind="signed", actor=user, to_status=OrderStatus.SUBMITTED)
+                                               status=OrderStatus.SUBMITTED, source=source, event_sequence=1, **fields)
+                event_record(order=created, kind="signed", actor=user, to_status=OrderStatus.SUBMITTED, sequence=1)
                 return created
 
             order = _with_unique_number(make)
-        _preparations_create(order=order, body=body, outcome=outcome, answers=answers)
+        preparations = _preparations_create(order=order, body=body, outcome=outcome, answers=answers)
         if renewal is not None:
             renewal_approved_record(renewal=renewal, new_order=order, by=user)
+    order_as_submitted(order, preparations)
     return order
 
 
-def _preparations_create(*, order: Order, body: dict, outcome: ValidationOutcome, answers: list[dict]) -> None:
-    """The signed snapshot of each preparation: what was ordered and what the rules said of it."""
+def order_as_submitted(order: Order, preparations: list[Preparation]) -> None:
+    """The order just signed carries what its answer shows, so the API answers from the objects in hand (no re-read):
+    its preparations as saved, and no patient link (one is issued at approval)."""
+    qs = order.preparations.all()
+    qs._result_cache, qs._prefetch_done = list(preparations), True
+    order._prefetched_objects_cache = {**getattr(order, "_prefetched_objects_cache", {}), "preparations": qs}
+    order.live_links = []
+
+
+def _preparations_create(*, order: Order, body: dict, outcome: ValidationOutcome, answers: list[dict]) -> list[Preparation]:
+    """The signed snapshot of each preparation: what was ordered and what the rules said of it. One insert, and one
+    look-up of the master formulation records for them all, whatever their number. Returns them as saved."""
     names = {code: m.name for code, m in outcome.facts.materials.items()}
-    Preparation.objects.bulk_create(
+    identities = [_identity_of_body(prep, answer) for prep, answer in zip(body["preparations"], answers)]
+    known = mfr_current_many(identities)
+    preparations = Preparation.objects.bulk_create([
         Preparation(
             order=order, position=index + 1,
             base_code=prep["base"], base_name=outcome.facts.bases[prep["base"]].name,
@@ -307,29 +322,41 @@ def _preparations_create(*, order: Order, body: dict, outcome: ValidationOutcome
                 for line in prep.get("ingredients", [])
             ],
             checked=answer, beyond_use_days=result.beyond_use_days, storage=result.storage,
-            mfr=_mfr_for(prep, answer, order=order, rules_version=outcome.rules_version),
+            mfr=mfr_propose(identity=identity, checked=answer, rules_version=outcome.rules_version, quantity=prep["quantity"],
+                            by=order.signed_by, source=order.number, known=known),
         )
-        for index, (prep, result, answer) in enumerate(zip(body["preparations"], outcome.results, answers))
-    )
+        for index, (prep, result, answer, identity) in enumerate(zip(body["preparations"], outcome.results, answers, identities))
+    ])
+    for preparation in preparations:  # as the database keeps them (numeric columns round to their scale)
+        preparation.quantity = _as_stored(preparation, "quantity")
+        preparation.target_ph = _as_stored(preparation, "target_ph")
+        preparation.water_activity = _as_stored(preparation, "water_activity")
+    return preparations
+
+
+def _as_stored(preparation: Preparation, name: str):
+    """A decimal field's value as PostgreSQL stores it: rounded half away from zero to the column's scale."""
+    value = getattr(preparation, name)
+    if value is None:
+        return None
+    places = Preparation._meta.get_field(name).decimal_places
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def order_webhook_sequence_next(*, order: Order) -> int:
     """The order's next webhook sequence number. The update locks the order's row until the caller's
     transaction ends, so two notifications of one order never get the same number."""
-    Order.objects.filter(pk=order.pk).update(webhook_sequence=F("webhook_sequence") + 1)
-    return Order.objects.values_list("webhook_sequence", flat=True).get(pk=order.pk)
+    return counter_next(order=order, column="webhook_sequence")
 
 
-def _mfr_for(prep: dict, answer: dict, *, order: Order, rules_version: str):
-    """The approved MFR of this formulation, or the draft proposed for it (USP <795> 7.2)."""
-    identity = identity_of(base=prep["base"], route=prep.get("route") or "topical", target_ph=answer.get("target_ph"), unit=prep["unit"],
-                           materials=[(line["ingredient"], line["percent"]) for line in prep.get("ingredients", [])])
-    return mfr_propose(identity=identity, checked=answer, rules_version=rules_version, quantity=prep["quantity"], by=order.signed_by,
-                       source=order.number)
+def _identity_of_body(prep: dict, answer: dict) -> dict:
+    """A preparation's formulation as its MFR (USP <795> 7.2) is keyed: the approved record, or the draft proposed for it."""
+    return identity_of(base=prep["base"], route=prep.get("route") or "topical", target_ph=answer.get("target_ph"), unit=prep["unit"],
+                       materials=[(line["ingredient"], line["percent"]) for line in prep.get("ingredients", [])])
 
 
 def _preparation_identity(preparation: Preparation):
-    """A signed preparation's formulation, as its MFR is keyed (the same fields _mfr_for reads from the body)."""
+    """A signed preparation's formulation, as its MFR is keyed (the same fields _identity_of_body reads from the body)."""
     return identity_of(base=preparation.base_code, route=preparation.route, target_ph=preparation.checked.get("target_ph"),
                        unit=preparation.unit, materials=[(line["ingredient"], line["percent"]) for line in preparation.ingredients])
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from orders.events import order_event_recorded
@@ -53,16 +53,26 @@ class IllegalTransition(Conflict):
 
 
 def event_record(*, order: Order, kind: str, actor=None, message: str = "", from_status: str = "", to_status: str = "",
-                 preparation: Preparation | None = None) -> OrderEvent:
+                 preparation: Preparation | None = None, sequence: int | None = None) -> OrderEvent:
     """Append an event with the order's next sequence number (the row is locked by the update), and
-    announce it to the apps above, in this same transaction."""
+    announce it to the apps above, in this same transaction. `sequence` is given only by the door that has just
+    created the order in this transaction with its counter already at that number (its first event)."""
     with transaction.atomic():
-        Order.objects.filter(pk=order.pk).update(event_sequence=F("event_sequence") + 1)
-        sequence = Order.objects.values_list("event_sequence", flat=True).get(pk=order.pk)
+        if sequence is None:
+            sequence = counter_next(order=order, column="event_sequence")
         event = OrderEvent.objects.create(order=order, preparation=preparation, sequence=sequence, kind=kind, actor=actor,
                                           message=message, from_status=from_status, to_status=to_status)
         order_event_recorded.send(sender=OrderEvent, event=event)
     return event
+
+
+def counter_next(*, order: Order, column: str) -> int:
+    """Add one to one of the order's counters (event_sequence, webhook_sequence) and return it, in one statement:
+    the update locks the order's row until the caller's transaction ends, so two callers never get the same number."""
+    assert column in ("event_sequence", "webhook_sequence")
+    with connection.cursor() as cursor:
+        cursor.execute(f'UPDATE {Order._meta.db_table} SET {column} = {column} + 1 WHERE id = %s RETURNING {column}', [order.pk])
+        return cursor.fetchone()[0]
 
 
 def _role(by) -> str:
@@ -96,8 +106,9 @@ def order_transition(*, order: Order, to: str, by, message: str = "", kind: str 
     frm = order.status
     roles = TRANSITIONS.get((frm, to))
     if roles is None:
-        raise refusal_record(IllegalTransition(f"Order {order.number} is {order.get_status_display().lower()}; it cannot become "
-                                               f"{S(to).label.lower()}."), order=order, frm=frm, to=to, by=by, message=order.number)
+        said = (f"Order {order.number} is already {S(frm).label.lower()}." if frm == to else
+                f"Order {order.number} is {order.get_status_display().lower()}; it cannot become {S(to).label.lower()}.")
+        raise refusal_record(IllegalTransition(said), order=order, frm=frm, to=to, by=by, message=order.number)
     if _role(by) not in roles:
         who = "The system" if by is None else f"A {by.get_role_display().lower()}"
         raise refusal_record(IllegalTransition(f"{who} cannot move an order from {S(frm).label.lower()} to {S(to).label.lower()}."),

@@ -86,8 +86,6 @@ def renewal_emit(event) -> None:
     if event.kind == K.RENEWAL_APPROVED and renewal and renewal.new_order_id:
         data["new_order_id"] = str(renewal.new_order.public_id)
         data["new_order_number"] = renewal.new_order.number
-    if event.kind == K.RENEWAL_DENIED and renewal:
-        data["reason"] = renewal.reason  # the prescriber's reason, as typed (docs/webhooks.md)
     event_emit(order=event.order, type=event.kind.replace("_", ".", 1), data=data)
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -28,8 +29,18 @@ def test_admin_searches_a_patient_and_exports_csv(page, live_server, api_as, riv
     page.get_by_role("link", name="Audit", exact=True).click()
     page.get_by_label("Patient").fill("Maya Lopez")
     page.get_by_role("button", name="Search").click()
-    expect(page.get_by_test_id("audit-patient")).to_contain_text("Lopez, Maya")
+    expect(page.get_by_test_id("audit-patient")).to_contain_text("Lopez, Maya · born Apr 12, 1991")
     table = page.get_by_test_id("audit-rows")
+    # Times as the portal writes them (Dec 1, 2026 12:47:31), never ISO; the table stays inside the page at 1366 and, one
+    # block per entry, within a phone's width (it was 1090 px wide at 390).
+    assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4} \d{2}:\d{2}:\d{2}", table.locator("tbody tr td").first.inner_text())
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", table.inner_text())
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= width
+        box, card = table.bounding_box(), page.get_by_test_id("audit-form").bounding_box()
+        assert box["x"] + box["width"] <= card["x"] + card["width"] + 1, f"the table pokes out of the page at {width} px"
+    page.set_viewport_size({"width": 1366, "height": 900})
     expect(table.locator('tr[data-kind="access"]', has_text="rivera").first).to_be_visible()
     expect(table.locator('tr[data-kind="access"]').first).to_contain_text(pharmacy_admin.username)  # this search, newest
     if connection.vendor == "postgresql":  # change history comes from PostgreSQL triggers

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
+from django.utils import timezone
 
 from formulary.interchange import formulary_export
 from formulary.models import MasterFormulationRecord, Material
 from orders.models import Order
+from portal.numbers import day_text
 from tests.builders import approve, approve_mfrs, submit
 from tests.twofa import sign_in
 
@@ -261,3 +264,16 @@ def test_the_record_pages_name_the_route_as_people_say_it(client, api_as, rivera
         assert '<dd data-testid="mfr-route">Topical (skin)</dd>' in page, url
     compare = client.get(f"/pharmacy/mfrs/{mfr_id}/compare/{v2['id']}/").content.decode()
     assert "<div>Topical (skin)</div>" in compare and "<div>topical</div>" not in compare
+
+
+def test_the_printable_copy_writes_its_moments_as_people_read_them(client, api_as, rivera, staff, ready, pharmacist, password):
+    """The printed record said 'approved ... on 2026-12-01 12:40 EST' and 'Printed 2026-12-01 12:44' (walk-through wk #5)."""
+    order = submit(api_as, rivera, ingredients=CREAM)
+    mfr_id = order["preparations"][0]["mfr"]["id"]
+    staff["pharmacist"].post(f"/api/v1/mfrs/{mfr_id}/approve/")
+    sign_in(client, pharmacist, password)
+    page = client.get(f"/pharmacy/mfrs/{mfr_id}/print/").content.decode()
+    today = day_text(timezone.localdate())
+    assert re.search(rf"approved by [^<]+ on {re.escape(today)} \d{{2}}:\d{{2}} [A-Z]{{3}}", page), page
+    assert re.search(rf"Printed {re.escape(today)} \d{{2}}:\d{{2}}", page)
+    assert timezone.localdate().isoformat() not in page

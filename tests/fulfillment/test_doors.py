@@ -264,7 +264,7 @@ def test_a_hold_posted_twice_from_the_job_page_is_refused_and_the_refusal_record
 
     second = client.post(f"/pharmacy/jobs/{job.public_id}/hold/", {"reason": "Clicked again"}, follow=True)
     assert second.status_code == 200
-    assert f'<li class="error">Job {job.number} is on hold; it cannot' in second.content.decode()  # said, not a success
+    assert f'<li class="error">Job {job.number} is already on hold.</li>' in second.content.decode()  # said, not a success
     job.refresh_from_db()
     assert (job.status, job.hold_reason, job.held_from) == ("on_hold", "Waiting for the base to arrive", "queued")
     assert job.version == version  # the refused hold changed nothing

@@ -69,7 +69,7 @@ def test_hold_bad_input(api_as, rivera, chen, staff, ready):
     assert job.status == "queued" and job.hold_reason == ""
     assert staff["pharmacist"].post(url, {"reason": REASON}, format="json").json()["status"] == "on_hold"
     again = staff["pharmacist"].post(url, {"reason": REASON}, format="json")
-    assert again.status_code == 409  # already on hold
+    assert again.status_code == 409 and again.json()["error"]["message"] == f"Job {job.number} is already on hold."
     assert staff["pharmacist"].post(f"/api/v1/jobs/{job.public_id}/resume/").json()["status"] == "queued"
 
 

@@ -119,6 +119,23 @@ def test_measured_throughput_has_a_floor(api_as, rivera, staff, ready, settings)
         dt.date.today() - dt.timedelta(days=28), dt.date.today()))
 
 
+def test_a_promise_reads_the_queue_and_the_throughput_in_one_query(api_as, rivera, staff, ready, settings):
+    """The three counts a promise needs (open jobs, orders awaiting verification, preparations shipped in four weeks) are
+    one round trip while an order is signed, and say what the three separate counts say."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.PHARMACY_MIN_DAILY_CAPACITY = 0.05
+    approve(staff, submit(api_as, rivera, first="Queued"))  # one open job
+    submit(api_as, rivera, first="Waiting")  # one preparation awaiting verification
+    now = dt.datetime.now(tz=NY)
+    with CaptureQueriesContext(connection) as ctx:
+        made = promise.promise_estimate(preparations=1, refrigerate=False, at=now)
+    assert len(ctx.captured_queries) == 1
+    assert made.ahead == promise.work_ahead(rush=False, signed_before=now) == 2
+    assert made.per_day == promise.throughput_per_day(now=now)
+
+
 def test_rush_accepted_moves_the_job_up_the_queue_and_its_promise_earlier(api_as, rivera, staff, ready, technician):
     doctor = api_as(rivera.user)
     with time_machine.travel(at(2026, 12, 7, 9, 0), tick=False):  # Monday morning

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from formulary.models import LotStatus, StockLot
 from fulfillment.models import Job
+from portal.numbers import day_text
 from tests.builders import claimed_job, pdf_text, record_body
 
 pytestmark = pytest.mark.django_db
@@ -35,8 +37,9 @@ def test_full_path_deducts_stock_and_releases(api_as, rivera, staff, ready):
     assert second.status_code == 409  # a second release
     label = staff["tech"].get(f"/api/v1/jobs/{job['id']}/label/")
     text = pdf_text(label.content)
-    use_by = (timezone.localdate() + dt.timedelta(days=35)).isoformat()
-    for part in ("Maya Lopez", "Niacinamide", "4 %", f"Use by {use_by}", "Store at 20–25 °C or in a refrigerator", job["number"],
+    use_by = day_text(timezone.localdate() + dt.timedelta(days=35))  # as people read a date (Jan 5, 2027), never ISO
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", text)
+    for part in ("Maya Lopez", "Niacinamide", "4 %", f"Use by {use_by}", f"Compounded {day_text(timezone.localdate())}", "Store at 20–25 °C or in a refrigerator", job["number"],
                  "Rivera", "Northwind Compounding Pharmacy", "Compounded preparation"):
         assert part in text, part
 

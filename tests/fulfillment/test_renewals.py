@@ -5,11 +5,13 @@ approving with changes signs the changed preparation; denying keeps the reason. 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
 from fulfillment.models import WebhookEndpoint, WebhookEvent
 from orders.models import Order, RenewalRequest
+from portal.models import AccessEvent
 from tests.builders import approve, released_job, submit
 from tests.fulfillment.test_refills import START, prep_id, ship
 from tests.twofa import sign_in
@@ -82,7 +84,7 @@ def test_renewal_bad_input_changes_and_denial(api_as, rivera, staff, ready, time
                "refills": 3, "ingredients": [{"ingredient": "pe9010", "percent": 1}, {"ingredient": "niacinamide", "percent": 2}]}
     bad = api_as(rivera.user).post(f"/api/v1/renewal-requests/{renewal_id}/approve/",
                                    {"preparation": {**changed, "ingredients": [{"ingredient": "niacinamide", "percent": 90}]}}, format="json")
-    assert bad.status_code in (400, 422)
+    assert bad.status_code == 422, bad.json()  # the rules refuse it, as they would a new order
     assert RenewalRequest.objects.get(public_id=renewal_id).status == "pending"  # nothing decided
     ok = api_as(rivera.user).post(f"/api/v1/renewal-requests/{renewal_id}/approve/", {"preparation": changed}, format="json")
     assert ok.status_code == 201, ok.json()
@@ -95,9 +97,14 @@ def test_renewal_bad_input_changes_and_denial(api_as, rivera, staff, ready, time
     assert api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/deny/", {"reason": " "}, format="json").status_code == 400
     denied = api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/deny/", {"reason": "Needs a visit first"}, format="json")
     assert denied.status_code == 200 and denied.json()["status"] == "denied" and denied.json()["reason"] == "Needs a visit first"
-    # The platform hears the denial with the prescriber's reason, as typed (docs/webhooks.md).
+    # The platform hears of the denial by ids and status, never the words written about the patient (DESIGN: webhooks
+    # carry no patient data); it reads the reason from the renewal request, and that read is audited.
     told = WebhookEvent.objects.get(type="renewal.denied").payload["data"]
-    assert told["reason"] == "Needs a visit first" and told["renewal_request_id"] == second.json()["id"] and told["status"] == "denied"
+    assert told["renewal_request_id"] == second.json()["id"] and told["status"] == "denied"
+    assert "Needs a visit first" not in json.dumps(WebhookEvent.objects.get(type="renewal.denied").payload)
+    read = api_as(rivera.user).get(f"/api/v1/renewal-requests/{second.json()['id']}/")
+    assert read.status_code == 200 and read.json()["reason"] == "Needs a visit first" and read.json()["status"] == "denied"
+    assert AccessEvent.objects.filter(object_type="renewal request", object_id=second.json()["id"]).count() == 1
     assert api_as(rivera.user).post(f"/api/v1/renewal-requests/{second.json()['id']}/approve/", {}, format="json").status_code == 409
 
 

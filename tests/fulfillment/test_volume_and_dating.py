@@ -17,6 +17,7 @@ from fulfillment.models import Job, Worksheet
 from orders.models import Order, OrderEvent, Preparation
 from orders.services import preparation_bud_assign
 from portal.errors import ServiceError
+from portal.numbers import day_text
 from tests.builders import approve, pdf_text, record_body, submit
 from tests.twofa import sign_in
 
@@ -133,16 +134,19 @@ def test_an_assigned_bud_with_its_citation_reaches_the_worksheet_and_label(api_a
     job = work(api_as, staff, order)
     today = timezone.localdate()
     sheet = pdf_text(staff["tech"].get(f"/api/v1/jobs/{job['id']}/worksheet/").content)
-    assert (f"Beyond-use date assigned by the pharmacist: compounding date + 60 days ({(today + dt.timedelta(days=60)).isoformat()} "
+    assert (f"Beyond-use date assigned by the pharmacist: compounding date + 60 days ({day_text(today + dt.timedelta(days=60))} "
             "if compounded today) per Allen LV. Stability of niacinamide creams. Int J Pharm Compd") in sheet
-    assert f"USP <795> table date: compounding date + 35 days ({(today + dt.timedelta(days=35)).isoformat()})" in sheet
+    assert f"USP <795> table date: compounding date + 35 days ({day_text(today + dt.timedelta(days=35))})" in sheet
+    # The worksheet's other dates as people read them too: the birth date, the record's approval, each lot's expiry.
+    assert "born Apr 12, 1991" in sheet and f"on {day_text(today)}" in sheet and "1991-04-12" not in sheet
+    assert re.search(r"NIACINAMID-01 \([A-Z][a-z]{2} \d{1,2}, \d{4}\)", sheet)
     staff["tech"].post(f"/api/v1/jobs/{job['id']}/record/", record_body(job["id"]), format="json")
     staff["tech"].post(f"/api/v1/jobs/{job['id']}/qc/", {"ph": "5.0", "appearance_ok": True, "fill_weight": "50.4"}, format="json")
     assert staff["pharmacist"].post(f"/api/v1/jobs/{job['id']}/verify/").status_code == 200
     label = pdf_text(staff["tech"].get(f"/api/v1/jobs/{job['id']}/label/").content)
-    assert f"Use by {(today + dt.timedelta(days=60)).isoformat()}" in label
+    assert f"Use by {day_text(today + dt.timedelta(days=60))}" in label
     assert f"Beyond-use date assigned per {CITATION[:40]}" in label
-    assert f"table date {(today + dt.timedelta(days=35)).isoformat()}" in label
+    assert f"table date {day_text(today + dt.timedelta(days=35))}" in label
     job_page = page.get(f"/pharmacy/jobs/{job['id']}/").content.decode()
     assert "Beyond-use date assigned by the pharmacist (60 days)" in job_page
 

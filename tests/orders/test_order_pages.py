@@ -161,8 +161,15 @@ def test_patient_form_says_a_future_birth_date_with_every_other_error_at_once(as
 def test_patient_search_as_you_type(as_rivera, lena, ready):
     rows = as_rivera.get("/patients/?q=fisch", HTTP_HX_REQUEST="true").content.decode()
     assert "Fischer" in rows and "<html" not in rows
+    assert "<td>Jan 27, 1978</td>" in rows and "1978-01-27" not in rows  # born as people write it (walk-through wk #6)
     assert "Fischer" in as_rivera.get("/patients/?q=1978-01-27", HTTP_HX_REQUEST="true").content.decode()
     assert "Fischer" not in as_rivera.get("/patients/?q=nobody", HTTP_HX_REQUEST="true").content.decode()
+
+
+def test_the_order_forms_patient_choices_write_the_birth_date_as_people_do(as_rivera, lena, ready):
+    """The picker read "Fischer, Lena · 1978-01-27" (walk-through wk #6)."""
+    form = as_rivera.post("/orders/new/", {"patient": str(lena.public_id)}, follow=True).content.decode()
+    assert "Fischer, Lena · Jan 27, 1978</option>" in form and "1978-01-27" not in form
 
 
 def signed_order(rivera, lena):

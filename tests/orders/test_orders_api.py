@@ -271,3 +271,62 @@ def test_etag_and_if_match(api_as, rivera, pharmacist, ready):
     fresh = client.get(f"/api/v1/orders/{order['id']}/")["ETag"]
     done = client.post(f"/api/v1/orders/{order['id']}/cancel/", {}, format="json", HTTP_IF_MATCH=fresh)
     assert done.status_code == 200 and done["ETag"] != fresh and done.json()["status"] == "cancelled"
+
+
+def _preparation(n: int, **overrides) -> dict:
+    prep = {"base": "cream-base-pf", "quantity": 50 + n, "unit": "g", "target_ph": 5.0, "directions": f"Apply nightly ({n}).",
+            "ingredients": [{"ingredient": "pe9010", "percent": 1}, {"ingredient": "niacinamide", "percent": 2 + n}]}
+    return prep | overrides
+
+
+def _submit_queries(client, preparations: list[dict], key: str) -> int:
+    body = order_body(preparations=preparations, patient={"first_name": "Q", "last_name": key, "date_of_birth": "1990-01-01"})
+    with CaptureQueriesContext(connection) as ctx:
+        response = post(client, body, key=key)
+    assert response.status_code == 201, response.json()
+    return len(ctx.captured_queries)
+
+
+def test_submit_queries_do_not_grow_with_the_preparations(api_as, rivera, ready):
+    """One insert of the preparations, one look-up of their master formulation records, whatever their number
+    (the records already exist: a new formulation's first order also proposes its draft)."""
+    client = api_as(rivera.user)
+    preparations = [_preparation(n) for n in range(1, 5)]
+    _submit_queries(client, preparations, key="warm")  # proposes the four drafts
+    one = _submit_queries(client, preparations[:1], key="one")
+    three = _submit_queries(client, preparations[:3], key="three")
+    four = _submit_queries(client, preparations, key="four")
+    assert one == three == four
+    assert Order.objects.get(external_id="EHR-77", patient__last_name="four").preparations.count() == 4
+
+
+def test_the_submit_answer_is_the_order_as_saved(api_as, rivera, ready):
+    """The answer is built from the objects in hand, not read back: it must say exactly what a read of the order says,
+    numbers as the database keeps them included."""
+    client = api_as(rivera.user)
+    preparations = [_preparation(1, quantity="30.125", target_ph="5.55"), _preparation(2, refills=2, refill_interval_days=30),
+                    _preparation(1, quantity="30.125", target_ph="5.55")]  # the same formulation twice: one MFR draft
+    response = post(client, order_body(preparations=preparations))
+    assert response.status_code == 201, response.json()
+    answer = response.json()
+    read = client.get(f"/api/v1/orders/{answer['id']}/")
+    assert answer == read.json()
+    assert answer["preparations"][0]["quantity"] == 30.125 and answer["preparations"][0]["target_ph"] == 5.55
+    assert answer["preparations"][0]["mfr"] == answer["preparations"][2]["mfr"] != answer["preparations"][1]["mfr"]
+    replay = post(client, order_body(preparations=preparations))
+    assert replay["Idempotent-Replayed"] == "true" and replay.json() == answer
+
+
+def test_each_event_and_webhook_of_an_order_is_numbered_in_turn(api_as, rivera, pharmacist, ready):
+    """The first event is created with the order (no counter update); the ones after it count on from there."""
+    from fulfillment.models import WebhookEvent
+    from orders import services
+
+    client = api_as(rivera.user)
+    data = post(client, order_body()).json()
+    order = Order.objects.get(public_id=data["id"])
+    assert order.event_sequence == 1 and order.webhook_sequence == 1
+    services.order_cancel(order=order, by=rivera.user, reason="changed my mind")
+    assert list(OrderEvent.objects.filter(order=order).order_by("pk").values_list("sequence", "kind")) == [(1, "signed"),
+                                                                                                            (2, "cancelled")]
+    assert list(WebhookEvent.objects.filter(order=order).order_by("pk").values_list("sequence", flat=True)) == [1, 2]

@@ -289,3 +289,21 @@ def test_a_megabyte_body_is_400(api_as, rivera, stocked):
     huge = json.dumps(body(external_id="x" * (1024 * 1024)))
     error = bad(api_as(rivera.user), None, raw=huge)
     assert "larger than" in error["message"]
+
+
+def test_validate_reads_the_formulary_revision_prescriber_licences_and_lots_once_each(api_as, rivera, stocked):
+    """Issue 22: after the token, a validate reads the formulary's revision, the prescriber, both licence lists (one
+    UNION ALL) and the usable lots (their codes, numbers, dates and stock only) — four queries, whatever the body."""
+    client = api_as(rivera.user)
+    client.post(URL, body(), format="json")
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.post(URL + "?detail=full", body(), format="json")
+    assert response.status_code == 200
+    sql = [q["sql"] for q in ctx.captured_queries]
+    after_token = sql[[i for i, s in enumerate(sql) if "formulary_formularystate" in s][0]:]
+    assert len(after_token) == 4, after_token
+    assert "UNION ALL" in after_token[2] and "portal_pharmacylicence" in after_token[2] and "orders_prescriberlicence" in after_token[2]
+    assert "formulary_stocklot" in after_token[3] and "supplier" not in after_token[3]
+    lines = {line["item"]: line for line in response.json()["preparations"][0]["batch"]["lines"]}
+    # A base's lots and a material's lots both come back under their own codes.
+    assert lines["cream-base-pf"]["lots"] and lines["niacinamide"]["lots"]

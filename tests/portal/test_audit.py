@@ -38,6 +38,64 @@ def test_an_api_change_is_in_history_with_who_when_and_where(postgres, api_as, r
     assert patient.pgh_context["user"] == rivera.user.pk and patient.last_name == "Quill"
 
 
+def _patient(prescriber, first_name: str) -> Patient:
+    return Patient.objects.create(clinic=prescriber.clinic, first_name=first_name, last_name="Hist", date_of_birth="1990-01-01",
+                                  address_line1="1 Main St", city="Oakland", state="CA", postal_code="94601")
+
+
+def test_a_submit_sends_the_history_context_once_per_transaction_and_every_row_has_it(postgres, api_as, rivera, ready):
+    """The triggers' context (who, url, method, address) is set at a transaction's first write, not before every write;
+    every history row the submission writes still carries it."""
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.models import PreparationHistory
+
+    with CaptureQueriesContext(connection) as ctx:
+        order = submit(api_as, rivera, first="Ona", last="Vale")
+    sent = [q["sql"] for q in ctx.captured_queries if "set_config('pghistory.context_id'" in q["sql"]]
+    writes = [q["sql"] for q in ctx.captured_queries if re.search(r"\b(INSERT|UPDATE|DELETE)\b", q["sql"])]
+    # The token's last use, the idempotency claim, and the order's own transaction: one each, for more than a dozen writes.
+    assert len(sent) <= 3 < 10 < len(writes)
+    rows = [OrderHistory.objects.get(pgh_obj__public_id=order["id"], pgh_label="insert"),
+            PatientHistory.objects.get(first_name="Ona", pgh_label="insert"),
+            *PreparationHistory.objects.filter(pgh_obj__order__public_id=order["id"])]
+    assert len(rows) == 3
+    assert {(r.pgh_context["user"], r.pgh_context["url"], r.pgh_context["method"]) for r in rows} == {
+        (rivera.user.pk, "/api/v1/orders/", "POST")}
+
+
+def test_the_history_context_is_sent_again_when_a_savepoint_took_it_back(postgres, rivera):
+    """Metadata added inside a savepoint that rolls back is undone in PostgreSQL with it: the next write sends it again."""
+    import pghistory
+
+    with pghistory.context(user=rivera.user.pk, url="/first"), transaction.atomic():
+        _patient(rivera, "Before")
+        try:
+            with transaction.atomic():
+                pghistory.context(url="/changed")  # metadata for the rest of the context
+                _patient(rivera, "Inside")
+                raise DatabaseError("undo the savepoint")
+        except DatabaseError:
+            pass
+        _patient(rivera, "After")
+    urls = {p.first_name: p.pgh_context["url"] for p in PatientHistory.objects.filter(pgh_label="insert")}
+    assert urls == {"Before": "/first", "After": "/changed"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_transaction_of_one_context_gets_the_context(postgres, rivera):
+    """Two transactions under one context (a task, a command): the second sets it again (it ended with the first)."""
+    import pghistory
+
+    with pghistory.context(user=rivera.user.pk, url="/task"):
+        for name in ("First", "Second"):
+            with transaction.atomic():
+                _patient(rivera, name)
+        _patient(rivera, "Autocommit")
+    contexts = {p.first_name: p.pgh_context for p in PatientHistory.objects.filter(pgh_label="insert")}
+    assert {name: (c or {}).get("url") for name, c in contexts.items()} == {"First": "/task", "Second": "/task", "Autocommit": "/task"}
+
+
 def test_update_bulk_update_and_raw_sql_all_reach_history(postgres, api_as, rivera, ready):
     order = Order.objects.get(public_id=submit(api_as, rivera)["id"])
     before = OrderHistory.objects.filter(pgh_obj=order).count()
