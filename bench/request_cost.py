@@ -46,6 +46,9 @@ ORDER = {"patient": {"first_name": "Bench", "last_name": "Mark", "date_of_birth"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--refill-pool", help="also the refill request, one preparation of this pool (bench/refill_pool.py --out) "
+                                              "each; the pool needs --requests + 5 ids")
+    parser.add_argument("--refill-skip", type=int, default=0, help="ids of the pool used by an earlier run")
     parser.add_argument("--trigger-cost", action="store_true",
                         help="Submit only, alternating batches with the change-history triggers on and off (ALTER TABLE … "
                              "DISABLE TRIGGER USER on the tracked tables, re-enabled at the end): what the triggers cost, "
@@ -70,11 +73,18 @@ def main() -> None:
     if args.trigger_cost:
         trigger_cost(calls["orders (submit)"][0], requests=args.requests)
         return
-    print("| request | p50 ms | mean ms | share of the bare insert's requests/s |")
-    print("| --- | ---: | ---: | ---: |")
+    if args.refill_pool:
+        pool = iter(Path(args.refill_pool).read_text().split()[args.refill_skip:])
+        calls["refill request"] = (lambda: client.post(f"/api/v1/preparations/{next(pool)}/refills/", "{}",
+                                                       content_type="application/json"), 201)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    print("| request | p50 ms | mean ms | share of the bare insert's requests/s | queries |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     bare = None
     for label, (call, status) in calls.items():
-        for _ in range(5):
+        for _ in range(4):
             response = call()
             assert response.status_code == status, (label, response.status_code, response.content[:300])
         samples = []
@@ -84,7 +94,10 @@ def main() -> None:
             samples.append(time.perf_counter() - start)
         mean = statistics.fmean(samples)
         bare = bare or mean
-        print(f"| {label} | {statistics.median(samples) * 1000:.1f} | {mean * 1000:.1f} | {100 * bare / mean:.0f} % |")
+        with CaptureQueriesContext(connection) as queries:
+            call()
+        print(f"| {label} | {statistics.median(samples) * 1000:.1f} | {mean * 1000:.1f} | {100 * bare / mean:.0f} % "
+              f"| {len(queries.captured_queries)} |")
 
 
 def trigger_cost(call, *, requests: int, batches: int = 6) -> None:

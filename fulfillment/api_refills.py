@@ -41,6 +41,9 @@ class RefillSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
     def get_job(self, refill) -> str | None:
+        made = self.context.get("made_job")  # the job the request just made, in hand: not read again
+        if made is not None and made.preparation_id == refill.preparation_id and made.fill == refill.fill:
+            return str(made.public_id)
         job = selectors.job_of_fill(user=self.context["user"], refill=refill)
         return str(job.public_id) if job else None
 
@@ -82,9 +85,10 @@ class PreparationRefills(APIView):
             raise ServiceError("An Idempotency-Key is at most 255 characters.", fields={"Idempotency-Key": ["Too long."]})
 
         def make():
-            refill, _job, ignored = refills.refill_request(preparation=prep, by=request.user, note=data["note"],
-                                                           override_reason=data["override_reason"])
-            return {**RefillSerializer(refill, context={"user": request.user}).data, "message": ignored}
+            refill, job, ignored = refills.refill_request(preparation=prep, by=request.user, note=data["note"],
+                                                          override_reason=data["override_reason"])
+            # The caller may see the preparation (preparation_get), so the job it just made for it: answered as it is.
+            return {**RefillSerializer(refill, context={"user": request.user, "made_job": job}).data, "message": ignored}
 
         try:
             return self._answer(request, prep, key, make)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F
 from django.utils import timezone
 
 from formulary.models import MfrStatus
@@ -108,8 +108,12 @@ def refill_request(*, preparation: Preparation, by, note: str = "", override_rea
         override_reason = ""
     with transaction.atomic():
         # The preparation's row lock: every request for this preparation waits here for the one before it.
-        locked = Preparation.objects.select_for_update().select_related("order").get(pk=preparation.pk)
-        facts = refill_facts(locked, today=today)
+        # Locks the preparation and its order, as before (of=…); its master formulation record comes in the same read,
+        # unlocked (refills of one formulation share it), for the refill's record check below.
+        locked = Preparation.objects.select_for_update(of=("self", "order")).select_related("order", "mfr").get(pk=preparation.pk)
+        # The preparation's jobs, read once under the lock: the rules' facts and the next fill's number.
+        jobs = list(Job.objects.filter(preparation=locked).select_related("shipment").order_by("fill"))
+        facts = refill_facts(locked, today=today, jobs=jobs)
         refusal = refill_refusal(facts)
         if refusal is not None and not (refusal.overridable and override_reason):
             raise RefillRefused(refusal, extra_message=ignored)
@@ -117,7 +121,7 @@ def refill_request(*, preparation: Preparation, by, note: str = "", override_rea
             override_reason = ""  # nothing to override: not recorded as an early fill
         _recheck(locked, today=today)
         order = locked.order
-        fill = (Job.objects.filter(preparation=locked).aggregate(top=Max("fill"))["top"] or 0) + 1
+        fill = max((job.fill or 0 for job in jobs), default=0) + 1
         request = RefillRequest.objects.create(preparation=locked, fill=fill, source=source or _source_for(by), requested_by=by,
                                                note=note, override_reason=override_reason)
         asked_by = {RefillSource.PATIENT: "the patient", RefillSource.AUTO: "auto-refill"}.get(request.source) or (

@@ -13,7 +13,7 @@ from django.db.models import BooleanField, Value
 from django.utils import timezone
 
 from formulary.rules_facts_builder import formulary_facts, lots_for, rules_version
-from orders.models import Patient, Prescriber, PrescriberLicence
+from orders.models import Order, Patient, Prescriber, PrescriberLicence
 from orders.rules import STORAGE_TEXT, evaluate
 from orders.rules.facts import FormularyFacts, IngredientLine, Licence, OrderContext, PreparationInput, PreparationResult
 from orders.rules.titles import title as rule_title
@@ -135,8 +135,11 @@ def date_of_birth_problem(value: dt.date | None, today: dt.date | None = None) -
     return None
 
 
-def order_validate(*, user, body: dict, today: dt.date | None = None, facts: FormularyFacts | None = None) -> ValidationOutcome:
-    """`body` is the cleaned order body (see orders.api_validate.OrderBodySerializer)."""
+def order_validate(*, user, body: dict, today: dt.date | None = None, facts: FormularyFacts | None = None,
+                   known: tuple[Prescriber, Patient] | None = None) -> ValidationOutcome:
+    """`body` is the cleaned order body (see orders.api_validate.OrderBodySerializer). `known`: the prescriber and the
+    patient (its allergies prefetched) the body names, already read by the caller and in the caller's scope
+    (preparation_recheck: the order's own), so they are not read again."""
     today = today or timezone.localdate()
     facts = facts or formulary_facts()
     # The rules engine only ever sees a date it can count from (its dating adds days to it).
@@ -145,13 +148,16 @@ def order_validate(*, user, body: dict, today: dt.date | None = None, facts: For
         if problem:
             raise ServiceError("The order cannot be checked: see fields.",
                                fields={f"preparations[{index}].compounding_date": [problem]})
-    prescriber = prescriber_for_caller(user=user, prescriber_npi=body.get("prescriber_npi"))
+    if known is not None:
+        prescriber = known[0]
+    else:
+        prescriber = prescriber_for_caller(user=user, prescriber_npi=body.get("prescriber_npi"))
 
     patient = None
     allergies: frozenset[str] = frozenset()
     named = False
     if body.get("patient_id"):
-        patient = patient_for_prescriber(prescriber=prescriber, public_id=body["patient_id"])
+        patient = known[1] if known is not None else patient_for_prescriber(prescriber=prescriber, public_id=body["patient_id"])
         allergies = frozenset(group.code for group in patient.allergies.all())
         named = True
     elif body.get("patient"):
@@ -286,7 +292,9 @@ def preparation_recheck(*, preparation, today: dt.date | None = None) -> list:
     """A signed preparation checked again as if written today, against today's formulary, lots and licences
     (a refill is a new fill): the findings that are now errors. The prescriber's own rules, the patient's
     allergies on file and where the order ships are read as they stand now."""
-    order = preparation.order
+    # The order's patient (with the allergies on file), prescriber, their account and clinic: one read and the allergies.
+    order = (Order.objects.select_related("patient", "prescriber__user", "prescriber__clinic").prefetch_related("patient__allergies")
+             .get(pk=preparation.order_id))
     prep = {
         "base": preparation.base_code, "quantity": preparation.quantity, "unit": preparation.unit, "route": preparation.route,
         "target_ph": preparation.target_ph, "water_activity": preparation.water_activity, "directions": preparation.directions,
@@ -295,5 +303,9 @@ def preparation_recheck(*, preparation, today: dt.date | None = None) -> list:
     }
     body = {"patient_id": order.patient.public_id, "ship_to": {"state": order.ship_to_state}, "encounter_state": order.encounter_state,
             "clinical_difference_note": order.clinical_difference_note, "prescriber_npi": order.prescriber.npi, "preparations": [prep]}
-    outcome = order_validate(user=order.prescriber.user, body=body, today=today)
+    prescriber, patient = order.prescriber, order.patient
+    # What prescriber_for_caller and patient_for_prescriber would find for this body, as read above; anything else (an
+    # account that is no longer a prescriber's, a patient of another clinic) goes their way, and is refused as before.
+    same = prescriber.user.role == Role.PRESCRIBER and patient.clinic_id == prescriber.clinic_id
+    outcome = order_validate(user=prescriber.user, body=body, today=today, known=(prescriber, patient) if same else None)
     return [finding for finding in outcome.results[0].findings if finding.severity == "error"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from fulfillment import rendering
 from fulfillment.models import Job, WebhookEndpoint, WebhookEvent, Worksheet
@@ -341,3 +343,26 @@ def test_patient_page_says_one_status_and_never_a_past_expected_delivery(client,
     late = re.search(r'data-testid="delivery-late">(.*?)</p>', first_fill, re.S).group(1)
     assert "expected it by <strong>Tuesday, December 8</strong>" in late and "has not reported it delivered" in late
     assert "call the pharmacy" in late
+
+
+def test_a_refill_request_reads_nothing_twice(api_as, rivera, staff, ready, time_machine):
+    """Issue 22: the refill request answers from the refill and the job it just made (not read again), takes the next
+    fill's number from the jobs it read under the lock, reads the master formulation record with the locked
+    preparation, and re-checks with the order's prescriber and patient read once (not looked up again by NPI and id).
+    The statements are counted; the answer is the same."""
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=2)
+    ship(staff, job0["id"], "SIM-COUNT-00")
+    time_machine.move_to(START + dt.timedelta(days=22), tick=False)
+    doctor = api_as(rivera.user)
+    doctor.get(f"/api/v1/preparations/{prep_id(order)}/")  # the token's first use is recorded once
+    with CaptureQueriesContext(connection) as ctx:
+        made = doctor.post(f"/api/v1/preparations/{prep_id(order)}/refills/", {}, format="json")
+    assert made.status_code == 201, made.json()
+    job1 = Job.objects.get(preparation__public_id=prep_id(order), fill=1)
+    assert made.json()["job"] == str(job1.public_id) and made.json()["fill"] == 1 and job1.status == "queued"
+    sql = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert not any('MAX("fulfillment_job"."fill")' in s for s in sql)
+    assert sum("FROM \"formulary_masterformulationrecord\"" in s for s in sql) == 1, sql
+    assert sum(s.startswith("SELECT") and "FROM \"orders_prescriber\"" in s for s in sql) == 1, sql  # the caller's scope only
+    assert len(sql) == 29, (len(sql), sql)  # 37 before: the job answered, MAX(fill), the record, the re-check's 6 reads
