@@ -278,6 +278,7 @@ def _refill_outlook(prep, order, outlook) -> dict | None:
     refusal = outlook["refusal"]
     return {"can_request": outlook["can_request"], "next_on": outlook["next_refill_on"],
             "why_not": refusal.message.replace("ask the prescriber to renew it", "ask your clinic to renew it") if refusal else "",
+            "open": outlook["open_refills"],  # requested and not yet released: still counted among those left
             "in_progress": outlook["open_refills"] > 0 or (refusal is not None and refusal.code == "FILL_IN_PROGRESS")}
 
 

@@ -280,6 +280,7 @@ def test_patient_page_shows_every_fill_latest_first(client, api_as, rivera, staf
     assert client.post(f"/s/{token}/", {"date_of_birth": "1991-04-12"}).status_code == 302  # confirmed (a wrong date answers 200)
     first = client.get(f"/s/{token}/").content.decode()
     assert "SIM-FILLS-00" in first and "First fill" not in first  # one fill: no fill headings
+    assert "Refills left: 2 of 2." in first and "being made now" not in first
 
     early = staff["pharmacist"].post(f"/api/v1/preparations/{prep_id(order)}/refills/", {"override_reason": "Travelling"}, format="json")
     assert early.status_code == 201
@@ -292,6 +293,9 @@ def test_patient_page_shows_every_fill_latest_first(client, api_as, rivera, staf
     assert "SIM-FILLS-00" in first_fill and "Prescription received" in first_fill and "Shipped" in first_fill
     assert "Refill 1 requested" in page[:page.index("First fill")]
     assert "expects to ship your order by" not in page and "Your refill is with the pharmacy" in page
+    # The requested refill is counted among those left until it is released: said so, else "2 of 2" right after asking
+    # read as if nothing had happened (walk-through wk #12).
+    assert "Refills left: 2 of 2, counting the one being made now." in page
 
     held = staff["pharmacist"].post(f"/api/v1/jobs/{refill_job}/hold/", {"reason": "Waiting for the base to arrive"}, format="json")
     assert held.status_code == 200, held.json()
