@@ -9,9 +9,10 @@ the API all say the same thing."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Count,
     DateTimeField,
@@ -22,13 +23,14 @@ from django.db.models import (
     IntegerField,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
     Value,
 )
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
-from fulfillment.models import Job, JobStatus, QCResult, Shipment
+from fulfillment.models import Job, JobStatus, MetricsDay, QCResult, Shipment
 from orders.models import Order, OrderEvent, Preparation
 from portal.errors import Forbidden, ServiceError
 from portal.models import Role
@@ -298,10 +300,38 @@ def queue_age(now: dt.datetime) -> Figure:
     )
 
 
-def _turnaround(rng, tz, *, key, title, about, what, queryset, stamp, value) -> Figure:
-    found = percentiles(queryset, value, group=TruncWeek(stamp, tzinfo=tz), overall=True)
-    overall = found.pop(OVERALL, None)
-    weekly = {_date(k): v for k, v in found.items()}
+def _interpolated(ordered: list, p: float) -> float:
+    """percentile_cont's value: linear interpolation at position p·(n−1) of the ordered values."""
+    position = p * (len(ordered) - 1)
+    low = int(position)
+    if low + 1 >= len(ordered) or position == low:
+        return ordered[low]
+    return ordered[low] + (ordered[low + 1] - ordered[low]) * (position - low)
+
+
+def _stats(values: list) -> dict | None:
+    """What percentiles() answers for one group, from the values in Python: n, max, median, 95th percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {"n": len(ordered), "max": ordered[-1], 0.5: _interpolated(ordered, 0.5), 0.95: _interpolated(ordered, 0.95)}
+
+
+def _turnaround_of_days(rng: MetricsRange, days: dict, kind: str) -> tuple[dict, dict | None]:
+    """The weeks' and the whole range's statistics of `kind`'s seconds kept per day (kept_days)."""
+    weeks: dict = {}
+    for day in rng.days:
+        weeks.setdefault(_monday(day), []).extend(days[day]["seconds"][kind])
+    return {week: _stats(values) for week, values in weeks.items() if values}, _stats([v for values in weeks.values() for v in values])
+
+
+def _turnaround(rng, tz, *, key, title, about, what, queryset, stamp, value, days=None) -> Figure:
+    if days is not None:
+        weekly, overall = _turnaround_of_days(rng, days, key)
+    else:
+        found = percentiles(queryset, value, group=TruncWeek(stamp, tzinfo=tz), overall=True)
+        overall = found.pop(OVERALL, None)
+        weekly = {_date(k): v for k, v in found.items()}
     rows = _weekly(rng, weekly, lambda s: [s["n"] if s else 0, _hours(s and s[0.5]), _hours(s and s[0.95])])
     total = [overall["n"] if overall else 0, _hours(overall and overall[0.5]), _hours(overall and overall[0.95])]
     return Figure(
@@ -312,20 +342,31 @@ def _turnaround(rng, tz, *, key, title, about, what, queryset, stamp, value) -> 
     )
 
 
-def verification_turnaround(rng, tz) -> Figure:
-    approvals = OrderEvent.objects.filter(kind="approved", created_at__gte=rng.start_at, created_at__lt=rng.end_at)
+def _approvals(start_at, end_at):
+    return (OrderEvent.objects.filter(kind="approved", created_at__gte=start_at, created_at__lt=end_at), "created_at",
+            SecondsBetween(F("created_at"), F("order__signed_at")))
+
+
+def _releases(start_at, end_at):
+    return (Job.objects.filter(verified_at__gte=start_at, verified_at__lt=end_at, claimed_at__isnull=False), "verified_at",
+            SecondsBetween(F("verified_at"), F("claimed_at")))
+
+
+TURNAROUNDS = {"verification": _approvals, "claim_to_release": _releases}  # the seconds kept per day (kept_days)
+
+
+def verification_turnaround(rng, tz, days=None) -> Figure:
+    approvals, stamp, value = _approvals(rng.start_at, rng.end_at)
     return _turnaround(rng, tz, key="verification", title="Verification turnaround (signed → approved)",
                        about="Hours from the prescriber's signature to the pharmacist's approval, for orders approved in the range.",
-                       what="Orders approved", queryset=approvals, stamp="created_at",
-                       value=SecondsBetween(F("created_at"), F("order__signed_at")))
+                       what="Orders approved", queryset=approvals, stamp=stamp, value=value, days=days)
 
 
-def claim_to_release(rng, tz) -> Figure:
-    released = Job.objects.filter(verified_at__gte=rng.start_at, verified_at__lt=rng.end_at, claimed_at__isnull=False)
+def claim_to_release(rng, tz, days=None) -> Figure:
+    released, stamp, value = _releases(rng.start_at, rng.end_at)
     return _turnaround(rng, tz, key="claim_to_release", title="Claim to release (claimed → released by the pharmacist)",
                        about="Hours from a technician's claim of a job to the pharmacist's final release, for jobs released in the range.",
-                       what="Preparations released", queryset=released, stamp="verified_at",
-                       value=SecondsBetween(F("verified_at"), F("claimed_at")))
+                       what="Preparations released", queryset=released, stamp=stamp, value=value, days=days)
 
 
 def qc_yield(rng, tz) -> Figure:
@@ -467,9 +508,75 @@ def formulation_label(base_name: str, ingredients) -> str:
     return f"{base_name} with {actives}" if actives else f"{base_name}, base only"
 
 
-def per_formulation(rng) -> Figure:
-    found = list(Preparation.objects.filter(order__signed_at__gte=rng.start_at, order__signed_at__lt=rng.end_at).order_by()
-                 .values("base_name", "ingredients").annotate(n=Count("id")).order_by("-n", "base_name")[:TOP])
+KEPT_DAYS_LOCK = 7321001  # taken shared by the triggers of migration fulfillment.0018 whenever they forget a day
+
+
+def _formulations(start_at, end_at, tz=None) -> QuerySet:
+    """Preparations of the orders signed in [start_at, end_at) per base and ingredients (and per local day with `tz`)."""
+    found = Preparation.objects.filter(order__signed_at__gte=start_at, order__signed_at__lt=end_at).order_by()
+    if tz is not None:
+        found = found.annotate(day=TruncDate("order__signed_at", tzinfo=tz)).values("day", "base_name", "ingredients")
+    else:
+        found = found.values("base_name", "ingredients")
+    return found.annotate(n=Count("id"))
+
+
+def _days_made(start_at, end_at, tz) -> dict:
+    """{local day: {"formulations": [[base, ingredients, n], …], "seconds": {figure: [seconds, …]}}} of [start_at, end_at)."""
+    made: dict = {}
+
+    def day(key):
+        return made.setdefault(key, {"formulations": [], "seconds": {kind: [] for kind in TURNAROUNDS}})
+
+    for row in _formulations(start_at, end_at, tz):
+        day(row["day"])["formulations"].append([row["base_name"], row["ingredients"], row["n"]])
+    for kind, rows in TURNAROUNDS.items():
+        queryset, stamp, value = rows(start_at, end_at)
+        for key, seconds in (queryset.order_by().annotate(_day=TruncDate(stamp, tzinfo=tz), _seconds=value)
+                             .filter(_seconds__isnull=False).values_list("_day", "_seconds")):
+            day(key)["seconds"][kind].append(seconds)
+    return made
+
+
+def kept_days(rng: MetricsRange, tz, today: dt.date) -> dict:
+    """Every day of the range as _days_made gives it: closed days from MetricsDay, made first for those not kept yet (in
+    one pass over their span, under the lock the triggers take shared, so that no write commits between the read and
+    the keeping), today (and any later day) live, never kept. PostgreSQL only."""
+    tzname = str(tz)
+    closed = [day for day in rng.days if day < today]
+    days = {day: {"formulations": formulations, "seconds": seconds} for day, formulations, seconds in
+            MetricsDay.objects.filter(tz=tzname, day__gte=rng.start, day__lte=min(rng.end, today))
+            .values_list("day", "formulations", "seconds") if day < today}
+    missing = [day for day in closed if day not in days]
+    if missing:
+        span = MetricsRange(start=missing[0], end=missing[-1])
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [KEPT_DAYS_LOCK])
+            found = _days_made(span.start_at, span.end_at, tz)
+            empty = {"formulations": [], "seconds": {kind: [] for kind in TURNAROUNDS}}
+            made = {day: found.get(day, empty) for day in missing}
+            MetricsDay.objects.bulk_create([MetricsDay(tz=tzname, day=day, formulations=kept["formulations"], seconds=kept["seconds"])
+                                            for day, kept in made.items()], ignore_conflicts=True)
+        days.update(made)
+    if rng.end >= today:
+        opened = MetricsRange(start=max(rng.start, today), end=rng.end)
+        found = _days_made(opened.start_at, opened.end_at, tz)
+        days.update({day: found.get(day, {"formulations": [], "seconds": {kind: [] for kind in TURNAROUNDS}})
+                     for day in opened.days})
+    return days
+
+
+def per_formulation(rng, tz=None, days=None) -> Figure:
+    if days is not None:
+        counts: dict[tuple[str, str], list] = {}
+        for base_name, ingredients, n in (line for day in rng.days for line in days[day]["formulations"]):
+            entry = counts.setdefault((base_name, json.dumps(ingredients, sort_keys=True)), [base_name, ingredients, 0])
+            entry[2] += n
+        found = [{"base_name": b, "ingredients": i, "n": n}
+                 for b, i, n in sorted(counts.values(), key=lambda e: (-e[2], e[0], json.dumps(e[1], sort_keys=True)))[:TOP]]
+    else:
+        found = list(_formulations(rng.start_at, rng.end_at).order_by("-n", "base_name")[:TOP])
     rows = [[formulation_label(r["base_name"], r["ingredients"]), r["n"]] for r in found]
     return Figure(
         key="formulations", title="Preparations per formulation",
@@ -492,9 +599,11 @@ def metrics_compute(*, user, rng: MetricsRange, now: dt.datetime | None = None) 
     tz = timezone.get_current_timezone()
     # The orders signed and the parcels shipped are each read once, by day, for the two figures that count them.
     signed, shipped = signed_by_day(rng, tz), shipped_by_day(rng, tz)
-    return [orders_per_day(rng, tz, signed, shipped), queue_age(now), verification_turnaround(rng, tz), claim_to_release(rng, tz),
-            qc_yield(rng, tz), clarifications(rng, tz, signed), on_time(rng, tz, shipped), bud_at_delivery(rng, tz),
-            per_prescriber(rng), per_formulation(rng)]
+    # Closed days' formulations and turnaround times are kept (MetricsDay) and read back; today's are counted live.
+    days = kept_days(rng, tz, timezone.localdate(now, timezone=tz)) if connection.vendor == "postgresql" else None
+    return [orders_per_day(rng, tz, signed, shipped), queue_age(now), verification_turnaround(rng, tz, days),
+            claim_to_release(rng, tz, days), qc_yield(rng, tz), clarifications(rng, tz, signed), on_time(rng, tz, shipped),
+            bud_at_delivery(rng, tz), per_prescriber(rng), per_formulation(rng, tz, days)]
 
 
 def metrics_empty(figures: list[Figure]) -> bool:

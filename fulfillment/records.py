@@ -20,7 +20,7 @@ from django.utils import timezone
 from fulfillment import documents
 from fulfillment.models import CompoundingRecord, Job
 from portal.errors import ServiceError
-from portal.numbers import moment_text
+from portal.numbers import moment_text, percent_text
 
 log = logging.getLogger(__name__)
 DEVIATION_WHAT_MAX, DEVIATION_REASON_MAX = 1000, 2000  # as the API's serializer and the page's form allow
@@ -117,7 +117,7 @@ def record_missing(job: Job) -> list[str]:
         if line.weighed_by_id is None or line.weighed_at is None:
             missing.append(f"who weighed {name}, and when")
     if record.yield_flagged and not record.deviations:
-        missing.append(f"the reason for the yield of {record.yield_percent} % (outside 95–105 %): record it as a deviation")
+        missing.append(f"the reason for the yield of {percent_text(record.yield_percent)} (outside 95–105 %): record it as a deviation")
     qc = job.qc_results.order_by("-recorded_at", "-pk").first()
     if qc is None or not qc.passed:
         missing.append("a passed quality check")
@@ -187,7 +187,7 @@ def record_data(job: Job, record: CompoundingRecord | None = None, *, released_b
         qc_rows.append({"test": "Fill weight", "expected": expected.get("Fill weight", ""),
                         "result": f"{passed.fill_weight.normalize():f} {documents.qc_spec(job)['unit']}"})
     qc_rows.append({"test": "Yield", "expected": expected.get("Yield", "95–105 % of the theoretical batch weight"),
-                    "result": f"{record.yield_percent} % ({record.actual_yield_grams.normalize():f} g of {record.theoretical_grams.normalize():f} g)"})
+                    "result": f"{percent_text(record.yield_percent)} ({record.actual_yield_grams.normalize():f} g of {record.theoretical_grams.normalize():f} g)"})
     dating = label["dating"]
     return {
         "job": job.number, "attempt": record.attempt, "earlier_attempts": earlier_attempts(record), "fill": job.fill, "fill_text": documents.fill_text(job), "order": order.number,

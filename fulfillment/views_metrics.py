@@ -46,11 +46,16 @@ def _quick(today: dt.date) -> list[tuple[str, dt.date, dt.date]]:
             ("last 90 days", today - dt.timedelta(days=89), today), ("last 12 months", today - dt.timedelta(days=364), today)]
 
 
+def _zone_words(name: str) -> str:
+    """The pharmacy's time zone as people say it: "America/New_York" → "New York"."""
+    return name.rsplit("/", 1)[-1].replace("_", " ")
+
+
 @metrics_required
 def metrics_page(request):
     today = timezone.localdate()
     raw_from, raw_to = request.GET.get("from", ""), request.GET.get("to", "")
-    context = {"quick": _quick(today), "tz_name": timezone.get_current_timezone_name(), "raw_from": raw_from[:40],
+    context = {"quick": _quick(today), "tz_name": _zone_words(timezone.get_current_timezone_name()), "raw_from": raw_from[:40],
                "raw_to": raw_to[:40]}
     try:
         rng = metrics.metrics_range(raw_from=raw_from, raw_to=raw_to, today=today)

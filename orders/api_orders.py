@@ -41,7 +41,9 @@ def _float(value):
 
 
 def _day(value):
-    return value.isoformat() if value else None  # DRF's DateField: ISO 8601, None when empty
+    if not value:
+        return None
+    return value if isinstance(value, str) else value.isoformat()  # DRF's DateField: ISO 8601, text as it is, None when empty
 
 
 _DATETIME = serializers.DateTimeField()  # ISO 8601 in the current time zone, "Z" for UTC: DRF's own formatting

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from orders.models import OrderEvent, PreparationStatus
+from portal.numbers import percent_text
 
 _NUMBER_PREFIX = re.compile(r"^RX-\d{4}-\d{6}-\d+(-R\d+)?(:\s*)?")
 # Events the pharmacy keeps for itself: a refused move is an internal matter, not news for the prescriber.
@@ -46,8 +47,8 @@ def _job_sentence(event: OrderEvent, who: str, detail: str) -> str:
     if to == S.COMPOUNDING:
         return f"Claimed by {who}." if frm == S.QUEUED else f"Claimed again for rework by {who}."
     if to == S.QC:
-        yield_part = re.search(r"yield [\d.]+ %", detail)
-        return f"Compounding record entered by {who}" + (f" ({yield_part.group(0)})." if yield_part else ".")
+        yield_part = re.search(r"yield ([\d.]+) %", detail)  # the service writes it with two places: "yield 100.00 %"
+        return f"Compounding record entered by {who}" + (f" (yield {percent_text(yield_part.group(1))})." if yield_part else ".")
     if to == S.REWORK:
         return f"QC failed{': ' + detail.removeprefix('QC failed: ') if detail else ''} Sent back for rework."
     if to == S.READY:

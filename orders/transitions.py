@@ -56,8 +56,9 @@ def event_record(*, order: Order, kind: str, actor=None, message: str = "", from
                  preparation: Preparation | None = None, sequence: int | None = None) -> OrderEvent:
     """Append an event with the order's next sequence number (the row is locked by the update), and
     announce it to the apps above, in this same transaction. `sequence` is given only by the door that has just
-    created the order in this transaction with its counter already at that number (its first event)."""
-    with transaction.atomic():
+    created the order in this transaction with its counter already at that number (its first event). No savepoint of its
+    own: an error in it or in a receiver undoes the caller's change with it (the caller's atomic block rolls back)."""
+    with transaction.atomic(savepoint=False):
         if sequence is None:
             sequence = counter_next(order=order, column="event_sequence")
         event = OrderEvent.objects.create(order=order, preparation=preparation, sequence=sequence, kind=kind, actor=actor,

@@ -3,6 +3,7 @@ shipping and tracking, the notifications outbox, worker heartbeats. Tables keep 
 when this was one file (Django names a table after the app and the model, not the module)."""
 
 from fulfillment.models.jobs import Job, JobStatus, RenderStatus, Worksheet
+from fulfillment.models.metrics import MetricsDay
 from fulfillment.models.notifications import (
     EmailOutbox,
     OutboxStatus,
@@ -16,7 +17,7 @@ from fulfillment.models.shipping import SHIPMENT_RANK, Shipment, ShipmentStatus,
 from fulfillment.models.workers import WorkerHeartbeat
 
 __all__ = [
-    "SHIPMENT_RANK", "CompoundingRecord", "EmailOutbox", "Job", "JobStatus", "OutboxStatus", "PayloadFormat", "QCResult", "RecordLine",
+    "SHIPMENT_RANK", "CompoundingRecord", "EmailOutbox", "Job", "JobStatus", "MetricsDay", "OutboxStatus", "PayloadFormat", "QCResult", "RecordLine",
     "RecordStep", "RenderStatus",
     "Shipment", "ShipmentStatus", "TrackingEvent", "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "WorkerHeartbeat", "Worksheet",
 ]

@@ -25,8 +25,9 @@ def _enqueue_after_commit(task, pk: int) -> None:
 
 def event_emit(*, order, type: str, data: dict) -> WebhookEvent:
     """Record an event for the order's clinic, numbered from the order's counter (under its row lock),
-    and queue a delivery to each endpoint that wants it."""
-    with transaction.atomic():
+    and queue a delivery to each endpoint that wants it. No savepoint of its own: it is written with the change or not at
+    all (an error undoes the caller's change)."""
+    with transaction.atomic(savepoint=False):
         sequence = order_webhook_sequence_next(order=order)
         event_id = f"evt_{secrets.token_hex(12)}"
         payload = {

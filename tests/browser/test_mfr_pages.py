@@ -15,6 +15,10 @@ from tests.twofa import sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENS = Path(__file__).resolve().parents[2] / "var" / "screens"
+# The cells of the record's tables that hold one word or one amount and lie on more than one line.
+BROKEN_CELLS = """() => [...document.querySelectorAll('.mfr-qc td:first-child, .mfr-components td.num')].filter(td => {
+    const range = document.createRange(); range.selectNodeContents(td); return range.getClientRects().length > 1;
+}).map(td => td.innerText)"""
 
 
 def _shots(page, name):
@@ -61,6 +65,13 @@ def test_pharmacist_approves_the_record_then_the_order_and_works_the_library(pag
     expect(page.get_by_test_id("mfr-approval")).to_contain_text("Approved by")
     expect(page.get_by_test_id("mfr-bud")).to_contain_text("35 days")
     _shots(page, "detail")
+    # At 1366 px no cell of the record's tables breaks a word or an amount across lines ("Appearan/ce", "95.00/0 g"),
+    # and nothing widens the page at 900 or 700 px (walk-through wk #7).
+    assert page.evaluate(BROKEN_CELLS) == []
+    for width in (900, 700):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= width
+    page.set_viewport_size({"width": 1366, "height": 900})
 
     # Version 2: a draft copied from v1, changed, compared side by side, printed.
     page.get_by_role("button", name="Start version 2").click()

@@ -18,6 +18,7 @@ from fulfillment import records, services
 from fulfillment.models import CompoundingRecord, Job
 from orders.models import Preparation
 from portal.errors import ServiceError
+from portal.numbers import percent_text
 from tests.builders import claimed_job, pdf_text, record_body, released_job
 from tests.twofa import sign_in
 
@@ -87,7 +88,7 @@ def test_a_released_record_holds_every_field_and_its_frozen_pdf_matches_its_hash
         said(*([f"{c['manufacturer']} (manufacturer)"] if c["manufacturer"] else []), f"{c['vendor']} (vendor)", c["lot"],
              day(c["expires_on"]), c["planned_g"], c["actual_g"], c["weighed_by"], c["weighed_at"])
     y = cr["yield"]
-    said(f"Yield: {y['actual_g']} g of {y['theoretical_g']} g theoretical = {y['percent']} %")  # the actual yield
+    said(f"Yield: {y['actual_g']} g of {y['theoretical_g']} g theoretical = {percent_text(y['percent'])}")  # the actual yield, as people write it (100 %)
     calc = cr["calculations"]  # the calculations as done
     said(f"Dispensed {calc['dispensed']}; overage {calc['overage_percent']} %; batch {calc['batch']}; minimum weighable "
          f"quantity {calc['minimum_weighable_g']} g.")

@@ -291,6 +291,9 @@ def test_every_figure_equals_the_rows(history, client, api_as, pharmacist):
 def test_csv_holds_the_page_tables(history, client, pharmacist):
     _signed_in(client, pharmacist)
     page = client.get("/pharmacy/metrics/?from=2026-01-01&to=2026-12-31")
+    # The time zone in words, not its code "America/New_York" (walk-through wk #10).
+    assert "days and hours are the pharmacy's (New York time)" in page.content.decode()
+    assert "America/New_York" not in page.content.decode()
     tables = Tables()
     tables.feed(page.content.decode())
     download = client.get("/pharmacy/metrics.csv?from=2026-01-01&to=2026-12-31")

@@ -8,7 +8,7 @@ import pytest
 from fulfillment import rendering
 from fulfillment.models import Job, Worksheet
 from portal.demo import _demo_pharmacy, _demo_stock
-from tests.builders import approve_mfrs
+from tests.builders import approve_mfrs, submit
 from tests.twofa import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -30,10 +30,16 @@ def login(client, user, password):
     return client
 
 
-def test_pharmacist_verifies_on_the_page(client, pharmacist, password, order, api_as):
+def test_pharmacist_verifies_on_the_page(client, pharmacist, password, order, api_as, rivera):
     c = login(client, pharmacist, password)
     queue = c.get("/pharmacy/verify/").content.decode()
     assert order["number"] in queue and EVIL not in queue and "&lt;img src=x onerror=alert(1)&gt;" in queue
+    # Each warning is its title and its sentence; the rule's code stays in the markup, never in the words read
+    # (it ended the sentence with "AW_NOT_MEASURED": walk-through wk #9).
+    cream = submit(api_as, rivera)  # water-containing, water activity not measured: a warning
+    detail = c.get(f"/pharmacy/verify/{cream['id']}/").content.decode()
+    assert '<li data-code="AW_NOT_MEASURED"><strong>Dated as water-containing</strong>' in detail
+    assert "AW_NOT_MEASURED" not in re.sub(r'"[^"]*"', '""', detail)
     approve_mfrs(api_as(pharmacist), order)
     c.post(f"/pharmacy/verify/{order['id']}/approve/")
     assert Job.objects.filter(preparation__order__public_id=order["id"], status="queued").exists()

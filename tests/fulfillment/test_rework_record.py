@@ -58,13 +58,17 @@ def test_a_reworked_job_keeps_the_failed_record_and_releases_the_second(client, 
     sign_in(client, pharmacist, password)
     page = client.get(f"/pharmacy/jobs/{job['id']}/compounding-record/").content.decode()
     assert "attempt 2" in page and 'data-testid="record-earlier-attempts"' in page and "Attempt 1" in page and "pH 6.5 is outside" in page
+    # Yields as people write them: 100 %, never "100.00 %" (walk-through wk #8); the job page's record line and history too.
+    assert "yield 100 %:" in page and "<strong>97.14 %</strong>" in page and "100.00" not in page
+    job_page = client.get(f"/pharmacy/jobs/{job['id']}/").content.decode()
+    assert "g of 52.5 g (97.14 %)" in job_page and "(yield 100 %)." in job_page and "100.00" not in job_page
 
     # The frozen PDF, read back: attempt 2, the failed attempt 1 named as a deviation; its hash as stored.
     rendered = records.record_pdf_render(record_id=second.pk)  # the worker's task
     answer = staff["pharmacist"].get(f"{url}/compounding-record/?format=pdf")
     assert answer.status_code == 200 and answer["X-Content-SHA256"] == rendered.pdf_sha256 == hashlib.sha256(answer.content).hexdigest()
     text = pdf_text(answer.content)
-    assert "attempt 2" in text and "Reworked: attempt 1" in text and "pH 6.5 is outside" in text
+    assert "attempt 2" in text and "Reworked: attempt 1 (yield 100 %;" in text and "pH 6.5 is outside" in text and "100.00" not in text
     assert "Completeness review and release" in text
     # Words for people: no internal id, moments as the portal writes them; the release line never stands alone on a page.
     assert str(Job.objects.get(public_id=job["id"]).preparation.mfr.public_id) not in text

@@ -186,7 +186,7 @@ def history(postgres, api_as, rivera, chen, staff, ready, client, password):
 
 def _rows(page: str) -> list[tuple[str, str]]:
     """(kind, who) of each row of the audit table."""
-    return re.findall(r'<tr data-kind="(\w+)"><td>[^<]*</td><td>\w+</td><td>([^<]*)</td>', page)
+    return re.findall(r'<tr data-kind="(\w+)"><td[^>]*>[^<]*</td><td[^>]*>\w+</td><td[^>]*>([^<]*)</td>', page)
 
 
 def test_admin_searches_the_audit_by_patient_and_user(history, client, pharmacy_admin, pharmacist, rivera, password):

@@ -19,6 +19,9 @@ def test_a_missing_patient_page_is_the_plain_not_found_even_in_debug(db, debug, 
     assert "This link was not found or has expired" in body
     assert "URLconf" not in body and "urlpatterns" not in body and "Traceback" not in body
     assert "no-store" in response["Cache-Control"] and response["X-Robots-Tag"] == "noindex, nofollow"
+    # The page names its icon as the staff pages do: without it the browser asks for /favicon.ico, a 404 in the
+    # console of every patient who opens the link (walk-through wk #11).
+    assert '<link rel="icon" href="/static/favicon.svg"' in body
 
 
 def test_a_crash_on_the_patient_page_is_the_plain_error_page_even_in_debug(db, debug, monkeypatch, caplog):
