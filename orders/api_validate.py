@@ -3,9 +3,12 @@ POST orders/validate/. What the body means is checked by the rules engine (findi
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
+import uuid
 from decimal import Decimal
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -29,12 +32,11 @@ class IngredientLineSerializer(serializers.Serializer):
 
 
 PERCENT_MIN, PERCENT_MAX = Decimal("0.0001"), Decimal(100)
-_PERCENT_PLACES = Decimal(".0001")
 _CODE_MAX = 60
 
 
-def _percent(raw) -> Decimal | None:
-    """IngredientLineSerializer's percent (DecimalField: 9 digits, 4 places, 0.0001–100) as DRF reads it, or
+def _decimal(raw, *, digits: int, places: int, low: Decimal | None, high: Decimal | None) -> Decimal | None:
+    """A DecimalField(max_digits=digits, decimal_places=places, min_value=low, max_value=high) as DRF reads it, or
     None when DRF would refuse it."""
     if type(raw) not in (int, float, str):  # bool, None, lists…: DRF says why
         return None
@@ -47,19 +49,27 @@ def _percent(raw) -> Decimal | None:
         return None
     if not value.is_finite():
         return None
-    _sign, digits, exponent = value.as_tuple()
+    _sign, numerals, exponent = value.as_tuple()
     if exponent >= 0:
-        total, whole, places = len(digits) + exponent, len(digits) + exponent, 0
-    elif len(digits) > -exponent:
-        total, whole, places = len(digits), len(digits) + exponent, -exponent
+        total, whole, after = len(numerals) + exponent, len(numerals) + exponent, 0
+    elif len(numerals) > -exponent:
+        total, whole, after = len(numerals), len(numerals) + exponent, -exponent
     else:
-        total, whole, places = -exponent, 0, -exponent
-    if total > 9 or places > 4 or whole > 5:
+        total, whole, after = -exponent, 0, -exponent
+    if total > digits or after > places or whole > digits - places:
         return None
     context = decimal.getcontext().copy()
-    context.prec = 9
-    value = value.quantize(_PERCENT_PLACES, context=context)
-    return value if PERCENT_MIN <= value <= PERCENT_MAX else None
+    context.prec = digits
+    value = value.quantize(Decimal(1).scaleb(-places), context=context)
+    if (low is not None and value < low) or (high is not None and value > high):
+        return None
+    return value
+
+
+def _percent(raw) -> Decimal | None:
+    """IngredientLineSerializer's percent (DecimalField: 9 digits, 4 places, 0.0001–100) as DRF reads it, or
+    None when DRF would refuse it."""
+    return _decimal(raw, digits=9, places=4, low=PERCENT_MIN, high=PERCENT_MAX)
 
 
 def ingredient_lines_clean(data) -> list[dict] | None:
@@ -84,6 +94,213 @@ def ingredient_lines_clean(data) -> list[dict] | None:
             return None
         lines.append({"ingredient": code, "percent": percent})
     return lines
+
+
+def _text(raw, max_length: int, *, blank: bool) -> str | None:
+    """A CharField as DRF cleans it (stripped; no NUL, no lone surrogates), for a plain string only; None otherwise."""
+    if type(raw) is not str:
+        return None
+    value = raw.strip()
+    if (not value and not blank) or len(value) > max_length or "\x00" in value:
+        return None
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate
+            return None
+    return value
+
+
+def _day(raw) -> dt.date | None:
+    """A DateField's ISO 8601 day (YYYY-MM-DD exactly); None for anything else (DRF then reads it, or says why)."""
+    if type(raw) is not str or len(raw) != 10 or raw[4] != "-" or raw[7] != "-" or not (raw[:4] + raw[5:7] + raw[8:]).isdigit() \
+            or not raw.isascii():
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def _whole(raw, low: int, high: int) -> int | None:
+    return raw if type(raw) is int and low <= raw <= high else None
+
+
+_NO = object()  # "not plainly valid": DRF's serializers read the body instead, and word its errors
+_UNITS = frozenset({"g", "mL"})
+_SEXES = frozenset({"female", "male", "other", "unknown"})
+_STATES = frozenset(USState.values)
+_PREPARATION_KEYS = frozenset({"base", "quantity", "unit", "route", "target_ph", "water_activity", "compounding_date", "directions",
+                               "refills", "refill_interval_days", "ingredients", "exclusions"})
+_BODY_KEYS = frozenset({"external_id", "prescriber_npi", "patient_id", "patient", "ship_to", "encounter_state",
+                        "clinical_difference_note", "preparations"})
+_PATIENT_ORDER = ("external_id", "first_name", "last_name", "date_of_birth", "sex", "email", "phone", "allergies")
+_PATIENT_KEYS = frozenset(_PATIENT_ORDER)
+_ADDRESS_ORDER = ("line1", "line2", "city", "state", "postal_code")
+_ADDRESS_KEYS = frozenset(_ADDRESS_ORDER)
+
+
+def _codes(raw, facts):
+    """An allergen-group list (ListField of CharField(40), at most 30) checked against the facts' groups."""
+    if type(raw) is not list or len(raw) > 30:
+        return _NO
+    codes = [_text(code, 40, blank=False) for code in raw]
+    if None in codes or not all(code in facts.allergen_group_names for code in codes):
+        return _NO
+    return list(dict.fromkeys(codes))
+
+
+def _optional(data: dict, out: dict, name: str, clean, *, null: bool = False) -> bool:
+    """Puts data[name], cleaned, in out when sent (a field without a default stays out when not sent); False when it is
+    not plainly valid."""
+    if name not in data:
+        return True
+    raw = data[name]
+    if raw is None:
+        if not null:
+            return False
+        out[name] = None
+        return True
+    value = clean(raw)
+    if value is None:
+        return False
+    out[name] = value
+    return True
+
+
+def _preparation_clean(data, facts, today: dt.date):
+    if type(data) is not dict or not data.keys() <= _PREPARATION_KEYS:
+        return _NO
+    from orders.validation import compounding_date_problem
+
+    base = _text(data.get("base"), 60, blank=False)
+    quantity = _decimal(data.get("quantity"), digits=10, places=3, low=Decimal("0.001"), high=None)
+    unit = data.get("unit")
+    if base is None or quantity is None or type(unit) is not str or unit not in _UNITS:
+        return _NO
+    out = {"base": base, "quantity": quantity, "unit": unit}
+    route = data.get("route", "topical")
+    route = _text(route, 40, blank=False)
+    if route is None or route not in facts.sterile_routes | facts.non_sterile_routes:
+        return _NO
+    out["route"] = route
+    if not (_optional(data, out, "target_ph", lambda raw: _decimal(raw, digits=4, places=2, low=Decimal(0), high=Decimal(14)), null=True)
+            and _optional(data, out, "water_activity", lambda raw: _decimal(raw, digits=4, places=3, low=Decimal(0), high=Decimal(1)),
+                          null=True)
+            and _optional(data, out, "compounding_date", _day, null=True)):
+        return _NO
+    if out.get("compounding_date") is not None and compounding_date_problem(out["compounding_date"], today):
+        return _NO
+    directions = _text(data.get("directions", ""), 1000, blank=True)
+    refills = _whole(data.get("refills", 0), 0, 11)
+    if directions is None or refills is None:
+        return _NO
+    out["directions"], out["refills"] = directions, refills
+    interval = data.get("refill_interval_days")
+    if interval is not None and _whole(interval, 7, 365) is None:
+        return _NO
+    out["refill_interval_days"] = interval
+    ingredients = ingredient_lines_clean(data.get("ingredients", []))
+    if ingredients is None:
+        return _NO
+    out["ingredients"] = ingredients
+    if "exclusions" in data:
+        exclusions = data["exclusions"]
+        if type(exclusions) is not dict or not exclusions.keys() <= {"allergen_groups", "preservative_free"}:
+            return _NO
+        groups = _codes(exclusions.get("allergen_groups", []), facts)
+        preservative_free = exclusions.get("preservative_free", False)
+        if groups is _NO or type(preservative_free) is not bool:
+            return _NO
+        out["exclusions"] = {"allergen_groups": groups, "preservative_free": preservative_free}
+    return out
+
+
+def _patient_clean(data, facts, today: dt.date):
+    if type(data) is not dict or not data.keys() <= _PATIENT_KEYS or data.get("email"):  # an e-mail address: DRF's EmailField
+        return _NO
+    from orders.validation import date_of_birth_problem
+
+    out = {}
+    for name, length in (("external_id", 100), ("email", 254), ("phone", 30)):
+        if not _optional(data, out, name, lambda raw, length=length: _text(raw, length, blank=True)):
+            return _NO
+    for name in ("first_name", "last_name"):
+        value = _text(data.get(name, ""), 100, blank=True)
+        if value is None:
+            return _NO
+        out[name] = value
+    if not (_optional(data, out, "date_of_birth", _day) and _optional(data, out, "sex", lambda raw: raw if type(raw) is str and raw in _SEXES else None)):
+        return _NO
+    if "date_of_birth" in out and date_of_birth_problem(out["date_of_birth"], today):
+        return _NO
+    allergies = _codes(data.get("allergies", []), facts)
+    if allergies is _NO:
+        return _NO
+    out["allergies"] = allergies
+    return {name: out[name] for name in _PATIENT_ORDER if name in out}  # the serializer's order
+
+
+def _address_clean(data):
+    if type(data) is not dict or not data.keys() <= _ADDRESS_KEYS:
+        return _NO
+    state = data.get("state")
+    if type(state) is not str or state not in _STATES:
+        return _NO
+    out = {}
+    for name, length in (("line1", 200), ("line2", 200), ("city", 100), ("postal_code", 10)):
+        if not _optional(data, out, name, lambda raw, length=length: _text(raw, length, blank=True)):
+            return _NO
+    out["state"] = state
+    return {name: out[name] for name in _ADDRESS_ORDER if name in out}  # the serializer's order
+
+
+def order_body_clean(data, facts) -> dict | None:
+    """The order body as OrderBodySerializer would clean it (the same keys, defaults and values), checked by plain
+    Python; None when any part is not plainly valid (or is one this does not read: an e-mail address, a patient_id
+    not in the canonical form), and then DRF's serializers read it and say why, in their words.
+    tests/orders/test_ingredient_lines.py holds the two to the same answers (a hypothesis test over whole bodies)."""
+    if type(data) is not dict or not data.keys() <= _BODY_KEYS:
+        return None
+    today = timezone.localdate()
+    out = {}
+    for name, length in (("external_id", 100), ("prescriber_npi", 10)):
+        if not _optional(data, out, name, lambda raw, length=length: _text(raw, length, blank=True)):
+            return None
+    if "patient_id" in data:
+        raw = data["patient_id"]
+        if raw is None:
+            out["patient_id"] = None
+        elif type(raw) is str and len(raw) == 36 and raw == raw.lower():
+            try:
+                out["patient_id"] = uuid.UUID(hex=raw)
+            except ValueError:
+                return None
+            if str(out["patient_id"]) != raw:
+                return None
+        else:
+            return None
+    for name, clean in (("patient", lambda raw: _patient_clean(raw, facts, today)), ("ship_to", _address_clean)):
+        if name in data:
+            raw = data[name]
+            value = None if raw is None else clean(raw)
+            if value is _NO:
+                return None
+            out[name] = value
+    if not _optional(data, out, "encounter_state", lambda raw: raw if type(raw) is str and raw in _STATES else None, null=True):
+        return None
+    note = _text(data.get("clinical_difference_note", ""), 2000, blank=True)
+    if note is None:
+        return None
+    out["clinical_difference_note"] = note
+    preparations = data.get("preparations")
+    if type(preparations) is not list or not 1 <= len(preparations) <= MAX_PREPARATIONS:
+        return None
+    cleaned = [_preparation_clean(prep, facts, today) for prep in preparations]
+    if any(prep is _NO for prep in cleaned):
+        return None
+    out["preparations"] = cleaned
+    return out
 
 
 class IngredientListField(serializers.ListField):
@@ -194,6 +411,16 @@ class OrderBodySerializer(serializers.Serializer):
     encounter_state = serializers.ChoiceField(choices=USState.choices, required=False, allow_null=True)
     clinical_difference_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     preparations = serializers.ListField(child=PreparationSerializer(), min_length=1, max_length=MAX_PREPARATIONS)
+
+    def to_internal_value(self, data):
+        # The body checked by plain code (order_body_clean) when it is plainly valid; otherwise DRF's fields read it and
+        # word its errors. Only this class's fields: a subclass (AmendSerializer) has others.
+        facts = self.context.get("facts")
+        if type(self) is OrderBodySerializer and facts is not None:
+            cleaned = order_body_clean(data, facts)
+            if cleaned is not None:
+                return cleaned
+        return super().to_internal_value(data)
 
     def validate(self, data):
         if data.get("patient_id") and data.get("patient"):
