@@ -46,7 +46,7 @@ def bud_source(*, aqueous: bool, preserved: bool, days: int, rules_version: str)
     else:
         row = "aqueous, nonpreserved: 14 days, refrigerator 2–8 °C"
     return (f"USP <795> (2023) beyond-use table without a stability study, row {row}; applied as {days} days by the rules "
-            f"engine (its rule “Beyond-use date and storage”, rules version {rules_version}). Capped at compounding by the "
+            f"engine (its rule “Beyond-use date and storage”; {rules_version}). Capped at compounding by the "
             "earliest expiry of the lots used.")
 
 
@@ -130,7 +130,7 @@ def mfr_content(*, identity: dict, checked: dict, rules_version: str, quantity) 
     steps.insert(1, "Order of addition: " + "; ".join(addition) + ".")
     steps.insert(1, f"Weigh each material to the balance's readability (0.01 g), ±5 % per weighing; any weighing below {mwq} g "
                     "is made as an aliquot (see calculations).")
-    steps.append(f"Fill into the container ({CONTAINERS.get(vehicle, 'see container')}); weigh the fill; label; record QC.")
+    steps.append(f"Fill into the container ({CONTAINERS.get(vehicle, 'see container').rstrip('.')}); weigh the fill; label; record QC.")
     aqueous = bool(checked.get("aqueous"))
     target_ph = identity.get("target_ph")
     appearance = f"Smooth, uniform {base.name.lower()}; no separation, grit or colour change."

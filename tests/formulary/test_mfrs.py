@@ -74,6 +74,10 @@ def test_the_record_holds_every_field_of_795_filled_from_the_formulary_and_the_r
     assert niacinamide["strength"] == "4 % w/w" and niacinamide["amount_per_100"] == "4.000 g" and niacinamide["characteristics"]
     assert mfr["beyond_use_days"] == 35 and "USP <795>" in mfr["bud_source"] and "aqueous, preserved: 35 days" in mfr["bud_source"]
     assert mfr["rules_version"] == Order.objects.get(public_id=order["id"]).rules_version
+    # Read as a sentence: "...; rules 2026.12.2; formulary ...)" (it said "rules version rules 2026.12.2") and the fill step
+    # ends its container's words once ("seal.);" before: walk-through wk #15).
+    assert f"“Beyond-use date and storage”; {mfr['rules_version']})" in mfr["bud_source"] and "rules version rules" not in mfr["bud_source"]
+    assert not any(".)" in step for step in mfr["steps"])
     assert any(step.startswith("Order of addition:") for step in mfr["steps"])
     assert [t["test"] for t in mfr["qc"]] == ["pH", "Appearance", "Fill weight", "Yield"] and mfr["qc"][0]["expected"].startswith("4.50–5.50")
     assert mfr["calculations"]["overage_percent"] == "5.0" and mfr["calculations"]["minimum_weighable_g"]
