@@ -370,3 +370,21 @@ def test_a_refill_request_reads_nothing_twice(api_as, rivera, staff, ready, time
     assert sum("FROM \"formulary_masterformulationrecord\"" in s for s in sql) == 1, sql
     assert sum(s.startswith("SELECT") and "FROM \"orders_prescriber\"" in s for s in sql) == 1, sql  # the caller's scope only
     assert len(sql) == 29, (len(sql), sql)  # 37 before: the job answered, MAX(fill), the record, the re-check's 6 reads
+
+
+def test_the_preparation_page_says_a_refill_may_be_asked_for_once_its_day_has_passed(client, api_as, rivera, staff, ready, time_machine,
+                                                                                      password):
+    """It said "Next refill due Friday, November 27, 2026." days after that day, beside the button (walk-through wk #13)."""
+    from tests.twofa import sign_in
+
+    time_machine.move_to(START, tick=False)
+    order, job0 = released_job(api_as, rivera, staff, refills=2)
+    ship(staff, job0["id"], "SIM-DUE-00")
+    sign_in(client, rivera.user, password)
+    page = client.get(f"/preparations/{prep_id(order)}/").content.decode()
+    assert "Next refill due Tuesday, December 22, 2026." in page  # 21 days after shipping: not yet
+    time_machine.move_to(START + dt.timedelta(days=25), tick=False)
+    sign_in(client, rivera.user, password)  # the session lapsed while the days passed
+    page = client.get(f"/preparations/{prep_id(order)}/").content.decode()
+    assert "A refill can be asked for now (due since Tuesday, December 22, 2026)." in page and "Next refill due" not in page
+    assert 'data-testid="refill-form"' in page
