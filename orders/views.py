@@ -445,13 +445,17 @@ def _detail_context(request, order) -> dict:
     holds = selectors.hold_reasons(order=order)
     open_preparations = [p for p in preparations if p.status not in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED,
                                                                      PreparationStatus.CANCELLED)]
+    shipments = list(order.shipments.order_by("shipped_at"))
+    delivered = [s.delivered_at for s in shipments if s.delivered_at]
     return {
         "order": order, "events": events, "preps": [{**preparation_view(p), "hold_reason": holds.get(p.pk, "")} for p in preparations],
         "history": selectors.order_history(order=order, pharmacy=False),
         "question": next((e for e in reversed(events) if e.kind == "clarification_requested"), None),
         "patient_link": _patient_link_url(order),
         "can_cancel": may_cancel(order=order, by=request.user),
-        "shipments": list(order.shipments.order_by("shipped_at")), "ship_to": ship_to_text(order),
+        "shipments": shipments, "ship_to": ship_to_text(order),
+        # Every parcel arrived: the day the last one did (the delivery card says so instead of the carrier's estimate).
+        "delivered_on": max(delivered) if order.status == OrderStatus.DELIVERED and delivered else None,
         "dispatched": order.status in DISPATCHED,
         "shipped": any(p.status in (PreparationStatus.SHIPPED, PreparationStatus.DELIVERED) for p in preparations),
         "preparations": preparations,

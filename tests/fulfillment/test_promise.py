@@ -208,7 +208,7 @@ def test_rush_bad_input(api_as, rivera, chen, staff, ready):
     assert late.status_code == 409 and "cancelled" in late.json()["error"]["message"]
 
 
-def test_shipping_replaces_the_estimate_with_the_carriers(api_as, rivera, staff, ready, settings):
+def test_shipping_replaces_the_estimate_with_the_carriers(api_as, rivera, staff, ready, settings, client, password):
     settings.SIMULATED_CARRIER_STEP_SECONDS = 86400  # one step a day: delivered three days after shipping
     order, job = released_job(api_as, rivera, staff)
     with time_machine.travel(at(2026, 12, 7, 10, 0), tick=False):
@@ -218,6 +218,22 @@ def test_shipping_replaces_the_estimate_with_the_carriers(api_as, rivera, staff,
     answer = api_as(rivera.user).get(f"/api/v1/orders/{order['id']}/").json()
     assert answer["estimated_delivery_date"] == "2026-12-10"
     assert answer["promised_ship_date"] == order["promised_ship_date"]  # the promise stays to be measured against
+
+    # The order page: the carrier's estimate while the parcel travels; once delivered, the day it arrived instead of an
+    # estimate (it still said "the carrier expects to deliver it by" a delivered parcel: walk-through wk #14).
+    from fulfillment import tracking
+    from tests.twofa import sign_in
+
+    with time_machine.travel(at(2026, 12, 8, 10, 0), tick=False):
+        sign_in(client, rivera.user, password)
+        page = client.get(f"/orders/{order['id']}/").content.decode()
+    assert 'the carrier expects to deliver it by <strong data-testid="estimated-delivery">Thursday, December 10</strong>' in page
+    with time_machine.travel(at(2026, 12, 11, 10, 0), tick=False):
+        tracking.shipments_poll()
+        sign_in(client, rivera.user, password)
+        page = client.get(f"/orders/{order['id']}/").content.decode()
+    assert Order.objects.get(public_id=order["id"]).status == "delivered"
+    assert 'delivered <strong data-testid="delivered-on">Thursday, December 10</strong>.' in page and "expects to deliver" not in page
 
 
 def test_queue_board_marks_each_job_against_its_promise(client, api_as, rivera, staff, ready, technician, password):
