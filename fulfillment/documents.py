@@ -336,7 +336,8 @@ def label_context(job: Job, record=None) -> dict:
         "pharmacy_name": pharmacy.name if pharmacy else settings.PHARMACY_NAME,
         "pharmacy_phone": pharmacy.phone if pharmacy else "",
         "compounded_on": compounded_on,
-        "refills": f"{prep.refills_remaining} of {prep.refills}",
+        # "No refills" rather than "Refills 0 of 0"; otherwise how many are left of those written.
+        "refills": f"Refills left: {prep.refills_remaining} of {prep.refills}" if prep.refills else "No refills",
         "fill": fill_text(job),
         "cautions": ["For external use only.", "Keep out of reach of children.", "Compounded preparation."],
     }

@@ -39,6 +39,7 @@ def test_full_path_deducts_stock_and_releases(api_as, rivera, staff, ready):
     text = pdf_text(label.content)
     use_by = day_text(timezone.localdate() + dt.timedelta(days=35))  # as people read a date (Jan 5, 2027), never ISO
     assert not re.search(r"\d{4}-\d{2}-\d{2}", text)
+    assert "No refills" in text and "Refills 0 of 0" not in text  # none written: said in words (walk-through wk #3)
     for part in ("Maya Lopez", "Niacinamide", "4 %", f"Use by {use_by}", f"Compounded {day_text(timezone.localdate())}", "Store at 20–25 °C or in a refrigerator", job["number"],
                  "Rivera", "Northwind Compounding Pharmacy", "Compounded preparation"):
         assert part in text, part

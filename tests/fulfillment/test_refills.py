@@ -78,7 +78,7 @@ def test_refills_through_the_api(client, api_as, rivera, staff, ready, time_mach
     assert "refill 1" in words and "original fill" not in words
     label = staff["tech"].get(f"/api/v1/jobs/{refill['job']}/label/")
     label_words = pdf_text(b"".join(label.streaming_content) if label.streaming else label.content)
-    assert "refill 1" in label_words
+    assert "refill 1" in label_words and "Refills left: 1 of 2" in label_words  # refill 1 released: one of the two left
     detail = doctor.get(f"/api/v1/preparations/{prep_id(order)}/").json()
     assert detail["refills"] == 2 and detail["refills_remaining"] == 1
     assert [f["fill"] for f in detail["fills"]] == [0, 1]
