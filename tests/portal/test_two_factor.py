@@ -84,7 +84,14 @@ def test_tokens_are_made_once_listed_with_last_use_and_revoked(client, api_clien
     assert api_client.get("/api/v1/orders/").status_code == 200
     client.post(f"/accounts/security/tokens/{stored.pk}/revoke/")
     assert api_client.get("/api/v1/orders/").status_code == 401
-    assert "revoked" in client.get("/accounts/security/").content.decode()
+    page = client.get("/accounts/security/").content.decode()
+    assert "revoked" in page
+    # Made, last used and revoked as the portal writes moments (Dec 1, 2026 12:40), never ISO (walk-through wk).
+    from django.utils import timezone
+
+    from portal.numbers import day_text
+
+    assert f"revoked {day_text(timezone.localdate())} " in page and timezone.localdate().isoformat() not in page
 
 
 def test_a_token_needs_a_name(client, rivera, password):
