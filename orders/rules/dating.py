@@ -16,6 +16,11 @@ from orders.rules.facts import Lot
 MAX_ASSIGNED_DAYS = 730  # two years: anything longer is a typing error, not a stability claim
 
 
+def day_words(day: dt.date) -> str:
+    """A date in a message people read, as the portal writes it everywhere: "Jul 29, 2027" (portal.numbers.day_text)."""
+    return f"{day:%b} {day.day}, {day.year}"
+
+
 @dataclass(frozen=True)
 class BudProblem:
     field: str  # "days" | "citation" | "reason"
@@ -42,8 +47,8 @@ def assigned_bud_problems(*, days: int | None, citation: str, reason: str, start
         for lot in sorted(lots, key=lambda lot: (lot.expires_on, lot.lot_number)):
             if lot.expires_on < date:
                 problems.append(BudProblem(
-                    "days", f"Lot {lot.lot_number} of {lot.item_code} expires {lot.expires_on.isoformat()}, before "
-                            f"{date.isoformat()} ({days} days from {start.isoformat()}): a beyond-use date is never later "
+                    "days", f"Lot {lot.lot_number} of {lot.item_code} expires {day_words(lot.expires_on)}, before "
+                            f"{day_words(date)} ({days} days from {day_words(start)}): a beyond-use date is never later "
                             "than the expiry of a component."))
                 break
     return problems

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from orders.rules.arithmetic import HUNDRED, ZERO, batch_weighings, expand, material_share, weight_share
+from orders.rules.dating import day_words
 from orders.rules.facts import (
     ERROR,
     WARNING,
@@ -454,7 +455,7 @@ def _beyond_use_date(mix: _Mix, out: _Findings, water: _Water, batch: _Batch) ->
     for lot in sorted(used_lots, key=lambda lot: lot.expires_on):
         if lot.expires_on < table_date:
             out.warn("BUD_LIMITED_BY_COMPONENT",
-                     f"Lot {lot.lot_number} of {lot.item_code} expires {lot.expires_on.isoformat()}, before the "
+                     f"Lot {lot.lot_number} of {lot.item_code} expires {day_words(lot.expires_on)}, before the "
                      f"{days}-day date; the beyond-use date is shortened to match.", ingredient=lot.item_code)
             beyond_use_date = min(beyond_use_date, lot.expires_on)
     return beyond_use_date

@@ -12,6 +12,7 @@ import pytest
 
 from orders.rules.dating import assigned_bud_problems, beyond_use
 from orders.rules.facts import Lot
+from portal.numbers import day_text
 from tests.orders.test_rules_engine import FACTS, TODAY, codes, finding, prep, run
 
 CENT = D("0.01")
@@ -150,8 +151,8 @@ def test_a_cited_longer_or_shorter_period_is_accepted():
 
 def test_never_past_the_earliest_lot():
     problems = _problems(days=91)
-    message = (f"Lot PE-1 of pe9010 expires {(TODAY + dt.timedelta(days=90)).isoformat()}, before "
-               f"{(TODAY + dt.timedelta(days=91)).isoformat()} (91 days from {TODAY.isoformat()}): a beyond-use "
+    message = (f"Lot PE-1 of pe9010 expires {day_text(TODAY + dt.timedelta(days=90))}, before "  # as people read dates
+               f"{day_text(TODAY + dt.timedelta(days=91))} (91 days from {day_text(TODAY)}): a beyond-use "
                "date is never later than the expiry of a component.")
     assert problems == [("days", message)]
 
