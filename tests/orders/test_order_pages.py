@@ -172,6 +172,16 @@ def test_the_order_forms_patient_choices_write_the_birth_date_as_people_do(as_ri
     assert "Fischer, Lena · Jan 27, 1978</option>" in form and "1978-01-27" not in form
 
 
+def test_the_review_says_no_refills_in_words(as_rivera, lena, ready):
+    """It read "Refills: 0" (a renewal renewed as it was shows it too: walk-through wk)."""
+    for refills, words in (("0", 'data-testid="review-refills">No refills</p>'), ("1", 'data-testid="review-refills">Refills: 1</p>')):
+        draft = new_draft(as_rivera, lena)
+        as_rivera.post(f"/orders/{draft.public_id}/edit/", {**form(lena, lines=(("niacinamide", "4"), ("pe9010", "1"))),
+                                                          "prep-0-refills": refills, "action": "review"})
+        review = as_rivera.get(f"/orders/{draft.public_id}/review/").content.decode()
+        assert words in review and "Refills: 0" not in review
+
+
 def signed_order(rivera, lena):
     draft = services.order_draft_create(prescriber=rivera, by=rivera.user, patient=lena)
     body = {"patient_id": lena.public_id, "preparations": [{"base": "cream-base-pf", "quantity": 50, "unit": "g", "route": "topical",
