@@ -740,8 +740,10 @@ def preparation_bud_assign(*, preparation: Preparation, by, days, citation: str,
     except (TypeError, ValueError):
         days = None
     citation, reason = (citation or "").strip(), (reason or "").strip()
+    lines = (preparation.checked.get("batch") or {}).get("lines", [])
     problems = assigned_bud_problems(days=days, citation=citation, reason=reason, start=today, table_days=preparation.beyond_use_days,
-                                     lots=_lots_to_use(preparation, on=today))
+                                     lots=_lots_to_use(preparation, on=today),
+                                     names={line["item"]: line.get("name") or line["item"] for line in lines})
     if problems:
         fields: dict[str, list[str]] = {}
         for problem in problems:

@@ -8,7 +8,7 @@ earliest expiry of a lot that goes into the preparation (BUD-10)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from orders.rules.facts import Lot
@@ -28,9 +28,10 @@ class BudProblem:
 
 
 def assigned_bud_problems(*, days: int | None, citation: str, reason: str, start: dt.date, table_days: int,
-                          lots: Iterable[Lot]) -> list[BudProblem]:
+                          lots: Iterable[Lot], names: Mapping[str, str] | None = None) -> list[BudProblem]:
     """What is wrong with assigning `days` from `start` (empty when it may be saved). `lots` are the
-    lots the preparation would use; the assigned date may not pass the earliest of their expiries."""
+    lots the preparation would use; the assigned date may not pass the earliest of their expiries.
+    `names`: item code → the name a person reads (the batch lines carry it)."""
     problems = []
     if days is None or days < 1 or days > MAX_ASSIGNED_DAYS:
         problems.append(BudProblem("days", f"Give the beyond-use period as a whole number of days from 1 to {MAX_ASSIGNED_DAYS}."))
@@ -47,7 +48,7 @@ def assigned_bud_problems(*, days: int | None, citation: str, reason: str, start
         for lot in sorted(lots, key=lambda lot: (lot.expires_on, lot.lot_number)):
             if lot.expires_on < date:
                 problems.append(BudProblem(
-                    "days", f"Lot {lot.lot_number} of {lot.item_code} expires {day_words(lot.expires_on)}, before "
+                    "days", f"Lot {lot.lot_number} of {(names or {}).get(lot.item_code, lot.item_code)} expires {day_words(lot.expires_on)}, before "
                             f"{day_words(date)} ({days} days from {day_words(start)}): a beyond-use date is never later "
                             "than the expiry of a component."))
                 break

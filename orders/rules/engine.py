@@ -445,6 +445,12 @@ def _batch_and_stock(mix: _Mix, out: _Findings) -> _Batch:
     return _Batch(quantity=batch, weighings=weighings)
 
 
+def _item_name(mix: _Mix, code: str) -> str:
+    """A material's or base's name as the formulary writes it (the code only if the formulary has neither)."""
+    item = mix.formulary.materials.get(code) or mix.formulary.bases.get(code)
+    return item.name if item else code
+
+
 def _beyond_use_date(mix: _Mix, out: _Findings, water: _Water, batch: _Batch) -> dt.date:
     """The USP <795> table's date, shortened to the first lot that expires before it."""
     category = "aqueous_preserved" if water.aqueous and water.preserved else "aqueous_nonpreserved" if water.aqueous else "nonaqueous_other"
@@ -455,7 +461,7 @@ def _beyond_use_date(mix: _Mix, out: _Findings, water: _Water, batch: _Batch) ->
     for lot in sorted(used_lots, key=lambda lot: lot.expires_on):
         if lot.expires_on < table_date:
             out.warn("BUD_LIMITED_BY_COMPONENT",
-                     f"Lot {lot.lot_number} of {lot.item_code} expires {day_words(lot.expires_on)}, before the "
+                     f"Lot {lot.lot_number} of {_item_name(mix, lot.item_code)} expires {day_words(lot.expires_on)}, before the "
                      f"{days}-day date; the beyond-use date is shortened to match.", ingredient=lot.item_code)
             beyond_use_date = min(beyond_use_date, lot.expires_on)
     return beyond_use_date

@@ -159,7 +159,7 @@ def test_an_assigned_bud_longer_than_a_lot_is_refused_and_nothing_is_saved(api_a
     response = page.post(f"/pharmacy/verify/{order['id']}/beyond-use-date/",
                          {"preparation": "1", "days": "60", "citation": CITATION, "reason": REASON}, follow=True)
     body = response.content.decode()
-    assert f"Lot NIACINAMID-01 of niacinamide expires {day_text(soon)}" in body  # Jul 29, 2027, never ISO (walk-through wk)
+    assert f"Lot NIACINAMID-01 of Niacinamide expires {day_text(soon)}" in body  # its name and Jul 29, 2027: no code, no ISO
     assert "a beyond-use date is never later than the expiry of a component" in body
     assert CITATION in body and 'value="60"' in body  # what was typed is still there
     prep = Preparation.objects.get(order__public_id=order["id"])

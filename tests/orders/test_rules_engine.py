@@ -318,6 +318,9 @@ def test_stock_limits_the_bud_and_is_checked():
     assert "BUD_LIMITED_BY_COMPONENT" in codes(result)
     # The lot's expiry as people read a date (walk-through wk): "expires Dec 11, 2026", not "expires 2026-12-11".
     assert f"expires {soon:%b} {soon.day}, {soon.year}, before the 14-day date" in finding(result, "BUD_LIMITED_BY_COMPONENT").message
+    # The base by the name the formulary gives it, not its code.
+    base_name = FACTS.bases["cream-base-pf"].name
+    assert f" of {base_name} expires" in finding(result, "BUD_LIMITED_BY_COMPONENT").message
     assert result.beyond_use_date == soon and result.beyond_use_days == 10
     assert "INSUFFICIENT_STOCK" in codes(run(prep(), replace(CONTEXT, lots=())))
     small = tuple(replace(lot, quantity_on_hand=D(10)) for lot in plenty_of_stock())

@@ -150,8 +150,8 @@ def test_a_cited_longer_or_shorter_period_is_accepted():
 
 
 def test_never_past_the_earliest_lot():
-    problems = _problems(days=91)
-    message = (f"Lot PE-1 of pe9010 expires {day_text(TODAY + dt.timedelta(days=90))}, before "  # as people read dates
+    problems = _problems(days=91, names={"pe9010": "Phenoxyethanol/ethylhexylglycerin"})
+    message = (f"Lot PE-1 of Phenoxyethanol/ethylhexylglycerin expires {day_text(TODAY + dt.timedelta(days=90))}, before "  # as people read dates
                f"{day_text(TODAY + dt.timedelta(days=91))} (91 days from {day_text(TODAY)}): a beyond-use "
                "date is never later than the expiry of a component.")
     assert problems == [("days", message)]
