@@ -27,7 +27,7 @@ CLINIC_OBJECT_ROUTES = {
     "favourite-delete", "order-print", "order-print-pdf",
     "api-order", "api-order-cancel", "api-order-amend", "api-order-events", "api-patient", "api-webhook", "api-webhook-deliveries",
     "api-webhook-redeliver", "order-rush", "api-order-rush", "api-preparation", "api-preparation-refills",
-    "api-preparation-renewals", "api-renewal-approve", "api-renewal-deny", "preparation", "preparation-refill", "preparation-renewal",
+    "api-preparation-renewals", "api-renewal", "api-renewal-approve", "api-renewal-deny", "preparation", "preparation-refill", "preparation-renewal",
     "renewal-approve", "renewal-change", "renewal-deny",
     "fhir-medication-request", "fhir-task", "fhir-medication-dispense", "fhir-patient",
 }
@@ -166,7 +166,7 @@ def test_the_owning_clinic_reaches_the_same_objects(world, rivera, api_as, clien
     routes = _routes()
     page = sign_in(client, rivera.user, password)
     api = api_as(rivera.user)
-    readable = {"order-detail", "preparation", "api-preparation", "webhook", "patient-edit", "patient-page", "order-print", "api-order", "api-order-events", "api-patient", "api-webhook",
+    readable = {"order-detail", "preparation", "api-preparation", "api-renewal", "webhook", "patient-edit", "patient-page", "order-print", "api-order", "api-order-events", "api-patient", "api-webhook",
                 "api-webhook-deliveries", "fhir-medication-request", "fhir-task", "fhir-medication-dispense", "fhir-patient"}
     statuses = {name: (api if routes[name].startswith(("api/", "fhir/")) else page).get(_url(routes[name], world["kwargs"])).status_code
                 for name in sorted(readable)}
