@@ -509,6 +509,19 @@ def formulation_label(base_name: str, ingredients) -> str:
 
 
 KEPT_DAYS_LOCK = 7321001  # taken shared by the triggers of migration fulfillment.0018 whenever they forget a day
+KEPT_DAYS_AT_ONCE = 31  # days made under the lock in one transaction: a cold year is twelve short ones, not one long one
+
+
+def _runs(days: list, *, most: int):
+    """`days` (ascending) as runs of consecutive days, each at most `most` long: each run is one span to count."""
+    run: list = []
+    for day in days:
+        if run and ((day - run[-1]).days != 1 or len(run) == most):
+            yield run
+            run = []
+        run.append(day)
+    if run:
+        yield run
 
 
 def _formulations(start_at, end_at, tz=None) -> QuerySet:
@@ -539,25 +552,30 @@ def _days_made(start_at, end_at, tz) -> dict:
 
 
 def kept_days(rng: MetricsRange, tz, today: dt.date) -> dict:
-    """Every day of the range as _days_made gives it: closed days from MetricsDay, made first for those not kept yet (in
-    one pass over their span, under the lock the triggers take shared, so that no write commits between the read and
-    the keeping), today (and any later day) live, never kept. PostgreSQL only."""
+    """Every day of the range as _days_made gives it: closed days from MetricsDay, made first for those not kept yet (a
+    pass over each run of missing days, at most KEPT_DAYS_AT_ONCE long, under the lock the triggers take shared, so that
+    no write commits between the read and the keeping; counted live and not kept while a writer holds it), today (and
+    any later day) live, never kept. PostgreSQL only."""
     tzname = str(tz)
     closed = [day for day in rng.days if day < today]
     days = {day: {"formulations": formulations, "seconds": seconds} for day, formulations, seconds in
             MetricsDay.objects.filter(tz=tzname, day__gte=rng.start, day__lte=min(rng.end, today))
             .values_list("day", "formulations", "seconds") if day < today}
-    missing = [day for day in closed if day not in days]
-    if missing:
-        span = MetricsRange(start=missing[0], end=missing[-1])
+    for run in _runs([day for day in closed if day not in days], most=KEPT_DAYS_AT_ONCE):
+        span = MetricsRange(start=run[0], end=run[-1])
         with transaction.atomic():
+            # Never wait for the lock: a writer holding it shared would wait behind this page (its order row still
+            # locked) and new writers behind them. Busy: these days are counted live this time and kept by a later read.
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [KEPT_DAYS_LOCK])
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [KEPT_DAYS_LOCK])
+                locked = cursor.fetchone()[0]
             found = _days_made(span.start_at, span.end_at, tz)
             empty = {"formulations": [], "seconds": {kind: [] for kind in TURNAROUNDS}}
-            made = {day: found.get(day, empty) for day in missing}
-            MetricsDay.objects.bulk_create([MetricsDay(tz=tzname, day=day, formulations=kept["formulations"], seconds=kept["seconds"])
-                                            for day, kept in made.items()], ignore_conflicts=True)
+            made = {day: found.get(day, empty) for day in run}
+            if locked:
+                MetricsDay.objects.bulk_create([MetricsDay(tz=tzname, day=day, formulations=kept["formulations"],
+                                                           seconds=kept["seconds"]) for day, kept in made.items()],
+                                               ignore_conflicts=True)
         days.update(made)
     if rng.end >= today:
         opened = MetricsRange(start=max(rng.start, today), end=rng.end)

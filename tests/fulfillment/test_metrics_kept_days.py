@@ -103,3 +103,46 @@ def test_a_range_that_ends_before_today_keeps_each_day_once(history, pharmacist)
                                                                                      timezone.now())["formulations"]
     days = list(MetricsDay.objects.values_list("day", flat=True))
     assert len(days) == len(set(days)) == 46
+
+
+def test_a_writer_holding_the_lock_is_never_waited_for(history, pharmacist):  # noqa: F811
+    """While a writer holds the lock the triggers take shared (it is mid-transaction, its order row locked), the page
+    does not wait for it (a writer behind the page would wait too): the missing days are counted live, right, and not
+    kept; the next read, the writer gone, keeps them."""
+    import threading
+
+    from django.db import connection, transaction
+
+    today = timezone.localdate()
+    start = today - dt.timedelta(days=12)
+    held, release = threading.Event(), threading.Event()
+
+    def writer():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [metrics.KEPT_DAYS_LOCK])
+                held.set()
+                release.wait(30)  # a page that waited for the lock would get it only after this, and keep the days
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert held.wait(30)
+        assert kept_figures(pharmacist, start, today) == independent(start, today)
+        assert not MetricsDay.objects.exists(), "nothing kept while a writer held the lock"
+    finally:
+        release.set()
+        thread.join(30)
+    assert kept_figures(pharmacist, start, today) == independent(start, today)
+    assert MetricsDay.objects.filter(day__gte=start, day__lt=today).count() == 12
+
+
+def test_missing_days_are_made_in_short_runs():
+    day = dt.date(2026, 1, 1)
+    days = [day + dt.timedelta(days=n) for n in (*range(0, 70), 72, 73, 80)]
+    runs = list(metrics._runs(days, most=metrics.KEPT_DAYS_AT_ONCE))
+    assert [len(run) for run in runs] == [31, 31, 8, 2, 1]
+    assert [day for run in runs for day in run] == days
+    assert all((b - a).days == 1 for run in runs for a, b in zip(run, run[1:], strict=False))
