@@ -361,9 +361,10 @@ PHARMACY_NAME = env_str("PHARMACY_NAME", "Northwind Compounding Pharmacy")
 # days later (rush: PHARMACY_RUSH_LEAD_DAYS), one more for each full day of work queued ahead of it, at
 # the measured pace but never assumed slower than PHARMACY_MIN_DAILY_CAPACITY preparations a day.
 PHARMACY_CUTOFF = env_time("PHARMACY_CUTOFF", "14:00")
-# Days the pharmacy and its carriers do not work, YYYY-MM-DD comma-separated. Unset: the US federal holidays USPS
-# and the carriers keep, each year, on their observed day (fulfillment.business_days.carrier_holidays); set, exactly
-# these days (set and empty: none).
+# Days the pharmacy and its carriers do not work, YYYY-MM-DD comma-separated. Unset: the eleven US federal holidays,
+# each year, on their observed day (fulfillment.business_days.carrier_holidays): USPS keeps them all; UPS and FedEx
+# work some (MLK, Presidents', Juneteenth, Columbus, Veterans Day), so with them the default promise may be a day
+# cautious, never a day early. Set: exactly these days (set and empty: none).
 PHARMACY_HOLIDAYS = env_dates("PHARMACY_HOLIDAYS")
 PHARMACY_LEAD_DAYS = env_int("PHARMACY_LEAD_DAYS", 2, minimum=0, maximum=30)
 PHARMACY_RUSH_LEAD_DAYS = env_int("PHARMACY_RUSH_LEAD_DAYS", 1, minimum=0, maximum=30)
