@@ -10,9 +10,11 @@ import hmac
 import io
 import json
 import threading
+import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from django.db import connection
 from pypdf import PdfReader
 
 from fulfillment import documents, rendering
@@ -128,3 +130,25 @@ class Receiver:
 
     def close(self):
         self.server.shutdown()
+
+
+def at_once(*calls) -> tuple[list, list]:
+    """Run each call in its own thread, released together; (their answers, the tracebacks of any that raised)."""
+    barrier = threading.Barrier(len(calls))
+    answers, errors = [], []
+
+    def run(call):
+        try:
+            barrier.wait()
+            answers.append(call())
+        except Exception:  # collected and asserted by the caller
+            errors.append(traceback.format_exc())
+        finally:
+            connection.close()  # each thread has its own connection
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers, errors

@@ -1,6 +1,5 @@
 """Two technicians press "claim next" at the same moment, on PostgreSQL with real threads."""
 
-import threading
 import uuid
 
 import pytest
@@ -9,7 +8,7 @@ from django.db import connection
 from fulfillment.models import Job
 from fulfillment.services import job_claim_next
 from portal.demo import _demo_pharmacy, _demo_stock
-from tests.builders import approve_mfrs
+from tests.builders import approve_mfrs, at_once
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -27,23 +26,7 @@ def test_concurrent_claims_get_distinct_jobs(api_as, rivera, pharmacist, technic
     approve_mfrs(api_as(pharmacist), order)  # twenty preparations of one formulation: one record
     api_as(pharmacist).post(f"/api/v1/orders/{order['id']}/approve/", {}, format="json")
     technicians = [UserFactory(username=f"tech{i}", role="technician") for i in range(20)]
-    barrier = threading.Barrier(len(technicians))
-    claimed, errors = [], []
-
-    def claim(user):
-        try:
-            barrier.wait()
-            claimed.append(job_claim_next(by=user).pk)
-        except Exception as exc:  # collected and asserted below
-            errors.append(repr(exc))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=claim, args=(user,)) for user in technicians]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    claimed, errors = at_once(*(lambda user=user: job_claim_next(by=user).pk for user in technicians))
     print(f"\n20 concurrent claim-next: {len(claimed)} claimed, {len(set(claimed))} distinct, errors {errors}")
     assert errors == []
     assert len(claimed) == len(set(claimed)) == 20

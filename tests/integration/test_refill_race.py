@@ -13,31 +13,9 @@ from django.db import connection
 from fulfillment.models import Job
 from orders.models import RefillRequest
 from portal.demo import _demo_pharmacy, _demo_stock
-from tests.builders import released_job
+from tests.builders import at_once, released_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def at_once(*calls) -> tuple[list, list]:
-    """Run each call in its own thread, released together; (their answers, the tracebacks of any that raised)."""
-    barrier = threading.Barrier(len(calls))
-    answers, errors = [], []
-
-    def run(call):
-        try:
-            barrier.wait()
-            answers.append(call())
-        except Exception:  # collected and asserted by the caller
-            errors.append(traceback.format_exc())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers, errors
 
 
 def test_two_requests_for_the_last_refill_make_one(api_as, rivera, pharmacist, technician, formulary, time_machine):
