@@ -40,11 +40,12 @@ from django.test.utils import setup_test_environment  # noqa: E402 - after Djang
 from django.utils import timezone  # noqa: E402 - after Django is set up
 from rest_framework.test import APIClient  # noqa: E402 - after Django is set up
 
-from fulfillment import documents, rendering  # noqa: E402 - after Django is set up
+from fulfillment import rendering  # noqa: E402 - after Django is set up
 from fulfillment.models import Job, Shipment, Worksheet  # noqa: E402 - after Django is set up
 from orders.models import Order, Preparation  # noqa: E402 - after Django is set up
 from portal.models import User  # noqa: E402 - after Django is set up
 from portal.services import api_token_issue  # noqa: E402 - after Django is set up
+from tests.builders import record_body  # noqa: E402 - after Django is set up
 
 PREPARATION = {"base": "cream-base-pf", "quantity": 50, "unit": "g", "target_ph": 5.0, "directions": "Apply a thin layer nightly.",
                "refills": 11, "ingredients": [{"ingredient": "pe9010", "percent": 1}, {"ingredient": "niacinamide", "percent": 4}]}
@@ -76,14 +77,8 @@ def template() -> Order:
     job = Job.objects.get(preparation__public_id=order["preparations"][0]["id"], fill=0)
     ok(tech.post(f"/api/v1/jobs/{job.public_id}/claim/"))
     rendering.worksheet_render(worksheet_id=Worksheet.objects.filter(job=job).order_by("-version").first().pk)
-    batch = documents.batch_lines(job)
-    plan = documents.record_plan(job, batch)
-    # materials weighed first, the base last (as tests/builders.record_body does)
-    plan = [row for row in plan if row["lot_kind"] == "material" or row["step"] != "weigh"] + \
-        [row for row in plan if row["lot_kind"] == "base" and row["step"] == "weigh"]
-    lots = [{"item": row["item"], "step": row["step"], "lot_number": row["lots"][0]["lot_number"] if row["takes_lot"] else "",
-             "actual_grams": str(row["planned"])} for row in plan]
-    ok(tech.post(f"/api/v1/jobs/{job.public_id}/record/", {"lots": lots, "actual_yield_grams": batch["quantity"]}, format="json"))
+    # every weighing at its worksheet weight, as the tests record one
+    ok(tech.post(f"/api/v1/jobs/{job.public_id}/record/", record_body(job.public_id), format="json"))
     ok(tech.post(f"/api/v1/jobs/{job.public_id}/qc/", {"ph": 5.0, "appearance_ok": True, "fill_weight": 50}, format="json"))
     ok(pharmacist.post(f"/api/v1/jobs/{job.public_id}/verify/"))
     ok(tech.post("/api/v1/shipments/", {"jobs": [str(job.public_id)], "carrier": "simulated", "service": "Ground",
