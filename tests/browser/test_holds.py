@@ -1,25 +1,17 @@
 """In Chromium: the pharmacist puts a job on hold from its page and resumes it; the patient, on a phone,
 and the prescriber read why it waits."""
 
-import os
 
 import pytest
 from playwright.sync_api import expect
 
 from fulfillment.models import Job
-from orders.models import Order
-from orders.patient_links import link_token, patient_link_current
+from tests.browser.helpers import patient_on_phone, shot
 from tests.builders import approve, submit
 from tests.twofa import sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 REASON = "Waiting for a new lot of niacinamide to arrive"
-SHOTS = os.environ.get("SHOTS_DIR", "")
-
-
-def shot(page, name):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 def test_hold_on_the_job_page_seen_by_patient_and_prescriber(browser, live_server, api_as, rivera, pharmacist, technician, password,
@@ -48,12 +40,7 @@ def test_hold_on_the_job_page_seen_by_patient_and_prescriber(browser, live_serve
     shot(page, "job-on-hold-390")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
-    token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    patient = phone.new_page()
-    patient.goto(f"{live_server.url}/s/{token}/")
-    patient.get_by_label("Date of birth").fill("1991-04-12")
-    patient.get_by_role("button", name="Continue").click()
+    phone, patient = patient_on_phone(browser, live_server, order["id"])
     expect(patient.get_by_test_id("hold-reason")).to_have_text(f"On hold: {REASON}")
     expect(patient.get_by_test_id("timeline")).to_contain_text("On hold")
     shot(patient, "patient-on-hold-390")

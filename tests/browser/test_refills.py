@@ -3,25 +3,18 @@ the next due day and the fills on the preparation's page; the pharmacist asks fo
 renews from the home page."""
 
 import datetime as dt
-import os
 
 import pytest
 from playwright.sync_api import expect
 
 from fulfillment.models import Job
 from orders.models import Order, RenewalRequest
-from orders.patient_links import link_token, patient_link_current
+from tests.browser.helpers import patient_on_phone, shot
 from tests.builders import released_job
 from tests.twofa import sign_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SHOTS = os.environ.get("SHOTS_DIR", "")
 START = dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.timezone.utc)
-
-
-def shot(page, name):
-    if SHOTS:
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
 def test_patient_refill_on_a_phone_then_renewal(browser, live_server, api_as, rivera, pharmacist, technician, password, formulary,
@@ -35,14 +28,9 @@ def test_patient_refill_on_a_phone_then_renewal(browser, live_server, api_as, ri
     order, job = released_job(api_as, rivera, staff, refills=1, refill_interval_days=30)
     staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
                                               "tracking_number": "SIM-PHONE-RF"}, format="json")
-    token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
     prep_id = order["preparations"][0]["id"]
 
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    patient = phone.new_page()
-    patient.goto(f"{live_server.url}/s/{token}/")
-    patient.get_by_label("Date of birth").fill("1991-04-12")
-    patient.get_by_role("button", name="Continue").click()
+    phone, patient = patient_on_phone(browser, live_server, order["id"])
     expect(patient.get_by_test_id("refills")).to_contain_text("Refills left: 1 of 1. The next can be made from Tuesday, December 22")
     expect(patient.get_by_test_id("refill-request")).to_have_count(0)  # too soon: no button
     expect(patient.get_by_test_id("auto-refill")).to_contain_text("refill every 30 days")
@@ -50,11 +38,7 @@ def test_patient_refill_on_a_phone_then_renewal(browser, live_server, api_as, ri
     phone.close()
 
     time_machine.move_to(START + dt.timedelta(days=22), tick=True)
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    patient = phone.new_page()
-    patient.goto(f"{live_server.url}/s/{token}/")
-    patient.get_by_label("Date of birth").fill("1991-04-12")
-    patient.get_by_role("button", name="Continue").click()
+    phone, patient = patient_on_phone(browser, live_server, order["id"])
     patient.get_by_role("button", name="Request a refill").click()
     expect(patient.get_by_test_id("refill-result")).to_contain_text("Refill requested")
     # Every fill, the latest first: the refill's steps, then the first fill still shipped with its tracking (walk #23).
@@ -143,12 +127,7 @@ def test_patient_asks_for_a_renewal_on_a_phone(browser, live_server, api_as, riv
     order, job = released_job(api_as, rivera, staff, refills=0)
     staff["tech"].post("/api/v1/shipments/", {"jobs": [job["id"]], "carrier": "simulated", "service": "Ground",
                                               "tracking_number": "SIM-PHONE-RN"}, format="json")
-    token = link_token(patient_link_current(order=Order.objects.get(public_id=order["id"])))
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    patient = phone.new_page()
-    patient.goto(f"{live_server.url}/s/{token}/")
-    patient.get_by_label("Date of birth").fill("1991-04-12")
-    patient.get_by_role("button", name="Continue").click()
+    phone, patient = patient_on_phone(browser, live_server, order["id"])
     expect(patient.get_by_test_id("renewal-request")).to_contain_text("This prescription has no refills. Your prescriber can renew it.")
     shot(patient, "patient-renewal-ask-390")
     patient.get_by_role("button", name="Ask my prescriber to renew it").click()
