@@ -6,11 +6,11 @@ from __future__ import annotations
 from django.http import HttpResponse
 
 from fulfillment import documents
+from fulfillment.rendering import stored_pdf
 from fulfillment.models import Job, Worksheet
 from portal.audit import record_access
 from portal.errors import NotFound
 from portal.models import AccessAction
-
 
 def pdf_response(pdf: bytes, filename: str) -> HttpResponse:
     response = HttpResponse(pdf, content_type="application/pdf")
@@ -24,8 +24,8 @@ def worksheet_download(request, job: Job, worksheet: Worksheet) -> HttpResponse:
     """A rendered worksheet version (the caller picked a ready one)."""
     record_access(request, object_type="worksheet", object_id=f"{job.public_id} v{worksheet.version}",
                   patient_id=job.preparation.order.patient_id, action=AccessAction.DOWNLOAD)
-    with worksheet.pdf.open("rb") as handle:
-        return pdf_response(handle.read(), f"worksheet-{job.number}-v{worksheet.version}.pdf")
+    pdf = stored_pdf(worksheet.pdf, f"worksheet version {worksheet.version} of {job.number}")
+    return pdf_response(pdf, f"worksheet-{job.number}-v{worksheet.version}.pdf")
 
 
 def record_download(request, job: Job, record) -> HttpResponse:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from fulfillment import documents
 from fulfillment.models import CompoundingRecord, Job
+from fulfillment.rendering import stored_pdf
 from portal.errors import ServiceError
 from portal.numbers import moment_text, percent_text
 
@@ -268,8 +269,7 @@ def records_to_render() -> list[int]:
 
 def record_pdf_bytes(record: CompoundingRecord) -> bytes:
     """The stored PDF, checked against its stored hash (a file changed on disk is refused, never served)."""
-    with record.pdf.open("rb") as handle:
-        pdf = handle.read()
+    pdf = stored_pdf(record.pdf, f"the compounding record of {record.attempt_of.number}")
     if hashlib.sha256(pdf).hexdigest() != record.pdf_sha256:
         log.error("compounding record %s: stored PDF does not match its hash", record.attempt_of.number)
         raise ServiceError("The stored PDF of this record does not match its hash; the pharmacy has been told.", code="record_corrupt",

@@ -66,3 +66,17 @@ def worksheets_resend(*, older_than: dt.timedelta | None = None) -> list[int]:
         Q(status=RenderStatus.QUEUED, created_at__lt=now - older_than)
         | Q(status=RenderStatus.RENDERING, started_at__lt=now - stale_after())
     ).values_list("pk", flat=True)[:200])
+
+
+def stored_pdf(stored, what: str) -> bytes:
+    """A stored PDF's bytes. One gone from the storage is said in words (500, logged for the pharmacy), never a bare
+    error page: the row says it was rendered, so the file was lost, not yet to come."""
+    from portal.errors import ServiceError
+
+    try:
+        with stored.open("rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        log.error("%s: its stored PDF %s is missing", what, stored.name)
+        raise ServiceError(f"The stored PDF of {what} is missing; the pharmacy has been told.", code="document_missing",
+                           status=500) from None

@@ -250,3 +250,21 @@ def test_an_over_long_physical_description_is_refused_never_cut(client, api_as, 
                         description=seen)
     assert refused.value.fields == {"description": [f"At most 2000 characters (this has {len(seen)})."]}
     assert not QCResult.objects.filter(job__public_id=job["id"]).exists()
+
+
+def test_a_stored_pdf_gone_from_the_storage_is_said_in_words(api_as, rivera, staff, ready):
+    """The row says a PDF was rendered but its file is gone (a lost volume, a restore without media): the download says
+    so in words and logs it for the pharmacy, for the frozen record and for a worksheet alike (it was a bare 500)."""
+    from fulfillment.models import Worksheet
+
+    _order, job = released_job(api_as, rivera, staff)
+    record = _render(job["id"])
+    worksheet = Worksheet.objects.filter(job__public_id=job["id"]).order_by("-version").first()
+    for stored in (record.pdf, worksheet.pdf):
+        stored.storage.delete(stored.name)
+    gone = staff["pharmacist"].get(f"/api/v1/jobs/{job['id']}/compounding-record/?format=pdf")
+    number = Job.objects.get(public_id=job["id"]).number
+    assert gone.status_code == 500
+    assert gone.json()["error"]["message"] == f"The stored PDF of the compounding record of {number} is missing; the pharmacy has been told."
+    sheet = staff["tech"].get(f"/api/v1/jobs/{job['id']}/worksheet/")
+    assert sheet.status_code == 500 and "The stored PDF of worksheet version" in sheet.json()["error"]["message"]
