@@ -34,6 +34,7 @@ from fulfillment.models import Job, JobStatus, MetricsDay, QCResult, Shipment
 from orders.models import Order, OrderEvent, Preparation
 from portal.errors import Forbidden, ServiceError
 from portal.models import Role
+from portal.numbers import percent_text
 
 DEFAULT_RANGE_DAYS = 30
 QUEUE_STATUSES = (JobStatus.QUEUED, JobStatus.COMPOUNDING, JobStatus.QC, JobStatus.REWORK, JobStatus.READY, JobStatus.ON_HOLD)
@@ -504,7 +505,7 @@ def per_prescriber(rng) -> Figure:
 
 
 def formulation_label(base_name: str, ingredients) -> str:
-    actives = ", ".join(f"{line.get('name', line.get('ingredient'))} {line.get('percent')} %" for line in ingredients or [])
+    actives = ", ".join(f"{line.get('name', line.get('ingredient'))} {percent_text(line.get('percent'))}" for line in ingredients or [])
     return f"{base_name} with {actives}" if actives else f"{base_name}, base only"
 
 

@@ -400,3 +400,9 @@ def test_the_navigation_links_the_metrics_page_for_those_who_may_open_it(client,
             home = c.get(home["Location"])
         assert home.status_code == 200
         assert ('href="/pharmacy/metrics/"' in home.content.decode()) is linked, user
+
+
+def test_a_formulation_is_named_with_its_strengths_as_people_write_them():
+    """The strengths come from the stored JSON as floats (4.0): the page writes '4 %' as every other page does."""
+    assert metrics.formulation_label("Cream base", [{"name": "Niacinamide", "percent": 4.0}, {"name": "Panthenol", "percent": 0.50}]) \
+        == "Cream base with Niacinamide 4 %, Panthenol 0.5 %"
