@@ -40,6 +40,10 @@ def test_pharmacist_verifies_on_the_page(client, pharmacist, password, order, ap
     detail = c.get(f"/pharmacy/verify/{cream['id']}/").content.decode()
     assert '<li data-code="AW_NOT_MEASURED"><strong>Dated as water-containing</strong>' in detail
     assert "AW_NOT_MEASURED" not in re.sub(r'"[^"]*"', '""', detail)
+    # Refills in words, as the review page writes them: "no refills", not "refills 0"; with refills, how often.
+    assert " · no refills</p>" in detail and "refills 0" not in detail
+    with_refills = c.get(f"/pharmacy/verify/{submit(api_as, rivera, refills=2, refill_interval_days=30)['id']}/").content.decode()
+    assert " · refills 2, every 30 days</p>" in with_refills
     approve_mfrs(api_as(pharmacist), order)
     c.post(f"/pharmacy/verify/{order['id']}/approve/")
     assert Job.objects.filter(preparation__order__public_id=order["id"], status="queued").exists()
