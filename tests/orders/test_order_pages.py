@@ -199,6 +199,8 @@ def test_list_detail_cancel_and_reorder(as_rivera, rivera, lena, ready):
     assert order.number not in as_rivera.get("/orders/?status=approved").content.decode()
     detail = as_rivera.get(f"/orders/{order.public_id}/").content.decode()
     assert "Oil-in-water cream base" in detail and "signed" in detail
+    # What was written, in words: the count left is its own line once dispensed, not a second "Refills 0 of 0".
+    assert " · 1 refill written</p>" in detail and "Refills 1 of 1" not in detail
     response = as_rivera.post(f"/orders/{order.public_id}/reorder/")
     draft = Order.objects.get(public_id=response["Location"].split("/")[2])
     assert draft.status == "draft" and draft.patient == lena and draft.draft["preparations"][0]["base"] == "cream-base-pf"
