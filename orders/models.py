@@ -286,6 +286,16 @@ class Preparation(models.Model):
         actives = ", ".join(f"{line['name']} {percent_text(line['percent'])}" for line in self.ingredients)  # "4 %", never "4.0 %"
         return f"{self.base_name}" + (f" with {actives}" if actives else "")
 
+    @property
+    def refill_underway(self) -> bool:
+        """A refill is being made: the first fill has left (the order shipped or was delivered) and the preparation is at
+        work again. It is still counted among the refills left until it is released."""
+        return self.order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED) and self.status in REFILL_AT_WORK
+
+
+REFILL_AT_WORK = (PreparationStatus.QUEUED, PreparationStatus.COMPOUNDING, PreparationStatus.QC, PreparationStatus.READY,
+                  PreparationStatus.ON_HOLD, PreparationStatus.REWORK)
+
 
 class OrderEventKind(models.TextChoices):
     DRAFT_CREATED = "draft_created", "Draft created"
